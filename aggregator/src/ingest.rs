@@ -1,0 +1,179 @@
+//! The ingest loop: pull a batch (bounded by size and by a short wait), decode, write it in one
+//! transaction, then ack. A failed write is retried with backoff without acking; a shutdown in
+//! the middle abandons the batch unacked, and JetStream redelivers it to whoever runs next.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use exporter_runtime::Shutdown;
+use exporter_settings::AggregatorSettings;
+use exporter_store::{Batch, Store};
+use futures::StreamExt;
+
+use crate::decode::{Decoded, Decoder, RawMessage};
+
+/// Batch bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions {
+    pub batch_max_messages: usize,
+    pub batch_max_wait: Duration,
+}
+
+impl IngestOptions {
+    pub fn from_settings(settings: &AggregatorSettings) -> Self {
+        Self {
+            batch_max_messages: settings.batch_max_messages,
+            batch_max_wait: Duration::from_millis(settings.batch_max_wait_ms),
+        }
+    }
+}
+
+/// Ingests until `shutdown`.
+pub async fn run(
+    consumer: PullConsumer,
+    store: Store,
+    decoder: Decoder,
+    options: IngestOptions,
+    shutdown: Shutdown,
+) {
+    let mut pull_backoff = Duration::from_millis(200);
+    while !shutdown.is_triggered() {
+        let messages = match pull(&consumer, options, &shutdown).await {
+            Ok(messages) => {
+                pull_backoff = Duration::from_millis(200);
+                messages
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    retry_in_ms = pull_backoff.as_millis() as u64,
+                    "pulling from JetStream failed; retrying. Check that nats-server is running with -js"
+                );
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(pull_backoff) => {}
+                }
+                pull_backoff = (pull_backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let batch = decode_all(&decoder, &messages);
+        if !write_with_retry(&store, &batch, &shutdown).await {
+            tracing::info!(
+                messages = messages.len(),
+                "shutdown during a write; batch left unacked for redelivery"
+            );
+            return;
+        }
+        for message in &messages {
+            if let Err(err) = message.ack().await {
+                tracing::warn!(error = %err, "ack failed; the message will be redelivered and skipped as a duplicate");
+            }
+        }
+    }
+}
+
+/// Pulls up to one batch; returns early on shutdown with what it has (to be left unacked).
+async fn pull(
+    consumer: &PullConsumer,
+    options: IngestOptions,
+    shutdown: &Shutdown,
+) -> Result<Vec<jetstream::Message>, async_nats::Error> {
+    let mut batch = consumer
+        .batch()
+        .max_messages(options.batch_max_messages)
+        .expires(options.batch_max_wait)
+        .messages()
+        .await?;
+    let mut messages = Vec::with_capacity(options.batch_max_messages);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(Vec::new()),
+            next = batch.next() => match next {
+                Some(Ok(message)) => messages.push(message),
+                Some(Err(err)) => {
+                    if messages.is_empty() {
+                        return Err(err);
+                    }
+                    tracing::debug!(error = %err, "batch ended early");
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(messages)
+}
+
+fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
+    let mut batch = Batch::default();
+    for message in messages {
+        let position = message
+            .info()
+            .map(|info| format!("{}:{}", info.stream, info.stream_sequence))
+            .unwrap_or_else(|_| format!("unknown:{}", uuid::Uuid::now_v7()));
+        let message_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str());
+        let headers = message.headers.as_ref().map(|h| {
+            h.iter()
+                .map(|(name, values)| {
+                    let values: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+                    (name.to_string(), serde_json::json!(values))
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        });
+        let raw = RawMessage {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+            message_id,
+            stream_position: &position,
+            headers,
+        };
+        match decoder.decode(raw) {
+            Decoded::Sample(sample) => batch.samples.push(sample),
+            Decoded::Dead(dead) => {
+                tracing::warn!(subject = %dead.subject, reason = %dead.reason, "message kept as a dead letter");
+                batch.dead_letters.push(dead);
+            }
+        }
+    }
+    batch
+}
+
+/// Writes until committed (true) or shutdown (false).
+async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> bool {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let started = Instant::now();
+        match store.write_batch(batch).await {
+            Ok(outcome) => {
+                tracing::debug!(
+                    new_samples = outcome.new_samples,
+                    duplicate_samples = outcome.duplicate_samples,
+                    points = outcome.points,
+                    dead_letters = outcome.dead_letters,
+                    write_ms = started.elapsed().as_millis() as u64,
+                    "batch committed"
+                );
+                return true;
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                retry_in_ms = backoff.as_millis() as u64,
+                "writing a batch to PostgreSQL failed; retrying (nothing acked). Check that PostgreSQL is up: `exporter check`"
+            ),
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return false,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}

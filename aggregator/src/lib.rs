@@ -1,0 +1,84 @@
+//! The aggregator: the only writer of PostgreSQL. It pulls samples from the shared durable
+//! JetStream consumer, writes each batch in one transaction and acks only after the commit, keeps
+//! unreadable messages aside as dead letters, and keeps the daily partitions and retention.
+//!
+//! Several aggregators may run at once: they share the consumer, and the store's writes are
+//! idempotent on the message id, so a redelivery never counts twice.
+
+pub mod decode;
+pub mod ingest;
+pub mod retention;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exporter_protocol::Subjects;
+use exporter_runtime::heartbeat::{self, HeartbeatCounters};
+use exporter_runtime::{Shutdown, bus};
+use exporter_settings::Settings;
+use exporter_store::Store;
+
+/// Why the aggregator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregatorError {
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error(transparent)]
+    Store(#[from] exporter_store::StoreError),
+}
+
+/// Connects (retrying while NATS or PostgreSQL are away), migrates, then ingests until
+/// `shutdown`.
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), AggregatorError> {
+    let store = bus::retry(
+        "connecting to PostgreSQL",
+        "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database? `exporter check` tells more",
+        &shutdown,
+        || Store::connect(&settings.database),
+    )
+    .await?;
+    store.migrate().await?;
+
+    let client = bus::connect(&settings.nats, "aggregator").await?;
+    let subjects = Subjects::new(&settings.nats.subject_prefix);
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = bus::retry(
+        "creating the JetStream stream",
+        "Is nats-server running with JetStream enabled (-js)?",
+        &shutdown,
+        || bus::ensure_stream(&js, &settings.nats, &subjects),
+    )
+    .await?;
+    let ack_wait = Duration::from_secs(settings.aggregator.ack_wait_seconds);
+    let max_ack_pending = (settings.aggregator.batch_max_messages * 4).max(1000) as i64;
+    let consumer = bus::retry("creating the durable consumer", "", &shutdown, || {
+        bus::ensure_consumer(&stream, &settings.nats, ack_wait, max_ack_pending)
+    })
+    .await?;
+
+    let heartbeat = tokio::spawn(heartbeat::run(
+        client.clone(),
+        subjects.clone(),
+        "aggregator".to_owned(),
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Arc::new(HeartbeatCounters::default()),
+        shutdown.clone(),
+    ));
+    let retention = tokio::spawn(retention::run(
+        store.clone(),
+        settings.aggregator.retention_days,
+        shutdown.clone(),
+    ));
+    let decoder = decode::Decoder::new(&subjects);
+    let options = ingest::IngestOptions::from_settings(&settings.aggregator);
+    tracing::info!(
+        consumer = %settings.nats.consumer,
+        batch_max_messages = options.batch_max_messages,
+        "aggregator started"
+    );
+    ingest::run(consumer, store, decoder, options, shutdown).await;
+    let _ = heartbeat.await;
+    let _ = retention.await;
+    Ok(())
+}

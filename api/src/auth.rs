@@ -1,0 +1,129 @@
+//! API keys: kept only as SHA-256 hashes in memory, compared in constant time against every
+//! configured key (no early exit), each with a scope. A missing or wrong key gets the same 401,
+//! with no hint which part was wrong.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use exporter_settings::secrets::{self, SecretError};
+use exporter_settings::{ApiKeySource, KeyScope, Settings};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{ApiError, AppState};
+
+/// The header carrying the key.
+pub const HEADER: &str = "x-api-key";
+
+/// Why keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "no API key: {0}. Set EXPORTER_API_KEY or EXPORTER_API_KEY_FILE, or start through `exporter up`, which creates the key file"
+    )]
+    Missing(SecretError),
+    #[error("extra key `{name}`: {source}")]
+    Extra { name: String, source: SecretError },
+}
+
+/// Who called: the key's name and scope (never the key).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub scope: KeyScope,
+}
+
+#[derive(Debug)]
+struct Entry {
+    caller: Caller,
+    hash: [u8; 32],
+}
+
+/// Every accepted key, hashed.
+#[derive(Debug, Default)]
+pub struct ApiKeys {
+    entries: Vec<Entry>,
+}
+
+fn hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl ApiKeys {
+    /// The main key (admin scope) and the configured extra keys.
+    pub fn load(settings: &Settings) -> Result<Self, KeyError> {
+        let main = match &settings.api_key_source {
+            ApiKeySource::Env(secret) => secret.clone(),
+            ApiKeySource::File(path) => {
+                secrets::read_secret_file(path).map_err(KeyError::Missing)?
+            }
+        };
+        let mut keys = Self::default();
+        keys.add("main", KeyScope::Admin, main.expose());
+        for extra in &settings.api.extra_keys {
+            let secret =
+                secrets::read_secret_file(&extra.key_file).map_err(|source| KeyError::Extra {
+                    name: extra.name.clone(),
+                    source,
+                })?;
+            keys.add(&extra.name, extra.scope, secret.expose());
+        }
+        Ok(keys)
+    }
+
+    /// Adds a key (tests build their own sets).
+    pub fn add(&mut self, name: &str, scope: KeyScope, key: &str) {
+        self.entries.push(Entry {
+            caller: Caller {
+                name: name.to_owned(),
+                scope,
+            },
+            hash: hash(key),
+        });
+    }
+
+    /// The caller owning `presented`, checking every entry in constant time.
+    pub fn authenticate(&self, presented: &str) -> Option<Caller> {
+        let presented = hash(presented);
+        let mut found = None;
+        for entry in &self.entries {
+            if bool::from(entry.hash.ct_eq(&presented)) {
+                found = Some(entry.caller.clone());
+            }
+        }
+        found
+    }
+}
+
+/// Middleware: rejects requests without a valid key; stores the [`Caller`] for handlers.
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = request
+        .headers()
+        .get(HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|key| state.keys.authenticate(key))
+        .ok_or(ApiError::Unauthorized)?;
+    tracing::debug!(caller = %caller.name, "authenticated");
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_right_key_and_refuses_others() {
+        let mut keys = ApiKeys::default();
+        keys.add("main", KeyScope::Admin, "alpha");
+        keys.add("phone", KeyScope::Read, "beta");
+        assert_eq!(keys.authenticate("beta").unwrap().name, "phone");
+        assert_eq!(keys.authenticate("alpha").unwrap().scope, KeyScope::Admin);
+        assert!(keys.authenticate("alph").is_none());
+        assert!(keys.authenticate("").is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! The API's one error type. Every error is `application/problem+json` (RFC 9457) with type,
+//! title, status, detail and, for bad input, the offending parameter. Internal details are
+//! logged, never sent.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid parameter `{parameter}`: {detail}")]
+    BadParameter { parameter: String, detail: String },
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("store unavailable: {0}")]
+    Store(#[from] exporter_store::StoreError),
+}
+
+impl ApiError {
+    /// A 400 naming `parameter`.
+    pub fn bad(parameter: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::BadParameter {
+            parameter: parameter.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the problem kind.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// The query or path parameter at fault, for 400s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title, detail, parameter) = match self {
+            Self::BadParameter { parameter, detail } => (
+                StatusCode::BAD_REQUEST,
+                "/problems/bad-parameter",
+                "Bad parameter",
+                format!("parameter `{parameter}`: {detail}"),
+                Some(parameter),
+            ),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "/problems/unauthorized",
+                "Unauthorized",
+                "missing or invalid X-API-Key".to_owned(),
+                None,
+            ),
+            Self::NotFound(detail) => (
+                StatusCode::NOT_FOUND,
+                "/problems/not-found",
+                "Not found",
+                detail,
+                None,
+            ),
+            Self::Store(err) => {
+                tracing::error!(error = %err, "store error while serving a request");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "/problems/store-unavailable",
+                    "Store unavailable",
+                    "the database could not answer; see the API's log".to_owned(),
+                    None,
+                )
+            }
+        };
+        let body = Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            parameter,
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            Json(body),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,96 @@
+//! The REST API: serves everything from the store (never from the outside world), behind API
+//! keys, with problem+json errors and an OpenAPI document generated from the handlers.
+//!
+//! [`app`] builds the router from an [`AppState`] so tests can call it directly; [`run`] binds
+//! and serves until shutdown.
+
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod params;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use exporter_runtime::{Shutdown, bus};
+use exporter_settings::Settings;
+use exporter_store::Store;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] auth::KeyError),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error("cannot open the PostgreSQL pool: {0}")]
+    Store(#[from] exporter_store::StoreError),
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using the port? set api.port or EXPORTER_API_PORT)"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The whole router.
+pub fn app(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.request_timeout_seconds);
+    routes::router(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Loads the keys, connects, binds `api.host:api.port` and serves until `shutdown`.
+pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartError> {
+    let keys = auth::ApiKeys::load(&settings)?;
+    let store = bus::retry(
+        "connecting to PostgreSQL",
+        "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database?",
+        &shutdown,
+        || Store::connect(&settings.database),
+    )
+    .await?;
+    let client = bus::connect(&settings.nats, "api").await?;
+    let addr = format!("{}:{}", settings.api.host, settings.api.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
+    let state = AppState::new(&settings, store, Some(client.clone()), keys);
+    let heartbeat = tokio::spawn(exporter_runtime::heartbeat::run(
+        client,
+        exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
+        "api".to_owned(),
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    tracing::info!(url = %format!("http://{local}"), "API listening");
+    let stop = shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await
+        .map_err(StartError::Serve)?;
+    let _ = heartbeat.await;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations; served at
+//! `/openapi.json`. Every route must be listed here.
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{health, metrics};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "GH200 Trading System Exporter",
+        description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the X-API-Key header. Errors are application/problem+json."
+    ),
+    paths(health::health, metrics::system, metrics::all, metrics::history, document),
+    components(schemas(crate::error::Problem)),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "health", description = "Liveness of the exporter and its dependencies"),
+        (name = "metrics", description = "Latest samples and history of every numeric series"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    security(("api_key" = [])),
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json"))
+)]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,167 @@
+//! Query-string parsing that names the parameter at fault: unknown or repeated parameters and
+//! unparsable values all become a 400 with the parameter's name.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+
+use crate::ApiError;
+
+/// The raw query parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|err| ApiError::bad("(query string)", err.body_text()))?;
+        let mut values = HashMap::new();
+        for (name, value) in pairs {
+            if values.insert(name.clone(), value).is_some() {
+                return Err(ApiError::bad(name, "given more than once"));
+            }
+        }
+        Ok(Self { values })
+    }
+}
+
+impl Params {
+    /// Refuses any parameter not in `known` (a typo should not silently change the answer).
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        let mut unknown: Vec<&String> = self
+            .values
+            .keys()
+            .filter(|name| !known.contains(&name.as_str()))
+            .collect();
+        unknown.sort();
+        match unknown.first() {
+            Some(name) => Err(ApiError::bad(
+                name.as_str(),
+                format!("unknown parameter (known: {})", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A non-empty string, if given.
+    pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.values.get(name) {
+            Some(value) if value.trim().is_empty() => Err(ApiError::bad(name, "must not be empty")),
+            Some(value) => Ok(Some(value.clone())),
+            None => Ok(None),
+        }
+    }
+
+    /// A required non-empty string.
+    pub fn required(&self, name: &str) -> Result<String, ApiError> {
+        self.text(name)?
+            .ok_or_else(|| ApiError::bad(name, "is required"))
+    }
+
+    /// An RFC 3339 time, if given.
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.text(name)?
+            .map(|value| {
+                DateTime::parse_from_rfc3339(&value)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|err| {
+                        ApiError::bad(name, format!("`{value}` is not an RFC 3339 time ({err}), e.g. 2026-11-25T08:00:00Z"))
+                    })
+            })
+            .transpose()
+    }
+
+    /// An integer within `min..=max`, if given.
+    pub fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        self.text(name)?
+            .map(|value| {
+                let parsed: i64 = value
+                    .parse()
+                    .map_err(|_| ApiError::bad(name, format!("`{value}` is not an integer")))?;
+                if (min..=max).contains(&parsed) {
+                    Ok(parsed)
+                } else {
+                    Err(ApiError::bad(
+                        name,
+                        format!("{parsed} is out of range {min}..={max}"),
+                    ))
+                }
+            })
+            .transpose()
+    }
+
+    /// A duration in seconds: a plain number, or a number with `s`, `m`, `h` or `d`.
+    pub fn duration_seconds(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.text(name)?
+            .map(|value| {
+                parse_duration_seconds(&value).ok_or_else(|| {
+                    ApiError::bad(
+                        name,
+                        format!("`{value}` is not a duration such as 60, 30s, 5m, 1h or 1d"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// One of `choices`, if given.
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
+        self.text(name)?
+            .map(|value| {
+                choices
+                    .iter()
+                    .find(|c| **c == value)
+                    .copied()
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            name,
+                            format!("`{value}` is not one of {}", choices.join(", ")),
+                        )
+                    })
+            })
+            .transpose()
+    }
+}
+
+fn parse_duration_seconds(value: &str) -> Option<i64> {
+    let (number, unit) = match value.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&value[..i], c),
+        _ => (value, 's'),
+    };
+    let number: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_reject_nonsense() {
+        assert_eq!(parse_duration_seconds("60"), Some(60));
+        assert_eq!(parse_duration_seconds("5m"), Some(300));
+        assert_eq!(parse_duration_seconds("1d"), Some(86_400));
+        assert_eq!(parse_duration_seconds("0"), None);
+        assert_eq!(parse_duration_seconds("-5s"), None);
+        assert_eq!(parse_duration_seconds("5w"), None);
+        assert_eq!(parse_duration_seconds("m"), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! `GET /health` (no key): is PostgreSQL reachable, is NATS connected, how fresh is each
+//! collector on each host. 200 when both dependencies are up (`degraded` if a collector is
+//! stale), 503 when one is down, so a load balancer or an uptime check can use it as is.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `degraded` (a collector is stale) or `unhealthy` (a dependency is down).
+    pub status: &'static str,
+    pub version: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub uptime_seconds: u64,
+    pub postgres: Dependency,
+    pub nats: Dependency,
+    /// Last sample per collector and host.
+    pub collectors: Vec<CollectorFreshness>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Dependency {
+    /// `up` or `down`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectorFreshness {
+    pub source: String,
+    pub host: String,
+    pub last_sample_time: DateTime<Utc>,
+    pub age_seconds: f64,
+    /// `fresh` or `stale` (older than `api.stale_after_seconds`).
+    pub status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "PostgreSQL and NATS are up", body = Health),
+        (status = 503, description = "A dependency is down", body = Health),
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let started = Instant::now();
+    let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
+    let postgres = match ping {
+        Ok(Ok(())) => Dependency {
+            status: "up",
+            latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            error: None,
+        },
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "health check: PostgreSQL unreachable");
+            down("unreachable; the API's log has the cause".to_owned())
+        }
+        Err(_) => down("no answer within 3 s".to_owned()),
+    };
+    let nats = match &state.nats {
+        Some(client) => match client.connection_state() {
+            async_nats::connection::State::Connected => Dependency {
+                status: "up",
+                latency_ms: None,
+                error: None,
+            },
+            other => down(format!("connection {other}")),
+        },
+        None => down("not configured".to_owned()),
+    };
+    let now = Utc::now();
+    let collectors = if postgres.status == "up" {
+        state
+            .store
+            .latest(None, None)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|latest| {
+                let age = (now - latest.sample_time).num_milliseconds() as f64 / 1000.0;
+                CollectorFreshness {
+                    source: latest.source,
+                    host: latest.host,
+                    last_sample_time: latest.sample_time,
+                    age_seconds: age,
+                    status: if age > state.stale_after_seconds as f64 {
+                        "stale"
+                    } else {
+                        "fresh"
+                    },
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let healthy = postgres.status == "up" && nats.status == "up";
+    let status = if !healthy {
+        "unhealthy"
+    } else if collectors.iter().any(|c| c.status == "stale") {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Health {
+            status,
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: state.started_at,
+            uptime_seconds: state.started.elapsed().as_secs(),
+            postgres,
+            nats,
+            collectors,
+        }),
+    )
+}
+
+fn down(error: String) -> Dependency {
+    Dependency {
+        status: "down",
+        latency_ms: None,
+        error: Some(error),
+    }
+}

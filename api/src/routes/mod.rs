@@ -1,0 +1,29 @@
+//! One module per resource; [`router`] merges them and puts every route but `/health` behind
+//! the API key.
+
+pub mod health;
+pub mod metrics;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+
+use crate::{AppState, auth, openapi};
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/metrics/system", get(metrics::system))
+        .route("/metrics/all", get(metrics::all))
+        .route("/metrics/history", get(metrics::history))
+        .route("/openapi.json", get(openapi::document))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/health", get(health::health))
+        .merge(protected)
+        .fallback(|| async { crate::ApiError::NotFound("no such route; see /openapi.json".into()) })
+        .with_state(state)
+}

@@ -1,0 +1,44 @@
+//! The one state every handler shares.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use exporter_settings::Settings;
+use exporter_store::Store;
+
+use crate::auth::ApiKeys;
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// `None` in tests that run without a bus.
+    pub nats: Option<async_nats::Client>,
+    pub keys: Arc<ApiKeys>,
+    pub started: Instant,
+    pub started_at: DateTime<Utc>,
+    pub history_max_points: u32,
+    pub stale_after_seconds: u64,
+    pub request_timeout_seconds: u64,
+}
+
+impl AppState {
+    pub fn new(
+        settings: &Settings,
+        store: Store,
+        nats: Option<async_nats::Client>,
+        keys: ApiKeys,
+    ) -> Self {
+        Self {
+            store,
+            nats,
+            keys: Arc::new(keys),
+            started: Instant::now(),
+            started_at: Utc::now(),
+            history_max_points: settings.api.history_max_points,
+            stale_after_seconds: settings.api.stale_after_seconds,
+            request_timeout_seconds: settings.api.request_timeout_seconds,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Collectors: one module per kind, each a loop that samples something outside the system and
+//! publishes it through the shared [`publisher`] (JetStream acks, bounded buffer while NATS is
+//! away, drop counts reported).
+//!
+//! `exporter-collector <kind>` calls [`run`]; later kinds (hardware, portfolio, ...) add a module
+//! and a match arm here.
+
+pub mod publisher;
+pub mod system;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exporter_protocol::Subjects;
+use exporter_runtime::heartbeat::{self, HeartbeatCounters};
+use exporter_runtime::{Shutdown, bus};
+use exporter_settings::Settings;
+
+/// Collector kinds this build knows.
+pub const KINDS: &[&str] = &[system::KIND];
+
+/// Why a collector stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("unknown collector kind `{0}` (known: {known})", known = KINDS.join(", "))]
+    UnknownKind(String),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error("{kind} collector cannot start: {message}")]
+    Init { kind: &'static str, message: String },
+}
+
+/// Runs the collector of `kind` until `shutdown`.
+pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(), CollectorError> {
+    if !KINDS.contains(&kind) {
+        return Err(CollectorError::UnknownKind(kind.to_owned()));
+    }
+    let process = format!("collector-{kind}");
+    let client = bus::connect(&settings.nats, &process).await?;
+    let subjects = Subjects::new(&settings.nats.subject_prefix);
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(Duration::from_secs(settings.nats.publish_timeout_seconds));
+    bus::retry(
+        "creating the JetStream stream",
+        "Is nats-server running with JetStream enabled (-js)?",
+        &shutdown,
+        || bus::ensure_stream(&js, &settings.nats, &subjects),
+    )
+    .await?;
+
+    let counters = Arc::new(HeartbeatCounters::default());
+    let heartbeat = tokio::spawn(heartbeat::run(
+        client.clone(),
+        subjects.clone(),
+        process,
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        counters.clone(),
+        shutdown.clone(),
+    ));
+    let (publisher, handle) = publisher::Publisher::spawn(
+        js,
+        settings.collectors.buffer_max_samples,
+        counters,
+        shutdown.clone(),
+    );
+    let result = match kind {
+        system::KIND => system::run(&settings, &subjects, &handle, &shutdown).await,
+        _ => unreachable!("kind checked above"),
+    };
+    drop(handle);
+    let _ = publisher.await;
+    let _ = heartbeat.await;
+    client.flush().await.ok();
+    result
+}

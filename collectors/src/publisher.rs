@@ -1,0 +1,225 @@
+//! Reliable publishing for every collector: each sample goes to JetStream with its id as
+//! `Nats-Msg-Id` and counts as sent only once JetStream acked it.
+//!
+//! While NATS is away (or the stream is full) samples wait in a bounded in-memory buffer and are
+//! retried in order with exponential backoff; a re-sent sample keeps its id, so the server's
+//! duplicate window drops it if the first attempt had in fact arrived. When the buffer is full
+//! the oldest sample is dropped and counted; the count is logged when publishing recovers and
+//! reported in every heartbeat.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use bytes::Bytes;
+use exporter_protocol::Envelope;
+use exporter_runtime::Shutdown;
+use exporter_runtime::heartbeat::HeartbeatCounters;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Publishes sent concurrently before their acks are awaited.
+const WINDOW: usize = 64;
+/// Longest the final flush on shutdown may take.
+const FINAL_FLUSH: Duration = Duration::from_secs(3);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One serialised message waiting for its ack.
+#[derive(Debug, Clone)]
+struct Pending {
+    subject: String,
+    message_id: String,
+    payload: Bytes,
+}
+
+/// What collectors hold to publish; cloneable, never blocks.
+#[derive(Debug, Clone)]
+pub struct PublishHandle {
+    tx: mpsc::Sender<Pending>,
+    counters: Arc<HeartbeatCounters>,
+}
+
+impl PublishHandle {
+    /// Queues an envelope for publishing on `subject`.
+    pub fn publish<T: Serialize>(&self, subject: String, envelope: &Envelope<T>) {
+        let payload = match serde_json::to_vec(envelope) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::error!(error = %err, %subject, "sample could not be serialised; dropped");
+                self.counters
+                    .dropped_samples_total
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let pending = Pending {
+            subject,
+            message_id: envelope.id.to_string(),
+            payload: payload.into(),
+        };
+        if self.tx.try_send(pending).is_err() {
+            self.counters
+                .dropped_samples_total
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("publisher queue full; sample dropped");
+        }
+    }
+}
+
+/// Owns the buffer and the retry loop; runs in its own task.
+#[derive(Debug)]
+pub struct Publisher {
+    js: jetstream::Context,
+    buffer: VecDeque<Pending>,
+    capacity: usize,
+    counters: Arc<HeartbeatCounters>,
+    failing_since: Option<Instant>,
+    dropped_during_outage: u64,
+    backoff: Duration,
+}
+
+impl Publisher {
+    /// Starts the publisher task; it ends once every handle is dropped and a last flush ran.
+    pub fn spawn(
+        js: jetstream::Context,
+        capacity: usize,
+        counters: Arc<HeartbeatCounters>,
+        shutdown: Shutdown,
+    ) -> (tokio::task::JoinHandle<()>, PublishHandle) {
+        let (tx, rx) = mpsc::channel(1024);
+        let publisher = Self {
+            js,
+            buffer: VecDeque::new(),
+            capacity,
+            counters: counters.clone(),
+            failing_since: None,
+            dropped_during_outage: 0,
+            backoff: Duration::from_millis(200),
+        };
+        let task = tokio::spawn(publisher.run(rx, shutdown));
+        (task, PublishHandle { tx, counters })
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Pending>, shutdown: Shutdown) {
+        loop {
+            let retry = async {
+                if self.failing_since.is_some() && !self.buffer.is_empty() {
+                    tokio::time::sleep(self.backoff).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                message = rx.recv() => match message {
+                    Some(pending) => {
+                        self.enqueue(pending);
+                        while let Ok(more) = rx.try_recv() {
+                            self.enqueue(more);
+                        }
+                        if self.failing_since.is_none() {
+                            self.flush().await;
+                        }
+                    }
+                    None => break,
+                },
+                () = retry => self.flush().await,
+            }
+        }
+        if !self.buffer.is_empty() {
+            let _ = tokio::time::timeout(FINAL_FLUSH, self.flush()).await;
+        }
+        if !self.buffer.is_empty() {
+            tracing::warn!(
+                unsent_samples = self.buffer.len(),
+                "stopping with samples JetStream never acknowledged; they are lost"
+            );
+        }
+        drop(shutdown);
+    }
+
+    fn enqueue(&mut self, pending: Pending) {
+        if self.buffer.len() >= self.capacity {
+            self.buffer.pop_front();
+            self.dropped_during_outage += 1;
+            self.counters
+                .dropped_samples_total
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.buffer.push_back(pending);
+        self.counters
+            .buffered_samples
+            .store(self.buffer.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Publishes the buffer in order, a window at a time, until it is empty or a publish fails.
+    async fn flush(&mut self) {
+        while !self.buffer.is_empty() {
+            let window: Vec<Pending> = self.buffer.iter().take(WINDOW).cloned().collect();
+            let mut acks = Vec::with_capacity(window.len());
+            let mut error = None;
+            for pending in &window {
+                let publish = PublishMessage::build()
+                    .payload(pending.payload.clone())
+                    .message_id(&pending.message_id);
+                match self.js.send_publish(pending.subject.clone(), publish).await {
+                    Ok(ack) => acks.push(ack),
+                    Err(err) => {
+                        error = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            let mut acked = 0;
+            let mut contiguous = true;
+            for ack in acks {
+                match ack.await {
+                    Ok(_) if contiguous => acked += 1,
+                    Ok(_) => {}
+                    Err(err) => {
+                        contiguous = false;
+                        error.get_or_insert_with(|| err.to_string());
+                    }
+                }
+            }
+            // Everything before the first failure is acked; the rest is retried with the same
+            // ids (JetStream drops any that did arrive).
+            self.buffer.drain(..acked);
+            self.counters
+                .buffered_samples
+                .store(self.buffer.len() as u64, Ordering::Relaxed);
+            if let Some(error) = error {
+                self.note_failure(&error);
+                return;
+            }
+        }
+        self.note_recovery();
+    }
+
+    fn note_failure(&mut self, error: &str) {
+        if self.failing_since.is_none() {
+            self.failing_since = Some(Instant::now());
+            tracing::warn!(
+                %error,
+                buffered_samples = self.buffer.len(),
+                buffer_capacity = self.capacity,
+                "publishing to JetStream failed; buffering and retrying. Check that nats-server is running with -js and the stream is not full"
+            );
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn note_recovery(&mut self) {
+        if let Some(since) = self.failing_since.take() {
+            tracing::info!(
+                outage_seconds = since.elapsed().as_secs(),
+                dropped_samples = self.dropped_during_outage,
+                dropped_samples_total = self.counters.dropped_samples_total.load(Ordering::Relaxed),
+                "publishing to JetStream recovered; buffered samples sent"
+            );
+            self.dropped_during_outage = 0;
+        }
+        self.backoff = Duration::from_millis(200);
+    }
+}

@@ -1,0 +1,318 @@
+//! `exporter-collector system`: host health from `sysinfo` (and `/proc/diskstats` for per-disk
+//! I/O), one sample per interval.
+//!
+//! Each family is collected on its own; a family that fails or does not exist on this host is
+//! left out of the sample (logged once), never fails the whole sample.
+
+mod diskstats;
+mod watch;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use exporter_protocol::system::{
+    CpuStats, FilesystemStats, HostInfo, LoadAverage, MemoryStats, NetworkStats, SystemSample,
+    Temperature,
+};
+use exporter_protocol::{Envelope, Subjects};
+use exporter_runtime::Shutdown;
+use exporter_settings::{Settings, SystemCollectorSettings};
+use sysinfo::{
+    Components, Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind,
+};
+
+use crate::CollectorError;
+use crate::publisher::PublishHandle;
+
+pub use watch::ProcessMatcher;
+
+/// Collector kind name.
+pub const KIND: &str = exporter_protocol::system::KIND;
+
+/// Filesystem types that describe no real storage.
+const PSEUDO_FILESYSTEMS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "tmpfs",
+    "cgroup",
+    "cgroup2",
+    "overlay",
+    "squashfs",
+    "autofs",
+    "mqueue",
+    "debugfs",
+    "tracefs",
+    "securityfs",
+    "pstore",
+    "bpf",
+    "configfs",
+    "fusectl",
+    "hugetlbfs",
+    "nsfs",
+    "ramfs",
+    "binfmt_misc",
+    "efivarfs",
+    "rpc_pipefs",
+];
+
+/// Runs the sampling loop until `shutdown`.
+pub async fn run(
+    settings: &Settings,
+    subjects: &Subjects,
+    publisher: &PublishHandle,
+    shutdown: &Shutdown,
+) -> Result<(), CollectorError> {
+    let config = &settings.collectors.system;
+    let host = settings.host_name().to_owned();
+    let subject = subjects.sample(KIND, &host);
+    let mut sampler = Sampler::new(config)?;
+    // CPU usage needs two refreshes at least MINIMUM_CPU_UPDATE_INTERVAL apart.
+    tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
+    let mut ticker = tokio::time::interval(Duration::from_secs(config.interval_seconds));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut seq = 0u64;
+    tracing::info!(%subject, interval_seconds = config.interval_seconds, "system collector started");
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let sample = sampler.sample();
+        seq += 1;
+        publisher.publish(subject.clone(), &Envelope::new(&host, KIND, seq, sample));
+    }
+}
+
+/// Keeps the `sysinfo` state between samples (rates and CPU usage are deltas).
+#[derive(Debug)]
+pub struct Sampler {
+    system: System,
+    networks: Option<Networks>,
+    disks: Option<Disks>,
+    components: Option<Components>,
+    diskstats: diskstats::DiskRates,
+    watches: Vec<ProcessMatcher>,
+    ignore_mount_points: HashSet<String>,
+    last_refresh: Instant,
+    reported_missing: HashSet<&'static str>,
+}
+
+impl Sampler {
+    /// Prepares the state and takes the first readings.
+    pub fn new(config: &SystemCollectorSettings) -> Result<Self, CollectorError> {
+        let system = System::new().map_err(|err| CollectorError::Init {
+            kind: KIND,
+            message: err.to_string(),
+        })?;
+        let watches = config
+            .watch_processes
+            .iter()
+            .map(ProcessMatcher::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| CollectorError::Init {
+                kind: KIND,
+                message,
+            })?;
+        let mut sampler = Self {
+            system,
+            networks: Networks::new_with_refreshed_list().ok(),
+            disks: Disks::new_with_refreshed_list().ok(),
+            components: Components::new_with_refreshed_list().ok(),
+            diskstats: diskstats::DiskRates::default(),
+            watches,
+            ignore_mount_points: config.ignore_mount_points.iter().cloned().collect(),
+            last_refresh: Instant::now(),
+            reported_missing: HashSet::new(),
+        };
+        sampler.system.refresh_cpu_usage();
+        sampler.refresh_processes();
+        sampler.diskstats.sample();
+        Ok(sampler)
+    }
+
+    /// Takes one sample.
+    pub fn sample(&mut self) -> SystemSample {
+        let elapsed = self.last_refresh.elapsed().as_secs_f64().max(0.001);
+        self.last_refresh = Instant::now();
+        self.system.refresh_cpu_usage();
+        self.system.refresh_memory();
+        let process_count = self.refresh_processes();
+        let sample = SystemSample {
+            cpu: self.cpu(),
+            load: System::load_average().ok().map(|l| LoadAverage {
+                one: l.one,
+                five: l.five,
+                fifteen: l.fifteen,
+            }),
+            memory: self.memory(),
+            filesystems: self.filesystems(),
+            disks: self.diskstats.sample(),
+            networks: self.networks(elapsed),
+            temperatures: self.temperatures(),
+            host: host_info(process_count),
+            watched_processes: self
+                .watches
+                .iter()
+                .map(|watch| watch.evaluate(self.system.processes()))
+                .collect(),
+        };
+        self.log_missing_families(&sample);
+        sample
+    }
+
+    fn refresh_processes(&mut self) -> usize {
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing()
+                .with_cpu()
+                .with_memory()
+                .with_cmd(UpdateKind::OnlyIfNotSet),
+        );
+        self.system.processes().len()
+    }
+
+    fn cpu(&self) -> Option<CpuStats> {
+        let cpus = self.system.cpus();
+        if cpus.is_empty() {
+            return None;
+        }
+        Some(CpuStats {
+            usage_percent: f64::from(self.system.global_cpu_usage()),
+            per_core_percent: cpus.iter().map(|c| f64::from(c.usage())).collect(),
+            logical_cores: cpus.len() as u32,
+            physical_cores: System::physical_core_count().ok().map(|n| n as u32),
+            brand: cpus
+                .first()
+                .map(|c| c.brand().trim().to_owned())
+                .filter(|b| !b.is_empty()),
+        })
+    }
+
+    fn memory(&self) -> Option<MemoryStats> {
+        let total = self.system.total_memory();
+        if total == 0 {
+            return None;
+        }
+        let available = self.system.available_memory();
+        let used = total.saturating_sub(available);
+        Some(MemoryStats {
+            total_bytes: total,
+            used_bytes: used,
+            available_bytes: available,
+            free_bytes: self.system.free_memory(),
+            used_percent: used as f64 * 100.0 / total as f64,
+            swap_total_bytes: self.system.total_swap(),
+            swap_used_bytes: self.system.used_swap(),
+            swap_free_bytes: self.system.free_swap(),
+        })
+    }
+
+    fn filesystems(&mut self) -> Option<Vec<FilesystemStats>> {
+        let disks = self.disks.as_mut()?;
+        disks.refresh(true);
+        let mut seen_mounts = HashSet::new();
+        let list: Vec<FilesystemStats> = disks
+            .iter()
+            .filter_map(|disk| {
+                let fs_type = disk.file_system().to_string_lossy().into_owned();
+                let mount_point = disk.mount_point().to_string_lossy().into_owned();
+                if PSEUDO_FILESYSTEMS.contains(&fs_type.as_str())
+                    || self.ignore_mount_points.contains(&mount_point)
+                    || !seen_mounts.insert(mount_point.clone())
+                {
+                    return None;
+                }
+                let total = disk.total_space();
+                if total == 0 {
+                    return None;
+                }
+                let available = disk.available_space();
+                let used = total.saturating_sub(available);
+                Some(FilesystemStats {
+                    mount_point,
+                    device: disk.name().to_string_lossy().into_owned(),
+                    fs_type,
+                    total_bytes: total,
+                    used_bytes: used,
+                    available_bytes: available,
+                    used_percent: used as f64 * 100.0 / total as f64,
+                })
+            })
+            .collect();
+        (!list.is_empty()).then_some(list)
+    }
+
+    fn networks(&mut self, elapsed_seconds: f64) -> Option<Vec<NetworkStats>> {
+        let networks = self.networks.as_mut()?;
+        networks.refresh(true);
+        let mut list: Vec<NetworkStats> = networks
+            .iter()
+            .map(|(name, data)| NetworkStats {
+                interface: name.to_string_lossy().into_owned(),
+                rx_bytes_per_second: data.received() as f64 / elapsed_seconds,
+                tx_bytes_per_second: data.transmitted() as f64 / elapsed_seconds,
+                rx_bytes_total: data.total_received(),
+                tx_bytes_total: data.total_transmitted(),
+                rx_errors_total: data.total_errors_on_received(),
+                tx_errors_total: data.total_errors_on_transmitted(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.interface.cmp(&b.interface));
+        (!list.is_empty()).then_some(list)
+    }
+
+    fn temperatures(&mut self) -> Option<Vec<Temperature>> {
+        let components = self.components.as_mut()?;
+        components.refresh(true);
+        let list: Vec<Temperature> = components
+            .iter()
+            .filter_map(|c| {
+                Some(Temperature {
+                    label: c.label().to_owned(),
+                    celsius: f64::from(c.temperature().filter(|t| t.is_finite())?),
+                    max_celsius: c.max().filter(|t| t.is_finite()).map(f64::from),
+                    critical_celsius: c.critical().filter(|t| t.is_finite()).map(f64::from),
+                })
+            })
+            .collect();
+        (!list.is_empty()).then_some(list)
+    }
+
+    fn log_missing_families(&mut self, sample: &SystemSample) {
+        let families: [(&'static str, bool); 7] = [
+            ("cpu", sample.cpu.is_some()),
+            ("load", sample.load.is_some()),
+            ("memory", sample.memory.is_some()),
+            ("filesystems", sample.filesystems.is_some()),
+            ("disks", sample.disks.is_some()),
+            ("networks", sample.networks.is_some()),
+            ("temperatures", sample.temperatures.is_some()),
+        ];
+        for (family, present) in families {
+            if !present && self.reported_missing.insert(family) {
+                tracing::info!(
+                    family,
+                    "not available on this host; left out of system samples"
+                );
+            }
+        }
+    }
+}
+
+fn host_info(process_count: usize) -> Option<HostInfo> {
+    let uptime_seconds = System::uptime().ok()?;
+    let boot_time = System::boot_time()
+        .ok()
+        .and_then(|secs| DateTime::<Utc>::from_timestamp(secs as i64, 0))?;
+    Some(HostInfo {
+        uptime_seconds,
+        boot_time,
+        process_count: process_count as u64,
+        os: System::long_os_version().ok(),
+        kernel: System::kernel_version().ok(),
+    })
+}

@@ -1,0 +1,16 @@
+//! What crosses the bus, and nothing else: the envelope every message travels in, the typed
+//! payloads of each collector, the subject names, and how a sample flattens into numeric series.
+//!
+//! Collectors serialise these types, the aggregator parses them, the API returns them: keeping
+//! them in one crate is what lets a new collector be one module at each stage.
+
+pub mod envelope;
+pub mod heartbeat;
+pub mod series;
+pub mod subjects;
+pub mod system;
+
+pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
+pub use heartbeat::Heartbeat;
+pub use series::{HasSeries, Labels, SeriesPoint};
+pub use subjects::Subjects;

@@ -1,0 +1,366 @@
+//! The system collector's payload: host CPU, memory, filesystems, disks, network, temperatures
+//! and the watched processes (is the trading engine alive?).
+//!
+//! Every family is optional: a family the host cannot report (no temperature sensors in a VM) is
+//! absent from the sample, and the rest of the sample is still good.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::series::{HasSeries, Labels, SeriesPoint};
+
+/// Collector kind name of this payload.
+pub const KIND: &str = "system";
+
+/// One system sample.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SystemSample {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadAverage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystems: Option<Vec<FilesystemStats>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disks: Option<Vec<DiskIo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Vec<NetworkStats>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperatures: Option<Vec<Temperature>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
+    /// One entry per configured watch, present even when the process is down.
+    #[serde(default)]
+    pub watched_processes: Vec<WatchedProcess>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CpuStats {
+    /// Average over all logical cores since the previous sample.
+    pub usage_percent: f64,
+    /// One value per logical core, in core order.
+    pub per_core_percent: Vec<f64>,
+    pub logical_cores: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoadAverage {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MemoryStats {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    pub free_bytes: u64,
+    pub used_percent: f64,
+    pub swap_total_bytes: u64,
+    pub swap_used_bytes: u64,
+    pub swap_free_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FilesystemStats {
+    pub mount_point: String,
+    pub device: String,
+    pub fs_type: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    pub used_percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DiskIo {
+    /// Block device name as in `/proc/diskstats` (`nvme0n1`, `sda`).
+    pub device: String,
+    pub read_bytes_per_second: f64,
+    pub write_bytes_per_second: f64,
+    pub read_bytes_total: u64,
+    pub written_bytes_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkStats {
+    pub interface: String,
+    pub rx_bytes_per_second: f64,
+    pub tx_bytes_per_second: f64,
+    pub rx_bytes_total: u64,
+    pub tx_bytes_total: u64,
+    pub rx_errors_total: u64,
+    pub tx_errors_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Temperature {
+    pub label: String,
+    pub celsius: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_celsius: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical_celsius: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HostInfo {
+    pub uptime_seconds: u64,
+    pub boot_time: DateTime<Utc>,
+    pub process_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+}
+
+/// State of one configured process watch (e.g. the trading engine).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WatchedProcess {
+    /// The watch's name from the settings.
+    pub name: String,
+    pub up: bool,
+    /// Matching processes; empty when down.
+    pub instances: Vec<ProcessInstance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessInstance {
+    pub pid: u32,
+    pub name: String,
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub started_at: DateTime<Utc>,
+}
+
+fn push(points: &mut Vec<SeriesPoint>, name: &'static str, labels: Labels, value: f64) {
+    if value.is_finite() {
+        points.push(SeriesPoint {
+            name,
+            labels,
+            value,
+        });
+    }
+}
+
+fn one(key: &str, value: &str) -> Labels {
+    Labels::from([(key.to_owned(), value.to_owned())])
+}
+
+impl HasSeries for SystemSample {
+    fn series(&self) -> Vec<SeriesPoint> {
+        let mut p = Vec::new();
+        if let Some(cpu) = &self.cpu {
+            push(
+                &mut p,
+                "cpu.usage_percent",
+                Labels::new(),
+                cpu.usage_percent,
+            );
+            for (core, value) in cpu.per_core_percent.iter().enumerate() {
+                push(
+                    &mut p,
+                    "cpu.core_usage_percent",
+                    one("core", &core.to_string()),
+                    *value,
+                );
+            }
+        }
+        if let Some(load) = &self.load {
+            push(&mut p, "load.one", Labels::new(), load.one);
+            push(&mut p, "load.five", Labels::new(), load.five);
+            push(&mut p, "load.fifteen", Labels::new(), load.fifteen);
+        }
+        if let Some(m) = &self.memory {
+            push(
+                &mut p,
+                "memory.total_bytes",
+                Labels::new(),
+                m.total_bytes as f64,
+            );
+            push(
+                &mut p,
+                "memory.used_bytes",
+                Labels::new(),
+                m.used_bytes as f64,
+            );
+            push(
+                &mut p,
+                "memory.available_bytes",
+                Labels::new(),
+                m.available_bytes as f64,
+            );
+            push(&mut p, "memory.used_percent", Labels::new(), m.used_percent);
+            push(
+                &mut p,
+                "swap.total_bytes",
+                Labels::new(),
+                m.swap_total_bytes as f64,
+            );
+            push(
+                &mut p,
+                "swap.used_bytes",
+                Labels::new(),
+                m.swap_used_bytes as f64,
+            );
+        }
+        for fs in self.filesystems.iter().flatten() {
+            let l = one("mount_point", &fs.mount_point);
+            push(
+                &mut p,
+                "filesystem.total_bytes",
+                l.clone(),
+                fs.total_bytes as f64,
+            );
+            push(
+                &mut p,
+                "filesystem.used_bytes",
+                l.clone(),
+                fs.used_bytes as f64,
+            );
+            push(
+                &mut p,
+                "filesystem.available_bytes",
+                l.clone(),
+                fs.available_bytes as f64,
+            );
+            push(&mut p, "filesystem.used_percent", l, fs.used_percent);
+        }
+        for disk in self.disks.iter().flatten() {
+            let l = one("device", &disk.device);
+            push(
+                &mut p,
+                "disk.read_bytes_per_second",
+                l.clone(),
+                disk.read_bytes_per_second,
+            );
+            push(
+                &mut p,
+                "disk.write_bytes_per_second",
+                l,
+                disk.write_bytes_per_second,
+            );
+        }
+        for net in self.networks.iter().flatten() {
+            let l = one("interface", &net.interface);
+            push(
+                &mut p,
+                "network.rx_bytes_per_second",
+                l.clone(),
+                net.rx_bytes_per_second,
+            );
+            push(
+                &mut p,
+                "network.tx_bytes_per_second",
+                l.clone(),
+                net.tx_bytes_per_second,
+            );
+            push(
+                &mut p,
+                "network.rx_errors_total",
+                l.clone(),
+                net.rx_errors_total as f64,
+            );
+            push(
+                &mut p,
+                "network.tx_errors_total",
+                l,
+                net.tx_errors_total as f64,
+            );
+        }
+        for t in self.temperatures.iter().flatten() {
+            push(
+                &mut p,
+                "temperature.celsius",
+                one("sensor", &t.label),
+                t.celsius,
+            );
+        }
+        if let Some(host) = &self.host {
+            push(
+                &mut p,
+                "host.uptime_seconds",
+                Labels::new(),
+                host.uptime_seconds as f64,
+            );
+            push(
+                &mut p,
+                "host.process_count",
+                Labels::new(),
+                host.process_count as f64,
+            );
+        }
+        for watch in &self.watched_processes {
+            let l = one("process", &watch.name);
+            push(
+                &mut p,
+                "process.up",
+                l.clone(),
+                if watch.up { 1.0 } else { 0.0 },
+            );
+            if watch.up {
+                let cpu: f64 = watch.instances.iter().map(|i| i.cpu_percent).sum();
+                let rss: u64 = watch.instances.iter().map(|i| i.rss_bytes).sum();
+                push(&mut p, "process.cpu_percent", l.clone(), cpu);
+                push(&mut p, "process.rss_bytes", l, rss as f64);
+            }
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_families_give_no_points_and_nan_is_skipped() {
+        let sample = SystemSample {
+            cpu: Some(CpuStats {
+                usage_percent: f64::NAN,
+                per_core_percent: vec![10.0, 20.0],
+                logical_cores: 2,
+                physical_cores: None,
+                brand: None,
+            }),
+            ..Default::default()
+        };
+        let points = sample.series();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[1].name, "cpu.core_usage_percent");
+        assert_eq!(points[1].labels["core"], "1");
+        assert_eq!(points[1].value, 20.0);
+        let json = serde_json::to_value(&sample).unwrap();
+        assert!(json.get("temperatures").is_none());
+    }
+
+    #[test]
+    fn a_down_watch_reports_zero_up() {
+        let sample = SystemSample {
+            watched_processes: vec![WatchedProcess {
+                name: "engine".into(),
+                up: false,
+                instances: vec![],
+            }],
+            ..Default::default()
+        };
+        let points = sample.series();
+        assert_eq!(
+            points,
+            vec![SeriesPoint::labelled(
+                "process.up",
+                "process",
+                "engine",
+                0.0
+            )]
+        );
+    }
+}

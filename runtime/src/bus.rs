@@ -1,0 +1,172 @@
+//! The NATS side every process shares: connecting (and retrying while the server is away), and
+//! creating the JetStream stream and the aggregator's durable consumer idempotently, so whichever
+//! process starts first sets them up.
+//!
+//! The stream uses work-queue retention with `DiscardPolicy::New` (see docs/architecture.md): it
+//! holds exactly what the aggregator has not committed yet, and when it is full new publishes are
+//! refused (collectors buffer and count) instead of old, unwritten samples being deleted.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use exporter_protocol::Subjects;
+use exporter_settings::NatsSettings;
+
+use crate::Shutdown;
+
+/// JetStream's duplicate window: a re-published message id inside it is dropped by the server.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Why the bus could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("invalid NATS URL {url}: {message}")]
+    Url { url: String, message: String },
+    #[error("JetStream {what} failed: {message}")]
+    JetStream { what: &'static str, message: String },
+    #[error("shutdown requested while waiting for NATS")]
+    Shutdown,
+}
+
+/// Connects to NATS. The client keeps reconnecting by itself afterwards; connection changes
+/// are logged with what to do about them.
+pub async fn connect(
+    settings: &NatsSettings,
+    process: &str,
+) -> Result<async_nats::Client, BusError> {
+    let url = settings.url.clone();
+    let log_url = url.clone();
+    async_nats::ConnectOptions::new()
+        .name(process)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(move |event| {
+            let url = log_url.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => tracing::warn!(
+                        nats_url = %url,
+                        "NATS connection lost; retrying in the background. Check that nats-server is running (systemctl status nats-server)"
+                    ),
+                    async_nats::Event::Connected => tracing::info!(nats_url = %url, "NATS connected"),
+                    other => tracing::debug!(nats_url = %url, event = %other, "NATS event"),
+                }
+            }
+        })
+        .connect(&url)
+        .await
+        .map_err(|err| BusError::Url {
+            url,
+            message: err.to_string(),
+        })
+}
+
+/// The stream configuration derived from the settings.
+pub fn stream_config(settings: &NatsSettings, subjects: &Subjects) -> stream::Config {
+    stream::Config {
+        name: settings.stream.clone(),
+        subjects: vec![subjects.all_samples(), subjects.all_ingest()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        discard: stream::DiscardPolicy::New,
+        storage: stream::StorageType::File,
+        max_age: Duration::from_secs(settings.stream_max_age_hours * 3600),
+        max_bytes: settings.stream_max_bytes,
+        duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: 1,
+        ..Default::default()
+    }
+}
+
+/// Creates the stream, or brings an existing one's limits in line with the settings.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    subjects: &Subjects,
+) -> Result<stream::Stream, BusError> {
+    let wanted = stream_config(settings, subjects);
+    let mut stream = js
+        .get_or_create_stream(wanted.clone())
+        .await
+        .map_err(|err| BusError::JetStream {
+            what: "stream creation",
+            message: format!("{err}; is JetStream enabled (nats-server -js)?"),
+        })?;
+    let current = stream.info().await.map_err(|err| BusError::JetStream {
+        what: "stream info",
+        message: err.to_string(),
+    })?;
+    let current = &current.config;
+    if current.max_age != wanted.max_age
+        || current.max_bytes != wanted.max_bytes
+        || current.subjects != wanted.subjects
+    {
+        js.update_stream(wanted)
+            .await
+            .map_err(|err| BusError::JetStream {
+                what: "stream update",
+                message: err.to_string(),
+            })?;
+        tracing::info!(stream = %settings.stream, "stream limits updated from settings");
+    }
+    Ok(stream)
+}
+
+/// Creates (or opens) the durable pull consumer every aggregator instance shares.
+pub async fn ensure_consumer(
+    stream: &stream::Stream,
+    settings: &NatsSettings,
+    ack_wait: Duration,
+    max_ack_pending: i64,
+) -> Result<consumer::PullConsumer, BusError> {
+    stream
+        .get_or_create_consumer(
+            &settings.consumer,
+            consumer::pull::Config {
+                durable_name: Some(settings.consumer.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_ack_pending,
+                max_deliver: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|err| BusError::JetStream {
+            what: "consumer creation",
+            message: err.to_string(),
+        })
+}
+
+/// Runs `attempt` until it succeeds, with exponential backoff (capped at 30 s) and a log line per
+/// failure that says what is being waited for and what to check.
+pub async fn retry<T, E, F, Fut>(
+    what: &str,
+    hint: &str,
+    shutdown: &Shutdown,
+    mut attempt: F,
+) -> Result<T, BusError>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "{what} failed; retrying. {hint}"
+                );
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return Err(BusError::Shutdown),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,12 @@
+//! Process plumbing every binary shares: logging set-up, the shutdown signal, the NATS
+//! connection with its JetStream stream, and the heartbeat task.
+//!
+//! Keeping it here means each `main.rs` stays a few lines and every process behaves the same way
+//! on SIGTERM, on a dead NATS server and in its log format.
+
+pub mod bus;
+pub mod heartbeat;
+pub mod logging;
+pub mod shutdown;
+
+pub use shutdown::Shutdown;

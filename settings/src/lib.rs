@@ -1,0 +1,139 @@
+//! Typed settings every binary loads: `settings/system.yaml` (or `EXPORTER_SETTINGS`), then the
+//! per-machine environment overrides, then validation.
+//!
+//! A mistake in the file stops the process before it does anything, with a message that names the
+//! key (`api.port`) and, where the YAML parser knows it, the line. No secret has a value here:
+//! secrets come from the environment or from files with mode 0600 (see [`secrets`]).
+
+mod model;
+pub mod secrets;
+
+use std::path::{Path, PathBuf};
+
+pub use model::*;
+
+/// Default location of the settings file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "settings/system.yaml";
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid settings in {path}: key `{key}`: {message}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("invalid settings: key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("invalid environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+}
+
+impl Settings {
+    /// Loads the file named by `EXPORTER_SETTINGS` (default [`DEFAULT_PATH`]), applies the
+    /// environment overrides and validates.
+    pub fn load() -> Result<Self, SettingsError> {
+        let path = std::env::var_os("EXPORTER_SETTINGS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+        Self::load_from(&path, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads `path`, with `env` answering for environment variables (tests pass their own).
+    pub fn load_from(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut settings = Self::parse(&text).map_err(|(key, message)| SettingsError::Parse {
+            path: path.to_owned(),
+            key,
+            message,
+        })?;
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses YAML text; the error names the key path and the parser's message (with line).
+    fn parse(text: &str) -> Result<Self, (String, String)> {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let key = err.path().to_string();
+            let key = if key == "." {
+                "(top level)".to_owned()
+            } else {
+                key
+            };
+            (key, err.into_inner().to_string())
+        })
+    }
+
+    /// Applies the per-machine environment overrides.
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+        if let Some(url) = env("EXPORTER_NATS_URL") {
+            self.nats.url = url;
+        }
+        if let Some(url) = env("EXPORTER_DATABASE_URL") {
+            self.database.url = url;
+        }
+        if let Some(host) = env("EXPORTER_API_HOST") {
+            self.api.host = host;
+        }
+        if let Some(port) = env("EXPORTER_API_PORT") {
+            self.api.port = port.parse().map_err(|_| SettingsError::Env {
+                var: "EXPORTER_API_PORT",
+                message: format!("`{port}` is not a port number (0-65535)"),
+            })?;
+        }
+        if let Some(name) = env("EXPORTER_HOST_NAME") {
+            self.host_name = Some(name);
+        }
+        if let Some(dir) = env("EXPORTER_STATE_DIR") {
+            self.state_dir = PathBuf::from(dir);
+        }
+        if let Some(prefix) = env("EXPORTER_SUBJECT_PREFIX") {
+            self.nats.subject_prefix = prefix;
+        }
+        if let Some(stream) = env("EXPORTER_STREAM") {
+            self.nats.stream = stream;
+        }
+        self.api_key_source = if let Some(key) = env("EXPORTER_API_KEY") {
+            ApiKeySource::Env(secrets::Secret::new(key))
+        } else if let Some(file) = env("EXPORTER_API_KEY_FILE") {
+            ApiKeySource::File(PathBuf::from(file))
+        } else {
+            ApiKeySource::File(self.state_dir.join(&self.api.key_file))
+        };
+        if self.host_name.as_deref().is_none_or(str::is_empty) {
+            self.host_name = Some(machine_hostname());
+        }
+        Ok(())
+    }
+
+    /// The host label samples carry.
+    pub fn host_name(&self) -> &str {
+        self.host_name.as_deref().unwrap_or("localhost")
+    }
+}
+
+/// This machine's hostname, from the kernel.
+pub fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,523 @@
+//! The settings structs: one per section of `system.yaml`, each field documented, unknown keys
+//! refused, every field defaulted so a partial file works.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::SettingsError;
+use crate::secrets::Secret;
+
+/// The whole settings file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Host label on every sample (env `EXPORTER_HOST_NAME`; default: the machine's hostname).
+    pub host_name: Option<String>,
+    /// Where generated state lives: the API key file, read positions (env `EXPORTER_STATE_DIR`).
+    pub state_dir: PathBuf,
+    pub logging: LoggingSettings,
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub api: ApiSettings,
+    pub aggregator: AggregatorSettings,
+    pub collectors: CollectorsSettings,
+    pub supervisor: SupervisorSettings,
+    /// Where the API's main key comes from (environment only; not a YAML key).
+    #[serde(skip)]
+    pub api_key_source: ApiKeySource,
+}
+
+/// Where the main API key is read from.
+#[derive(Debug, Clone)]
+pub enum ApiKeySource {
+    /// `EXPORTER_API_KEY`.
+    Env(Secret),
+    /// `EXPORTER_API_KEY_FILE`, or `state_dir/api.key_file` (created by `exporter up`).
+    File(PathBuf),
+}
+
+impl Default for ApiKeySource {
+    fn default() -> Self {
+        Self::File(PathBuf::from(".state/api-key"))
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host_name: None,
+            state_dir: PathBuf::from(".state"),
+            logging: LoggingSettings::default(),
+            nats: NatsSettings::default(),
+            database: DatabaseSettings::default(),
+            api: ApiSettings::default(),
+            aggregator: AggregatorSettings::default(),
+            collectors: CollectorsSettings::default(),
+            supervisor: SupervisorSettings::default(),
+            api_key_source: ApiKeySource::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    /// Default filter when `RUST_LOG` is not set, e.g. `info` or `info,exporter_aggregator=debug`.
+    pub level: String,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    /// Server URL (env `EXPORTER_NATS_URL`).
+    pub url: String,
+    /// First token of every subject (`<prefix>.v1.sample...`).
+    pub subject_prefix: String,
+    /// JetStream stream holding samples until the aggregator committed them.
+    pub stream: String,
+    /// Oldest a message may get in the stream before the server deletes it.
+    pub stream_max_age_hours: u64,
+    /// Size bound of the stream; when full, publishes are refused (collectors buffer and count).
+    pub stream_max_bytes: i64,
+    /// Durable consumer name shared by every aggregator instance.
+    pub consumer: String,
+    /// Seconds to wait for a JetStream ack before a publish counts as failed.
+    pub publish_timeout_seconds: u64,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            subject_prefix: "exporter".into(),
+            stream: "EXPORTER_TELEMETRY".into(),
+            stream_max_age_hours: 72,
+            stream_max_bytes: 1024 * 1024 * 1024,
+            consumer: "aggregator".into(),
+            publish_timeout_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL (env `EXPORTER_DATABASE_URL`). Put no password here: use the Unix socket
+    /// with peer authentication, or `PGPASSWORD`/`~/.pgpass`.
+    pub url: String,
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection before a query fails.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://localhost/exporter?host=/var/run/postgresql".into(),
+            max_connections: 8,
+            acquire_timeout_seconds: 5,
+        }
+    }
+}
+
+/// Access scope of an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Every GET route.
+    Read,
+    /// Everything, including acknowledging alerts.
+    Admin,
+}
+
+/// An extra API key, read from its own file (mode 0600).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraKey {
+    /// Who holds it (appears in the access log, never the key).
+    pub name: String,
+    pub scope: KeyScope,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Bind address (env `EXPORTER_API_HOST`). The tunnel is how the outside reaches it.
+    pub host: String,
+    /// Bind port (env `EXPORTER_API_PORT`).
+    pub port: u16,
+    /// File of the main key, relative to `state_dir` unless absolute; `exporter up` creates it
+    /// (mode 0600) when neither `EXPORTER_API_KEY` nor `EXPORTER_API_KEY_FILE` is set.
+    pub key_file: PathBuf,
+    /// Further keys with narrower scopes.
+    pub extra_keys: Vec<ExtraKey>,
+    /// Upper bound of points per series in a history answer.
+    pub history_max_points: u32,
+    /// Requests taking longer are answered 503.
+    pub request_timeout_seconds: u64,
+    /// A collector whose last sample is older than this is reported stale in `/health`.
+    pub stale_after_seconds: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            key_file: PathBuf::from("api-key"),
+            extra_keys: Vec::new(),
+            history_max_points: 1000,
+            request_timeout_seconds: 15,
+            stale_after_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorSettings {
+    /// Most messages written in one transaction.
+    pub batch_max_messages: usize,
+    /// Longest a batch waits to fill before it is written anyway.
+    pub batch_max_wait_ms: u64,
+    /// Seconds JetStream waits for an ack before redelivering.
+    pub ack_wait_seconds: u64,
+    /// Days of raw points kept; older daily partitions are dropped.
+    pub retention_days: u32,
+}
+
+impl Default for AggregatorSettings {
+    fn default() -> Self {
+        Self {
+            batch_max_messages: 500,
+            batch_max_wait_ms: 200,
+            ack_wait_seconds: 30,
+            retention_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsSettings {
+    /// Seconds between heartbeats of every process.
+    pub heartbeat_interval_seconds: u64,
+    /// Samples a collector keeps while NATS is away; the oldest is dropped (and counted) beyond.
+    pub buffer_max_samples: usize,
+    pub system: SystemCollectorSettings,
+}
+
+impl Default for CollectorsSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_seconds: 5,
+            buffer_max_samples: 10_000,
+            system: SystemCollectorSettings::default(),
+        }
+    }
+}
+
+impl CollectorsSettings {
+    /// Collector kinds `exporter up` starts.
+    pub fn enabled_kinds(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if self.system.enabled {
+            kinds.push("system");
+        }
+        kinds
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemCollectorSettings {
+    pub enabled: bool,
+    /// Seconds between samples (1 to 3600).
+    pub interval_seconds: u64,
+    /// Mount points to leave out (pseudo filesystems are always left out).
+    pub ignore_mount_points: Vec<String>,
+    /// Processes to watch: is the trading engine alive?
+    pub watch_processes: Vec<ProcessWatch>,
+}
+
+impl Default for SystemCollectorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 5,
+            ignore_mount_points: Vec::new(),
+            watch_processes: Vec::new(),
+        }
+    }
+}
+
+/// One process watch: matches by exact process name, or by a regular expression on the command
+/// line, or both (then both must match).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessWatch {
+    /// Name shown in samples and used as the series label.
+    pub name: String,
+    #[serde(default)]
+    pub process_name: Option<String>,
+    #[serde(default)]
+    pub cmdline_pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorSettings {
+    /// Seconds between SIGTERM and SIGKILL when stopping a child.
+    pub stop_grace_seconds: u64,
+    /// First restart delay after a crash; doubles per crash up to the maximum, with jitter.
+    pub restart_initial_delay_ms: u64,
+    pub restart_max_delay_seconds: u64,
+    /// A child that ran this long without dying resets its backoff.
+    pub restart_reset_after_seconds: u64,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        Self {
+            stop_grace_seconds: 10,
+            restart_initial_delay_ms: 500,
+            restart_max_delay_seconds: 30,
+            restart_reset_after_seconds: 60,
+        }
+    }
+}
+
+fn check(ok: bool, key: &str, message: impl Into<String>) -> Result<(), SettingsError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SettingsError::Invalid {
+            key: key.to_owned(),
+            message: message.into(),
+        })
+    }
+}
+
+fn in_range(value: u64, min: u64, max: u64, key: &str) -> Result<(), SettingsError> {
+    check(
+        (min..=max).contains(&value),
+        key,
+        format!("{value} is out of range {min}..={max}"),
+    )
+}
+
+impl Settings {
+    /// Range and consistency checks the types cannot express.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        check(!self.nats.url.is_empty(), "nats.url", "must not be empty")?;
+        let token_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        check(
+            token_ok(&self.nats.subject_prefix),
+            "nats.subject_prefix",
+            "must be one subject token of letters, digits, `_` or `-`",
+        )?;
+        check(
+            token_ok(&self.nats.stream),
+            "nats.stream",
+            "must be letters, digits, `_` or `-`",
+        )?;
+        check(
+            token_ok(&self.nats.consumer),
+            "nats.consumer",
+            "must be letters, digits, `_` or `-`",
+        )?;
+        in_range(
+            self.nats.stream_max_age_hours,
+            1,
+            24 * 365,
+            "nats.stream_max_age_hours",
+        )?;
+        check(
+            self.nats.stream_max_bytes >= 1024 * 1024,
+            "nats.stream_max_bytes",
+            "must be at least 1048576 (1 MiB)",
+        )?;
+        in_range(
+            self.nats.publish_timeout_seconds,
+            1,
+            300,
+            "nats.publish_timeout_seconds",
+        )?;
+        check(
+            self.database.url.starts_with("postgres://")
+                || self.database.url.starts_with("postgresql://"),
+            "database.url",
+            "must start with postgres:// or postgresql://",
+        )?;
+        check(
+            !self.database.url.contains(":@") && !url_has_password(&self.database.url),
+            "database.url",
+            "must not contain a password: use peer authentication, PGPASSWORD or ~/.pgpass",
+        )?;
+        in_range(
+            u64::from(self.database.max_connections),
+            1,
+            200,
+            "database.max_connections",
+        )?;
+        in_range(
+            self.database.acquire_timeout_seconds,
+            1,
+            300,
+            "database.acquire_timeout_seconds",
+        )?;
+        check(!self.api.host.is_empty(), "api.host", "must not be empty")?;
+        in_range(
+            u64::from(self.api.history_max_points),
+            10,
+            100_000,
+            "api.history_max_points",
+        )?;
+        in_range(
+            self.api.request_timeout_seconds,
+            1,
+            600,
+            "api.request_timeout_seconds",
+        )?;
+        in_range(
+            self.api.stale_after_seconds,
+            1,
+            86_400,
+            "api.stale_after_seconds",
+        )?;
+        for (i, key) in self.api.extra_keys.iter().enumerate() {
+            check(
+                !key.name.is_empty(),
+                &format!("api.extra_keys[{i}].name"),
+                "must not be empty",
+            )?;
+        }
+        in_range(
+            self.aggregator.batch_max_messages as u64,
+            1,
+            100_000,
+            "aggregator.batch_max_messages",
+        )?;
+        in_range(
+            self.aggregator.batch_max_wait_ms,
+            1,
+            60_000,
+            "aggregator.batch_max_wait_ms",
+        )?;
+        in_range(
+            self.aggregator.ack_wait_seconds,
+            1,
+            3600,
+            "aggregator.ack_wait_seconds",
+        )?;
+        in_range(
+            u64::from(self.aggregator.retention_days),
+            1,
+            3650,
+            "aggregator.retention_days",
+        )?;
+        in_range(
+            self.collectors.heartbeat_interval_seconds,
+            1,
+            3600,
+            "collectors.heartbeat_interval_seconds",
+        )?;
+        in_range(
+            self.collectors.buffer_max_samples as u64,
+            1,
+            10_000_000,
+            "collectors.buffer_max_samples",
+        )?;
+        in_range(
+            self.collectors.system.interval_seconds,
+            1,
+            3600,
+            "collectors.system.interval_seconds",
+        )?;
+        for (i, watch) in self.collectors.system.watch_processes.iter().enumerate() {
+            let key = format!("collectors.system.watch_processes[{i}]");
+            check(
+                !watch.name.is_empty(),
+                &format!("{key}.name"),
+                "must not be empty",
+            )?;
+            check(
+                watch.process_name.is_some() || watch.cmdline_pattern.is_some(),
+                &key,
+                "needs process_name, cmdline_pattern or both",
+            )?;
+            if let Some(Err(message)) = watch.cmdline_pattern.as_deref().map(regex_syntax_ok) {
+                return Err(SettingsError::Invalid {
+                    key: format!("{key}.cmdline_pattern"),
+                    message,
+                });
+            }
+        }
+        in_range(
+            self.supervisor.stop_grace_seconds,
+            1,
+            600,
+            "supervisor.stop_grace_seconds",
+        )?;
+        in_range(
+            self.supervisor.restart_initial_delay_ms,
+            10,
+            600_000,
+            "supervisor.restart_initial_delay_ms",
+        )?;
+        in_range(
+            self.supervisor.restart_max_delay_seconds,
+            1,
+            3600,
+            "supervisor.restart_max_delay_seconds",
+        )?;
+        in_range(
+            self.supervisor.restart_reset_after_seconds,
+            1,
+            86_400,
+            "supervisor.restart_reset_after_seconds",
+        )?;
+        Ok(())
+    }
+}
+
+/// True when a URL carries `user:password@`.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// Compiles a pattern to report a syntax error at load time rather than in the collector.
+fn regex_syntax_ok(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern)
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}

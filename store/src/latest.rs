@@ -1,0 +1,37 @@
+//! Instant reads: the latest whole sample per (source, host), never a scan of history.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// The newest stored sample of one source on one host.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LatestSample {
+    pub source: String,
+    pub host: String,
+    pub message_id: Uuid,
+    pub sample_time: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
+impl Store {
+    /// Latest samples, optionally of one source and/or one host, ordered by source then host.
+    pub async fn latest(
+        &self,
+        source: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Vec<LatestSample>, StoreError> {
+        let rows = sqlx::query_as::<_, LatestSample>(
+            "SELECT source, host, message_id, sample_time, received_at, body FROM latest_sample \
+             WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR host = $2) \
+             ORDER BY source, host",
+        )
+        .bind(source)
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,100 @@
+//! The PostgreSQL store: schema (numbered `sqlx` migrations), the aggregator's batch writes and
+//! the API's typed reads.
+//!
+//! Only the aggregator writes (through [`Store::write_batch`] and the partition upkeep); the API
+//! only reads. Writes are idempotent on the message id, so a redelivered batch changes nothing.
+
+mod history;
+mod latest;
+mod partitions;
+mod write;
+
+use std::time::Duration;
+
+use exporter_settings::DatabaseSettings;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use history::{HistoryBucket, HistoryQuery, SeriesHistory};
+pub use latest::LatestSample;
+pub use write::{Batch, BatchOutcome, DeadLetter, IncomingSample};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("PostgreSQL error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Parses the URL; when it names no user (and `PGUSER` is unset), logs in as the operating
+/// system user, as `psql` does, so peer authentication over the Unix socket works without any
+/// password.
+fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url)?;
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+    let names_user = authority.contains('@') || url.contains("user=");
+    if names_user || std::env::var_os("PGUSER").is_some() {
+        return Ok(options);
+    }
+    match nix::unistd::User::from_uid(nix::unistd::getuid()) {
+        Ok(Some(user)) => Ok(options.username(&user.name)),
+        _ => Ok(options),
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    caches: std::sync::Arc<write::Caches>,
+}
+
+impl Store {
+    /// Opens a pool. Fails fast when PostgreSQL cannot be reached (callers retry with backoff).
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+            .connect_with(connect_options(&settings.url)?)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            caches: Default::default(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the pending migrations (safe to run from several processes at once: sqlx takes
+    /// an advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Number of messages kept aside as unreadable.
+    pub async fn dead_letter_count(&self) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letter")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+}

@@ -1,0 +1,249 @@
+//! The aggregator's batch write: one transaction per batch, bulk statements over `UNNEST`
+//! arrays (never row by row), idempotent on the message id.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use exporter_protocol::SeriesPoint;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// A parsed sample ready to store.
+#[derive(Debug, Clone)]
+pub struct IncomingSample {
+    pub message_id: Uuid,
+    pub subject: String,
+    pub source: String,
+    pub host: String,
+    pub time: DateTime<Utc>,
+    /// The whole payload, kept as the latest snapshot.
+    pub body: serde_json::Value,
+    /// Its numeric series.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// A message that could not be read, kept aside with the reason.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// `Nats-Msg-Id` if present, else `<stream>:<sequence>`: a redelivery is stored once.
+    pub dedupe_key: String,
+    pub subject: String,
+    pub reason: String,
+    pub raw: Vec<u8>,
+    pub headers: Option<serde_json::Value>,
+}
+
+/// What one batch holds.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub samples: Vec<IncomingSample>,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// What one batch changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Samples stored for the first time.
+    pub new_samples: usize,
+    /// Samples whose id was already stored (redeliveries, duplicates).
+    pub duplicate_samples: usize,
+    pub points: usize,
+    pub dead_letters: usize,
+}
+
+type SeriesKey = (String, String, &'static str, String);
+
+/// In-memory caches of what exists in the database; entries are only added after the rows were
+/// committed, so a rolled-back batch never leaves a wrong entry.
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    pub(crate) partitions: Mutex<HashSet<NaiveDate>>,
+    series: Mutex<HashMap<SeriesKey, i32>>,
+}
+
+impl Store {
+    /// Writes a batch in one transaction. Returns once committed; the caller acks after that.
+    pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome, StoreError> {
+        let mut seen = HashSet::new();
+        let samples: Vec<&IncomingSample> = batch
+            .samples
+            .iter()
+            .filter(|s| seen.insert(s.message_id))
+            .collect();
+
+        let days: BTreeSet<NaiveDate> = samples.iter().map(|s| s.time.date_naive()).collect();
+        self.ensure_partitions(&days).await?;
+        let series_ids = self.resolve_series(&samples).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let new_ids: HashSet<Uuid> = sqlx::query_scalar(
+            "INSERT INTO ingested_message (message_id, subject, source, host, sample_time) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+             ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        )
+        .bind(samples.iter().map(|s| s.message_id).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.subject.clone()).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.source.clone()).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.host.clone()).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.time).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+        let fresh: Vec<&IncomingSample> = samples
+            .into_iter()
+            .filter(|s| new_ids.contains(&s.message_id))
+            .collect();
+
+        let mut times = Vec::new();
+        let mut ids = Vec::new();
+        let mut values = Vec::new();
+        for sample in &fresh {
+            for point in &sample.points {
+                let key = series_key(sample, point);
+                if let Some(&id) = series_ids.get(&key) {
+                    times.push(sample.time);
+                    ids.push(id);
+                    values.push(point.value);
+                }
+            }
+        }
+        if !times.is_empty() {
+            sqlx::query(
+                "INSERT INTO point (time, series_id, value) \
+                 SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[])",
+            )
+            .bind(&times)
+            .bind(&ids)
+            .bind(&values)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let mut newest: HashMap<(&str, &str), &IncomingSample> = HashMap::new();
+        for sample in &fresh {
+            let entry = newest
+                .entry((sample.source.as_str(), sample.host.as_str()))
+                .or_insert(sample);
+            if sample.time > entry.time {
+                *entry = sample;
+            }
+        }
+        if !newest.is_empty() {
+            let latest: Vec<&IncomingSample> = newest.into_values().collect();
+            sqlx::query(
+                "INSERT INTO latest_sample (source, host, message_id, sample_time, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
+                 ON CONFLICT (source, host) DO UPDATE SET message_id = excluded.message_id, \
+                   sample_time = excluded.sample_time, received_at = now(), body = excluded.body \
+                 WHERE excluded.sample_time >= latest_sample.sample_time",
+            )
+            .bind(latest.iter().map(|s| s.source.clone()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|s| s.host.clone()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|s| s.message_id).collect::<Vec<_>>())
+            .bind(latest.iter().map(|s| s.time).collect::<Vec<_>>())
+            .bind(latest.iter().map(|s| s.body.clone()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let mut dead_letters = 0;
+        if !batch.dead_letters.is_empty() {
+            let d = &batch.dead_letters;
+            dead_letters = sqlx::query(
+                "INSERT INTO dead_letter (dedupe_key, subject, reason, raw, headers) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) \
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(d.iter().map(|l| l.dedupe_key.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|l| l.subject.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|l| l.reason.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|l| l.raw.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|l| l.headers.clone()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        tx.commit().await?;
+
+        Ok(BatchOutcome {
+            new_samples: fresh.len(),
+            duplicate_samples: batch.samples.len() - fresh.len(),
+            points: times.len(),
+            dead_letters,
+        })
+    }
+
+    /// Looks up (creating where missing) the series id of every point; committed on its own, so
+    /// the ids are real even if the batch transaction then fails.
+    async fn resolve_series(
+        &self,
+        samples: &[&IncomingSample],
+    ) -> Result<HashMap<SeriesKey, i32>, StoreError> {
+        let mut known = HashMap::new();
+        let mut missing: Vec<SeriesKey> = Vec::new();
+        {
+            let cache = self.caches.series.lock().expect("series cache");
+            let mut queued = HashSet::new();
+            for sample in samples {
+                for point in &sample.points {
+                    let key = series_key(sample, point);
+                    if let Some(&id) = cache.get(&key) {
+                        known.insert(key, id);
+                    } else if queued.insert(key.clone()) {
+                        missing.push(key);
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(known);
+        }
+        let sources: Vec<String> = missing.iter().map(|k| k.0.clone()).collect();
+        let hosts: Vec<String> = missing.iter().map(|k| k.1.clone()).collect();
+        let names: Vec<String> = missing.iter().map(|k| k.2.to_owned()).collect();
+        let labels: Vec<String> = missing.iter().map(|k| k.3.clone()).collect();
+        sqlx::query(
+            "INSERT INTO series (source, host, name, labels) \
+             SELECT s, h, n, l::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(s, h, n, l) \
+             ON CONFLICT (source, host, name, labels) DO NOTHING",
+        )
+        .bind(&sources)
+        .bind(&hosts)
+        .bind(&names)
+        .bind(&labels)
+        .execute(&self.pool)
+        .await?;
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT s.series_id, u.ord FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+               WITH ORDINALITY AS u(src, h, n, l, ord) \
+             JOIN series s ON s.source = u.src AND s.host = u.h AND s.name = u.n AND s.labels = u.l::jsonb",
+        )
+        .bind(&sources)
+        .bind(&hosts)
+        .bind(&names)
+        .bind(&labels)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut cache = self.caches.series.lock().expect("series cache");
+        for (id, ord) in rows {
+            let key = missing[(ord - 1) as usize].clone();
+            cache.insert(key.clone(), id);
+            known.insert(key, id);
+        }
+        Ok(known)
+    }
+}
+
+fn series_key(sample: &IncomingSample, point: &SeriesPoint) -> SeriesKey {
+    let labels = serde_json::to_string(&point.labels).unwrap_or_else(|_| "{}".to_owned());
+    (
+        sample.source.clone(),
+        sample.host.clone(),
+        point.name,
+        labels,
+    )
+}

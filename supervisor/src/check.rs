@@ -1,0 +1,145 @@
+//! `exporter check`: validates the settings (done by loading them), then reaches PostgreSQL and
+//! NATS (with JetStream) and looks at the API key, printing one line per check and what to do
+//! about a failure.
+
+use std::time::Duration;
+
+use exporter_settings::{ApiKeySource, Settings, secrets};
+use exporter_store::Store;
+
+/// One check's verdict.
+#[derive(Debug)]
+pub struct Finding {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Runs every check; never stops at the first failure.
+pub async fn run(settings: &Settings) -> Vec<Finding> {
+    vec![
+        Finding {
+            name: "settings",
+            ok: true,
+            detail: format!("valid (host label `{}`)", settings.host_name()),
+        },
+        postgres(settings).await,
+        nats(settings).await,
+        api_key(settings),
+    ]
+}
+
+async fn postgres(settings: &Settings) -> Finding {
+    let attempt = tokio::time::timeout(Duration::from_secs(10), async {
+        let store = Store::connect(&settings.database).await?;
+        let version: String = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(store.pool())
+            .await?;
+        Ok::<_, exporter_store::StoreError>(version)
+    })
+    .await;
+    match attempt {
+        Ok(Ok(version)) => Finding {
+            name: "postgresql",
+            ok: true,
+            detail: format!("reachable, server {version}"),
+        },
+        Ok(Err(err)) => Finding {
+            name: "postgresql",
+            ok: false,
+            detail: format!(
+                "{err}. Check that PostgreSQL runs (pg_lsclusters), that the database in database.url exists (createdb exporter) and that your user may log in"
+            ),
+        },
+        Err(_) => Finding {
+            name: "postgresql",
+            ok: false,
+            detail: "no answer within 10 s; is the host in database.url right?".into(),
+        },
+    }
+}
+
+async fn nats(settings: &Settings) -> Finding {
+    let attempt = tokio::time::timeout(Duration::from_secs(10), async {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(3))
+            .connect(&settings.nats.url)
+            .await
+            .map_err(|err| {
+                format!(
+                    "cannot connect to {}: {err}. Is nats-server running?",
+                    settings.nats.url
+                )
+            })?;
+        let js = async_nats::jetstream::new(client);
+        match js.get_stream(&settings.nats.stream).await {
+            Ok(_) => Ok(format!("stream {} exists", settings.nats.stream)),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(_)
+                ) =>
+            {
+                // The server answered (JetStream is on); the stream is created at first start.
+                Ok(format!(
+                    "stream {} will be created at first start",
+                    settings.nats.stream
+                ))
+            }
+            Err(err) => Err(format!(
+                "connected, but JetStream does not answer ({err}): start nats-server with -js"
+            )),
+        }
+    })
+    .await;
+    match attempt {
+        Ok(Ok(stream)) => Finding {
+            name: "nats",
+            ok: true,
+            detail: format!(
+                "reachable at {}, JetStream enabled, {stream}",
+                settings.nats.url
+            ),
+        },
+        Ok(Err(detail)) => Finding {
+            name: "nats",
+            ok: false,
+            detail,
+        },
+        Err(_) => Finding {
+            name: "nats",
+            ok: false,
+            detail: format!("no answer from {} within 10 s", settings.nats.url),
+        },
+    }
+}
+
+fn api_key(settings: &Settings) -> Finding {
+    match &settings.api_key_source {
+        ApiKeySource::Env(_) => Finding {
+            name: "api key",
+            ok: true,
+            detail: "from EXPORTER_API_KEY".into(),
+        },
+        ApiKeySource::File(path) if !path.exists() => Finding {
+            name: "api key",
+            ok: true,
+            detail: format!(
+                "{} does not exist yet; `exporter up` will create it",
+                path.display()
+            ),
+        },
+        ApiKeySource::File(path) => match secrets::read_secret_file(path) {
+            Ok(_) => Finding {
+                name: "api key",
+                ok: true,
+                detail: format!("{} (mode 0600)", path.display()),
+            },
+            Err(err) => Finding {
+                name: "api key",
+                ok: false,
+                detail: err.to_string(),
+            },
+        },
+    }
+}

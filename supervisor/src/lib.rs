@@ -1,0 +1,24 @@
+//! The supervisor CLI `exporter`: `up` runs the whole system on one host as child processes,
+//! `check` says exactly what is wrong with the settings, NATS or PostgreSQL, `migrate` applies
+//! the schema. (The ngrok tunnel, `status` and systemd integration come with their own issue;
+//! `up` is where the tunnel will be opened.)
+
+pub mod check;
+pub mod child;
+pub mod keys;
+pub mod up;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Secret(#[from] exporter_settings::secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] exporter_store::StoreError),
+    #[error(transparent)]
+    Bus(#[from] exporter_runtime::bus::BusError),
+    #[error("cannot find the process binaries next to {0}: {1}")]
+    Binaries(String, std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}

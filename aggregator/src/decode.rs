@@ -83,6 +83,7 @@ impl Decoder {
             subject: raw.subject.to_owned(),
             source: envelope.source,
             host: envelope.host,
+            seq: envelope.seq,
             time: envelope.time,
             body: envelope.body,
             points,

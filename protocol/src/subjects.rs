@@ -95,7 +95,7 @@ mod tests {
             subjects.rpc("market", "chart"),
             "exporter.v1.rpc.market.chart"
         );
-        assert_eq!(token("a b*>"), "a___");
+        assert_eq!(token("a b*>"), "a_b__");
         assert_eq!(token(""), "_");
     }
 }

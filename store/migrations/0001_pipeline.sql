@@ -8,6 +8,8 @@ CREATE TABLE ingested_message (
     subject     text        NOT NULL,
     source      text        NOT NULL,
     host        text        NOT NULL,
+    -- The collector's per-process sequence number: a gap means a sample was lost upstream.
+    seq         bigint      NOT NULL,
     sample_time timestamptz NOT NULL,
     ingested_at timestamptz NOT NULL DEFAULT now()
 );

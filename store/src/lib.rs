@@ -32,7 +32,7 @@ pub enum StoreError {
 /// Parses the URL; when it names no user (and `PGUSER` is unset), logs in as the operating
 /// system user, as `psql` does, so peer authentication over the Unix socket works without any
 /// password.
-fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
     let authority = url
         .split_once("://")

@@ -17,6 +17,8 @@ pub struct IncomingSample {
     pub subject: String,
     pub source: String,
     pub host: String,
+    /// The collector's sequence number.
+    pub seq: u64,
     pub time: DateTime<Utc>,
     /// The whole payload, kept as the latest snapshot.
     pub body: serde_json::Value,
@@ -79,14 +81,15 @@ impl Store {
 
         let mut tx = self.pool.begin().await?;
         let new_ids: HashSet<Uuid> = sqlx::query_scalar(
-            "INSERT INTO ingested_message (message_id, subject, source, host, sample_time) \
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) \
+            "INSERT INTO ingested_message (message_id, subject, source, host, seq, sample_time) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[]) \
              ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
         )
         .bind(samples.iter().map(|s| s.message_id).collect::<Vec<_>>())
         .bind(samples.iter().map(|s| s.subject.clone()).collect::<Vec<_>>())
         .bind(samples.iter().map(|s| s.source.clone()).collect::<Vec<_>>())
         .bind(samples.iter().map(|s| s.host.clone()).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.seq as i64).collect::<Vec<_>>())
         .bind(samples.iter().map(|s| s.time).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?

@@ -1,1 +1,398 @@
-//! exporter-tests
+//! Test harness for black-box tests: each test gets its own real `nats-server` (JetStream on,
+//! own port and store directory), its own PostgreSQL database, a settings file, a generated API
+//! key, and starts the real binaries cargo built (`target/<profile>/exporter*`).
+//!
+//! Services: `EXPORTER_TEST_DATABASE_URL` (default: the local Unix socket, OS user) names the
+//! server where per-test databases are created; `NATS_SERVER_BIN` (default `nats-server` on
+//! PATH) the NATS binary.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use exporter_settings::Settings;
+use sqlx::postgres::PgPool;
+
+/// Where per-test databases are created.
+pub fn admin_database_url() -> String {
+    std::env::var("EXPORTER_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://localhost/postgres?host=/var/run/postgresql".to_owned())
+}
+
+/// A URL for database `name` on the same server as [`admin_database_url`].
+fn database_url(name: &str) -> String {
+    let admin = admin_database_url();
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A pool on `url`, logging in as the OS user when the URL names none (as the binaries do).
+pub async fn connect(url: &str) -> Result<PgPool, exporter_store::StoreError> {
+    let options = exporter_store::connect_options(url)?;
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Directory of the binaries cargo built for this test run.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let dir = if deps.ends_with("deps") {
+        deps.parent().unwrap()
+    } else {
+        deps
+    };
+    dir.to_path_buf()
+}
+
+/// Path of one of the project's binaries, with a clear message when it was not built.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which deploy/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A process that is killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal);
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the exit status, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Everything it wrote so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A real NATS server with JetStream, on its own port and store directory.
+#[derive(Debug)]
+pub struct Nats {
+    pub port: u16,
+    store_dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Nats {
+    pub fn start(dir: &Path) -> Self {
+        let mut nats = Self {
+            port: free_port(),
+            store_dir: dir.join("nats"),
+            proc: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and store (after [`Nats::kill`]).
+    pub fn restart(&mut self) {
+        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_owned());
+        let log = self.store_dir.with_extension("log");
+        std::fs::create_dir_all(&self.store_dir).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(&bin)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store_dir)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("cannot start {bin} ({err}); install it: apt-get install nats-server")
+            });
+        self.proc = Some(Proc {
+            name: "nats-server".into(),
+            child,
+            log,
+        });
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    /// SIGKILLs the server (an outage).
+    pub fn kill(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            proc.kill();
+        }
+    }
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on port {port} after {limit:?}");
+}
+
+/// One test's world: NATS, a database, a settings file, an API key.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub nats: Nats,
+    pub database: String,
+    pub database_url: String,
+    pub api_port: u16,
+    pub api_key: String,
+    pub settings_path: PathBuf,
+    pub pool: PgPool,
+}
+
+impl TestEnv {
+    /// Starts NATS, creates the database and writes the settings (`extra_yaml` is appended at
+    /// top level, e.g. to tune a collector).
+    pub async fn new(extra_yaml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = Nats::start(dir.path());
+        let database = format!("exporter_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = connect(&admin_database_url()).await.unwrap_or_else(|err| {
+            panic!("PostgreSQL at {} unreachable: {err}", admin_database_url())
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let database_url = database_url(&database);
+        let pool = connect(&database_url).await.unwrap();
+        let api_port = free_port();
+        let api_key = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let settings_path = dir.path().join("system.yaml");
+        let yaml = format!(
+            "host_name: test-host\n\
+             state_dir: {state}\n\
+             nats:\n  url: {nats}\n  publish_timeout_seconds: 1\n\
+             database:\n  url: \"{db}\"\n\
+             api:\n  port: {api_port}\n  stale_after_seconds: 30\n\
+             aggregator:\n  batch_max_wait_ms: 50\n  ack_wait_seconds: 5\n\
+             supervisor:\n  stop_grace_seconds: 5\n  restart_initial_delay_ms: 100\n\
+             {extra_yaml}",
+            state = dir.path().join("state").display(),
+            nats = nats.url(),
+            db = database_url,
+        );
+        let yaml = if yaml.contains("collectors:") {
+            yaml
+        } else {
+            format!(
+                "{yaml}\ncollectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n"
+            )
+        };
+        std::fs::write(&settings_path, yaml).unwrap();
+        Self {
+            dir,
+            nats,
+            database,
+            database_url,
+            api_port,
+            api_key,
+            settings_path,
+            pool,
+        }
+    }
+
+    /// Applies the schema, as `exporter up` does before it starts the API.
+    pub async fn migrate(&self) {
+        exporter_store::Store::from_pool(self.pool.clone())
+            .migrate()
+            .await
+            .unwrap();
+    }
+
+    /// The settings as the binaries see them.
+    pub fn settings(&self) -> Settings {
+        let key = self.api_key.clone();
+        Settings::load_from(&self.settings_path, &move |name| {
+            (name == "EXPORTER_API_KEY").then(|| key.clone())
+        })
+        .unwrap()
+    }
+
+    /// Starts one of the project's binaries with this env's settings and key.
+    pub fn spawn(&self, binary_name: &str, args: &[&str]) -> Proc {
+        self.spawn_with(binary_name, args, &[("EXPORTER_API_KEY", &self.api_key)])
+    }
+
+    /// Starts a binary with extra environment variables.
+    pub fn spawn_with(&self, binary_name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let name = format!(
+            "{binary_name}{}",
+            args.first().map(|a| format!("-{a}")).unwrap_or_default()
+        );
+        let log = self
+            .dir
+            .path()
+            .join(format!("{name}-{}.log", uuid::Uuid::now_v7().simple()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(binary(binary_name));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("EXPORTER_SETTINGS", &self.settings_path)
+            .env("RUST_LOG", "info")
+            .env_remove("EXPORTER_API_KEY")
+            .env_remove("EXPORTER_API_KEY_FILE")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Proc {
+            name,
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    /// GET with the key; returns status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        get_json(&self.api_url(path), Some(&self.api_key)).await
+    }
+
+    /// A JetStream context on this env's NATS, with the stream created.
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let settings = self.settings();
+        let client = async_nats::connect(self.nats.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let subjects = exporter_protocol::Subjects::new(&settings.nats.subject_prefix);
+        exporter_runtime::bus::ensure_stream(&js, &settings.nats, &subjects)
+            .await
+            .unwrap();
+        js
+    }
+
+    /// Drops the database (best effort).
+    pub async fn finish(self) {
+        self.pool.close().await;
+        if let Ok(admin) = connect(&admin_database_url()).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            )))
+            .execute(&admin)
+            .await;
+        }
+    }
+}
+
+/// GET `url` (with `key` as X-API-Key if given); status and JSON body (`null` if not JSON).
+pub async fn get_json(url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url).timeout(Duration::from_secs(10));
+    if let Some(key) = key {
+        request = request.header("X-API-Key", key);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.json().await.unwrap_or(serde_json::Value::Null);
+            (status, body)
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -15,6 +15,9 @@ pub fn init(settings: &LoggingSettings) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A failed write (the supervisor holding our stderr died) must not panic the task
+        // that logged, which is what the default `eprintln!` report of the failure does.
+        .log_internal_errors(false)
         .with_target(true);
     let result = match settings.format {
         LogFormat::Text => builder.try_init(),

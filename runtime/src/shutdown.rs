@@ -60,8 +60,9 @@ async fn watch_parent(parent: i32, shutdown: Shutdown) {
             _ = ticker.tick() => {}
         }
         if nix::unistd::getppid().as_raw() != parent {
-            tracing::warn!(parent, "supervisor is gone; shutting down");
+            // Trigger first: the log line may go nowhere (the supervisor held our stderr).
             shutdown.trigger();
+            tracing::warn!(parent, "supervisor is gone; shutting down");
             return;
         }
     }

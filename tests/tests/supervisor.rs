@@ -1,0 +1,195 @@
+//! `exporter up` and `exporter check` as a user runs them: the key created once and never
+//! printed, a killed child restarted, everything stopped on SIGTERM with nothing left behind,
+//! and settings mistakes named.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use exporter_tests::{TestEnv, eventually, get_json};
+use nix::sys::signal::Signal;
+
+/// (pid, command line) of every live process whose parent is `parent`.
+fn children_of(parent: i32) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let (state, ppid) = (
+            fields.first().copied(),
+            fields.get(1).and_then(|p| p.parse().ok()),
+        );
+        if ppid == Some(parent) && state != Some("Z") {
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
+    let env = TestEnv::new("").await;
+    let mut up = env.spawn_with("exporter", &["up"], &[]);
+
+    let health = eventually(
+        "the system collector fresh in /health",
+        Duration::from_secs(60),
+        || async {
+            let (status, body) = get_json(&env.api_url("/health"), None).await;
+            (status == 200 && body["collectors"].as_array().is_some_and(|c| !c.is_empty()))
+                .then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(health["collectors"][0]["source"], "system");
+
+    // The generated key: mode 0600, works, never printed.
+    let key_path = env.dir.path().join("state/api-key");
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let key = std::fs::read_to_string(&key_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(key.len() >= 32);
+    let (status, _) = get_json(&env.api_url("/metrics/system"), Some(&key)).await;
+    assert_eq!(status, 200);
+    assert!(up.output().contains("api-key"), "says where the key is");
+    assert!(
+        !up.output().contains(&key),
+        "the key itself is never printed"
+    );
+
+    let children = children_of(up.pid());
+    assert_eq!(children.len(), 3, "{children:?}");
+    let (collector_pid, _) = children
+        .iter()
+        .find(|(_, cmd)| cmd.contains("exporter-collector system"))
+        .cloned()
+        .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(collector_pid), Signal::SIGKILL).unwrap();
+    let restarted = eventually(
+        "the collector restarted",
+        Duration::from_secs(20),
+        || async {
+            children_of(up.pid()).into_iter().find(|(pid, cmd)| {
+                cmd.contains("exporter-collector system") && *pid != collector_pid
+            })
+        },
+    )
+    .await;
+    assert!(up.output().contains("restarting"));
+
+    let pids: Vec<i32> = children_of(up.pid())
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(pids.contains(&restarted.0));
+    up.signal(Signal::SIGTERM);
+    let status = up
+        .wait_exit(Duration::from_secs(30))
+        .expect("exporter up exits after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", up.output());
+    for pid in pids {
+        assert!(!alive(pid), "child {pid} left behind");
+    }
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_exit_when_the_supervisor_is_killed() {
+    let env = TestEnv::new("").await;
+    let mut up = env.spawn("exporter", &["up"]);
+    let pids = eventually("three children", Duration::from_secs(30), || async {
+        let children = children_of(up.pid());
+        (children.len() == 3).then_some(children)
+    })
+    .await;
+    up.kill();
+    eventually(
+        "orphaned children gone",
+        Duration::from_secs(15),
+        || async { pids.iter().all(|(pid, _)| !alive(*pid)).then_some(()) },
+    )
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_settings_key_stops_every_binary_naming_the_key() {
+    let env = TestEnv::new("").await;
+    let bad = env.dir.path().join("bad.yaml");
+    std::fs::write(&bad, "api:\n  port: 8000\n  bind_everywhere: true\n").unwrap();
+    let settings = bad.to_str().unwrap();
+    for (binary, args) in [
+        ("exporter-aggregator", vec![]),
+        ("exporter-api", vec![]),
+        ("exporter-collector", vec!["system"]),
+        ("exporter", vec!["check"]),
+    ] {
+        let mut proc = env.spawn_with(binary, &args, &[("EXPORTER_SETTINGS", settings)]);
+        let status = proc
+            .wait_exit(Duration::from_secs(10))
+            .expect("exits at once");
+        assert_eq!(status.code(), Some(2), "{binary}");
+        let output = proc.output();
+        assert!(output.contains("bind_everywhere"), "{binary}: {output}");
+        assert!(output.contains("bad.yaml"), "{binary}: {output}");
+        assert!(output.contains("line 3"), "{binary}: {output}");
+    }
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_what_is_wrong_and_what_is_right() {
+    let env = TestEnv::new("").await;
+    let mut ok = env.spawn("exporter", &["check"]);
+    let status = ok.wait_exit(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{}", ok.output());
+    assert!(ok.output().contains("JetStream enabled"), "{}", ok.output());
+
+    let dead_port = exporter_tests::free_port();
+    let mut broken = env.spawn_with(
+        "exporter",
+        &["check"],
+        &[
+            (
+                "EXPORTER_NATS_URL",
+                &format!("nats://127.0.0.1:{dead_port}"),
+            ),
+            (
+                "EXPORTER_DATABASE_URL",
+                &env.database_url.replace(&env.database, "no_such_db"),
+            ),
+        ],
+    );
+    let status = broken.wait_exit(Duration::from_secs(30)).unwrap();
+    assert_eq!(status.code(), Some(1));
+    let output = broken.output();
+    assert!(output.contains("FAIL postgresql"), "{output}");
+    assert!(output.contains("no_such_db"), "{output}");
+    assert!(output.contains("FAIL nats"), "{output}");
+    assert!(output.contains(&dead_port.to_string()), "{output}");
+    assert!(output.contains("ok   settings"), "{output}");
+    env.finish().await;
+}

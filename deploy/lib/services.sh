@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Shared by deploy/up.sh and deploy/test.sh: makes sure NATS (with JetStream) and PostgreSQL are
+# installed and running on this machine, and that the current OS user has a PostgreSQL role that
+# may create databases (peer authentication over the Unix socket: no password anywhere).
+# Debian/Ubuntu only (apt-get). Idempotent: does nothing that is already done.
+
+set -euo pipefail
+
+NATS_PORT="${NATS_PORT:-4222}"
+NATS_STORE_DIR="${NATS_STORE_DIR:-/var/lib/nats-server}"
+PG_SOCKET_DIR="${PG_SOCKET_DIR:-/var/run/postgresql}"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_packages() {
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  command -v pg_isready >/dev/null || apt_install postgresql-client
+}
+
+ensure_nats() {
+  if port_open "$NATS_PORT"; then
+    return
+  fi
+  local bin
+  bin="$(command -v nats-server || echo /usr/sbin/nats-server)"
+  log "starting nats-server with JetStream on 127.0.0.1:$NATS_PORT (store $NATS_STORE_DIR)"
+  as_root mkdir -p "$NATS_STORE_DIR"
+  as_root start-stop-daemon --start --oknodo --background --exec "$bin" -- \
+    -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_STORE_DIR" -l /var/log/nats-server.log
+  for _ in $(seq 1 50); do port_open "$NATS_PORT" && return; sleep 0.1; done
+  log "nats-server did not start; see /var/log/nats-server.log"
+  return 1
+}
+
+ensure_postgres() {
+  if ! pg_isready -q -h "$PG_SOCKET_DIR"; then
+    local version
+    version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+    log "starting PostgreSQL $version"
+    if [ -d /run/systemd/system ]; then
+      as_root systemctl start "postgresql@${version}-main" || as_root systemctl start postgresql
+    else
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    fi
+    for _ in $(seq 1 100); do pg_isready -q -h "$PG_SOCKET_DIR" && break; sleep 0.1; done
+  fi
+  local user
+  user="$(id -un)"
+  if ! as_postgres psql -h "$PG_SOCKET_DIR" -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$user'" | grep -q 1; then
+    log "creating PostgreSQL role $user (may create databases; logs in by peer authentication)"
+    as_postgres createuser -h "$PG_SOCKET_DIR" --createdb "$user"
+  fi
+}
+
+# ensure_database NAME: creates the database, owned by the current user, if missing.
+ensure_database() {
+  if ! psql -h "$PG_SOCKET_DIR" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
+    log "creating database $1"
+    createdb -h "$PG_SOCKET_DIR" "$1"
+  fi
+}
+
+ensure_services() {
+  ensure_packages
+  ensure_nats
+  ensure_postgres
+}

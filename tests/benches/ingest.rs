@@ -1,1 +1,163 @@
-fn main() {}
+//! Ingest benchmark: points per second from JetStream into PostgreSQL through the aggregator's
+//! own ingest loop, next to a plain bulk `COPY` of the same rows into the same table measured in
+//! the same run, printed as a ratio (these machines are shared and noisy: only the ratio means
+//! something).
+//!
+//! Needs the same services as the tests (`deploy/test.sh` starts them). Run:
+//! `cargo bench -p exporter-tests --bench ingest` (env `BENCH_MESSAGES`, default 2000).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::message::PublishMessage;
+use exporter_aggregator::decode::Decoder;
+use exporter_aggregator::ingest::{self, IngestOptions};
+use exporter_protocol::system::{CpuStats, FilesystemStats, MemoryStats, SystemSample};
+use exporter_protocol::{Envelope, HasSeries, Subjects};
+use exporter_runtime::{Shutdown, bus};
+use exporter_store::Store;
+use exporter_tests::TestEnv;
+
+/// A GH200-sized sample: 72 Grace cores, memory, a few filesystems.
+fn sample(seq: u64) -> SystemSample {
+    SystemSample {
+        cpu: Some(CpuStats {
+            usage_percent: (seq % 100) as f64,
+            per_core_percent: (0..72).map(|c| ((seq + c) % 100) as f64).collect(),
+            logical_cores: 72,
+            physical_cores: Some(72),
+            brand: None,
+        }),
+        memory: Some(MemoryStats {
+            total_bytes: 480 << 30,
+            used_bytes: seq << 20,
+            available_bytes: (480 << 30) - (seq << 20),
+            free_bytes: 0,
+            used_percent: 1.0,
+            swap_total_bytes: 0,
+            swap_used_bytes: 0,
+            swap_free_bytes: 0,
+        }),
+        filesystems: Some(
+            ["/", "/data", "/scratch"]
+                .iter()
+                .map(|mount| FilesystemStats {
+                    mount_point: (*mount).to_owned(),
+                    device: "nvme0n1".into(),
+                    fs_type: "ext4".into(),
+                    total_bytes: 1 << 40,
+                    used_bytes: seq,
+                    available_bytes: (1 << 40) - seq,
+                    used_percent: 0.0,
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let messages: u64 = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let settings = env.settings();
+    let js = env.jetstream().await;
+    let points_per_message = sample(1).series().len() as u64;
+    let total_points = messages * points_per_message;
+
+    // Fill the stream first (not timed): the benchmark measures draining it into PostgreSQL.
+    let subject = Subjects::new(&settings.nats.subject_prefix).sample("system", "bench-host");
+    let mut acks = Vec::new();
+    for seq in 1..=messages {
+        let envelope = Envelope::new("bench-host", "system", seq, sample(seq));
+        let publish = PublishMessage::build()
+            .payload(serde_json::to_vec(&envelope).unwrap().into())
+            .message_id(envelope.id.to_string());
+        acks.push(js.send_publish(subject.clone(), publish).await.unwrap());
+        if acks.len() >= 1000 {
+            for ack in acks.drain(..) {
+                ack.await.unwrap();
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+
+    // The aggregator's ingest loop, in process.
+    let store = Store::from_pool(env.pool.clone());
+    let subjects = Subjects::new(&settings.nats.subject_prefix);
+    let stream = bus::ensure_stream(&js, &settings.nats, &subjects)
+        .await
+        .unwrap();
+    let consumer = bus::ensure_consumer(&stream, &settings.nats, Duration::from_secs(30), 4000)
+        .await
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let started = Instant::now();
+    let task = tokio::spawn(ingest::run(
+        consumer,
+        store.clone(),
+        Decoder::new(&subjects),
+        IngestOptions::from_settings(&settings.aggregator),
+        shutdown.clone(),
+    ));
+    loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ingested_message")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+        if stored as u64 >= messages {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    shutdown.trigger();
+    task.await.unwrap();
+    let stored_points: i64 = sqlx::query_scalar("SELECT count(*) FROM point")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored_points as u64, total_points, "every point stored");
+
+    // Baseline: the same rows, COPYed in bulk into the same table.
+    let rows: Vec<(String, i32, f64)> =
+        sqlx::query_as("SELECT time::text, series_id, value FROM point")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    let mut text = String::with_capacity(rows.len() * 48);
+    for (time, series_id, value) in &rows {
+        text.push_str(&format!("{time}\t{series_id}\t{value}\n"));
+    }
+    let mut conn = env.pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY point (time, series_id, value) FROM STDIN")
+        .await
+        .unwrap();
+    copy.send(text.as_bytes()).await.unwrap();
+    let copied = copy.finish().await.unwrap();
+    let copy_seconds = started.elapsed().as_secs_f64();
+    drop(conn);
+
+    let ingest_rate = total_points as f64 / ingest_seconds;
+    let copy_rate = copied as f64 / copy_seconds;
+    println!(
+        "ingest benchmark: {messages} messages x {points_per_message} points = {total_points} points"
+    );
+    println!(
+        "  aggregator (JetStream -> PostgreSQL, idempotent, batched): {ingest_rate:>12.0} points/s  ({ingest_seconds:.2} s)"
+    );
+    println!(
+        "  plain COPY of the same rows into the same table:           {copy_rate:>12.0} points/s  ({copy_seconds:.2} s)"
+    );
+    println!("  ratio aggregator / COPY: {:.2}", ingest_rate / copy_rate);
+    env.finish().await;
+}

@@ -7,6 +7,7 @@
 pub mod bus;
 pub mod heartbeat;
 pub mod logging;
+pub mod process;
 pub mod shutdown;
 
 pub use shutdown::Shutdown;

@@ -47,7 +47,7 @@ async fn stream_empty(js: &async_nats::jetstream::Context) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aggregator_killed_twice_loses_and_duplicates_nothing() {
+async fn two_aggregators_one_killed_twice_lose_and_duplicate_nothing() {
     const N: u64 = 3000;
     let env = TestEnv::new("").await;
     let js = env.jetstream().await;
@@ -57,6 +57,8 @@ async fn aggregator_killed_twice_loses_and_duplicates_nothing() {
     let points_per_sample = sample(1).series().len() as i64;
     let subject = "exporter.v1.sample.system.loss-host";
 
+    // Two aggregators share the durable consumer; one of them is killed and restarted twice.
+    let mut steady = env.spawn("exporter-aggregator", &[]);
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     let publisher = {
         let js = js.clone();
@@ -142,6 +144,7 @@ async fn aggregator_killed_twice_loses_and_duplicates_nothing() {
     .unwrap();
     assert_eq!(latest_used, N as i64);
     assert!(aggregator.alive());
+    assert!(steady.alive());
     env.finish().await;
 }
 

@@ -11,26 +11,8 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let settings = match exporter_settings::Settings::load() {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("exporter-collector: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    exporter_runtime::logging::init(&settings.logging);
-    let shutdown = match exporter_runtime::Shutdown::on_signals() {
-        Ok(shutdown) => shutdown,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot install signal handlers");
-            return ExitCode::FAILURE;
-        }
-    };
-    match exporter_collectors::run(&kind, settings, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "collector stopped");
-            ExitCode::FAILURE
-        }
-    }
+    exporter_runtime::process::main("exporter-collector", |settings, shutdown| {
+        exporter_collectors::run(&kind, settings, shutdown)
+    })
+    .await
 }

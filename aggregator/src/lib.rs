@@ -30,13 +30,7 @@ pub enum AggregatorError {
 /// Connects (retrying while NATS or PostgreSQL are away), migrates, then ingests until
 /// `shutdown`.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), AggregatorError> {
-    let store = bus::retry(
-        "connecting to PostgreSQL",
-        "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database? `exporter check` tells more",
-        &shutdown,
-        || Store::connect(&settings.database),
-    )
-    .await?;
+    let store = Store::connect_retrying(&settings.database, &shutdown).await?;
     store.migrate().await?;
 
     let client = bus::connect(&settings.nats, "aggregator").await?;

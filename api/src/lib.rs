@@ -59,13 +59,7 @@ pub fn app(state: AppState) -> Router {
 /// Loads the keys, connects, binds `api.host:api.port` and serves until `shutdown`.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartError> {
     let keys = auth::ApiKeys::load(&settings)?;
-    let store = bus::retry(
-        "connecting to PostgreSQL",
-        "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database?",
-        &shutdown,
-        || Store::connect(&settings.database),
-    )
-    .await?;
+    let store = Store::connect_retrying(&settings.database, &shutdown).await?;
     let client = bus::connect(&settings.nats, "api").await?;
     let addr = format!("{}:{}", settings.api.host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(&addr)

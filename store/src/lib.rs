@@ -65,6 +65,21 @@ impl Store {
         Ok(Self::from_pool(pool))
     }
 
+    /// Connects, retrying with backoff (and a log line saying what to check) until PostgreSQL
+    /// answers or `shutdown` is triggered.
+    pub async fn connect_retrying(
+        settings: &DatabaseSettings,
+        shutdown: &exporter_runtime::Shutdown,
+    ) -> Result<Self, exporter_runtime::bus::BusError> {
+        exporter_runtime::bus::retry(
+            "connecting to PostgreSQL",
+            "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database? `exporter check` says more",
+            shutdown,
+            || Self::connect(settings),
+        )
+        .await
+    }
+
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
         Self {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use exporter_runtime::{Shutdown, bus};
+use exporter_runtime::Shutdown;
 use exporter_settings::Settings;
 use exporter_store::Store;
 
@@ -48,13 +48,7 @@ pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
 /// Runs until SIGINT/SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
-    let store = bus::retry(
-        "connecting to PostgreSQL",
-        "Is PostgreSQL running and does the database exist? `exporter check` says more",
-        &shutdown,
-        || Store::connect(&settings.database),
-    )
-    .await?;
+    let store = Store::connect_retrying(&settings.database, &shutdown).await?;
     store.migrate().await?;
     tracing::info!("database migrations applied");
     drop(store);

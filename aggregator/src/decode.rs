@@ -3,6 +3,7 @@
 //! Nothing here fails the aggregator: whatever does not parse is kept aside, raw, and counted.
 
 use chrono::{Duration, Utc};
+use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
 use exporter_protocol::system::SystemSample;
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, Subjects};
 use exporter_store::{DeadLetter, IncomingSample};
@@ -103,6 +104,9 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<Vec<SeriesPoint>,
     }
     match source {
         exporter_protocol::system::KIND => typed::<SystemSample>(source, body),
+        exporter_protocol::hardware::KIND => typed::<HardwareSample>(source, body),
+        exporter_protocol::hardware::EVENT_KIND => typed::<XidEvent>(source, body),
+        exporter_protocol::hardware::INVENTORY_KIND => typed::<GpuInventory>(source, body),
         other => Err(format!("unknown sample kind `{other}`")),
     }
 }

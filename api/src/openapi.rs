@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, metrics};
+use crate::routes::{hardware, health, metrics};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -13,7 +13,14 @@ use crate::routes::{health, metrics};
         title = "GH200 Trading System Exporter",
         description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the X-API-Key header. Errors are application/problem+json."
     ),
-    paths(health::health, metrics::system, metrics::all, metrics::history, document),
+    paths(
+        health::health,
+        metrics::system,
+        hardware::hardware,
+        metrics::all,
+        metrics::history,
+        document
+    ),
     components(schemas(crate::error::Problem)),
     modifiers(&ApiKeyScheme),
     tags(

@@ -5,6 +5,7 @@
 //! `exporter-collector <kind>` calls [`run`]; later kinds (hardware, portfolio, ...) add a module
 //! and a match arm here.
 
+pub mod hardware;
 pub mod publisher;
 pub mod system;
 
@@ -17,7 +18,7 @@ use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 
 /// Collector kinds this build knows.
-pub const KINDS: &[&str] = &[system::KIND];
+pub const KINDS: &[&str] = &[system::KIND, hardware::KIND];
 
 /// Why a collector stopped.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
     );
     let result = match kind {
         system::KIND => system::run(&settings, &subjects, &handle, &shutdown).await,
+        hardware::KIND => hardware::run(&settings, &subjects, &handle, &shutdown).await,
         _ => unreachable!("kind checked above"),
     };
     drop(handle);

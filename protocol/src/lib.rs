@@ -5,6 +5,7 @@
 //! them in one crate is what lets a new collector be one module at each stage.
 
 pub mod envelope;
+pub mod hardware;
 pub mod heartbeat;
 pub mod series;
 pub mod subjects;

@@ -226,6 +226,7 @@ pub struct CollectorsSettings {
     /// Samples a collector keeps while NATS is away; the oldest is dropped (and counted) beyond.
     pub buffer_max_samples: usize,
     pub system: SystemCollectorSettings,
+    pub hardware: HardwareCollectorSettings,
 }
 
 impl Default for CollectorsSettings {
@@ -234,6 +235,7 @@ impl Default for CollectorsSettings {
             heartbeat_interval_seconds: 5,
             buffer_max_samples: 10_000,
             system: SystemCollectorSettings::default(),
+            hardware: HardwareCollectorSettings::default(),
         }
     }
 }
@@ -244,6 +246,9 @@ impl CollectorsSettings {
         let mut kinds = Vec::new();
         if self.system.enabled {
             kinds.push("system");
+        }
+        if self.hardware.enabled {
+            kinds.push("hardware");
         }
         kinds
     }
@@ -268,6 +273,29 @@ impl Default for SystemCollectorSettings {
             interval_seconds: 5,
             ignore_mount_points: Vec::new(),
             watch_processes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HardwareCollectorSettings {
+    pub enabled: bool,
+    /// Seconds between samples (1 to 3600).
+    pub interval_seconds: u64,
+    /// Root of the sysfs tree read for hwmon and thermal zones (tests point it at a fixture).
+    pub sysfs_root: PathBuf,
+    /// Seconds between attempts to load NVML while it is unavailable.
+    pub nvml_retry_seconds: u64,
+}
+
+impl Default for HardwareCollectorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 5,
+            sysfs_root: PathBuf::from("/sys"),
+            nvml_retry_seconds: 300,
         }
     }
 }
@@ -478,6 +506,18 @@ impl Settings {
                 });
             }
         }
+        in_range(
+            self.collectors.hardware.interval_seconds,
+            1,
+            3600,
+            "collectors.hardware.interval_seconds",
+        )?;
+        in_range(
+            self.collectors.hardware.nvml_retry_seconds,
+            5,
+            86_400,
+            "collectors.hardware.nvml_retry_seconds",
+        )?;
         in_range(
             self.supervisor.stop_grace_seconds,
             1,

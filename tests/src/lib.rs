@@ -44,6 +44,11 @@ pub async fn connect(url: &str) -> Result<PgPool, exporter_store::StoreError> {
         .await?)
 }
 
+/// The checked-in sysfs tree of a GH200 host (hwmon power rails, temperatures, thermal zones).
+pub fn sysfs_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs-gh200")
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -256,7 +261,8 @@ impl TestEnv {
             yaml
         } else {
             format!(
-                "{yaml}\ncollectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n"
+                "{yaml}\ncollectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n  hardware:\n    interval_seconds: 1\n    sysfs_root: {}\n",
+                sysfs_fixture().display()
             )
         };
         std::fs::write(&settings_path, yaml).unwrap();

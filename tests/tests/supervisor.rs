@@ -51,17 +51,22 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
     let env = TestEnv::new("").await;
     let mut up = env.spawn_with("exporter", &["up"], &[]);
 
-    let health = eventually(
-        "the system collector fresh in /health",
+    eventually(
+        "both collectors fresh in /health",
         Duration::from_secs(60),
         || async {
             let (status, body) = get_json(&env.api_url("/health"), None).await;
-            (status == 200 && body["collectors"].as_array().is_some_and(|c| !c.is_empty()))
-                .then_some(body)
+            let fresh: Vec<&str> = body["collectors"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["status"] == "fresh")
+                .filter_map(|c| c["source"].as_str())
+                .collect();
+            (status == 200 && fresh.contains(&"system") && fresh.contains(&"hardware"))
+                .then_some(())
         },
     )
     .await;
-    assert_eq!(health["collectors"][0]["source"], "system");
 
     // The generated key: mode 0600, works, never printed.
     let key_path = env.dir.path().join("state/api-key");
@@ -81,7 +86,11 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
     );
 
     let children = children_of(up.pid());
-    assert_eq!(children.len(), 3, "{children:?}");
+    assert_eq!(
+        children.len(),
+        4,
+        "aggregator, two collectors, api: {children:?}"
+    );
     let (collector_pid, _) = children
         .iter()
         .find(|(_, cmd)| cmd.contains("exporter-collector system"))
@@ -120,9 +129,9 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
 async fn children_exit_when_the_supervisor_is_killed() {
     let env = TestEnv::new("").await;
     let mut up = env.spawn("exporter", &["up"]);
-    let pids = eventually("three children", Duration::from_secs(30), || async {
+    let pids = eventually("four children", Duration::from_secs(30), || async {
         let children = children_of(up.pid());
-        (children.len() == 3).then_some(children)
+        (children.len() == 4).then_some(children)
     })
     .await;
     up.kill();

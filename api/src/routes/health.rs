@@ -25,6 +25,19 @@ pub struct Health {
     pub nats: Dependency,
     /// Last sample per collector and host.
     pub collectors: Vec<CollectorFreshness>,
+    /// NVML's state per host, from the latest hardware sample.
+    pub gpus: Vec<HostNvml>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostNvml {
+    pub host: String,
+    /// `ok` or `unavailable`.
+    pub nvml: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// GPUs in the latest sample.
+    pub gpu_count: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,31 +96,43 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         None => down("not configured".to_owned()),
     };
     let now = Utc::now();
-    let collectors = if postgres.status == "up" {
-        state
-            .store
-            .latest(None, None)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|latest| {
-                let age = (now - latest.sample_time).num_milliseconds() as f64 / 1000.0;
-                CollectorFreshness {
-                    source: latest.source,
-                    host: latest.host,
-                    last_sample_time: latest.sample_time,
-                    age_seconds: age,
-                    status: if age > state.stale_after_seconds as f64 {
-                        "stale"
-                    } else {
-                        "fresh"
-                    },
-                }
-            })
-            .collect()
+    let latest = if postgres.status == "up" {
+        state.store.latest(None, None).await.unwrap_or_default()
     } else {
         Vec::new()
     };
+    let gpus = latest
+        .iter()
+        .filter(|l| l.source == exporter_protocol::hardware::KIND)
+        .filter_map(|l| {
+            let sample: exporter_protocol::hardware::HardwareSample =
+                serde_json::from_value(l.body.clone()).ok()?;
+            Some(HostNvml {
+                host: l.host.clone(),
+                nvml: sample.nvml.status,
+                reason: sample.nvml.reason,
+                gpu_count: sample.gpus.len(),
+            })
+        })
+        .collect();
+    let collectors: Vec<CollectorFreshness> = latest
+        .into_iter()
+        .filter(|l| is_periodic(&l.source))
+        .map(|latest| {
+            let age = (now - latest.sample_time).num_milliseconds() as f64 / 1000.0;
+            CollectorFreshness {
+                source: latest.source,
+                host: latest.host,
+                last_sample_time: latest.sample_time,
+                age_seconds: age,
+                status: if age > state.stale_after_seconds as f64 {
+                    "stale"
+                } else {
+                    "fresh"
+                },
+            }
+        })
+        .collect();
     let healthy = postgres.status == "up" && nats.status == "up";
     let status = if !healthy {
         "unhealthy"
@@ -131,7 +156,17 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             postgres,
             nats,
             collectors,
+            gpus,
         }),
+    )
+}
+
+/// Sources sent on a schedule; events and inventories arrive only when something happens, so
+/// their age says nothing about liveness.
+fn is_periodic(source: &str) -> bool {
+    !matches!(
+        source,
+        exporter_protocol::hardware::EVENT_KIND | exporter_protocol::hardware::INVENTORY_KIND
     )
 }
 

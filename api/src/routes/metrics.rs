@@ -43,12 +43,12 @@ pub struct AllMetrics {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-struct HostParam {
+pub struct HostParam {
     /// Only this host.
     host: Option<String>,
 }
 
-fn host_sample(latest: LatestSample) -> HostSample<serde_json::Value> {
+pub fn host_sample(latest: LatestSample) -> HostSample<serde_json::Value> {
     HostSample {
         age_seconds: (Utc::now() - latest.sample_time).num_milliseconds() as f64 / 1000.0,
         host: latest.host,
@@ -77,17 +77,28 @@ pub async fn system(
     params: Params,
 ) -> Result<Json<SystemMetrics>, ApiError> {
     params.only(&["host"])?;
-    let host = params.text("host")?;
-    let rows = state
-        .store
-        .latest(Some(exporter_protocol::system::KIND), host.as_deref())
-        .await?;
+    let hosts = latest_typed(
+        &state,
+        params.text("host")?,
+        exporter_protocol::system::KIND,
+    )
+    .await?;
+    Ok(Json(SystemMetrics { hosts }))
+}
+
+/// The latest samples of `kind`, parsed as `T`; a 404 naming the host when `host` never sent one.
+pub async fn latest_typed<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    host: Option<String>,
+    kind: &str,
+) -> Result<Vec<HostSample<T>>, ApiError> {
+    let rows = state.store.latest(Some(kind), host.as_deref()).await?;
     if let (true, Some(host)) = (rows.is_empty(), host) {
         return Err(ApiError::NotFound(format!(
-            "no system sample from host `{host}`"
+            "no {kind} sample from host `{host}`"
         )));
     }
-    let hosts = rows
+    Ok(rows
         .into_iter()
         .filter_map(|latest| {
             let sample = host_sample(latest);
@@ -101,8 +112,7 @@ pub async fn system(
                 message_id: sample.message_id,
             })
         })
-        .collect();
-    Ok(Json(SystemMetrics { hosts }))
+        .collect())
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! One module per resource; [`router`] merges them and puts every route but `/health` behind
 //! the API key.
 
+pub mod hardware;
 pub mod health;
 pub mod metrics;
 
@@ -14,6 +15,7 @@ use crate::{AppState, auth, openapi};
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics/system", get(metrics::system))
+        .route("/metrics/hardware", get(hardware::hardware))
         .route("/metrics/all", get(metrics::all))
         .route("/metrics/history", get(metrics::history))
         .route("/openapi.json", get(openapi::document))

@@ -1,0 +1,73 @@
+//! `GET /metrics/hardware`: the latest hardware sample of every host (GPUs through NVML, or why
+//! NVML is unavailable; board power rails and temperatures), with the host's GPU inventory and
+//! its most recent XID error.
+
+use axum::Json;
+use axum::extract::State;
+use exporter_protocol::hardware::{
+    EVENT_KIND, GpuInventory, HardwareSample, INVENTORY_KIND, KIND, XidEvent,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::metrics::{HostParam, HostSample, latest_typed};
+use crate::params::Params;
+use crate::{ApiError, AppState};
+
+/// One host's hardware.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostHardware {
+    #[serde(flatten)]
+    pub latest: HostSample<HardwareSample>,
+    /// Identity of every GPU, as last reported (sent at start and on change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<GpuInventory>,
+    /// The most recent critical XID error, if any was ever reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_xid_event: Option<XidEvent>,
+}
+
+/// `GET /metrics/hardware` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HardwareMetrics {
+    pub hosts: Vec<HostHardware>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics/hardware",
+    tag = "metrics",
+    params(HostParam),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = HardwareMetrics),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+        (status = 404, description = "No sample from that host", body = crate::error::Problem),
+    )
+)]
+pub async fn hardware(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<HardwareMetrics>, ApiError> {
+    params.only(&["host"])?;
+    let host = params.text("host")?;
+    let samples = latest_typed::<HardwareSample>(&state, host.clone(), KIND).await?;
+    let inventories = latest_typed::<GpuInventory>(&state, None, INVENTORY_KIND).await?;
+    let events = latest_typed::<XidEvent>(&state, None, EVENT_KIND).await?;
+    let hosts = samples
+        .into_iter()
+        .map(|latest| HostHardware {
+            inventory: inventories
+                .iter()
+                .find(|i| i.host == latest.host)
+                .map(|i| i.sample.clone()),
+            last_xid_event: events
+                .iter()
+                .find(|e| e.host == latest.host)
+                .map(|e| e.sample.clone()),
+            latest,
+        })
+        .collect();
+    Ok(Json(HardwareMetrics { hosts }))
+}

@@ -15,6 +15,8 @@ const MAX_FUTURE: Duration = Duration::hours(1);
 #[derive(Debug, Clone)]
 pub struct Decoder {
     sample_prefix: String,
+    /// Samples older than this are refused: their partition would already be dropped.
+    max_age: Duration,
 }
 
 /// The raw parts of a message the decoder needs.
@@ -37,10 +39,12 @@ pub enum Decoded {
 }
 
 impl Decoder {
-    pub fn new(subjects: &Subjects) -> Self {
+    /// `retention_days`: how old a sample may be (the store keeps that many days).
+    pub fn new(subjects: &Subjects, retention_days: u32) -> Self {
         let all = subjects.all_samples();
         Self {
             sample_prefix: all.trim_end_matches('>').to_owned(),
+            max_age: Duration::days(i64::from(retention_days)),
         }
     }
 
@@ -48,13 +52,11 @@ impl Decoder {
         match self.sample(&raw) {
             Ok(sample) => Decoded::Sample(sample),
             Err(reason) => Decoded::Dead(DeadLetter {
-                dedupe_key: raw
-                    .message_id
-                    .map_or_else(|| raw.stream_position.to_owned(), str::to_owned),
-                subject: raw.subject.to_owned(),
-                reason,
+                dedupe_key: without_nul(raw.message_id.unwrap_or(raw.stream_position)),
+                subject: without_nul(raw.subject),
+                reason: without_nul(&reason),
                 raw: raw.payload.to_vec(),
-                headers: raw.headers,
+                headers: raw.headers.map(|h| strip_nul(&h)),
             }),
         }
     }
@@ -70,6 +72,16 @@ impl Decoder {
             return Err(format!(
                 "envelope source `{}` does not match the subject's kind `{subject_kind}`",
                 envelope.source
+            ));
+        }
+        if has_nul(&envelope.body) || envelope.host.contains('\0') || envelope.source.contains('\0')
+        {
+            return Err("a string contains a NUL character, which PostgreSQL cannot store".into());
+        }
+        if envelope.time < Utc::now() - self.max_age {
+            return Err(format!(
+                "sample time {} is older than the retention period",
+                envelope.time
             ));
         }
         if envelope.time > Utc::now() + MAX_FUTURE {
@@ -89,6 +101,34 @@ impl Decoder {
             body: envelope.body,
             points,
         })
+    }
+}
+
+/// True when any string (or object key) in `value` holds a NUL character.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
+/// `value` with NUL characters escaped in every string, so it can be stored as jsonb.
+fn strip_nul(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => serde_json::Value::String(without_nul(s)),
+        serde_json::Value::Array(items) => items.iter().map(strip_nul).collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (without_nul(k), strip_nul(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        other => other.clone(),
     }
 }
 
@@ -127,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_good_system_sample_decodes_with_points() {
-        let decoder = Decoder::new(&Subjects::new("exporter"));
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
         let envelope = Envelope::new("h", "system", 1, SystemSample::default());
         let payload = serde_json::to_vec(&envelope).unwrap();
         match decoder.decode(raw("exporter.v1.sample.system.h", &payload)) {
@@ -141,7 +181,9 @@ mod tests {
 
     #[test]
     fn garbage_and_mismatches_become_dead_letters_with_reasons() {
-        let decoder = Decoder::new(&Subjects::new("exporter"));
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let mut old = Envelope::new("h", "system", 1, SystemSample::default());
+        old.time = Utc::now() - Duration::days(31);
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             (
                 "exporter.v1.sample.system.h",
@@ -169,6 +211,33 @@ mod tests {
                 "exporter.v1.sample.weird.h",
                 serde_json::to_vec(&Envelope::new("h", "weird", 1, 0)).unwrap(),
                 "unknown sample kind",
+            ),
+            (
+                "exporter.v1.sample.system.h",
+                serde_json::to_vec(&Envelope::new(
+                    "ev\0il",
+                    "system",
+                    1,
+                    SystemSample::default(),
+                ))
+                .unwrap(),
+                "NUL",
+            ),
+            (
+                "exporter.v1.sample.system.h",
+                serde_json::to_vec(&Envelope::new(
+                    "h",
+                    "system",
+                    1,
+                    serde_json::json!({"x": "a\0"}),
+                ))
+                .unwrap(),
+                "NUL",
+            ),
+            (
+                "exporter.v1.sample.system.h",
+                serde_json::to_vec(&old).unwrap(),
+                "older than the retention",
             ),
         ];
         for (subject, payload, reason) in cases {

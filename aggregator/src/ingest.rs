@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use exporter_runtime::Shutdown;
 use exporter_settings::AggregatorSettings;
-use exporter_store::{Batch, Store};
+use exporter_store::{Batch, DeadLetter, Store};
 use futures::StreamExt;
 
 use crate::decode::{Decoded, Decoder, RawMessage};
@@ -147,18 +147,25 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
     batch
 }
 
-/// Writes until committed (true) or shutdown (false).
+/// Writes until committed (true) or shutdown (false). A batch PostgreSQL refuses for its content
+/// (not for being away) is split, and the samples it refuses become dead letters, so one poison
+/// message can never stop ingest.
 async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> bool {
     let mut backoff = Duration::from_millis(200);
     loop {
         let started = Instant::now();
-        match store.write_batch(batch).await {
-            Ok(outcome) => {
+        let result = match store.write_batch(batch).await {
+            Err(err) if err.is_permanent() => {
+                tracing::warn!(error = %err, "PostgreSQL refused a batch's content; isolating the refused samples");
+                write_isolating(store, batch).await
+            }
+            other => other.map(|_| ()),
+        };
+        match result {
+            Ok(()) => {
                 tracing::debug!(
-                    new_samples = outcome.new_samples,
-                    duplicate_samples = outcome.duplicate_samples,
-                    points = outcome.points,
-                    dead_letters = outcome.dead_letters,
+                    samples = batch.samples.len(),
+                    dead_letters = batch.dead_letters.len(),
                     write_ms = started.elapsed().as_millis() as u64,
                     "batch committed"
                 );
@@ -176,4 +183,36 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+}
+
+/// Writes each sample on its own; those refused for their content become dead letters.
+async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_store::StoreError> {
+    let mut dead = batch.dead_letters.clone();
+    for sample in &batch.samples {
+        let single = Batch {
+            samples: vec![sample.clone()],
+            dead_letters: Vec::new(),
+        };
+        match store.write_batch(&single).await {
+            Ok(_) => {}
+            Err(err) if err.is_permanent() => {
+                tracing::warn!(subject = %sample.subject, error = %err, "sample refused by PostgreSQL; kept as a dead letter");
+                dead.push(DeadLetter {
+                    dedupe_key: sample.message_id.to_string(),
+                    subject: sample.subject.clone(),
+                    reason: format!("refused by PostgreSQL: {err}").replace('\0', "\\0"),
+                    raw: serde_json::to_vec(&sample.body).unwrap_or_default(),
+                    headers: None,
+                });
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    store
+        .write_batch(&Batch {
+            samples: Vec::new(),
+            dead_letters: dead,
+        })
+        .await
+        .map(|_| ())
 }

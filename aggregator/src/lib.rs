@@ -64,7 +64,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         settings.aggregator.retention_days,
         shutdown.clone(),
     ));
-    let decoder = decode::Decoder::new(&subjects);
+    let decoder = decode::Decoder::new(&subjects, settings.aggregator.retention_days);
     let options = ingest::IngestOptions::from_settings(&settings.aggregator);
     tracing::info!(
         consumer = %settings.nats.consumer,

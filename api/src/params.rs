@@ -54,6 +54,9 @@ impl Params {
     pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.values.get(name) {
             Some(value) if value.trim().is_empty() => Err(ApiError::bad(name, "must not be empty")),
+            Some(value) if value.contains('\0') => {
+                Err(ApiError::bad(name, "must not contain a NUL character"))
+            }
             Some(value) => Ok(Some(value.clone())),
             None => Ok(None),
         }
@@ -147,8 +150,13 @@ fn parse_duration_seconds(value: &str) -> Option<i64> {
         'd' => 86_400,
         _ => return None,
     };
-    number.checked_mul(factor)
+    number
+        .checked_mul(factor)
+        .filter(|s| *s <= MAX_DURATION_SECONDS)
 }
+
+/// Longest duration accepted (100 years): beyond it PostgreSQL's interval arithmetic overflows.
+const MAX_DURATION_SECONDS: i64 = 100 * 366 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -163,5 +171,6 @@ mod tests {
         assert_eq!(parse_duration_seconds("-5s"), None);
         assert_eq!(parse_duration_seconds("5w"), None);
         assert_eq!(parse_duration_seconds("m"), None);
+        assert_eq!(parse_duration_seconds("9300000000000s"), None);
     }
 }

@@ -41,13 +41,25 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
     let subjects = Subjects::new(&settings.nats.subject_prefix);
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(settings.nats.publish_timeout_seconds));
-    bus::retry(
-        "creating the JetStream stream",
-        "Is nats-server running with JetStream enabled (-js)?",
-        &shutdown,
-        || bus::ensure_stream(&js, &settings.nats, &subjects),
-    )
-    .await?;
+    // Set the stream up in the background: sampling starts at once, and while NATS is away the
+    // samples wait in the publisher's buffer instead of never being taken.
+    let stream_setup = {
+        let (js, settings, subjects, shutdown) = (
+            js.clone(),
+            settings.clone(),
+            subjects.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let _ = bus::retry(
+                "creating the JetStream stream",
+                "Is nats-server running with JetStream enabled (-js)?",
+                &shutdown,
+                || bus::ensure_stream(&js, &settings.nats, &subjects),
+            )
+            .await;
+        })
+    };
 
     let counters = Arc::new(HeartbeatCounters::default());
     let heartbeat = tokio::spawn(heartbeat::run(
@@ -71,6 +83,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         _ => unreachable!("kind checked above"),
     };
     drop(handle);
+    stream_setup.abort();
     let _ = publisher.await;
     let _ = heartbeat.await;
     client.flush().await.ok();

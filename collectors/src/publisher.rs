@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use exporter_protocol::Envelope;
@@ -24,7 +25,9 @@ use tokio::sync::mpsc;
 const WINDOW: usize = 64;
 /// Longest the final flush on shutdown may take.
 const FINAL_FLUSH: Duration = Duration::from_secs(3);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between retries: a retry is cheap (one window, bounded by the publish timeout)
+/// and data should flow again within seconds of NATS coming back.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One serialised message waiting for its ack.
 #[derive(Debug, Clone)]
@@ -76,6 +79,9 @@ pub struct Publisher {
     capacity: usize,
     counters: Arc<HeartbeatCounters>,
     failing_since: Option<Instant>,
+    /// When the next retry is due while failing: a fixed deadline, so samples arriving more
+    /// often than the backoff cannot keep pushing the retry away.
+    next_retry: Option<tokio::time::Instant>,
     dropped_during_outage: u64,
     backoff: Duration,
 }
@@ -95,6 +101,7 @@ impl Publisher {
             capacity,
             counters: counters.clone(),
             failing_since: None,
+            next_retry: None,
             dropped_during_outage: 0,
             backoff: Duration::from_millis(200),
         };
@@ -104,11 +111,11 @@ impl Publisher {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Pending>, shutdown: Shutdown) {
         loop {
-            let retry = async {
-                if self.failing_since.is_some() && !self.buffer.is_empty() {
-                    tokio::time::sleep(self.backoff).await;
-                } else {
-                    std::future::pending::<()>().await;
+            let deadline = self.next_retry.filter(|_| !self.buffer.is_empty());
+            let retry = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {
@@ -159,18 +166,29 @@ impl Publisher {
             let window: Vec<Pending> = self.buffer.iter().take(WINDOW).cloned().collect();
             let mut acks = Vec::with_capacity(window.len());
             let mut error = None;
+            let mut oversized = Vec::new();
             for pending in &window {
                 let publish = PublishMessage::build()
                     .payload(pending.payload.clone())
                     .message_id(&pending.message_id);
                 match self.js.send_publish(pending.subject.clone(), publish).await {
                     Ok(ack) => acks.push(ack),
+                    Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                        // It would fail forever and block everything behind it.
+                        tracing::error!(subject = %pending.subject, bytes = pending.payload.len(), error = %err, "sample larger than the server's max_payload; dropped");
+                        self.counters
+                            .dropped_samples_total
+                            .fetch_add(1, Ordering::Relaxed);
+                        oversized.push(pending.message_id.clone());
+                        break;
+                    }
                     Err(err) => {
                         error = Some(err.to_string());
                         break;
                     }
                 }
             }
+            let acks_sent = acks.len();
             let mut acked = 0;
             let mut contiguous = true;
             for ack in acks {
@@ -186,10 +204,17 @@ impl Publisher {
             // Everything before the first failure is acked; the rest is retried with the same
             // ids (JetStream drops any that did arrive).
             self.buffer.drain(..acked);
+            if !oversized.is_empty() && acked == acks_sent {
+                self.buffer.retain(|p| !oversized.contains(&p.message_id));
+            }
             self.counters
                 .buffered_samples
                 .store(self.buffer.len() as u64, Ordering::Relaxed);
             if let Some(error) = error {
+                if acked > 0 {
+                    // Progress: the server is back, only part of the window failed.
+                    self.backoff = Duration::from_millis(200);
+                }
                 self.note_failure(&error);
                 return;
             }
@@ -207,6 +232,7 @@ impl Publisher {
                 "publishing to JetStream failed; buffering and retrying. Check that nats-server is running with -js and the stream is not full"
             );
         }
+        self.next_retry = Some(tokio::time::Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
@@ -220,6 +246,7 @@ impl Publisher {
             );
             self.dropped_during_outage = 0;
         }
+        self.next_retry = None;
         self.backoff = Duration::from_millis(200);
     }
 }

@@ -7,6 +7,7 @@
 pub mod envelope;
 pub mod hardware;
 pub mod heartbeat;
+pub mod nullable;
 pub mod series;
 pub mod subjects;
 pub mod system;

@@ -40,8 +40,10 @@ pub struct SystemSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CpuStats {
     /// Average over all logical cores since the previous sample.
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub usage_percent: f64,
     /// One value per logical core, in core order.
+    #[serde(deserialize_with = "crate::nullable::vec_f64")]
     pub per_core_percent: Vec<f64>,
     pub logical_cores: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,8 +54,11 @@ pub struct CpuStats {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoadAverage {
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub one: f64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub five: f64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub fifteen: f64,
 }
 
@@ -63,6 +68,7 @@ pub struct MemoryStats {
     pub used_bytes: u64,
     pub available_bytes: u64,
     pub free_bytes: u64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub used_percent: f64,
     pub swap_total_bytes: u64,
     pub swap_used_bytes: u64,
@@ -77,6 +83,7 @@ pub struct FilesystemStats {
     pub total_bytes: u64,
     pub used_bytes: u64,
     pub available_bytes: u64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub used_percent: f64,
 }
 
@@ -84,7 +91,9 @@ pub struct FilesystemStats {
 pub struct DiskIo {
     /// Block device name as in `/proc/diskstats` (`nvme0n1`, `sda`).
     pub device: String,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub read_bytes_per_second: f64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub write_bytes_per_second: f64,
     pub read_bytes_total: u64,
     pub written_bytes_total: u64,
@@ -93,7 +102,9 @@ pub struct DiskIo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetworkStats {
     pub interface: String,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub rx_bytes_per_second: f64,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub tx_bytes_per_second: f64,
     pub rx_bytes_total: u64,
     pub tx_bytes_total: u64,
@@ -104,6 +115,7 @@ pub struct NetworkStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Temperature {
     pub label: String,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub celsius: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_celsius: Option<f64>,
@@ -136,6 +148,7 @@ pub struct WatchedProcess {
 pub struct ProcessInstance {
     pub pid: u32,
     pub name: String,
+    #[serde(deserialize_with = "crate::nullable::f64")]
     pub cpu_percent: f64,
     pub rss_bytes: u64,
     pub started_at: DateTime<Utc>,
@@ -335,6 +348,11 @@ mod tests {
         };
         let points = sample.series();
         assert_eq!(points.len(), 2);
+        // Over the wire NaN becomes null, and null reads back as a left-out value.
+        let wire = serde_json::to_vec(&sample).unwrap();
+        let back: SystemSample = serde_json::from_slice(&wire).unwrap();
+        assert!(back.cpu.as_ref().unwrap().usage_percent.is_nan());
+        assert_eq!(back.series().len(), 2);
         assert_eq!(points[1].name, "cpu.core_usage_percent");
         assert_eq!(points[1].labels["core"], "1");
         assert_eq!(points[1].value, 20.0);

@@ -36,7 +36,7 @@ pub async fn connect(
     process: &str,
 ) -> Result<async_nats::Client, BusError> {
     let url = settings.url.clone();
-    let log_url = url.clone();
+    let log_url = exporter_settings::redact_url(&url);
     async_nats::ConnectOptions::new()
         .name(process)
         .retry_on_initial_connect()
@@ -57,7 +57,7 @@ pub async fn connect(
         .connect(&url)
         .await
         .map_err(|err| BusError::Url {
-            url,
+            url: exporter_settings::redact_url(&url),
             message: err.to_string(),
         })
 }

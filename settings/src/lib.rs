@@ -126,6 +126,19 @@ impl Settings {
     }
 }
 
+/// `url` with any credentials (`user:password@`, `token@`) replaced by `***`, for logs and
+/// messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+        None => url.to_owned(),
+    }
+}
+
 /// This machine's hostname, from the kernel.
 pub fn machine_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

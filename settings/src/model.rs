@@ -546,8 +546,12 @@ impl Settings {
     }
 }
 
-/// True when a URL carries `user:password@`.
+/// True when a URL carries `user:password@` or a `password=` parameter.
 fn url_has_password(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|pair| pair.starts_with("password=")) {
+        return true;
+    }
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     authority

@@ -98,3 +98,21 @@ fn a_bad_watch_pattern_is_refused_at_load() {
         .to_string();
     assert!(err.contains("watch_processes[0].cmdline_pattern"), "{err}");
 }
+
+#[test]
+fn credentials_are_redacted_from_urls() {
+    assert_eq!(
+        redact_url("nats://user:pw@10.0.0.2:4222"),
+        "nats://***@10.0.0.2:4222"
+    );
+    assert_eq!(
+        redact_url("nats://s3cr3t@h:4222/x?y"),
+        "nats://***@h:4222/x?y"
+    );
+    assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    let file = write("database:\n  url: postgres://db/x?user=me&password=pw\n");
+    let err = Settings::load_from(file.path(), &no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("database.url"), "{err}");
+}

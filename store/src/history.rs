@@ -57,7 +57,7 @@ impl Store {
     pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
         let rows = sqlx::query_as::<_, Row>(
             "SELECT s.series_id, s.source, s.host, s.labels, \
-                    date_bin(make_interval(secs => $5), p.time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, \
+                    date_bin(make_interval(secs => $5), p.time, $3) AS bucket, \
                     avg(p.value) AS avg, min(p.value) AS min, max(p.value) AS max, \
                     (array_agg(p.value ORDER BY p.time DESC))[1] AS last, count(*) AS count \
              FROM series s JOIN point p ON p.series_id = s.series_id \

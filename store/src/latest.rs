@@ -35,3 +35,30 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// How fresh one source on one host is, without its body (for `/health`, which is open to all).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Freshness {
+    pub source: String,
+    pub host: String,
+    pub sample_time: DateTime<Utc>,
+    /// The hardware collector's NVML status object, when the source has one.
+    pub nvml: Option<serde_json::Value>,
+    /// Number of GPUs in the sample (0 when none).
+    pub gpu_count: i32,
+}
+
+impl Store {
+    /// Freshness of every (source, host).
+    pub async fn freshness(&self) -> Result<Vec<Freshness>, StoreError> {
+        let rows = sqlx::query_as::<_, Freshness>(
+            "SELECT source, host, sample_time, body->'nvml' AS nvml, \
+                    COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(body->'gpus') = 'array' \
+                                                     THEN body->'gpus' END), 0) AS gpu_count \
+             FROM latest_sample ORDER BY source, host",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use history::{HistoryBucket, HistoryQuery, SeriesHistory};
-pub use latest::LatestSample;
+pub use latest::{Freshness, LatestSample};
 pub use write::{Batch, BatchOutcome, DeadLetter, IncomingSample};
 
 /// Why a store operation failed.
@@ -44,6 +44,26 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     match nix::unistd::User::from_uid(nix::unistd::getuid()) {
         Ok(Some(user)) => Ok(options.username(&user.name)),
         _ => Ok(options),
+    }
+}
+
+impl StoreError {
+    /// True when retrying the same write cannot succeed: PostgreSQL refused the data itself
+    /// (SQLSTATE class 22, data exception, or 23, integrity violation), as opposed to the server
+    /// being away. A missing partition (23514) is not permanent: it is created on the retry.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                (code.starts_with("22") || code.starts_with("23")) && code != "23514"
+            }),
+            _ => false,
+        }
+    }
+
+    /// True when no partition accepted a row (another aggregator dropped it, or the cache is
+    /// stale).
+    pub fn is_missing_partition(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23514"))
     }
 }
 

@@ -68,6 +68,23 @@ pub(crate) struct Caches {
 impl Store {
     /// Writes a batch in one transaction. Returns once committed; the caller acks after that.
     pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome, StoreError> {
+        let result = self.write_batch_once(batch).await;
+        if result
+            .as_ref()
+            .err()
+            .is_some_and(StoreError::is_missing_partition)
+        {
+            // Forget what we believed exists; the caller's retry creates what is missing.
+            self.caches
+                .partitions
+                .lock()
+                .expect("partition cache")
+                .clear();
+        }
+        result
+    }
+
+    async fn write_batch_once(&self, batch: &Batch) -> Result<BatchOutcome, StoreError> {
         let mut seen = HashSet::new();
         let samples: Vec<&IncomingSample> = batch
             .samples

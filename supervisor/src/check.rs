@@ -60,6 +60,7 @@ async fn postgres(settings: &Settings) -> Finding {
 }
 
 async fn nats(settings: &Settings) -> Finding {
+    let shown = exporter_settings::redact_url(&settings.nats.url);
     let attempt = tokio::time::timeout(Duration::from_secs(10), async {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(3))
@@ -68,7 +69,7 @@ async fn nats(settings: &Settings) -> Finding {
             .map_err(|err| {
                 format!(
                     "cannot connect to {}: {err}. Is nats-server running?",
-                    settings.nats.url
+                    shown
                 )
             })?;
         let js = async_nats::jetstream::new(client);
@@ -96,10 +97,7 @@ async fn nats(settings: &Settings) -> Finding {
         Ok(Ok(stream)) => Finding {
             name: "nats",
             ok: true,
-            detail: format!(
-                "reachable at {}, JetStream enabled, {stream}",
-                settings.nats.url
-            ),
+            detail: format!("reachable at {}, JetStream enabled, {stream}", shown),
         },
         Ok(Err(detail)) => Finding {
             name: "nats",
@@ -109,7 +107,7 @@ async fn nats(settings: &Settings) -> Finding {
         Err(_) => Finding {
             name: "nats",
             ok: false,
-            detail: format!("no answer from {} within 10 s", settings.nats.url),
+            detail: format!("no answer from {shown} within 10 s"),
         },
     }
 }

@@ -11,6 +11,8 @@ use exporter_settings::SupervisorSettings;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rand::Rng;
+use std::io::Write;
+
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
@@ -53,16 +55,28 @@ impl RestartPolicy {
     }
 }
 
-/// Runs `spec` until `stop` is triggered, restarting it when it exits.
-pub async fn supervise(spec: ChildSpec, policy: RestartPolicy, stop: Shutdown) {
+/// Runs `spec` until `stop` is triggered, restarting it when it exits (never once `shutdown`,
+/// the whole supervisor's, has begun). `started` is told once the first process was spawned, so
+/// the caller can start processes in order.
+pub async fn supervise(
+    spec: ChildSpec,
+    policy: RestartPolicy,
+    stop: Shutdown,
+    shutdown: Shutdown,
+    started: tokio::sync::oneshot::Sender<()>,
+) {
     let mut attempt = 0u32;
     let mut restarts = 0u64;
+    let mut started = Some(started);
     loop {
-        let started = Instant::now();
+        let started_at = Instant::now();
         let mut child = match spawn(&spec) {
             Ok(child) => child,
             Err(err) => {
                 tracing::error!(process = %spec.name, program = %spec.program.display(), error = %err, "cannot start; run `cargo build` or check the install");
+                if let Some(started) = started.take() {
+                    let _ = started.send(());
+                }
                 if wait_or_stop(policy.delay(attempt), &stop).await {
                     return;
                 }
@@ -72,6 +86,9 @@ pub async fn supervise(spec: ChildSpec, policy: RestartPolicy, stop: Shutdown) {
         };
         let pid = child.id();
         tracing::info!(process = %spec.name, pid, restarts, "started");
+        if let Some(started) = started.take() {
+            let _ = started.send(());
+        }
         let status = tokio::select! {
             status = child.wait() => status,
             _ = stop.wait() => {
@@ -80,7 +97,12 @@ pub async fn supervise(spec: ChildSpec, policy: RestartPolicy, stop: Shutdown) {
             }
         };
         let status = describe(status);
-        if started.elapsed() >= policy.reset_after {
+        if shutdown.is_triggered() || stop.is_triggered() {
+            tracing::info!(process = %spec.name, last_exit = %status, "exited during shutdown; not restarted");
+            stop.wait().await;
+            return;
+        }
+        if started_at.elapsed() >= policy.reset_after {
             attempt = 0;
         }
         let delay = policy.delay(attempt);
@@ -103,6 +125,9 @@ fn spawn(spec: &ChildSpec) -> std::io::Result<Child> {
     let mut child = Command::new(&spec.program)
         .args(&spec.args)
         .env("EXPORTER_PARENT_PID", std::process::id().to_string())
+        // Its own process group: a Ctrl-C at the terminal reaches only the supervisor, which
+        // then stops the children itself, in reverse start order.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -117,11 +142,21 @@ fn spawn(spec: &ChildSpec) -> std::io::Result<Child> {
     Ok(child)
 }
 
-/// Copies a child's output to our stderr, each line prefixed with its name.
+/// Copies a child's output to our stderr, each line prefixed with its name. Invalid UTF-8 is
+/// replaced, not fatal; a closed stderr is ignored, never a panic.
 async fn forward(name: String, stream: impl AsyncRead + Unpin) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("[{name}] {line}");
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "[{name}] {}", text.trim_end_matches(['\n', '\r']));
+            }
+        }
     }
 }
 

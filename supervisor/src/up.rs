@@ -70,7 +70,19 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let mut running = Vec::new();
     for spec in children(&settings, &bin_dir) {
         let stop = Shutdown::new();
-        let task = tokio::spawn(child::supervise(spec.clone(), policy, stop.clone()));
+        let (started, is_started) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(child::supervise(
+            spec.clone(),
+            policy,
+            stop.clone(),
+            shutdown.clone(),
+            started,
+        ));
+        // In order: the aggregator first, then the collectors, the API last.
+        tokio::select! {
+            _ = is_started => {}
+            _ = shutdown.wait() => {}
+        }
         running.push((spec.name, stop, task));
     }
     tracing::info!(

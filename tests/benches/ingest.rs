@@ -103,7 +103,7 @@ async fn main() {
     let task = tokio::spawn(ingest::run(
         consumer,
         store.clone(),
-        Decoder::new(&subjects),
+        Decoder::new(&subjects, settings.aggregator.retention_days),
         IngestOptions::from_settings(&settings.aggregator),
         shutdown.clone(),
     ));

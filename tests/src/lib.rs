@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -321,7 +322,9 @@ impl TestEnv {
             .env_remove("EXPORTER_API_KEY_FILE")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
-            .stderr(file);
+            .stderr(file)
+            // Its own process group, as a service has: signals to the group reach only it.
+            .process_group(0);
         for (key, value) in env {
             command.env(key, value);
         }

@@ -63,6 +63,25 @@ async fn system_metrics_flow_from_collector_to_rest() {
         .find(|fs| fs["mount_point"] == "/")
         .expect("the root filesystem is reported");
     assert!(root["total_bytes"].as_u64().unwrap() > 0);
+    // Used percent as df computes it (reserved blocks are neither used nor available).
+    let df = std::process::Command::new("df")
+        .args(["-B1", "--output=used,avail", "/"])
+        .output()
+        .unwrap();
+    let df = String::from_utf8(df.stdout).unwrap();
+    let numbers: Vec<f64> = df
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let df_percent = numbers[0] * 100.0 / (numbers[0] + numbers[1]);
+    let ours = root["used_percent"].as_f64().unwrap();
+    assert!(
+        (ours - df_percent).abs() < 1.0,
+        "ours {ours} vs df {df_percent}"
+    );
     assert!(sample["host"]["uptime_seconds"].as_u64().unwrap() > 0);
 
     // Without the key, or with a wrong one: the same JSON 401.
@@ -100,6 +119,18 @@ async fn system_metrics_flow_from_collector_to_rest() {
     )
     .await;
     assert_eq!(history["series"][0]["host"], "test-host");
+    // A range that does not start on a step boundary still gives at most max_points points.
+    let from = (chrono::Utc::now() - chrono::Duration::seconds(65))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (status, bounded) = env
+        .get(&format!(
+            "/metrics/history?name=cpu.usage_percent&max_points=3&from={}",
+            from.replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(status, 200, "{bounded}");
+    let points = bounded["series"][0]["points"].as_array().unwrap();
+    assert!(!points.is_empty() && points.len() <= 3, "{bounded}");
     assert!(history["series"][0]["points"][0]["value"].as_f64().unwrap() >= 0.0);
 
     // Label matchers pick one filesystem.

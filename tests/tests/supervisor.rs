@@ -114,14 +114,34 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
         .map(|(pid, _)| pid)
         .collect();
     assert!(pids.contains(&restarted.0));
-    up.signal(Signal::SIGTERM);
+    // Ctrl-C at a terminal: SIGINT to the whole foreground process group.
+    let restarts_before = up.output().matches("exited; restarting").count();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(-up.pid()), Signal::SIGINT).unwrap();
     let status = up
         .wait_exit(Duration::from_secs(30))
-        .expect("exporter up exits after SIGTERM");
+        .expect("exporter up exits after SIGINT");
     assert!(status.success(), "{status:?}\n{}", up.output());
     for pid in pids {
         assert!(!alive(pid), "child {pid} left behind");
     }
+    let output = up.output();
+    assert_eq!(
+        output.matches("exited; restarting").count(),
+        restarts_before,
+        "nothing restarted during shutdown:\n{output}"
+    );
+    // Stopped in reverse start order: the API first, the aggregator last.
+    let stopped_at = |process: &str| {
+        output
+            .find(&format!("stopped process=\"{process}\""))
+            .or_else(|| output.find(&format!("stopped process={process}")))
+            .unwrap_or_else(|| panic!("{process} not reported stopped:\n{output}"))
+    };
+    assert!(stopped_at("api") < stopped_at("collector-system"));
+    assert!(stopped_at("collector-system") < stopped_at("aggregator"));
+    let started_at = |process: &str| output.find(&format!("process={process} pid=")).unwrap();
+    assert!(started_at("aggregator") < started_at("collector-system"));
+    assert!(started_at("collector-system") < started_at("api"));
     env.finish().await;
 }
 

@@ -97,7 +97,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     let now = Utc::now();
     let latest = if postgres.status == "up" {
-        state.store.latest(None, None).await.unwrap_or_default()
+        state.store.freshness().await.unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -105,13 +105,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         .iter()
         .filter(|l| l.source == exporter_protocol::hardware::KIND)
         .filter_map(|l| {
-            let sample: exporter_protocol::hardware::HardwareSample =
-                serde_json::from_value(l.body.clone()).ok()?;
+            let nvml: exporter_protocol::hardware::NvmlStatus =
+                serde_json::from_value(l.nvml.clone()?).ok()?;
             Some(HostNvml {
                 host: l.host.clone(),
-                nvml: sample.nvml.status,
-                reason: sample.nvml.reason,
-                gpu_count: sample.gpus.len(),
+                nvml: nvml.status,
+                reason: nvml.reason,
+                gpu_count: usize::try_from(l.gpu_count).unwrap_or(0),
             })
         })
         .collect();

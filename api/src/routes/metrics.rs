@@ -102,7 +102,11 @@ pub async fn latest_typed<T: serde::de::DeserializeOwned>(
         .into_iter()
         .filter_map(|latest| {
             let sample = host_sample(latest);
-            let body = serde_json::from_value(sample.sample).ok()?;
+            let body = serde_json::from_value(sample.sample)
+                .map_err(|err| {
+                    tracing::warn!(kind, host = %sample.host, error = %err, "stored sample does not match this build's schema; left out");
+                })
+                .ok()?;
             Some(HostSample {
                 sample: body,
                 host: sample.host,
@@ -237,8 +241,10 @@ pub async fn history(
         .integer("max_points", 1, i64::from(state.history_max_points))?
         .unwrap_or(i64::from(state.history_max_points));
     let agg = params.choice("agg", AGGS)?.unwrap_or("avg");
-    let range_seconds = (to - from).num_seconds().max(1);
-    let smallest_step = (range_seconds + max_points - 1) / max_points;
+    // Buckets start at `from`, so ceil(range / step) buckets cover the range: never more than
+    // max_points.
+    let range_ms = (to - from).num_milliseconds().max(1);
+    let smallest_step = (range_ms + max_points * 1000 - 1) / (max_points * 1000);
     let step_seconds = params
         .duration_seconds("step")?
         .unwrap_or(1)

@@ -96,7 +96,7 @@ pub struct Sampler {
     diskstats: diskstats::DiskRates,
     watches: Vec<ProcessMatcher>,
     ignore_mount_points: HashSet<String>,
-    last_refresh: Instant,
+    last_network_refresh: Instant,
     reported_missing: HashSet<&'static str>,
 }
 
@@ -124,7 +124,7 @@ impl Sampler {
             diskstats: diskstats::DiskRates::default(),
             watches,
             ignore_mount_points: config.ignore_mount_points.iter().cloned().collect(),
-            last_refresh: Instant::now(),
+            last_network_refresh: Instant::now(),
             reported_missing: HashSet::new(),
         };
         sampler.system.refresh_cpu_usage();
@@ -135,8 +135,6 @@ impl Sampler {
 
     /// Takes one sample.
     pub fn sample(&mut self) -> SystemSample {
-        let elapsed = self.last_refresh.elapsed().as_secs_f64().max(0.001);
-        self.last_refresh = Instant::now();
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
         let process_count = self.refresh_processes();
@@ -150,7 +148,7 @@ impl Sampler {
             memory: self.memory(),
             filesystems: self.filesystems(),
             disks: self.diskstats.sample(),
-            networks: self.networks(elapsed),
+            networks: self.networks(),
             temperatures: self.temperatures(),
             host: host_info(process_count),
             watched_processes: self
@@ -226,29 +224,40 @@ impl Sampler {
                 {
                     return None;
                 }
-                let total = disk.total_space();
-                if total == 0 {
+                let space = space_like_df(disk.mount_point()).unwrap_or(Space {
+                    total: disk.total_space(),
+                    used: disk.total_space().saturating_sub(disk.available_space()),
+                    available: disk.available_space(),
+                });
+                if space.total == 0 {
                     return None;
                 }
-                let available = disk.available_space();
-                let used = total.saturating_sub(available);
+                let usable = (space.used + space.available).max(1);
                 Some(FilesystemStats {
                     mount_point,
                     device: disk.name().to_string_lossy().into_owned(),
                     fs_type,
-                    total_bytes: total,
-                    used_bytes: used,
-                    available_bytes: available,
-                    used_percent: used as f64 * 100.0 / total as f64,
+                    total_bytes: space.total,
+                    used_bytes: space.used,
+                    available_bytes: space.available,
+                    used_percent: space.used as f64 * 100.0 / usable as f64,
                 })
             })
             .collect();
         (!list.is_empty()).then_some(list)
     }
 
-    fn networks(&mut self, elapsed_seconds: f64) -> Option<Vec<NetworkStats>> {
+    fn networks(&mut self) -> Option<Vec<NetworkStats>> {
         let networks = self.networks.as_mut()?;
+        // The rates divide by the time between the two refreshes themselves, not between samples
+        // (the process scan before this one takes a varying time).
+        let now = Instant::now();
         networks.refresh(true);
+        let elapsed_seconds = now
+            .duration_since(self.last_network_refresh)
+            .as_secs_f64()
+            .max(0.001);
+        self.last_network_refresh = now;
         let mut list: Vec<NetworkStats> = networks
             .iter()
             .map(|(name, data)| NetworkStats {
@@ -301,6 +310,27 @@ impl Sampler {
             }
         }
     }
+}
+
+/// Space of one filesystem in bytes.
+struct Space {
+    total: u64,
+    used: u64,
+    available: u64,
+}
+
+/// Space as `df` computes it: used = total − free; blocks reserved for root count neither as
+/// used nor as available, so the percentage is used / (used + available).
+fn space_like_df(mount_point: &std::path::Path) -> Option<Space> {
+    let stat = nix::sys::statvfs::statvfs(mount_point).ok()?;
+    let unit = stat.fragment_size() as u64;
+    let blocks = stat.blocks() as u64;
+    let free = stat.blocks_free() as u64;
+    Some(Space {
+        total: blocks * unit,
+        used: blocks.saturating_sub(free) * unit,
+        available: stat.blocks_available() as u64 * unit,
+    })
 }
 
 fn host_info(process_count: usize) -> Option<HostInfo> {

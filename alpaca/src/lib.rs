@@ -1,0 +1,1 @@
+//! Alpaca Trading API v2 client (work in progress).

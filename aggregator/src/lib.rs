@@ -71,6 +71,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         batch_max_messages = options.batch_max_messages,
         "aggregator started"
     );
+    exporter_runtime::systemd::ready("ingesting");
     ingest::run(consumer, store, decoder, options, shutdown).await;
     let _ = heartbeat.await;
     let _ = retention.await;

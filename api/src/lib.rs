@@ -70,6 +70,12 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         })?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     let state = AppState::new(&settings, store, Some(client.clone()), keys);
+    tokio::spawn(follow_tunnels(
+        client.clone(),
+        exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
+        state.tunnels.clone(),
+        shutdown.clone(),
+    ));
     let heartbeat = tokio::spawn(exporter_runtime::heartbeat::run(
         client,
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
@@ -80,6 +86,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         shutdown.clone(),
     ));
     tracing::info!(url = %format!("http://{local}"), "API listening");
+    exporter_runtime::systemd::ready(&format!("listening on http://{local}"));
     let stop = shutdown.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { stop.wait().await })
@@ -87,4 +94,34 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;
     Ok(())
+}
+
+/// Keeps the latest tunnel report of every supervisor, for `/health`.
+async fn follow_tunnels(
+    client: async_nats::Client,
+    subjects: exporter_protocol::Subjects,
+    tunnels: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<String, exporter_protocol::supervisor::TunnelReport>,
+        >,
+    >,
+    shutdown: Shutdown,
+) {
+    use futures::StreamExt;
+    let Ok(mut reports) = client.subscribe(subjects.all_supervisor_status()).await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            message = reports.next() => {
+                let Some(message) = message else { return };
+                if let Ok(report) = serde_json::from_slice::<exporter_protocol::supervisor::SupervisorReport>(&message.payload)
+                    && let Ok(mut tunnels) = tunnels.lock()
+                {
+                    tunnels.insert(report.host, report.tunnel);
+                }
+            }
+        }
+    }
 }

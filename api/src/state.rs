@@ -21,6 +21,12 @@ pub struct AppState {
     pub history_max_points: u32,
     pub stale_after_seconds: u64,
     pub request_timeout_seconds: u64,
+    /// The latest tunnel report of each host's supervisor, kept from NATS.
+    pub tunnels: Arc<
+        std::sync::Mutex<
+            std::collections::BTreeMap<String, exporter_protocol::supervisor::TunnelReport>,
+        >,
+    >,
 }
 
 impl AppState {
@@ -39,6 +45,7 @@ impl AppState {
             history_max_points: settings.api.history_max_points,
             stale_after_seconds: settings.api.stale_after_seconds,
             request_timeout_seconds: settings.api.request_timeout_seconds,
+            tunnels: Arc::default(),
         }
     }
 }

@@ -77,6 +77,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         counters,
         shutdown.clone(),
     );
+    exporter_runtime::systemd::ready(&format!("collecting {kind}"));
     let result = match kind {
         system::KIND => system::run(&settings, &subjects, &handle, &shutdown).await,
         hardware::KIND => hardware::run(&settings, &subjects, &handle, &shutdown).await,

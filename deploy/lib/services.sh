@@ -36,6 +36,7 @@ ensure_packages() {
   command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   command -v pg_isready >/dev/null || apt_install postgresql-client
+  command -v systemd-analyze >/dev/null || apt_install systemd
 }
 
 ensure_nats() {

@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod nullable;
 pub mod series;
 pub mod subjects;
+pub mod supervisor;
 pub mod system;
 
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};

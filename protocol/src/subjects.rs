@@ -47,6 +47,16 @@ impl Subjects {
         format!("{}.heartbeat.>", self.root)
     }
 
+    /// The supervisor's status report of one host.
+    pub fn supervisor_status(&self, host: &str) -> String {
+        format!("{}.status.supervisor.{}", self.root, token(host))
+    }
+
+    /// Every supervisor status report.
+    pub fn all_supervisor_status(&self) -> String {
+        format!("{}.status.supervisor.>", self.root)
+    }
+
     /// Request/reply subject of a service verb (not stored).
     pub fn rpc(&self, service: &str, verb: &str) -> String {
         format!("{}.rpc.{}.{}", self.root, token(service), token(verb))

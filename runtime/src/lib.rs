@@ -9,5 +9,6 @@ pub mod heartbeat;
 pub mod logging;
 pub mod process;
 pub mod shutdown;
+pub mod systemd;
 
 pub use shutdown::Shutdown;

@@ -32,7 +32,10 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match body(settings, shutdown).await {
+    tokio::spawn(crate::systemd::watchdog(shutdown.clone()));
+    let result = body(settings, shutdown).await;
+    crate::systemd::stopping();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "{name} stopped");

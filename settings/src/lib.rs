@@ -114,6 +114,11 @@ impl Settings {
         } else {
             ApiKeySource::File(self.state_dir.join(&self.api.key_file))
         };
+        self.tunnel_token_source = if let Some(token) = env("NGROK_AUTHTOKEN") {
+            Some(ApiKeySource::Env(secrets::Secret::new(token)))
+        } else {
+            env("EXPORTER_NGROK_AUTHTOKEN_FILE").map(|file| ApiKeySource::File(PathBuf::from(file)))
+        };
         if self.host_name.as_deref().is_none_or(str::is_empty) {
             self.host_name = Some(machine_hostname());
         }

@@ -23,9 +23,14 @@ pub struct Settings {
     pub aggregator: AggregatorSettings,
     pub collectors: CollectorsSettings,
     pub supervisor: SupervisorSettings,
+    pub tunnel: TunnelSettings,
     /// Where the API's main key comes from (environment only; not a YAML key).
     #[serde(skip)]
     pub api_key_source: ApiKeySource,
+    /// Where the ngrok auth token comes from: `NGROK_AUTHTOKEN` or
+    /// `EXPORTER_NGROK_AUTHTOKEN_FILE` (environment only; none means no tunnel).
+    #[serde(skip)]
+    pub tunnel_token_source: Option<ApiKeySource>,
 }
 
 /// Where the main API key is read from.
@@ -55,7 +60,9 @@ impl Default for Settings {
             aggregator: AggregatorSettings::default(),
             collectors: CollectorsSettings::default(),
             supervisor: SupervisorSettings::default(),
+            tunnel: TunnelSettings::default(),
             api_key_source: ApiKeySource::default(),
+            tunnel_token_source: None,
         }
     }
 }
@@ -323,6 +330,15 @@ pub struct SupervisorSettings {
     pub restart_max_delay_seconds: u64,
     /// A child that ran this long without dying resets its backoff.
     pub restart_reset_after_seconds: u64,
+    /// A child exiting this many times within `crash_loop_window_seconds` is held back.
+    pub crash_loop_max_exits: u32,
+    pub crash_loop_window_seconds: u64,
+    /// How long a crash-looping child is held back before one more try.
+    pub crash_loop_hold_seconds: u64,
+    /// Longest wait for a child's first heartbeat before the next one is started anyway.
+    pub readiness_timeout_seconds: u64,
+    /// Each child's log file (`state_dir/logs/<name>.log`) is rotated to `.1` past this size.
+    pub log_max_bytes: u64,
 }
 
 impl Default for SupervisorSettings {
@@ -332,6 +348,56 @@ impl Default for SupervisorSettings {
             restart_initial_delay_ms: 500,
             restart_max_delay_seconds: 30,
             restart_reset_after_seconds: 60,
+            crash_loop_max_exits: 5,
+            crash_loop_window_seconds: 120,
+            crash_loop_hold_seconds: 600,
+            readiness_timeout_seconds: 30,
+            log_max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The ngrok tunnel to the API, opened by the supervisor when an auth token is set. Its edge
+/// restrictions are defence in depth in front of the API key, not a replacement for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunnelSettings {
+    /// Open the tunnel when a token is configured.
+    pub enabled: bool,
+    /// A reserved domain (`gh200.example.ngrok.app`); none means a random ngrok URL.
+    pub domain: Option<String>,
+    /// ngrok region to connect through (`us`, `eu`, `ap`, `au`, `sa`, `jp`, `in`); none means
+    /// the nearest.
+    pub region: Option<String>,
+    /// Agent connect address override (`host:port`); wins over `region`.
+    pub server_addr: Option<String>,
+    /// Only these client networks may reach the endpoint (CIDRs).
+    pub allow_cidrs: Vec<String>,
+    /// These client networks are refused (CIDRs).
+    pub deny_cidrs: Vec<String>,
+    /// File (mode 0600) holding `user:password` for HTTP basic auth at the edge.
+    pub basic_auth_file: Option<PathBuf>,
+    /// OAuth provider at the edge (`google`, `github`, `microsoft`, `gitlab`, ...).
+    pub oauth_provider: Option<String>,
+    /// With OAuth: only these e-mail addresses get through.
+    pub oauth_allowed_emails: Vec<String>,
+    /// First retry delay after the tunnel failed; doubles up to five minutes.
+    pub retry_initial_seconds: u64,
+}
+
+impl Default for TunnelSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            domain: None,
+            region: None,
+            server_addr: None,
+            allow_cidrs: Vec::new(),
+            deny_cidrs: Vec::new(),
+            basic_auth_file: None,
+            oauth_provider: None,
+            oauth_allowed_emails: Vec::new(),
+            retry_initial_seconds: 5,
         }
     }
 }
@@ -517,6 +583,61 @@ impl Settings {
             5,
             86_400,
             "collectors.hardware.nvml_retry_seconds",
+        )?;
+        in_range(
+            u64::from(self.supervisor.crash_loop_max_exits),
+            2,
+            1000,
+            "supervisor.crash_loop_max_exits",
+        )?;
+        in_range(
+            self.supervisor.crash_loop_window_seconds,
+            1,
+            86_400,
+            "supervisor.crash_loop_window_seconds",
+        )?;
+        in_range(
+            self.supervisor.crash_loop_hold_seconds,
+            1,
+            86_400,
+            "supervisor.crash_loop_hold_seconds",
+        )?;
+        in_range(
+            self.supervisor.readiness_timeout_seconds,
+            1,
+            600,
+            "supervisor.readiness_timeout_seconds",
+        )?;
+        in_range(
+            self.supervisor.log_max_bytes,
+            4096,
+            1 << 40,
+            "supervisor.log_max_bytes",
+        )?;
+        in_range(
+            self.tunnel.retry_initial_seconds,
+            1,
+            3600,
+            "tunnel.retry_initial_seconds",
+        )?;
+        for (i, cidr) in self.tunnel.allow_cidrs.iter().enumerate() {
+            check(
+                cidr.contains('/'),
+                &format!("tunnel.allow_cidrs[{i}]"),
+                "must be a CIDR such as 203.0.113.0/24",
+            )?;
+        }
+        for (i, cidr) in self.tunnel.deny_cidrs.iter().enumerate() {
+            check(
+                cidr.contains('/'),
+                &format!("tunnel.deny_cidrs[{i}]"),
+                "must be a CIDR such as 203.0.113.0/24",
+            )?;
+        }
+        check(
+            self.tunnel.oauth_allowed_emails.is_empty() || self.tunnel.oauth_provider.is_some(),
+            "tunnel.oauth_allowed_emails",
+            "needs tunnel.oauth_provider",
         )?;
         in_range(
             self.supervisor.stop_grace_seconds,

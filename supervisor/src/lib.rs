@@ -6,6 +6,10 @@
 pub mod check;
 pub mod child;
 pub mod keys;
+pub mod ops;
+pub mod report;
+pub mod status;
+pub mod tunnel;
 pub mod up;
 
 /// Why a command failed.
@@ -21,4 +25,6 @@ pub enum SupervisorError {
     Binaries(String, std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    AlreadyRunning(String),
 }

@@ -1,17 +1,24 @@
 //! `exporter up`: the single-host mode. Checks the settings, waits for PostgreSQL and runs the
 //! migrations, creates the API key on first start, then starts the aggregator, the enabled
-//! collectors and the API (in that order) and supervises them; on SIGINT/SIGTERM it stops them
-//! in reverse order and exits 0.
+//! collectors and the API (in that order, each after the previous one's first heartbeat),
+//! supervises them and opens the tunnel; on SIGINT/SIGTERM it stops them in reverse order and
+//! exits 0.
 
 use std::path::{Path, PathBuf};
 
-use exporter_runtime::Shutdown;
+use std::time::Duration;
+
+use exporter_protocol::Subjects;
+use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 use exporter_store::Store;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::SupervisorError;
-use crate::child::{self, ChildSpec, RestartPolicy};
+use crate::child::{self, ChildSpec, LogFiles, Registry, RestartPolicy};
 use crate::keys::{self, KeyStatus};
+use crate::report::{self, PidFile};
+use crate::tunnel::{self, TunnelState};
 
 /// Directory of the process binaries: `EXPORTER_BIN_DIR`, else next to this executable.
 pub fn binary_dir() -> Result<PathBuf, SupervisorError> {
@@ -45,9 +52,11 @@ pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
     specs
 }
 
-/// Runs until SIGINT/SIGTERM.
+/// Runs until SIGINT/SIGTERM; SIGHUP re-reads the settings and restarts the children one by one.
 pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
+    let _pid_file =
+        PidFile::acquire(&settings.state_dir).map_err(SupervisorError::AlreadyRunning)?;
     let store = Store::connect_retrying(&settings.database, &shutdown).await?;
     store.migrate().await?;
     tracing::info!("database migrations applied");
@@ -65,39 +74,166 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
         KeyStatus::FromEnvironment => tracing::info!("using the API key from EXPORTER_API_KEY"),
     }
 
-    let bin_dir = binary_dir()?;
-    let policy = RestartPolicy::from_settings(&settings.supervisor);
-    let mut running = Vec::new();
-    for spec in children(&settings, &bin_dir) {
-        let stop = Shutdown::new();
-        let (started, is_started) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(child::supervise(
-            spec.clone(),
-            policy,
-            stop.clone(),
+    let host = settings.host_name().to_owned();
+    let subjects = Subjects::new(&settings.nats.subject_prefix);
+    let client = bus::connect(&settings.nats, "supervisor").await?;
+    let registry = Registry::default();
+    let tunnel_state = TunnelState::default();
+    let background = [
+        tokio::spawn(report::listen_heartbeats(
+            client.clone(),
+            subjects.clone(),
+            host.clone(),
+            registry.clone(),
             shutdown.clone(),
-            started,
-        ));
-        // In order: the aggregator first, then the collectors, the API last.
-        tokio::select! {
-            _ = is_started => {}
-            _ = shutdown.wait() => {}
-        }
-        running.push((spec.name, stop, task));
+        )),
+        tokio::spawn(
+            report::Reporter {
+                client: client.clone(),
+                subjects: subjects.clone(),
+                host: host.clone(),
+                state_dir: settings.state_dir.clone(),
+                registry: registry.clone(),
+                tunnel: tunnel_state.clone(),
+                interval: Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+            }
+            .run(shutdown.clone()),
+        ),
+        tokio::spawn(tunnel::run(
+            settings.clone(),
+            tunnel_state,
+            shutdown.clone(),
+        )),
+    ];
+
+    let bin_dir = binary_dir()?;
+    let specs = children(&settings, &bin_dir);
+    for spec in &specs {
+        registry.add(&spec.name);
+    }
+    let mut supervisor = Children {
+        policy: RestartPolicy::from_settings(&settings.supervisor),
+        registry: registry.clone(),
+        logs: LogFiles {
+            dir: settings.state_dir.join("logs"),
+            max_bytes: settings.supervisor.log_max_bytes,
+        },
+        readiness_timeout: Duration::from_secs(settings.supervisor.readiness_timeout_seconds),
+        shutdown: shutdown.clone(),
+        running: Vec::new(),
+    };
+    for spec in specs {
+        supervisor.start(spec).await;
     }
     tracing::info!(
         url = %format!("http://{}:{}", settings.api.host, settings.api.port),
         "exporter up: API URL (every route but /health needs the X-API-Key header)"
     );
+    exporter_runtime::systemd::ready("all processes started");
+    tokio::spawn(exporter_runtime::systemd::watchdog(shutdown.clone()));
 
-    shutdown.wait().await;
-    tracing::info!("stopping every process (reverse start order)");
-    for (name, stop, task) in running.into_iter().rev() {
-        stop.trigger();
-        if let Err(err) = task.await {
-            tracing::error!(process = %name, error = %err, "supervision task failed");
+    let mut hangup = signal(SignalKind::hangup()).map_err(SupervisorError::Signals)?;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = hangup.recv() => supervisor.reload().await,
         }
     }
+    tracing::info!("stopping every process (reverse start order)");
+    supervisor.stop_all().await;
+    for task in background {
+        let _ = task.await;
+    }
     tracing::info!("all processes stopped");
+    Ok(())
+}
+
+/// The running children, in start order.
+struct Children {
+    policy: RestartPolicy,
+    registry: Registry,
+    logs: LogFiles,
+    readiness_timeout: Duration,
+    shutdown: Shutdown,
+    running: Vec<(ChildSpec, Shutdown, tokio::task::JoinHandle<()>)>,
+}
+
+impl Children {
+    /// Starts `spec` and waits for its first heartbeat (up to the readiness timeout), so the
+    /// aggregator is ingesting before the collectors publish and the API starts last.
+    async fn start(&mut self, spec: ChildSpec) {
+        let stop = Shutdown::new();
+        let task = tokio::spawn(child::supervise(
+            spec.clone(),
+            self.policy,
+            self.registry.clone(),
+            self.logs.clone(),
+            stop.clone(),
+            self.shutdown.clone(),
+        ));
+        let deadline = tokio::time::Instant::now() + self.readiness_timeout;
+        while !self.registry.is_ready(&spec.name) && !self.shutdown.is_triggered() {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(process = %spec.name, timeout_seconds = self.readiness_timeout.as_secs(), "no heartbeat yet; starting the next process anyway");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.running.push((spec, stop, task));
+    }
+
+    /// Stops every child, last started first.
+    async fn stop_all(&mut self) {
+        while let Some((spec, stop, task)) = self.running.pop() {
+            stop.trigger();
+            if let Err(err) = task.await {
+                tracing::error!(process = %spec.name, error = %err, "supervision task failed");
+            }
+        }
+    }
+
+    /// SIGHUP: checks the settings file, then restarts the children one at a time in start
+    /// order, each waiting for the previous one's heartbeat; bad settings change nothing.
+    async fn reload(&mut self) {
+        if let Err(err) = Settings::load() {
+            tracing::error!(error = %err, "SIGHUP: the settings are invalid; nothing restarted");
+            return;
+        }
+        tracing::info!("SIGHUP: settings valid; restarting the processes one by one");
+        let running = std::mem::take(&mut self.running);
+        for (spec, stop, task) in running {
+            stop.trigger();
+            let _ = task.await;
+            self.registry
+                .update(&spec.name, |r| r.last_exit = Some("reloaded".into()));
+            self.start(spec).await;
+        }
+    }
+}
+
+/// `exporter tunnel`: only the tunnel and its reports, for systemd deployments where every
+/// other process is a unit of its own.
+pub async fn run_tunnel_only(settings: Settings) -> Result<(), SupervisorError> {
+    let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
+    let host = settings.host_name().to_owned();
+    let subjects = Subjects::new(&settings.nats.subject_prefix);
+    let client = bus::connect(&settings.nats, "tunnel").await?;
+    let tunnel_state = TunnelState::default();
+    let reports = tokio::spawn(
+        report::Reporter {
+            client,
+            subjects,
+            host,
+            state_dir: settings.state_dir.clone(),
+            registry: Registry::default(),
+            tunnel: tunnel_state.clone(),
+            interval: Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        }
+        .run(shutdown.clone()),
+    );
+    exporter_runtime::systemd::ready("tunnel supervisor running");
+    tokio::spawn(exporter_runtime::systemd::watchdog(shutdown.clone()));
+    tunnel::run(settings, tunnel_state, shutdown).await;
+    let _ = reports.await;
     Ok(())
 }

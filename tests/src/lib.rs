@@ -252,7 +252,7 @@ impl TestEnv {
              database:\n  url: \"{db}\"\n\
              api:\n  port: {api_port}\n  stale_after_seconds: 30\n\
              aggregator:\n  batch_max_wait_ms: 50\n  ack_wait_seconds: 5\n\
-             supervisor:\n  stop_grace_seconds: 5\n  restart_initial_delay_ms: 100\n\
+             supervisor:\n  stop_grace_seconds: 5\n  restart_initial_delay_ms: 100\n  crash_loop_max_exits: 3\n  crash_loop_window_seconds: 60\n  readiness_timeout_seconds: 10\n\
              {extra_yaml}",
             state = dir.path().join("state").display(),
             nats = nats.url(),
@@ -333,6 +333,27 @@ impl TestEnv {
             child: command.spawn().unwrap(),
             log,
         }
+    }
+
+    /// Runs a binary to completion (stdout and stderr kept apart).
+    pub fn run(
+        &self,
+        binary_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let mut command = Command::new(binary(binary_name));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("EXPORTER_SETTINGS", &self.settings_path)
+            .env("RUST_LOG", "warn")
+            .env_remove("EXPORTER_API_KEY")
+            .stdin(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().unwrap()
     }
 
     pub fn api_url(&self, path: &str) -> String {

@@ -27,6 +27,16 @@ pub struct Health {
     pub collectors: Vec<CollectorFreshness>,
     /// NVML's state per host, from the latest hardware sample.
     pub gpus: Vec<HostNvml>,
+    /// The ngrok tunnel of each host's supervisor (`off`, `connecting`, `up` with its URL, or
+    /// `down` with the reason).
+    pub tunnels: Vec<HostTunnel>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostTunnel {
+    pub host: String,
+    #[serde(flatten)]
+    pub tunnel: exporter_protocol::supervisor::TunnelReport,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -157,6 +167,18 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             nats,
             collectors,
             gpus,
+            tunnels: state
+                .tunnels
+                .lock()
+                .map(|t| {
+                    t.iter()
+                        .map(|(host, tunnel)| HostTunnel {
+                            host: host.clone(),
+                            tunnel: tunnel.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }),
     )
 }

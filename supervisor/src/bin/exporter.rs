@@ -1,6 +1,7 @@
-//! `exporter`: the supervisor CLI (`up`, `check`, `migrate`).
+//! `exporter`: the supervisor CLI.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -14,12 +15,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every process on this host and supervise them until SIGINT/SIGTERM.
+    /// Run every process on this host (and the tunnel) until SIGINT/SIGTERM; SIGHUP reloads.
     Up,
     /// Validate the settings and reach NATS and PostgreSQL; exit 1 if anything is wrong.
     Check,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Every process, data freshness, NATS/PostgreSQL and the tunnel; exit 1 if unhealthy.
+    Status {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running `exporter up` (SIGTERM) and wait until it is gone.
+    Stop,
+    /// Re-read the settings and restart the processes one by one (SIGHUP to `exporter up`).
+    Reload,
+    /// Print the tail of a process's log under `exporter up` (e.g. `api`, `collector-system`).
+    Logs {
+        process: String,
+        /// Number of lines.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Only the ngrok tunnel to the API (for systemd, where each process is its own unit).
+    Tunnel,
 }
 
 #[tokio::main]
@@ -33,14 +56,13 @@ async fn main() -> ExitCode {
         }
     };
     exporter_runtime::logging::init(&settings.logging);
-    match cli.command {
-        Command::Up => match exporter_supervisor::up::run(settings).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                tracing::error!(error = %err, "exporter up failed");
-                ExitCode::FAILURE
-            }
-        },
+    let outcome: Result<(), String> = match cli.command {
+        Command::Up => exporter_supervisor::up::run(settings)
+            .await
+            .map_err(|err| err.to_string()),
+        Command::Tunnel => exporter_supervisor::up::run_tunnel_only(settings)
+            .await
+            .map_err(|err| err.to_string()),
         Command::Check => {
             let findings = exporter_supervisor::check::run(&settings).await;
             for finding in &findings {
@@ -48,27 +70,60 @@ async fn main() -> ExitCode {
                 println!("{mark} {:<11} {}", finding.name, finding.detail);
             }
             if findings.iter().all(|f| f.ok) {
-                ExitCode::SUCCESS
+                Ok(())
             } else {
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
             }
         }
-        Command::Migrate => {
-            let result = async {
-                let store = exporter_store::Store::connect(&settings.database).await?;
-                store.migrate().await
+        Command::Migrate => async {
+            let store = exporter_store::Store::connect(&settings.database).await?;
+            store.migrate().await
+        }
+        .await
+        .map(|()| println!("migrations applied"))
+        .map_err(|err| err.to_string()),
+        Command::Status { json } => {
+            let status = exporter_supervisor::status::collect(&settings).await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
+            } else {
+                print!("{}", exporter_supervisor::status::render(&status));
             }
-            .await;
-            match result {
-                Ok(()) => {
-                    println!("migrations applied");
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("exporter migrate: {err}");
-                    ExitCode::FAILURE
-                }
+            if status.healthy() {
+                Ok(())
+            } else {
+                return ExitCode::FAILURE;
             }
+        }
+        Command::Stop => {
+            let grace = Duration::from_secs(settings.supervisor.stop_grace_seconds * 3 + 5);
+            exporter_supervisor::ops::signal_supervisor(
+                &settings.state_dir,
+                nix::sys::signal::Signal::SIGTERM,
+                Some(grace),
+            )
+            .map(|pid| println!("stopped exporter up (pid {pid})"))
+        }
+        Command::Reload => exporter_supervisor::ops::signal_supervisor(
+            &settings.state_dir,
+            nix::sys::signal::Signal::SIGHUP,
+            None,
+        )
+        .map(|pid| println!("asked exporter up (pid {pid}) to reload")),
+        Command::Logs {
+            process,
+            lines,
+            follow,
+        } => exporter_supervisor::ops::logs(&settings.state_dir, &process, lines, follow),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("exporter: {err}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Trades, P&L and statistics (work in progress).

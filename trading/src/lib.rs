@@ -1,1 +1,47 @@
-//! Trades, P&L and statistics (work in progress).
+//! Trades, P&L and trading statistics computed from a brokerage account's fills.
+//!
+//! The exporter serves the trading server owner's brokerage data; raw fills are not what a
+//! trader reads, so this crate turns them into trades (flat-to-flat round trips), realised P&L
+//! per trading day, performance statistics and a P&L calendar. It is pure computation (no I/O,
+//! no async), and money is exact: every amount, price and quantity is a
+//! [`rust_decimal::Decimal`]; only ratios that need a square root (Sharpe, Sortino) are `f64`.
+//!
+//! The pipeline: [`build_trades`] (fills → [`Trade`]s with [`Realisation`]s), then
+//! [`daily_pnl`] (realisations → [`DailyPnl`] per trading day in a time zone), then
+//! [`month_calendar`] / [`year_calendar`]; [`statistics`] summarises trades and an equity
+//! curve. Each module documents its rules; the formulas are also collected in `FORMULAS.md`.
+//!
+//! ```
+//! use exporter_trading::{DEFAULT_TIMEZONE, build_trades, daily_pnl, sample_fills, statistics};
+//!
+//! let fills = sample_fills(1_000, 7);
+//! let trades = build_trades(&fills);
+//! let days = daily_pnl(&trades, DEFAULT_TIMEZONE, None, None);
+//! let stats = statistics(&trades, &[]);
+//! let by_day: rust_decimal::Decimal = days.iter().map(|day| day.realised_pnl).sum();
+//! let by_trade: rust_decimal::Decimal = trades.iter().map(|trade| trade.realised_pnl).sum();
+//! assert_eq!(by_day, by_trade);
+//! assert_eq!(stats.closed_trades + stats.open_trades, trades.len());
+//! ```
+
+pub mod calendar;
+pub mod daily;
+pub mod error;
+pub mod fill;
+pub mod sample;
+pub mod stats;
+pub mod trade;
+
+pub use calendar::{CalendarDay, MonthCalendar, MonthSummary, month_calendar, year_calendar};
+pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, trading_day};
+pub use error::TradingError;
+pub use fill::{Fill, Side};
+pub use sample::sample_fills;
+pub use stats::{
+    Drawdown, EquityPoint, Statistics, SymbolStatistics, TRADING_DAYS_PER_YEAR, TradeRef,
+    statistics,
+};
+pub use trade::{
+    PRO_RATA_DECIMAL_PLACES, Realisation, Trade, TradeSide, TradeStatus, build_trades,
+    try_build_trades,
+};

@@ -1,0 +1,244 @@
+//! The brokerage payloads: the account and positions snapshot (`portfolio`), the daily equity
+//! history (`equity_history`), new fills (`fills`) and the open orders (`orders`), plus the
+//! documented JSON the trading system may publish itself on `exporter.v1.ingest.fill`.
+//!
+//! Money, prices and quantities are `rust_decimal::Decimal` end to end and travel as JSON
+//! strings (`"103820.56"`), so no value is ever rounded through a float.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::series::{HasSeries, Labels, SeriesPoint};
+
+/// Kind of the account + positions snapshot.
+pub const PORTFOLIO_KIND: &str = "portfolio";
+/// Kind of the portfolio (equity) history.
+pub const EQUITY_KIND: &str = "equity_history";
+/// Kind of a batch of new fills from the broker.
+pub const FILLS_KIND: &str = "fills";
+/// Kind of the open orders snapshot.
+pub const ORDERS_KIND: &str = "orders";
+/// Ingest subject token of fills published by the trading system itself.
+pub const INGEST_FILL: &str = "fill";
+
+/// Account and positions at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PortfolioSnapshot {
+    pub account: AccountSnapshot,
+    pub positions: Vec<PositionSnapshot>,
+}
+
+/// The account's balances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountSnapshot {
+    pub currency: String,
+    pub status: String,
+    /// Cash balance.
+    pub cash: Decimal,
+    pub equity: Decimal,
+    /// Equity at the previous trading day's close.
+    pub last_equity: Decimal,
+    pub buying_power: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portfolio_value: Option<Decimal>,
+    pub long_market_value: Decimal,
+    pub short_market_value: Decimal,
+    pub initial_margin: Decimal,
+    pub maintenance_margin: Decimal,
+    pub daytrade_count: u32,
+    pub pattern_day_trader: bool,
+}
+
+/// One open position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PositionSnapshot {
+    pub symbol: String,
+    /// Signed quantity as the broker reports it (negative for shorts).
+    pub quantity: Decimal,
+    /// `long` or `short`.
+    pub side: String,
+    pub average_entry_price: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_value: Option<Decimal>,
+    pub cost_basis: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrealized_pnl: Option<Decimal>,
+    /// Unrealised P&L as a percentage of the cost basis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrealized_pnl_percent: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intraday_pnl: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intraday_pnl_percent: Option<Decimal>,
+}
+
+/// Daily equity, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EquityHistory {
+    pub timeframe: String,
+    pub points: Vec<EquityPoint>,
+}
+
+/// Equity at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EquityPoint {
+    pub time: DateTime<Utc>,
+    pub equity: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profit_loss: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profit_loss_percent: Option<Decimal>,
+}
+
+/// One execution. The same JSON is accepted on `exporter.v1.ingest.fill` from the trading
+/// system itself (without an envelope).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FillRecord {
+    /// The broker's (or the trading system's) unique execution id: a repeated id is a no-op.
+    pub id: String,
+    pub symbol: String,
+    /// `buy` or `sell` (`sell_short` is a sell).
+    pub side: String,
+    /// Positive quantity.
+    pub quantity: Decimal,
+    pub price: Decimal,
+    /// Commission and fees of this execution (default 0).
+    #[serde(default)]
+    pub fee: Decimal,
+    pub time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Strategy tag, when the trading system knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+}
+
+impl FillRecord {
+    /// Checks what serde cannot: side and positive quantity.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.side.as_str(), "buy" | "sell" | "sell_short") {
+            return Err(format!("fill {}: side `{}` is not buy, sell or sell_short", self.id, self.side));
+        }
+        if self.quantity <= Decimal::ZERO {
+            return Err(format!("fill {}: quantity must be positive", self.id));
+        }
+        if self.price < Decimal::ZERO || self.fee < Decimal::ZERO {
+            return Err(format!("fill {}: price and fee must not be negative", self.id));
+        }
+        if self.id.is_empty() || self.symbol.is_empty() {
+            return Err("fill: id and symbol must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// New fills since the collector's cursor, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FillBatch {
+    pub fills: Vec<FillRecord>,
+}
+
+/// The open orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenOrders {
+    pub orders: Vec<OpenOrder>,
+}
+
+/// One open order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenOrder {
+    pub id: String,
+    pub symbol: String,
+    pub side: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notional: Option<Decimal>,
+    pub filled_quantity: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_price: Option<Decimal>,
+    pub time_in_force: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn f(value: Decimal) -> f64 {
+    value.to_f64().unwrap_or(f64::NAN)
+}
+
+impl HasSeries for PortfolioSnapshot {
+    fn series(&self) -> Vec<SeriesPoint> {
+        let a = &self.account;
+        let mut points = vec![
+            SeriesPoint::plain("portfolio.equity", f(a.equity)),
+            SeriesPoint::plain("portfolio.cash", f(a.cash)),
+            SeriesPoint::plain("portfolio.buying_power", f(a.buying_power)),
+            SeriesPoint::plain("portfolio.long_market_value", f(a.long_market_value)),
+            SeriesPoint::plain("portfolio.short_market_value", f(a.short_market_value)),
+            SeriesPoint::plain("portfolio.day_change", f(a.equity - a.last_equity)),
+            SeriesPoint::plain("portfolio.positions", self.positions.len() as f64),
+        ];
+        if a.last_equity > Decimal::ZERO {
+            let percent = (a.equity - a.last_equity) / a.last_equity * Decimal::ONE_HUNDRED;
+            points.push(SeriesPoint::plain("portfolio.day_change_percent", f(percent)));
+        }
+        for p in &self.positions {
+            let labels = Labels::from([("symbol".to_owned(), p.symbol.clone())]);
+            if let Some(value) = p.market_value {
+                points.push(SeriesPoint { name: "position.market_value", labels: labels.clone(), value: f(value) });
+            }
+            if let Some(value) = p.unrealized_pnl {
+                points.push(SeriesPoint { name: "position.unrealized_pnl", labels, value: f(value) });
+            }
+        }
+        points.retain(|p| p.value.is_finite());
+        points
+    }
+}
+
+impl HasSeries for EquityHistory {
+    fn series(&self) -> Vec<SeriesPoint> {
+        Vec::new()
+    }
+}
+
+impl HasSeries for FillBatch {
+    fn series(&self) -> Vec<SeriesPoint> {
+        vec![SeriesPoint::plain("trades.fills_received", self.fills.len() as f64)]
+    }
+}
+
+impl HasSeries for OpenOrders {
+    fn series(&self) -> Vec<SeriesPoint> {
+        vec![SeriesPoint::plain("trades.open_orders", self.orders.len() as f64)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_travel_as_exact_strings_and_fills_are_validated() {
+        let json = r#"{"id":"a1","symbol":"AAPL","side":"buy","quantity":"1.792161878","price":"2907.15","time":"2026-01-31T04:30:00Z"}"#;
+        let fill: FillRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(fill.quantity.to_string(), "1.792161878");
+        assert_eq!(fill.fee, Decimal::ZERO);
+        fill.validate().unwrap();
+        let back = serde_json::to_value(&fill).unwrap();
+        assert_eq!(back["price"], "2907.15");
+        let bad: FillRecord = serde_json::from_str(&json.replace("buy", "hold")).unwrap();
+        assert!(bad.validate().unwrap_err().contains("side"));
+        assert!(serde_json::from_str::<FillRecord>(&json.replace("\"id\"", "\"extra\":1,\"id\"")).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! Trading benchmark: how long the trade pipeline takes on 1,000,000 generated fills, next to
+//! the simplest possible pass over the same fills (summing `price * quantity`) measured in the
+//! same run and printed as a ratio (these machines are shared and noisy: the ratios mean more
+//! than the absolute times).
+//!
+//! Run: `cargo bench -p exporter-trading --bench trading` (env `BENCH_FILLS`, default
+//! 1000000; `BENCH_RUNS`, default 3, the best run of each step is printed).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use exporter_trading::{
+    DEFAULT_TIMEZONE, EquityPoint, Fill, build_trades, daily_pnl, month_calendar, sample_fills,
+    statistics, year_calendar,
+};
+use rust_decimal::Decimal;
+
+/// Best wall time of `runs` calls of `step`, and the last result.
+fn best_of<T>(runs: usize, mut step: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut result = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let value = black_box(step());
+        best = best.min(start.elapsed());
+        result = Some(value);
+    }
+    (best, result.unwrap())
+}
+
+/// Environment variable as a number, or the default.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let count = env_or("BENCH_FILLS", 1_000_000);
+    let runs = env_or("BENCH_RUNS", 3).max(1);
+
+    let start = Instant::now();
+    let fills: Vec<Fill> = sample_fills(count, 2026);
+    let generate = start.elapsed();
+
+    let (baseline, notional) = best_of(runs, || {
+        black_box(&fills)
+            .iter()
+            .map(|fill| fill.price * fill.quantity)
+            .sum::<Decimal>()
+    });
+    let (build, trades) = best_of(runs, || build_trades(black_box(&fills)));
+    let (daily_time, daily) = best_of(runs, || {
+        daily_pnl(black_box(&trades), DEFAULT_TIMEZONE, None, None)
+    });
+    // One equity point per trading day: 10,000,000 plus the cumulative realised P&L.
+    let equity: Vec<EquityPoint> = daily
+        .iter()
+        .scan(Decimal::from(10_000_000), |equity, day| {
+            *equity += day.realised_pnl;
+            Some(EquityPoint {
+                time: day.date.and_hms_opt(21, 0, 0).unwrap().and_utc(),
+                equity: *equity,
+            })
+        })
+        .collect();
+    let (stats_time, stats) = best_of(runs, || statistics(black_box(&trades), &equity));
+    let first_year = daily
+        .first()
+        .map_or(2025, |day| chrono::Datelike::year(&day.date));
+    let (year_time, year) = best_of(runs, || year_calendar(black_box(&daily), first_year));
+    let (month_time, month) = best_of(runs, || {
+        month_calendar(black_box(&daily), first_year, 3).unwrap()
+    });
+
+    println!(
+        "{count} fills over {} symbols, generated in {generate:.2?}; best of {runs} runs",
+        stats.per_symbol.len()
+    );
+    println!(
+        "-> {} trades ({} closed, {} open), {} trading days, {} daily returns",
+        trades.len(),
+        stats.closed_trades,
+        stats.open_trades,
+        daily.len(),
+        stats.daily_returns
+    );
+    println!(
+        "   net P&L {}, fees {}, notional {notional}, win rate {:?}, Sharpe {:?}",
+        stats.net_pnl.round_dp(2),
+        stats.total_fees.round_dp(2),
+        stats.win_rate.map(|rate| rate.round_dp(4)),
+        stats.sharpe_ratio,
+    );
+    println!(
+        "   {first_year}: {} months with P&L, March total {}",
+        year.iter().filter(|month| month.trading_days > 0).count(),
+        month.month_total.round_dp(2)
+    );
+    let ratio = |time: Duration| time.as_secs_f64() / baseline.as_secs_f64();
+    println!("{:<34} {:>12} {:>10}", "step", "time", "x baseline");
+    for (name, time) in [
+        ("baseline: sum of price*quantity", baseline),
+        ("build_trades", build),
+        ("daily_pnl (America/New_York)", daily_time),
+        ("statistics (trades + equity)", stats_time),
+        ("year_calendar", year_time),
+        ("month_calendar", month_time),
+    ] {
+        println!("{name:<34} {:>12.2?} {:>10.2}", time, ratio(time));
+    }
+}

@@ -1,0 +1,140 @@
+//! Puts realised P&L on the trading day it was made.
+//!
+//! A trader's day is the exchange's calendar day, not UTC's: a fill at 23:30 in New York on
+//! 31 January is 04:30 UTC on 1 February, yet it belongs to January. This module converts fill
+//! times to the calendar date in the exchange time zone (daylight saving included, through the
+//! IANA database in `chrono-tz`) and sums each day's realised P&L.
+//!
+//! # Rules
+//!
+//! * A trading day is the calendar date of the fill's time in the chosen time zone
+//!   ([`DEFAULT_TIMEZONE`], `America/New_York`, unless told otherwise). There is no session
+//!   cut-off: after-hours fills stay on their calendar date.
+//! * Realised P&L and realised fees go on the day of each realising (exit) fill, from the
+//!   trades' [`Realisation`](crate::Realisation)s; a trade closed over several days spreads its
+//!   P&L over them.
+//! * `trades_closed`, `wins` and `losses` count trades on the day they closed, judged by the
+//!   trade's whole `realised_pnl` (> 0 win, < 0 loss, 0 neither).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::Trade;
+
+/// The time zone trading days are counted in unless the caller chooses another.
+pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::New_York;
+
+/// The trading day (calendar date in `tz`) that `time` falls on.
+pub fn trading_day(time: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    time.with_timezone(&tz).date_naive()
+}
+
+/// Realised P&L of one trading day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyPnl {
+    /// The trading day (calendar date in the chosen time zone).
+    pub date: NaiveDate,
+    /// Net P&L realised by the day's exit fills (after the fees realised with them).
+    pub realised_pnl: Decimal,
+    /// Fees deducted in `realised_pnl`: the exit fills' fees plus the entry fees they realised.
+    pub fees: Decimal,
+    /// Trades that closed on this day.
+    pub trades_closed: u32,
+    /// Of those, trades whose whole realised P&L is > 0.
+    pub wins: u32,
+    /// Of those, trades whose whole realised P&L is < 0.
+    pub losses: u32,
+}
+
+impl DailyPnl {
+    /// A day with nothing on it yet.
+    fn empty(date: NaiveDate) -> Self {
+        Self {
+            date,
+            realised_pnl: Decimal::ZERO,
+            fees: Decimal::ZERO,
+            trades_closed: 0,
+            wins: 0,
+            losses: 0,
+        }
+    }
+}
+
+/// The days being summed: rows in first-seen order, an index by date, and the last row used
+/// (fills come mostly in time order, so consecutive realisations usually hit the same day).
+#[derive(Debug, Default)]
+struct DayTable {
+    rows: Vec<DailyPnl>,
+    index: HashMap<NaiveDate, usize>,
+    last: Option<(NaiveDate, usize)>,
+}
+
+impl DayTable {
+    /// The row of `date`, created empty if new.
+    fn row(&mut self, date: NaiveDate) -> &mut DailyPnl {
+        let slot = match self.last {
+            Some((last_date, slot)) if last_date == date => slot,
+            _ => {
+                let rows = &mut self.rows;
+                let slot = *self.index.entry(date).or_insert_with(|| {
+                    rows.push(DailyPnl::empty(date));
+                    rows.len() - 1
+                });
+                self.last = Some((date, slot));
+                slot
+            }
+        };
+        &mut self.rows[slot]
+    }
+}
+
+/// Realised P&L per trading day in `tz`, for days from `from` to `to` (both inclusive, either
+/// open-ended when `None`), in date order; only days with a realisation or a close appear.
+///
+/// See the [module documentation](self) for the attribution rules. Cost: one time-zone
+/// conversion per realisation, then a sort of the days.
+pub fn daily_pnl(
+    trades: &[Trade],
+    tz: Tz,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Vec<DailyPnl> {
+    let in_range = |date: NaiveDate| from.is_none_or(|f| date >= f) && to.is_none_or(|t| date <= t);
+    let mut days = DayTable::default();
+    for trade in trades {
+        let mut last_date = None;
+        for realisation in &trade.realisations {
+            let date = trading_day(realisation.time, tz);
+            last_date = Some(date);
+            if in_range(date) {
+                let day = days.row(date);
+                day.realised_pnl += realisation.pnl;
+                day.fees += realisation.fees;
+            }
+        }
+        let Some(closed_at) = trade.closed_at else {
+            continue;
+        };
+        // A trade closes at its last realisation's time, so that date is usually known already.
+        let date = match (last_date, trade.realisations.last()) {
+            (Some(date), Some(last)) if last.time == closed_at => date,
+            _ => trading_day(closed_at, tz),
+        };
+        if in_range(date) {
+            let day = days.row(date);
+            day.trades_closed += 1;
+            if trade.realised_pnl > Decimal::ZERO {
+                day.wins += 1;
+            } else if trade.realised_pnl < Decimal::ZERO {
+                day.losses += 1;
+            }
+        }
+    }
+    let mut rows = days.rows;
+    rows.sort_unstable_by_key(|row| row.date);
+    rows
+}

@@ -1,0 +1,359 @@
+//! Turns a stream of fills into trades (round trips) with exact realised P&L.
+//!
+//! Brokers report executions, but a trader thinks in trades: "I was long AAPL from 10:02 to
+//! 11:40 and made $312". This module rebuilds those trades from fills, per symbol, from flat to
+//! flat, and records *when* each part of the P&L was realised so that P&L can later be put on
+//! the day it was made (see [`crate::daily`]).
+//!
+//! # Rules
+//!
+//! * **Ordering.** Fills are processed in `(time, id)` order whatever the input order, so the
+//!   result is deterministic. Trades are returned in the order they were opened.
+//! * **Trade.** One symbol's position from flat to flat, long or short. Fills in the trade's
+//!   direction are scale-ins (they add to the entry); fills against it are exits (partial or
+//!   final). A fill larger than the open position closes the trade and opens the opposite trade
+//!   with the remainder ("flip"): the fill's quantity and fee are split pro rata by quantity,
+//!   `fee_close = fee * closed_qty / fill_qty` and `fee_open = fee - fee_close` (so the two
+//!   parts add up to the fee exactly). The fill's id appears in both trades' `fill_ids`.
+//! * **Cost basis: moving average cost.** The open position carries a cost basis (the sum of
+//!   `qty * price` of the opening fills, less what earlier exits took out). An exit of `q` out of
+//!   an open quantity `Q` takes out `basis * q / Q` (the whole remaining basis on the final exit,
+//!   so nothing is lost to rounding). Realised gross P&L of the exit is
+//!   `q * exit_price - basis_taken` for a long and `basis_taken - q * exit_price` for a short.
+//!   For a fully closed trade this equals `(exit_price - entry_price) * quantity` (long) or
+//!   `(entry_price - exit_price) * quantity` (short) exactly, and it equals what FIFO or LIFO
+//!   would give in total (every method sums to the trade's cash flow); only the split between
+//!   partial exits differs, and then only when there were scale-ins after a partial exit.
+//! * **Fees.** Each exit realises its own fee (its share, for a flip) plus the same proportion of
+//!   the not-yet-realised entry fees as of the open quantity it closes (`pending * q / Q`, all of
+//!   what is left on the final exit). So a closed trade's `realised_pnl = gross_pnl - fees`
+//!   exactly; an open trade has realised only the entry fees of the quantity already closed.
+//! * **Attribution.** Every exit produces a [`Realisation`] carrying the fill's time, so P&L can
+//!   be put on the day of the fill that realised it.
+//!
+//! Pro-rata amounts (basis taken, fee shares) are rounded to [`PRO_RATA_DECIMAL_PLACES`]
+//! decimal places (banker's rounding); each split's last piece is always "what is left", so
+//! totals stay exact.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::{Fill, Side, TradingError};
+
+/// Decimal places kept for pro-rata amounts (basis taken out by a partial exit, fee shares).
+pub const PRO_RATA_DECIMAL_PLACES: u32 = 10;
+
+/// Direction of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeSide {
+    /// Opened by a buy: profits when the price rises.
+    Long,
+    /// Opened by a sell: profits when the price falls.
+    Short,
+}
+
+impl TradeSide {
+    /// The side of a trade that a fill on `side` opens.
+    pub fn opened_by(side: Side) -> Self {
+        match side {
+            Side::Buy => Self::Long,
+            Side::Sell => Self::Short,
+        }
+    }
+
+    /// The fill side that adds to a trade on this side.
+    pub fn entry_fill_side(self) -> Side {
+        match self {
+            Self::Long => Side::Buy,
+            Self::Short => Side::Sell,
+        }
+    }
+}
+
+/// Whether a trade is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeStatus {
+    /// The position is not flat yet.
+    Open,
+    /// The position went back to flat.
+    Closed,
+}
+
+/// The P&L one exit fill realised, for attributing P&L to the day it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Realisation {
+    /// When the exit fill executed.
+    pub time: DateTime<Utc>,
+    /// Id of the exit fill.
+    pub fill_id: String,
+    /// Quantity this exit closed (for a flip, only the closing part).
+    pub quantity: Decimal,
+    /// Price difference times quantity against the moving average cost, before fees.
+    pub gross_pnl: Decimal,
+    /// Fees realised with this exit: its own fee (share) plus the pro-rata entry fees.
+    pub fees: Decimal,
+    /// `gross_pnl - fees`: the net P&L realised by this exit.
+    pub pnl: Decimal,
+}
+
+/// One symbol's position from flat to flat (or from flat to now, while open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trade {
+    /// Id of the fill that opened the trade (unique as long as fill ids are).
+    pub id: String,
+    /// Instrument symbol.
+    pub symbol: String,
+    /// Long or short.
+    pub side: TradeSide,
+    /// Open or closed.
+    pub status: TradeStatus,
+    /// Time of the opening fill.
+    pub opened_at: DateTime<Utc>,
+    /// Time of the fill that brought the position back to flat; `None` while open.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Total quantity opened (the opening fill plus every scale-in).
+    pub entry_quantity: Decimal,
+    /// Total quantity closed so far.
+    pub exit_quantity: Decimal,
+    /// `entry_quantity - exit_quantity`: the quantity still held (0 once closed).
+    pub open_quantity: Decimal,
+    /// Quantity-weighted average price of the opening fills: `sum(qty * price) / sum(qty)`.
+    pub entry_price: Decimal,
+    /// Quantity-weighted average price of the closing fills; `None` before the first exit.
+    pub exit_price: Option<Decimal>,
+    /// All fees attributed to the trade (entry fees, exit fees, the trade's share of a flip).
+    pub fees: Decimal,
+    /// Realised P&L before fees: sum of the realisations' `gross_pnl`.
+    pub gross_pnl: Decimal,
+    /// Realised P&L after the fees realised so far: sum of the realisations' `pnl`.
+    /// For a closed trade, `gross_pnl - fees`.
+    pub realised_pnl: Decimal,
+    /// Closed trades only: `realised_pnl / (entry_price * exit_quantity) * 100`, i.e. net P&L
+    /// as a percentage of the capital the entry took (`None` if that is 0). Computed with the
+    /// exact `sum(qty * price)` of the opening fills, which is `entry_price * exit_quantity`
+    /// without the average's rounding.
+    pub return_percent: Option<Decimal>,
+    /// Closed trades only: `closed_at - opened_at` in whole seconds.
+    pub duration_seconds: Option<i64>,
+    /// Strategy tag of the opening fill.
+    pub strategy: Option<String>,
+    /// Ids of every fill that touched the trade, in processing order.
+    pub fill_ids: Vec<String>,
+    /// One entry per exit fill, in time order.
+    pub realisations: Vec<Realisation>,
+}
+
+impl Trade {
+    /// Whether the trade is closed.
+    pub fn is_closed(&self) -> bool {
+        self.status == TradeStatus::Closed
+    }
+}
+
+/// Running state of the open trade of one symbol.
+#[derive(Debug)]
+struct OpenPosition {
+    /// Index of the trade in the output.
+    trade_index: usize,
+    /// Quantity still held (> 0).
+    open_quantity: Decimal,
+    /// Cost of the quantity still held, at moving average cost.
+    cost_basis: Decimal,
+    /// Entry fees not yet realised.
+    pending_entry_fees: Decimal,
+}
+
+/// Sums kept per trade until the averages are taken at the end.
+#[derive(Debug, Default, Clone, Copy)]
+struct Notionals {
+    /// `sum(qty * price)` of the opening fills.
+    entry: Decimal,
+    /// `sum(qty * price)` of the closing fills.
+    exit: Decimal,
+}
+
+/// `amount * part / whole`, rounded to [`PRO_RATA_DECIMAL_PLACES`].
+fn pro_rata(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal {
+    (amount * part / whole).round_dp(PRO_RATA_DECIMAL_PLACES)
+}
+
+/// Checks every fill (see [`Fill::validate`]) and then builds the trades.
+///
+/// Use this where a bad fill must be reported; [`build_trades`] skips fills it cannot use.
+pub fn try_build_trades(fills: &[Fill]) -> Result<Vec<Trade>, TradingError> {
+    fills.iter().try_for_each(Fill::validate)?;
+    Ok(build_trades(fills))
+}
+
+/// Rebuilds the trades (flat-to-flat round trips per symbol) from fills in any order.
+///
+/// See the [module documentation](self) for the rules (ordering, flips, moving average cost,
+/// fee attribution). Fills with a quantity <= 0 are skipped, as they cannot move a position;
+/// [`try_build_trades`] rejects them instead.
+///
+/// Cost: one sort of the fills by `(time, id)` and one pass over them.
+pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
+    let mut ordered: Vec<&Fill> = fills
+        .iter()
+        .filter(|fill| fill.quantity > Decimal::ZERO)
+        .collect();
+    ordered.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+
+    let mut trades: Vec<Trade> = Vec::new();
+    let mut notionals: Vec<Notionals> = Vec::new();
+    let mut open: HashMap<&str, OpenPosition> = HashMap::new();
+
+    for fill in ordered {
+        let Some(position) = open.get_mut(fill.symbol.as_str()) else {
+            let position = open_trade(&mut trades, &mut notionals, fill, fill.quantity, fill.fee);
+            open.insert(fill.symbol.as_str(), position);
+            continue;
+        };
+        let trade = &mut trades[position.trade_index];
+        let notional = &mut notionals[position.trade_index];
+        let value = fill.quantity * fill.price;
+
+        if fill.side == trade.side.entry_fill_side() {
+            // Scale-in: adds to the entry and to the cost basis.
+            trade.entry_quantity += fill.quantity;
+            trade.open_quantity += fill.quantity;
+            trade.fees += fill.fee;
+            trade.fill_ids.push(fill.id.clone());
+            notional.entry += value;
+            position.open_quantity += fill.quantity;
+            position.cost_basis += value;
+            position.pending_entry_fees += fill.fee;
+            continue;
+        }
+
+        // Exit, possibly flipping into the opposite trade.
+        let closed_quantity = fill.quantity.min(position.open_quantity);
+        let remainder = fill.quantity - closed_quantity;
+        let exit_fee = if remainder.is_zero() {
+            fill.fee
+        } else {
+            pro_rata(fill.fee, closed_quantity, fill.quantity)
+        };
+        let is_final = closed_quantity == position.open_quantity;
+        let (basis_taken, entry_fees_taken) = if is_final {
+            (position.cost_basis, position.pending_entry_fees)
+        } else {
+            (
+                pro_rata(position.cost_basis, closed_quantity, position.open_quantity),
+                pro_rata(
+                    position.pending_entry_fees,
+                    closed_quantity,
+                    position.open_quantity,
+                ),
+            )
+        };
+        let exit_value = closed_quantity * fill.price;
+        let gross_pnl = match trade.side {
+            TradeSide::Long => exit_value - basis_taken,
+            TradeSide::Short => basis_taken - exit_value,
+        };
+        let realised_fees = exit_fee + entry_fees_taken;
+        let pnl = gross_pnl - realised_fees;
+
+        trade.exit_quantity += closed_quantity;
+        trade.open_quantity -= closed_quantity;
+        trade.fees += exit_fee;
+        trade.gross_pnl += gross_pnl;
+        trade.realised_pnl += pnl;
+        trade.fill_ids.push(fill.id.clone());
+        trade.realisations.push(Realisation {
+            time: fill.time,
+            fill_id: fill.id.clone(),
+            quantity: closed_quantity,
+            gross_pnl,
+            fees: realised_fees,
+            pnl,
+        });
+        notional.exit += exit_value;
+        position.open_quantity -= closed_quantity;
+        position.cost_basis -= basis_taken;
+        position.pending_entry_fees -= entry_fees_taken;
+
+        if is_final {
+            trade.status = TradeStatus::Closed;
+            trade.closed_at = Some(fill.time);
+            trade.duration_seconds = Some((fill.time - trade.opened_at).num_seconds());
+            if remainder.is_zero() {
+                open.remove(fill.symbol.as_str());
+            } else {
+                let flipped = open_trade(
+                    &mut trades,
+                    &mut notionals,
+                    fill,
+                    remainder,
+                    fill.fee - exit_fee,
+                );
+                open.insert(fill.symbol.as_str(), flipped);
+            }
+        }
+    }
+
+    for (trade, notional) in trades.iter_mut().zip(&notionals) {
+        trade.entry_price = notional.entry / trade.entry_quantity;
+        if !trade.exit_quantity.is_zero() {
+            trade.exit_price = Some(notional.exit / trade.exit_quantity);
+        }
+        if trade.is_closed() && !notional.entry.is_zero() {
+            trade.return_percent = Some(trade.realised_pnl / notional.entry * Decimal::ONE_HUNDRED);
+        }
+    }
+    trades
+}
+
+/// Starts a trade with `quantity` of `fill` (all of it, or a flip's remainder) and `fee`.
+fn open_trade(
+    trades: &mut Vec<Trade>,
+    notionals: &mut Vec<Notionals>,
+    fill: &Fill,
+    quantity: Decimal,
+    fee: Decimal,
+) -> OpenPosition {
+    let value = quantity * fill.price;
+    let trade_index = trades.len();
+    trades.push(Trade {
+        id: fill.id.clone(),
+        symbol: fill.symbol.clone(),
+        side: TradeSide::opened_by(fill.side),
+        status: TradeStatus::Open,
+        opened_at: fill.time,
+        closed_at: None,
+        entry_quantity: quantity,
+        exit_quantity: Decimal::ZERO,
+        open_quantity: quantity,
+        entry_price: fill.price,
+        exit_price: None,
+        fees: fee,
+        gross_pnl: Decimal::ZERO,
+        realised_pnl: Decimal::ZERO,
+        return_percent: None,
+        duration_seconds: None,
+        strategy: fill.strategy.clone(),
+        fill_ids: {
+            // Room for a scale-in and two exits before the first reallocation.
+            let mut fill_ids = Vec::with_capacity(4);
+            fill_ids.push(fill.id.clone());
+            fill_ids
+        },
+        realisations: Vec::new(),
+    });
+    notionals.push(Notionals {
+        entry: value,
+        exit: Decimal::ZERO,
+    });
+    OpenPosition {
+        trade_index,
+        open_quantity: quantity,
+        cost_basis: value,
+        pending_entry_fees: fee,
+    }
+}

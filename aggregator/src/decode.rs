@@ -3,10 +3,13 @@
 //! Nothing here fails the aggregator: whatever does not parse is kept aside, raw, and counted.
 
 use chrono::{Duration, Utc};
+use exporter_protocol::brokerage::{
+    self, EquityHistory, FillBatch, FillRecord, OpenOrders, PortfolioSnapshot,
+};
 use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
 use exporter_protocol::system::SystemSample;
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, Subjects};
-use exporter_store::{DeadLetter, IncomingSample};
+use exporter_store::{DeadLetter, Domain, IncomingSample};
 
 /// How far in the future a sample's time may be before it is refused (clock skew guard).
 const MAX_FUTURE: Duration = Duration::hours(1);
@@ -15,6 +18,7 @@ const MAX_FUTURE: Duration = Duration::hours(1);
 #[derive(Debug, Clone)]
 pub struct Decoder {
     sample_prefix: String,
+    ingest_fill_subject: String,
     /// Samples older than this are refused: their partition would already be dropped.
     max_age: Duration,
 }
@@ -35,6 +39,8 @@ pub struct RawMessage<'a> {
 #[derive(Debug)]
 pub enum Decoded {
     Sample(IncomingSample),
+    /// A fill the trading system published itself.
+    IngestFill(FillRecord),
     Dead(DeadLetter),
 }
 
@@ -44,13 +50,19 @@ impl Decoder {
         let all = subjects.all_samples();
         Self {
             sample_prefix: all.trim_end_matches('>').to_owned(),
+            ingest_fill_subject: subjects.ingest(brokerage::INGEST_FILL),
             max_age: Duration::days(i64::from(retention_days)),
         }
     }
 
     pub fn decode(&self, raw: RawMessage<'_>) -> Decoded {
-        match self.sample(&raw) {
-            Ok(sample) => Decoded::Sample(sample),
+        let decoded = if raw.subject == self.ingest_fill_subject {
+            ingest_fill(raw.payload).map(Decoded::IngestFill)
+        } else {
+            self.sample(&raw).map(Decoded::Sample)
+        };
+        match decoded {
+            Ok(decoded) => decoded,
             Err(reason) => Decoded::Dead(DeadLetter {
                 dedupe_key: without_nul(raw.message_id.unwrap_or(raw.stream_position)),
                 subject: without_nul(raw.subject),
@@ -90,7 +102,7 @@ impl Decoder {
                 envelope.time, envelope.host
             ));
         }
-        let points = points_of(&envelope.source, &envelope.body)?;
+        let (points, domain) = points_of(&envelope.source, &envelope.body)?;
         Ok(IncomingSample {
             message_id: envelope.id,
             subject: raw.subject.to_owned(),
@@ -100,6 +112,7 @@ impl Decoder {
             time: envelope.time,
             body: envelope.body,
             points,
+            domain,
         })
     }
 }
@@ -132,21 +145,55 @@ fn strip_nul(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// The numeric series of a payload of kind `source`.
-fn points_of(source: &str, body: &serde_json::Value) -> Result<Vec<SeriesPoint>, String> {
+/// A fill published on the ingest subject: the documented plain JSON, no envelope.
+fn ingest_fill(payload: &[u8]) -> Result<FillRecord, String> {
+    let fill: FillRecord =
+        serde_json::from_slice(payload).map_err(|err| format!("not a fill record: {err}"))?;
+    fill.validate()?;
+    let strings = [
+        Some(&fill.id),
+        Some(&fill.symbol),
+        fill.order_id.as_ref(),
+        fill.strategy.as_ref(),
+    ];
+    if strings.into_iter().flatten().any(|s| s.contains('\0')) {
+        return Err("a string contains a NUL character".into());
+    }
+    Ok(fill)
+}
+
+/// The numeric series of a payload of kind `source`, and the domain rows it feeds.
+fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>, Domain), String> {
     fn typed<T: serde::de::DeserializeOwned + HasSeries>(
         source: &str,
         body: &serde_json::Value,
-    ) -> Result<Vec<SeriesPoint>, String> {
-        T::deserialize(body)
-            .map(|payload| payload.series())
-            .map_err(|err| format!("{source} body does not parse: {err}"))
+    ) -> Result<T, String> {
+        T::deserialize(body).map_err(|err| format!("{source} body does not parse: {err}"))
+    }
+    fn plain<T: serde::de::DeserializeOwned + HasSeries>(
+        source: &str,
+        body: &serde_json::Value,
+    ) -> Result<(Vec<SeriesPoint>, Domain), String> {
+        typed::<T>(source, body).map(|payload| (payload.series(), Domain::None))
     }
     match source {
-        exporter_protocol::system::KIND => typed::<SystemSample>(source, body),
-        exporter_protocol::hardware::KIND => typed::<HardwareSample>(source, body),
-        exporter_protocol::hardware::EVENT_KIND => typed::<XidEvent>(source, body),
-        exporter_protocol::hardware::INVENTORY_KIND => typed::<GpuInventory>(source, body),
+        exporter_protocol::system::KIND => plain::<SystemSample>(source, body),
+        exporter_protocol::hardware::KIND => plain::<HardwareSample>(source, body),
+        exporter_protocol::hardware::EVENT_KIND => plain::<XidEvent>(source, body),
+        exporter_protocol::hardware::INVENTORY_KIND => plain::<GpuInventory>(source, body),
+        brokerage::PORTFOLIO_KIND => plain::<PortfolioSnapshot>(source, body),
+        brokerage::ORDERS_KIND => plain::<OpenOrders>(source, body),
+        brokerage::EQUITY_KIND => {
+            let history = typed::<EquityHistory>(source, body)?;
+            Ok((history.series(), Domain::Equity(history.points)))
+        }
+        brokerage::FILLS_KIND => {
+            let batch = typed::<FillBatch>(source, body)?;
+            for fill in &batch.fills {
+                fill.validate()?;
+            }
+            Ok((batch.series(), Domain::Fills(batch.fills)))
+        }
         other => Err(format!("unknown sample kind `{other}`")),
     }
 }
@@ -175,7 +222,21 @@ mod tests {
                 assert_eq!(sample.message_id, envelope.id);
                 assert_eq!(sample.host, "h");
             }
-            Decoded::Dead(dead) => panic!("{}", dead.reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ingest_fills_are_checked_like_samples() {
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let good = br#"{"id":"f1","symbol":"AAPL","side":"buy","quantity":"2","price":"10.5","time":"2026-01-02T15:00:00Z"}"#;
+        assert!(
+            matches!(decoder.decode(raw("exporter.v1.ingest.fill", good)), Decoded::IngestFill(f) if f.id == "f1")
+        );
+        let zero = br#"{"id":"f1","symbol":"AAPL","side":"buy","quantity":"0","price":"10.5","time":"2026-01-02T15:00:00Z"}"#;
+        match decoder.decode(raw("exporter.v1.ingest.fill", zero)) {
+            Decoded::Dead(dead) => assert!(dead.reason.contains("quantity"), "{}", dead.reason),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -247,7 +308,7 @@ mod tests {
                     assert_eq!(dead.raw, payload);
                     assert_eq!(dead.dedupe_key, "id-1");
                 }
-                Decoded::Sample(_) => panic!("{subject} should be dead"),
+                other => panic!("{subject} should be dead: {other:?}"),
             }
         }
     }

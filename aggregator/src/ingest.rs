@@ -138,6 +138,7 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
         };
         match decoder.decode(raw) {
             Decoded::Sample(sample) => batch.samples.push(sample),
+            Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
             Decoded::Dead(dead) => {
                 tracing::warn!(subject = %dead.subject, reason = %dead.reason, "message kept as a dead letter");
                 batch.dead_letters.push(dead);
@@ -191,7 +192,7 @@ async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_st
     for sample in &batch.samples {
         let single = Batch {
             samples: vec![sample.clone()],
-            dead_letters: Vec::new(),
+            ..Batch::default()
         };
         match store.write_batch(&single).await {
             Ok(_) => {}
@@ -210,8 +211,9 @@ async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_st
     }
     store
         .write_batch(&Batch {
-            samples: Vec::new(),
             dead_letters: dead,
+            ingest_fills: batch.ingest_fills.clone(),
+            ..Batch::default()
         })
         .await
         .map(|_| ())

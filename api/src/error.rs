@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("store unavailable: {0}")]
     Store(#[from] exporter_store::StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -69,6 +71,16 @@ impl IntoResponse for ApiError {
                 detail,
                 None,
             ),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error while serving a request");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "/problems/internal",
+                    "Internal error",
+                    "the request failed inside the API; see its log".to_owned(),
+                    None,
+                )
+            }
             Self::Store(err) => {
                 tracing::error!(error = %err, "store error while serving a request");
                 (

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{hardware, health, metrics};
+use crate::routes::{hardware, health, metrics, portfolio, trades};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -19,6 +19,12 @@ use crate::routes::{hardware, health, metrics};
         hardware::hardware,
         metrics::all,
         metrics::history,
+        portfolio::portfolio,
+        trades::active,
+        trades::history,
+        trades::stats,
+        trades::daily,
+        trades::calendar,
         document
     ),
     components(schemas(crate::error::Problem)),
@@ -26,6 +32,7 @@ use crate::routes::{hardware, health, metrics};
     tags(
         (name = "health", description = "Liveness of the exporter and its dependencies"),
         (name = "metrics", description = "Latest samples and history of every numeric series"),
+        (name = "trading", description = "Portfolio, trades, statistics and P&L, from the store"),
         (name = "meta", description = "This document"),
     )
 )]

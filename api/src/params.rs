@@ -81,6 +81,17 @@ impl Params {
             .transpose()
     }
 
+    /// A calendar date `YYYY-MM-DD`, if given.
+    pub fn date(&self, name: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+        self.text(name)?
+            .map(|value| {
+                chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d").map_err(|_| {
+                    ApiError::bad(name, format!("`{value}` is not a date such as 2026-11-25"))
+                })
+            })
+            .transpose()
+    }
+
     /// An integer within `min..=max`, if given.
     pub fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
         self.text(name)?

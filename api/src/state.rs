@@ -21,6 +21,10 @@ pub struct AppState {
     pub history_max_points: u32,
     pub stale_after_seconds: u64,
     pub request_timeout_seconds: u64,
+    /// Time zone whose calendar days P&L belongs to.
+    pub timezone: chrono_tz::Tz,
+    /// Trades built from the stored fills, rebuilt only when the fills changed.
+    pub trades: crate::routes::trades::TradesCache,
     /// The latest tunnel report of each host's supervisor, kept from NATS.
     pub tunnels: Arc<
         std::sync::Mutex<
@@ -46,6 +50,12 @@ impl AppState {
             stale_after_seconds: settings.api.stale_after_seconds,
             request_timeout_seconds: settings.api.request_timeout_seconds,
             tunnels: Arc::default(),
+            timezone: settings
+                .trading
+                .timezone
+                .parse()
+                .unwrap_or(exporter_trading::DEFAULT_TIMEZONE),
+            trades: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `exporter-collector <kind>` calls [`run`]; later kinds (hardware, portfolio, ...) add a module
 //! and a match arm here.
 
+pub mod brokerage;
 pub mod hardware;
 pub mod publisher;
 pub mod system;
@@ -18,7 +19,12 @@ use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 
 /// Collector kinds this build knows.
-pub const KINDS: &[&str] = &[system::KIND, hardware::KIND];
+pub const KINDS: &[&str] = &[
+    system::KIND,
+    hardware::KIND,
+    brokerage::portfolio::KIND,
+    brokerage::trades::KIND,
+];
 
 /// Why a collector stopped.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +77,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         counters.clone(),
         shutdown.clone(),
     ));
+    let trades_js = js.clone();
     let (publisher, handle) = publisher::Publisher::spawn(
         js,
         settings.collectors.buffer_max_samples,
@@ -81,6 +88,12 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
     let result = match kind {
         system::KIND => system::run(&settings, &subjects, &handle, &shutdown).await,
         hardware::KIND => hardware::run(&settings, &subjects, &handle, &shutdown).await,
+        brokerage::portfolio::KIND => {
+            brokerage::portfolio::run(&settings, &subjects, &handle, &shutdown).await
+        }
+        brokerage::trades::KIND => {
+            brokerage::trades::run(&settings, &subjects, &trades_js, &handle, &shutdown).await
+        }
         _ => unreachable!("kind checked above"),
     };
     drop(handle);

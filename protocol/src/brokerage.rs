@@ -123,13 +123,19 @@ impl FillRecord {
     /// Checks what serde cannot: side and positive quantity.
     pub fn validate(&self) -> Result<(), String> {
         if !matches!(self.side.as_str(), "buy" | "sell" | "sell_short") {
-            return Err(format!("fill {}: side `{}` is not buy, sell or sell_short", self.id, self.side));
+            return Err(format!(
+                "fill {}: side `{}` is not buy, sell or sell_short",
+                self.id, self.side
+            ));
         }
         if self.quantity <= Decimal::ZERO {
             return Err(format!("fill {}: quantity must be positive", self.id));
         }
         if self.price < Decimal::ZERO || self.fee < Decimal::ZERO {
-            return Err(format!("fill {}: price and fee must not be negative", self.id));
+            return Err(format!(
+                "fill {}: price and fee must not be negative",
+                self.id
+            ));
         }
         if self.id.is_empty() || self.symbol.is_empty() {
             return Err("fill: id and symbol must not be empty".into());
@@ -190,15 +196,26 @@ impl HasSeries for PortfolioSnapshot {
         ];
         if a.last_equity > Decimal::ZERO {
             let percent = (a.equity - a.last_equity) / a.last_equity * Decimal::ONE_HUNDRED;
-            points.push(SeriesPoint::plain("portfolio.day_change_percent", f(percent)));
+            points.push(SeriesPoint::plain(
+                "portfolio.day_change_percent",
+                f(percent),
+            ));
         }
         for p in &self.positions {
             let labels = Labels::from([("symbol".to_owned(), p.symbol.clone())]);
             if let Some(value) = p.market_value {
-                points.push(SeriesPoint { name: "position.market_value", labels: labels.clone(), value: f(value) });
+                points.push(SeriesPoint {
+                    name: "position.market_value",
+                    labels: labels.clone(),
+                    value: f(value),
+                });
             }
             if let Some(value) = p.unrealized_pnl {
-                points.push(SeriesPoint { name: "position.unrealized_pnl", labels, value: f(value) });
+                points.push(SeriesPoint {
+                    name: "position.unrealized_pnl",
+                    labels,
+                    value: f(value),
+                });
             }
         }
         points.retain(|p| p.value.is_finite());
@@ -214,13 +231,19 @@ impl HasSeries for EquityHistory {
 
 impl HasSeries for FillBatch {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::plain("trades.fills_received", self.fills.len() as f64)]
+        vec![SeriesPoint::plain(
+            "trades.fills_received",
+            self.fills.len() as f64,
+        )]
     }
 }
 
 impl HasSeries for OpenOrders {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::plain("trades.open_orders", self.orders.len() as f64)]
+        vec![SeriesPoint::plain(
+            "trades.open_orders",
+            self.orders.len() as f64,
+        )]
     }
 }
 
@@ -239,6 +262,9 @@ mod tests {
         assert_eq!(back["price"], "2907.15");
         let bad: FillRecord = serde_json::from_str(&json.replace("buy", "hold")).unwrap();
         assert!(bad.validate().unwrap_err().contains("side"));
-        assert!(serde_json::from_str::<FillRecord>(&json.replace("\"id\"", "\"extra\":1,\"id\"")).is_err());
+        assert!(
+            serde_json::from_str::<FillRecord>(&json.replace("\"id\"", "\"extra\":1,\"id\""))
+                .is_err()
+        );
     }
 }

@@ -35,6 +35,16 @@ pub enum SettingsError {
     Env { var: &'static str, message: String },
 }
 
+impl ApiKeySource {
+    /// The secret itself: the environment's value, or the 0600 file's content.
+    pub fn read(&self) -> Result<secrets::Secret, secrets::SecretError> {
+        match self {
+            Self::Env(secret) => Ok(secret.clone()),
+            Self::File(path) => secrets::read_secret_file(path),
+        }
+    }
+}
+
 impl Settings {
     /// Loads the file named by `EXPORTER_SETTINGS` (default [`DEFAULT_PATH`]), applies the
     /// environment overrides and validates.
@@ -119,6 +129,19 @@ impl Settings {
         } else {
             env("EXPORTER_NGROK_AUTHTOKEN_FILE").map(|file| ApiKeySource::File(PathBuf::from(file)))
         };
+        if let Some(url) = env("EXPORTER_ALPACA_BASE_URL") {
+            self.alpaca.base_url = url;
+        }
+        let secret = |value: &str, file: &str| {
+            env(value)
+                .map(|v| ApiKeySource::Env(secrets::Secret::new(v)))
+                .or_else(|| env(file).map(|f| ApiKeySource::File(PathBuf::from(f))))
+        };
+        self.alpaca_keys =
+            secret("EXPORTER_ALPACA_KEY_ID", "EXPORTER_ALPACA_KEY_ID_FILE").zip(secret(
+                "EXPORTER_ALPACA_SECRET_KEY",
+                "EXPORTER_ALPACA_SECRET_KEY_FILE",
+            ));
         if self.host_name.as_deref().is_none_or(str::is_empty) {
             self.host_name = Some(machine_hostname());
         }

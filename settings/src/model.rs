@@ -24,6 +24,11 @@ pub struct Settings {
     pub collectors: CollectorsSettings,
     pub supervisor: SupervisorSettings,
     pub tunnel: TunnelSettings,
+    pub alpaca: AlpacaSettings,
+    pub trading: TradingSettings,
+    /// Alpaca key id and secret key (environment or 0600 files only; not YAML keys).
+    #[serde(skip)]
+    pub alpaca_keys: Option<(ApiKeySource, ApiKeySource)>,
     /// Where the API's main key comes from (environment only; not a YAML key).
     #[serde(skip)]
     pub api_key_source: ApiKeySource,
@@ -61,6 +66,9 @@ impl Default for Settings {
             collectors: CollectorsSettings::default(),
             supervisor: SupervisorSettings::default(),
             tunnel: TunnelSettings::default(),
+            alpaca: AlpacaSettings::default(),
+            trading: TradingSettings::default(),
+            alpaca_keys: None,
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,
         }
@@ -261,6 +269,17 @@ impl CollectorsSettings {
     }
 }
 
+impl Settings {
+    /// Collector kinds `exporter up` starts: the brokerage ones only when Alpaca keys are set.
+    pub fn enabled_collector_kinds(&self) -> Vec<&'static str> {
+        let mut kinds = self.collectors.enabled_kinds();
+        if self.alpaca_keys.is_some() {
+            kinds.extend(["portfolio", "trades"]);
+        }
+        kinds
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SystemCollectorSettings {
@@ -353,6 +372,61 @@ impl Default for SupervisorSettings {
             crash_loop_hold_seconds: 600,
             readiness_timeout_seconds: 30,
             log_max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The Alpaca Trading API (brokerage): where, and how often the portfolio and trades
+/// collectors ask. Keys: `EXPORTER_ALPACA_KEY_ID` / `EXPORTER_ALPACA_SECRET_KEY`, or files named
+/// by `EXPORTER_ALPACA_KEY_ID_FILE` / `EXPORTER_ALPACA_SECRET_KEY_FILE`; without keys those two
+/// collectors are not started.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlpacaSettings {
+    /// API base URL (env `EXPORTER_ALPACA_BASE_URL`): paper by default, `https://api.alpaca.markets`
+    /// for live accounts.
+    pub base_url: String,
+    /// Seconds between account and positions snapshots.
+    pub portfolio_interval_seconds: u64,
+    /// Seconds between portfolio (equity) history refreshes.
+    pub history_interval_seconds: u64,
+    /// History span and resolution asked for (Alpaca's `period` and `timeframe`).
+    pub history_period: String,
+    pub history_timeframe: String,
+    /// Seconds between polls for new fills and open orders.
+    pub trades_interval_seconds: u64,
+    pub timeout_seconds: u64,
+    /// The account's request budget (Alpaca allows 200 a minute).
+    pub max_requests_per_minute: u32,
+}
+
+impl Default for AlpacaSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://paper-api.alpaca.markets".into(),
+            portfolio_interval_seconds: 15,
+            history_interval_seconds: 300,
+            history_period: "1A".into(),
+            history_timeframe: "1D".into(),
+            trades_interval_seconds: 10,
+            timeout_seconds: 10,
+            max_requests_per_minute: 200,
+        }
+    }
+}
+
+/// How trading results are reported.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingSettings {
+    /// IANA time zone whose calendar days P&L is attributed to.
+    pub timezone: String,
+}
+
+impl Default for TradingSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "America/New_York".into(),
         }
     }
 }
@@ -613,6 +687,50 @@ impl Settings {
             4096,
             1 << 40,
             "supervisor.log_max_bytes",
+        )?;
+        check(
+            self.alpaca.base_url.starts_with("http://")
+                || self.alpaca.base_url.starts_with("https://"),
+            "alpaca.base_url",
+            "must be an http(s) URL",
+        )?;
+        in_range(
+            self.alpaca.portfolio_interval_seconds,
+            1,
+            3600,
+            "alpaca.portfolio_interval_seconds",
+        )?;
+        in_range(
+            self.alpaca.history_interval_seconds,
+            10,
+            86_400,
+            "alpaca.history_interval_seconds",
+        )?;
+        in_range(
+            self.alpaca.trades_interval_seconds,
+            1,
+            3600,
+            "alpaca.trades_interval_seconds",
+        )?;
+        in_range(
+            self.alpaca.timeout_seconds,
+            1,
+            300,
+            "alpaca.timeout_seconds",
+        )?;
+        in_range(
+            u64::from(self.alpaca.max_requests_per_minute),
+            1,
+            10_000,
+            "alpaca.max_requests_per_minute",
+        )?;
+        check(
+            self.trading.timezone.parse::<chrono_tz::Tz>().is_ok(),
+            "trading.timezone",
+            format!(
+                "`{}` is not an IANA time zone such as America/New_York",
+                self.trading.timezone
+            ),
         )?;
         in_range(
             self.tunnel.retry_initial_seconds,

@@ -4,6 +4,7 @@
 //! Only the aggregator writes (through [`Store::write_batch`] and the partition upkeep); the API
 //! only reads. Writes are idempotent on the message id, so a redelivered batch changes nothing.
 
+mod brokerage;
 mod history;
 mod latest;
 mod partitions;
@@ -16,9 +17,10 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use brokerage::FillsVersion;
 pub use history::{HistoryBucket, HistoryQuery, SeriesHistory};
 pub use latest::{Freshness, LatestSample};
-pub use write::{Batch, BatchOutcome, DeadLetter, IncomingSample};
+pub use write::{Batch, BatchOutcome, DeadLetter, Domain, IncomingSample};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

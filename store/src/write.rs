@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use exporter_protocol::SeriesPoint;
+use exporter_protocol::brokerage::{EquityPoint, FillRecord};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -24,6 +25,19 @@ pub struct IncomingSample {
     pub body: serde_json::Value,
     /// Its numeric series.
     pub points: Vec<SeriesPoint>,
+    /// Rows of a domain table the sample also feeds.
+    pub domain: Domain,
+}
+
+/// Domain tables a sample feeds besides the generic ones.
+#[derive(Debug, Clone, Default)]
+pub enum Domain {
+    #[default]
+    None,
+    /// New executions (`fill`, keyed by id: a repeated fill is a no-op).
+    Fills(Vec<FillRecord>),
+    /// Daily equity (`equity_point`, keyed by time: the newest answer wins).
+    Equity(Vec<EquityPoint>),
 }
 
 /// A message that could not be read, kept aside with the reason.
@@ -42,6 +56,8 @@ pub struct DeadLetter {
 pub struct Batch {
     pub samples: Vec<IncomingSample>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Fills the trading system published itself (`exporter.v1.ingest.fill`).
+    pub ingest_fills: Vec<FillRecord>,
 }
 
 /// What one batch changed.
@@ -170,6 +186,17 @@ impl Store {
             .await?;
         }
 
+        let mut fills: Vec<(&FillRecord, &str)> =
+            batch.ingest_fills.iter().map(|f| (f, "ingest")).collect();
+        for sample in &fresh {
+            match &sample.domain {
+                Domain::Fills(list) => fills.extend(list.iter().map(|f| (f, "broker"))),
+                Domain::Equity(points) => insert_equity(&mut tx, points).await?,
+                Domain::None => {}
+            }
+        }
+        insert_fills(&mut tx, &fills).await?;
+
         let mut dead_letters = 0;
         if !batch.dead_letters.is_empty() {
             let d = &batch.dead_letters;
@@ -256,6 +283,57 @@ impl Store {
         }
         Ok(known)
     }
+}
+
+async fn insert_fills(
+    tx: &mut sqlx::PgConnection,
+    fills: &[(&FillRecord, &str)],
+) -> Result<(), StoreError> {
+    if fills.is_empty() {
+        return Ok(());
+    }
+    let side = |s: &str| if s == "buy" { "buy" } else { "sell" }.to_owned();
+    sqlx::query(
+        "INSERT INTO fill (fill_id, symbol, side, quantity, price, fee, time, order_id, strategy, origin) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], \
+                              $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[]) \
+         ON CONFLICT (fill_id) DO NOTHING",
+    )
+    .bind(fills.iter().map(|(f, _)| f.id.clone()).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.symbol.clone()).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| side(&f.side)).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.quantity).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.price).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.fee).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.time).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.order_id.clone()).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(f, _)| f.strategy.clone()).collect::<Vec<_>>())
+    .bind(fills.iter().map(|(_, origin)| (*origin).to_owned()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_equity(
+    tx: &mut sqlx::PgConnection,
+    points: &[EquityPoint],
+) -> Result<(), StoreError> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO equity_point (time, equity, profit_loss, profit_loss_percent) \
+         SELECT * FROM UNNEST($1::timestamptz[], $2::numeric[], $3::numeric[], $4::numeric[]) \
+         ON CONFLICT (time) DO UPDATE SET equity = excluded.equity, profit_loss = excluded.profit_loss, \
+           profit_loss_percent = excluded.profit_loss_percent, received_at = now()",
+    )
+    .bind(points.iter().map(|p| p.time).collect::<Vec<_>>())
+    .bind(points.iter().map(|p| p.equity).collect::<Vec<_>>())
+    .bind(points.iter().map(|p| p.profit_loss).collect::<Vec<_>>())
+    .bind(points.iter().map(|p| p.profit_loss_percent).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 fn series_key(sample: &IncomingSample, point: &SeriesPoint) -> SeriesKey {

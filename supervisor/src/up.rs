@@ -37,7 +37,7 @@ pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
         program: bin_dir.join("exporter-aggregator"),
         args: vec![],
     }];
-    for kind in settings.collectors.enabled_kinds() {
+    for kind in settings.enabled_collector_kinds() {
         specs.push(ChildSpec {
             name: format!("collector-{kind}"),
             program: bin_dir.join("exporter-collector"),

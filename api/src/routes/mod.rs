@@ -4,6 +4,8 @@
 pub mod hardware;
 pub mod health;
 pub mod metrics;
+pub mod portfolio;
+pub mod trades;
 
 use axum::Router;
 use axum::middleware;
@@ -17,6 +19,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics/system", get(metrics::system))
         .route("/metrics/hardware", get(hardware::hardware))
         .route("/metrics/all", get(metrics::all))
+        .route("/metrics/portfolio", get(portfolio::portfolio))
+        .route("/trades/active", get(trades::active))
+        .route("/trades/history", get(trades::history))
+        .route("/trades/statistics", get(trades::stats))
+        .route("/trades/daily-pnl", get(trades::daily))
+        .route("/trades/pnl-calendar", get(trades::calendar))
         .route("/metrics/history", get(metrics::history))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(

@@ -1,0 +1,305 @@
+//! `/trades/*`: open and closed trades, statistics, daily P&L and the P&L calendar, computed with
+//! `exporter-trading` from the fills and equity history in the store. Trades are rebuilt only
+//! when the fill table changed (a count and a timestamp tell), so repeated requests are cheap.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{Datelike, NaiveDate, Utc};
+use exporter_protocol::brokerage::{ORDERS_KIND, OpenOrders};
+use exporter_store::FillsVersion;
+use exporter_trading::{
+    DailyPnl, Fill, Side, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day,
+    year_calendar,
+};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::metrics::latest_typed;
+use crate::params::Params;
+use crate::{ApiError, AppState};
+
+/// The trades of the current fill table, and which version of it they were built from.
+pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>)>>>;
+
+/// Every trade, rebuilt when the fills changed.
+async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+    let version = state.store.fills_version().await?;
+    let mut cache = state.trades.lock().await;
+    if let Some((built_from, trades)) = cache.as_ref()
+        && *built_from == version
+    {
+        return Ok(trades.clone());
+    }
+    let fills: Vec<Fill> = state
+        .store
+        .fills()
+        .await?
+        .into_iter()
+        .map(|f| Fill {
+            side: if f.side == "buy" {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            id: f.id,
+            symbol: f.symbol,
+            quantity: f.quantity,
+            price: f.price,
+            fee: f.fee,
+            time: f.time,
+            strategy: f.strategy,
+        })
+        .collect();
+    let trades = Arc::new(
+        tokio::task::spawn_blocking(move || exporter_trading::build_trades(&fills))
+            .await
+            .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
+    );
+    *cache = Some((version, trades.clone()));
+    Ok(trades)
+}
+
+/// Equity history in the trading crate's terms.
+async fn equity(state: &AppState) -> Result<Vec<exporter_trading::EquityPoint>, ApiError> {
+    Ok(state
+        .store
+        .equity_points()
+        .await?
+        .into_iter()
+        .map(|p| exporter_trading::EquityPoint {
+            time: p.time,
+            equity: p.equity,
+        })
+        .collect())
+}
+
+fn closed_day(state: &AppState, trade: &Trade) -> Option<NaiveDate> {
+    trade.closed_at.map(|t| trading_day(t, state.timezone))
+}
+
+fn date_range(params: &Params) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
+    let start = params.date("start_date")?;
+    let end = params.date("end_date")?;
+    if let (Some(s), Some(e)) = (start, end)
+        && s > e
+    {
+        return Err(ApiError::bad("start_date", "must not be after end_date"));
+    }
+    Ok((start, end))
+}
+
+fn within(day: Option<NaiveDate>, start: Option<NaiveDate>, end: Option<NaiveDate>) -> bool {
+    day.is_some_and(|d| start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e))
+}
+
+#[utoipa::path(
+    get, path = "/trades/active", tag = "trading", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`open_trades` (built from the fills) and `open_orders` (the latest snapshot, with its time)"),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn active(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    params.only(&[])?;
+    let trades = trades(&state).await?;
+    let open: Vec<&Trade> = trades
+        .iter()
+        .filter(|t| t.status == TradeStatus::Open)
+        .collect();
+    let orders = latest_typed::<OpenOrders>(&state, None, ORDERS_KIND).await?;
+    let latest_orders = orders.into_iter().max_by_key(|o| o.time);
+    Ok(Json(json!({
+        "open_trades": open,
+        "open_orders": latest_orders.as_ref().map(|o| o.sample.orders.clone()).unwrap_or_default(),
+        "orders_time": latest_orders.map(|o| o.time),
+    })))
+}
+
+#[utoipa::path(
+    get, path = "/trades/history", tag = "trading", security(("api_key" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("offset" = Option<u32>, Query, description = "default 0"),
+        ("symbol" = Option<String>, Query, description = "only this symbol"),
+        ("start_date" = Option<String>, Query, description = "closed on or after (YYYY-MM-DD, trading time zone)"),
+        ("end_date" = Option<String>, Query, description = "closed on or before (YYYY-MM-DD)"),
+        ("side" = Option<String>, Query, description = "long or short"),
+        ("strategy" = Option<String>, Query, description = "strategy tag"),
+    ),
+    responses(
+        (status = 200, description = "Closed trades, newest first: `total`, `limit`, `offset`, `trades`"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    params.only(&[
+        "limit",
+        "offset",
+        "symbol",
+        "start_date",
+        "end_date",
+        "side",
+        "strategy",
+    ])?;
+    let limit = params.integer("limit", 1, 1000)?.unwrap_or(100) as usize;
+    let offset = params.integer("offset", 0, i64::MAX)?.unwrap_or(0) as usize;
+    let symbol = params.text("symbol")?;
+    let side = params.choice("side", &["long", "short"])?;
+    let strategy = params.text("strategy")?;
+    let (start, end) = date_range(&params)?;
+    let trades = trades(&state).await?;
+    let mut closed: Vec<&Trade> = trades
+        .iter()
+        .filter(|t| t.status == TradeStatus::Closed)
+        .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
+        .filter(|t| {
+            side.is_none_or(|s| (s == "long") == (t.side == exporter_trading::TradeSide::Long))
+        })
+        .filter(|t| strategy.is_none() || t.strategy == strategy)
+        .filter(|t| (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end))
+        .collect();
+    closed.sort_by(|a, b| b.closed_at.cmp(&a.closed_at).then_with(|| b.id.cmp(&a.id)));
+    let total = closed.len();
+    let page: Vec<&&Trade> = closed.iter().skip(offset).take(limit).collect();
+    Ok(Json(
+        json!({ "total": total, "limit": limit, "offset": offset, "trades": page }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/trades/statistics", tag = "trading", security(("api_key" = [])),
+    params(
+        ("start_date" = Option<String>, Query, description = "trades closed on or after (YYYY-MM-DD)"),
+        ("end_date" = Option<String>, Query, description = "trades closed on or before"),
+        ("symbol" = Option<String>, Query, description = "only this symbol"),
+    ),
+    responses(
+        (status = 200, description = "Every statistic of docs/trading.md, over the closed trades in range"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+    params.only(&["start_date", "end_date", "symbol"])?;
+    let (start, end) = date_range(&params)?;
+    let symbol = params.text("symbol")?;
+    let trades = trades(&state).await?;
+    let selected: Vec<Trade> = trades
+        .iter()
+        .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
+        .filter(|t| match t.status {
+            TradeStatus::Open => true,
+            TradeStatus::Closed => {
+                (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end)
+            }
+        })
+        .cloned()
+        .collect();
+    let equity: Vec<_> = equity(&state)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            (start.is_none() && end.is_none())
+                || within(Some(trading_day(p.time, state.timezone)), start, end)
+        })
+        .collect();
+    let result = tokio::task::spawn_blocking(move || statistics(&selected, &equity))
+        .await
+        .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
+    Ok(Json(json!(result)))
+}
+
+#[utoipa::path(
+    get, path = "/trades/daily-pnl", tag = "trading", security(("api_key" = [])),
+    params(
+        ("start_date" = Option<String>, Query, description = "first day (YYYY-MM-DD, trading time zone)"),
+        ("end_date" = Option<String>, Query, description = "last day"),
+    ),
+    responses(
+        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn daily(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+    params.only(&["start_date", "end_date"])?;
+    let (start, end) = date_range(&params)?;
+    let trades = trades(&state).await?;
+    let rows = daily_pnl(&trades, state.timezone, start, end);
+    // Equity change per day: that day's last equity minus the previous day's.
+    let mut by_day = std::collections::BTreeMap::new();
+    for point in equity(&state).await? {
+        by_day.insert(trading_day(point.time, state.timezone), point.equity);
+    }
+    let days: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let change = by_day.get(&row.date).and_then(|today| {
+                by_day
+                    .range(..row.date)
+                    .next_back()
+                    .map(|(_, previous)| today - previous)
+            });
+            let mut value = json!(row);
+            value["equity_change"] = json!(change);
+            value
+        })
+        .collect();
+    Ok(Json(
+        json!({ "timezone": state.timezone.name(), "days": days }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/trades/pnl-calendar", tag = "trading", security(("api_key" = [])),
+    params(
+        ("year" = Option<i32>, Query, description = "default: the current year"),
+        ("month" = Option<u32>, Query, description = "1 to 12; without it, the year's 12 months"),
+    ),
+    responses(
+        (status = 200, description = "With `month`: the month grid (Monday-first weeks, week totals, month total, best and worst day). Without: 12 month summaries"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn calendar(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    params.only(&["year", "month"])?;
+    let today = trading_day(Utc::now(), state.timezone);
+    let year = params
+        .integer("year", 1970, 9999)?
+        .map_or(today.year(), |y| y as i32);
+    let month = params.integer("month", 1, 12)?.map(|m| m as u32);
+    let trades = trades(&state).await?;
+    let rows: Vec<DailyPnl> = daily_pnl(
+        &trades,
+        state.timezone,
+        NaiveDate::from_ymd_opt(year, 1, 1),
+        NaiveDate::from_ymd_opt(year, 12, 31),
+    );
+    match month {
+        Some(month) => {
+            let grid = month_calendar(&rows, year, month)
+                .map_err(|err| ApiError::bad("month", err.to_string()))?;
+            Ok(Json(
+                json!({ "timezone": state.timezone.name(), "calendar": grid }),
+            ))
+        }
+        None => Ok(Json(json!({
+            "timezone": state.timezone.name(),
+            "year": year,
+            "months": year_calendar(&rows, year),
+        }))),
+    }
+}

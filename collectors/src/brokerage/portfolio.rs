@@ -1,0 +1,122 @@
+//! `exporter-collector portfolio`: the account and its positions, and the daily equity history.
+
+use std::time::Duration;
+
+use exporter_alpaca::{Account, Client, Position, PositionSide};
+use exporter_protocol::brokerage::{
+    AccountSnapshot, EQUITY_KIND, EquityHistory, EquityPoint, PORTFOLIO_KIND, PortfolioSnapshot,
+    PositionSnapshot,
+};
+use exporter_protocol::{Envelope, Subjects};
+use exporter_runtime::Shutdown;
+use exporter_settings::Settings;
+use rust_decimal::Decimal;
+
+use crate::CollectorError;
+use crate::publisher::PublishHandle;
+
+/// Collector kind name.
+pub const KIND: &str = "portfolio";
+
+/// Polls until `shutdown`.
+pub async fn run(
+    settings: &Settings,
+    subjects: &Subjects,
+    publisher: &PublishHandle,
+    shutdown: &Shutdown,
+) -> Result<(), CollectorError> {
+    let client = super::client(settings, KIND)?;
+    let host = settings.host_name().to_owned();
+    let mut snapshot_tick = tokio::time::interval(Duration::from_secs(
+        settings.alpaca.portfolio_interval_seconds,
+    ));
+    let mut history_tick = tokio::time::interval(Duration::from_secs(
+        settings.alpaca.history_interval_seconds,
+    ));
+    snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    history_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut seq, mut history_seq) = (0u64, 0u64);
+    tracing::info!(base_url = %settings.alpaca.base_url, "portfolio collector started");
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = snapshot_tick.tick() => match snapshot(&client).await {
+                Ok(snapshot) => {
+                    seq += 1;
+                    publisher.publish(subjects.sample(PORTFOLIO_KIND, &host), &Envelope::new(&host, PORTFOLIO_KIND, seq, snapshot));
+                }
+                Err(err) => super::on_error(KIND, "reading the account and positions", err)?,
+            },
+            _ = history_tick.tick() => match client
+                .portfolio_history(&settings.alpaca.history_period, &settings.alpaca.history_timeframe)
+                .await
+            {
+                Ok(history) => {
+                    let body = EquityHistory {
+                        timeframe: history.timeframe.clone(),
+                        points: history.points.iter().map(|p| EquityPoint {
+                            time: p.time,
+                            equity: p.equity,
+                            profit_loss: p.profit_loss,
+                            profit_loss_percent: p.profit_loss_pct,
+                        }).collect(),
+                    };
+                    history_seq += 1;
+                    publisher.publish(subjects.sample(EQUITY_KIND, &host), &Envelope::new(&host, EQUITY_KIND, history_seq, body));
+                }
+                Err(err) => super::on_error(KIND, "reading the portfolio history", err)?,
+            },
+        }
+    }
+}
+
+async fn snapshot(client: &Client) -> Result<PortfolioSnapshot, exporter_alpaca::AlpacaError> {
+    let account = client.account().await?;
+    let positions = client.positions().await?;
+    Ok(PortfolioSnapshot {
+        account: account_snapshot(&account),
+        positions: positions.iter().map(position_snapshot).collect(),
+    })
+}
+
+/// The account fields the API shows.
+pub fn account_snapshot(a: &Account) -> AccountSnapshot {
+    AccountSnapshot {
+        currency: a.currency.clone(),
+        status: a.status.clone(),
+        cash: a.cash,
+        equity: a.equity,
+        last_equity: a.last_equity,
+        buying_power: a.buying_power,
+        portfolio_value: a.portfolio_value,
+        long_market_value: a.long_market_value,
+        short_market_value: a.short_market_value,
+        initial_margin: a.initial_margin,
+        maintenance_margin: a.maintenance_margin,
+        daytrade_count: a.daytrade_count,
+        pattern_day_trader: a.pattern_day_trader,
+    }
+}
+
+/// A position as the API shows it; Alpaca's P&L ratios become percentages.
+pub fn position_snapshot(p: &Position) -> PositionSnapshot {
+    let percent = |ratio: Option<Decimal>| ratio.map(|r| r * Decimal::ONE_HUNDRED);
+    PositionSnapshot {
+        symbol: p.symbol.clone(),
+        quantity: p.qty,
+        side: match p.side {
+            PositionSide::Long => "long",
+            PositionSide::Short => "short",
+            _ => "unknown",
+        }
+        .to_owned(),
+        average_entry_price: p.avg_entry_price,
+        current_price: p.current_price,
+        market_value: p.market_value,
+        cost_basis: p.cost_basis,
+        unrealized_pnl: p.unrealized_pl,
+        unrealized_pnl_percent: percent(p.unrealized_plpc),
+        intraday_pnl: p.unrealized_intraday_pl,
+        intraday_pnl_percent: percent(p.unrealized_intraday_plpc),
+    }
+}

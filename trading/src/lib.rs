@@ -9,7 +9,7 @@
 //! The pipeline: [`build_trades`] (fills → [`Trade`]s with [`Realisation`]s), then
 //! [`daily_pnl`] (realisations → [`DailyPnl`] per trading day in a time zone), then
 //! [`month_calendar`] / [`year_calendar`]; [`statistics`] summarises trades and an equity
-//! curve. Each module documents its rules; the formulas are also collected in `FORMULAS.md`.
+//! curve. Each module documents its rules; the formulas are also collected in `docs/trading.md`.
 //!
 //! ```
 //! use exporter_trading::{DEFAULT_TIMEZONE, build_trades, daily_pnl, sample_fills, statistics};

@@ -2,7 +2,7 @@
 //!
 //! These are the figures a trader reads first (win rate, profit factor, expectancy, drawdown,
 //! Sharpe). Each has several definitions in the wild, so every formula used here is written
-//! down next to its field (and in `FORMULAS.md`); nothing is left to guesswork.
+//! down next to its field (and in `docs/trading.md`); nothing is left to guesswork.
 //!
 //! Trade statistics are over **closed** trades only (open trades are only counted), in close
 //! order: by `closed_at`, ties kept in the order the trades were opened. A trade is a win when

@@ -193,17 +193,20 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
     let (start, end) = date_range(&params)?;
     let symbol = params.text("symbol")?;
     let trades = trades(&state).await?;
-    let selected: Vec<Trade> = trades
-        .iter()
-        .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
-        .filter(|t| match t.status {
-            TradeStatus::Open => true,
-            TradeStatus::Closed => {
-                (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end)
-            }
-        })
-        .cloned()
-        .collect();
+    let unfiltered = symbol.is_none() && start.is_none() && end.is_none();
+    let selected: Option<Vec<Trade>> = (!unfiltered).then(|| {
+        trades
+            .iter()
+            .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
+            .filter(|t| match t.status {
+                TradeStatus::Open => true,
+                TradeStatus::Closed => {
+                    within(closed_day(&state, t), start, end) || (start.is_none() && end.is_none())
+                }
+            })
+            .cloned()
+            .collect()
+    });
     let equity: Vec<_> = equity(&state)
         .await?
         .into_iter()
@@ -212,9 +215,13 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
                 || within(Some(trading_day(p.time, state.timezone)), start, end)
         })
         .collect();
-    let result = tokio::task::spawn_blocking(move || statistics(&selected, &equity))
-        .await
-        .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
+    // Unfiltered, the cached trades are used as they are (no copy of a million trades).
+    let result = tokio::task::spawn_blocking(move || match &selected {
+        Some(selected) => statistics(selected, &equity),
+        None => statistics(&trades, &equity),
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
     Ok(Json(json!(result)))
 }
 

@@ -7,6 +7,7 @@ use exporter_protocol::brokerage::{
     self, EquityHistory, FillBatch, FillRecord, OpenOrders, PortfolioSnapshot,
 };
 use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
+use exporter_protocol::market::{self, BarBatch, Quote};
 use exporter_protocol::system::SystemSample;
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, Subjects};
 use exporter_store::{DeadLetter, Domain, IncomingSample};
@@ -193,6 +194,17 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
                 fill.validate()?;
             }
             Ok((batch.series(), Domain::Fills(batch.fills)))
+        }
+        market::BARS_KIND => {
+            let batch = typed::<BarBatch>(source, body)?;
+            if batch.bars.iter().any(|b| !b.close.is_finite()) {
+                return Err("a bar has a non-finite close".into());
+            }
+            Ok((batch.series(), Domain::Bars(Box::new(batch))))
+        }
+        market::QUOTE_KIND => {
+            let quote = typed::<Quote>(source, body)?;
+            Ok((quote.series(), Domain::Quote(Box::new(quote))))
         }
         other => Err(format!("unknown sample kind `{other}`")),
     }

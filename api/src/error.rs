@@ -21,6 +21,14 @@ pub enum ApiError {
     Store(#[from] exporter_store::StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// A dependency (the market collector, Yahoo) cannot answer now; retry later.
+    #[error("unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after_seconds: u64,
+    },
 }
 
 impl ApiError {
@@ -49,6 +57,13 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            Self::Unavailable {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
         let (status, kind, title, detail, parameter) = match self {
             Self::BadParameter { parameter, detail } => (
                 StatusCode::BAD_REQUEST,
@@ -69,6 +84,23 @@ impl IntoResponse for ApiError {
                 "/problems/not-found",
                 "Not found",
                 detail,
+                None,
+            ),
+            Self::Unprocessable(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "/problems/unprocessable",
+                "Unprocessable request",
+                detail,
+                None,
+            ),
+            Self::Unavailable {
+                detail,
+                retry_after_seconds,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                format!("{detail}; retry in {retry_after_seconds} s"),
                 None,
             ),
             Self::Internal(detail) => {
@@ -99,11 +131,17 @@ impl IntoResponse for ApiError {
             detail,
             parameter,
         };
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after
+            && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }

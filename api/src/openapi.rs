@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{hardware, health, metrics, portfolio, trades};
+use crate::routes::{hardware, health, market, metrics, portfolio, trades};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use crate::routes::{hardware, health, metrics, portfolio, trades};
         trades::stats,
         trades::daily,
         trades::calendar,
+        market::chart,
+        market::quote,
         document
     ),
     components(schemas(crate::error::Problem)),
@@ -32,6 +34,7 @@ use crate::routes::{hardware, health, metrics, portfolio, trades};
     tags(
         (name = "health", description = "Liveness of the exporter and its dependencies"),
         (name = "metrics", description = "Latest samples and history of every numeric series"),
+        (name = "market", description = "Charts with indicators and quotes (Yahoo Finance through the market collector)"),
         (name = "trading", description = "Portfolio, trades, statistics and P&L, from the store"),
         (name = "meta", description = "This document"),
     )

@@ -21,6 +21,10 @@ pub struct AppState {
     pub history_max_points: u32,
     pub stale_after_seconds: u64,
     pub request_timeout_seconds: u64,
+    /// Subject prefix, for request/reply to collectors.
+    pub subject_prefix: String,
+    /// How long to wait for the market collector.
+    pub market_rpc_timeout_seconds: u64,
     /// Time zone whose calendar days P&L belongs to.
     pub timezone: chrono_tz::Tz,
     /// Trades built from the stored fills, rebuilt only when the fills changed.
@@ -50,6 +54,8 @@ impl AppState {
             stale_after_seconds: settings.api.stale_after_seconds,
             request_timeout_seconds: settings.api.request_timeout_seconds,
             tunnels: Arc::default(),
+            subject_prefix: settings.nats.subject_prefix.clone(),
+            market_rpc_timeout_seconds: settings.market.rpc_timeout_seconds,
             timezone: settings
                 .trading
                 .timezone

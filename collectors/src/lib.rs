@@ -7,8 +7,10 @@
 
 pub mod brokerage;
 pub mod hardware;
+pub mod market;
 pub mod publisher;
 pub mod system;
+pub mod yahoo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,7 @@ pub const KINDS: &[&str] = &[
     hardware::KIND,
     brokerage::portfolio::KIND,
     brokerage::trades::KIND,
+    market::KIND,
 ];
 
 /// Why a collector stopped.
@@ -91,6 +94,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         brokerage::portfolio::KIND => {
             brokerage::portfolio::run(&settings, &subjects, &handle, &shutdown).await
         }
+        market::KIND => market::run(&settings, &subjects, &client, &handle, &shutdown).await,
         brokerage::trades::KIND => {
             brokerage::trades::run(&settings, &subjects, &trades_js, &handle, &shutdown).await
         }

@@ -8,6 +8,7 @@ pub mod brokerage;
 pub mod envelope;
 pub mod hardware;
 pub mod heartbeat;
+pub mod market;
 pub mod nullable;
 pub mod series;
 pub mod subjects;

@@ -129,6 +129,9 @@ impl Settings {
         } else {
             env("EXPORTER_NGROK_AUTHTOKEN_FILE").map(|file| ApiKeySource::File(PathBuf::from(file)))
         };
+        if let Some(url) = env("EXPORTER_YAHOO_BASE_URL") {
+            self.market.yahoo_base_url = url;
+        }
         if let Some(url) = env("EXPORTER_ALPACA_BASE_URL") {
             self.alpaca.base_url = url;
         }

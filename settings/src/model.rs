@@ -26,6 +26,7 @@ pub struct Settings {
     pub tunnel: TunnelSettings,
     pub alpaca: AlpacaSettings,
     pub trading: TradingSettings,
+    pub market: MarketSettings,
     /// Alpaca key id and secret key (environment or 0600 files only; not YAML keys).
     #[serde(skip)]
     pub alpaca_keys: Option<(ApiKeySource, ApiKeySource)>,
@@ -68,6 +69,7 @@ impl Default for Settings {
             tunnel: TunnelSettings::default(),
             alpaca: AlpacaSettings::default(),
             trading: TradingSettings::default(),
+            market: MarketSettings::default(),
             alpaca_keys: None,
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,
@@ -273,6 +275,9 @@ impl Settings {
     /// Collector kinds `exporter up` starts: the brokerage ones only when Alpaca keys are set.
     pub fn enabled_collector_kinds(&self) -> Vec<&'static str> {
         let mut kinds = self.collectors.enabled_kinds();
+        if self.market.enabled {
+            kinds.push("market");
+        }
         if self.alpaca_keys.is_some() {
             kinds.extend(["portfolio", "trades"]);
         }
@@ -411,6 +416,45 @@ impl Default for AlpacaSettings {
             trades_interval_seconds: 10,
             timeout_seconds: 10,
             max_requests_per_minute: 200,
+        }
+    }
+}
+
+/// Market data from Yahoo Finance's chart endpoint, through `exporter-collector market`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketSettings {
+    /// Run the market collector under `exporter up`.
+    pub enabled: bool,
+    /// Chart endpoint base URL (env `EXPORTER_YAHOO_BASE_URL`).
+    pub yahoo_base_url: String,
+    /// Symbols kept up to date (open positions are added automatically).
+    pub watchlist: Vec<String>,
+    /// Seconds between quote refreshes of the watchlist.
+    pub quote_interval_seconds: u64,
+    /// Seconds between refreshes of the watchlist's daily and intraday bars.
+    pub bars_interval_seconds: u64,
+    /// Bound on requests to Yahoo per minute.
+    pub max_requests_per_minute: u32,
+    pub timeout_seconds: u64,
+    /// A burst of the same chart request within this many seconds is fetched once.
+    pub cache_seconds: u64,
+    /// How long the API waits for the collector to fetch what the store lacks.
+    pub rpc_timeout_seconds: u64,
+}
+
+impl Default for MarketSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            yahoo_base_url: "https://query1.finance.yahoo.com".into(),
+            watchlist: Vec::new(),
+            quote_interval_seconds: 60,
+            bars_interval_seconds: 900,
+            max_requests_per_minute: 60,
+            timeout_seconds: 10,
+            cache_seconds: 30,
+            rpc_timeout_seconds: 20,
         }
     }
 }
@@ -723,6 +767,43 @@ impl Settings {
             1,
             10_000,
             "alpaca.max_requests_per_minute",
+        )?;
+        check(
+            self.market.yahoo_base_url.starts_with("http://")
+                || self.market.yahoo_base_url.starts_with("https://"),
+            "market.yahoo_base_url",
+            "must be an http(s) URL",
+        )?;
+        in_range(
+            self.market.quote_interval_seconds,
+            5,
+            86_400,
+            "market.quote_interval_seconds",
+        )?;
+        in_range(
+            self.market.bars_interval_seconds,
+            60,
+            86_400,
+            "market.bars_interval_seconds",
+        )?;
+        in_range(
+            u64::from(self.market.max_requests_per_minute),
+            1,
+            2000,
+            "market.max_requests_per_minute",
+        )?;
+        in_range(
+            self.market.timeout_seconds,
+            1,
+            120,
+            "market.timeout_seconds",
+        )?;
+        in_range(self.market.cache_seconds, 0, 3600, "market.cache_seconds")?;
+        in_range(
+            self.market.rpc_timeout_seconds,
+            1,
+            120,
+            "market.rpc_timeout_seconds",
         )?;
         check(
             self.trading.timezone.parse::<chrono_tz::Tz>().is_ok(),

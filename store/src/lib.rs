@@ -7,6 +7,7 @@
 mod brokerage;
 mod history;
 mod latest;
+mod market;
 mod partitions;
 mod write;
 

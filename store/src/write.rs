@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use exporter_protocol::SeriesPoint;
 use exporter_protocol::brokerage::{EquityPoint, FillRecord};
+use exporter_protocol::market::{BarBatch, Quote};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -38,6 +39,10 @@ pub enum Domain {
     Fills(Vec<FillRecord>),
     /// Daily equity (`equity_point`, keyed by time: the newest answer wins).
     Equity(Vec<EquityPoint>),
+    /// Bars of a fetched range, with events and metadata (`bar`, `bar_coverage`, ...).
+    Bars(Box<BarBatch>),
+    /// The latest quote of a symbol (`quote`, the newest wins).
+    Quote(Box<Quote>),
 }
 
 /// A message that could not be read, kept aside with the reason.
@@ -192,6 +197,8 @@ impl Store {
             match &sample.domain {
                 Domain::Fills(list) => fills.extend(list.iter().map(|f| (f, "broker"))),
                 Domain::Equity(points) => insert_equity(&mut tx, points).await?,
+                Domain::Bars(batch) => crate::market::insert_bars(&mut tx, batch).await?,
+                Domain::Quote(quote) => crate::market::upsert_quote(&mut tx, quote).await?,
                 Domain::None => {}
             }
         }

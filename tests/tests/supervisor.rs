@@ -88,8 +88,8 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
     let children = children_of(up.pid());
     assert_eq!(
         children.len(),
-        4,
-        "aggregator, two collectors, api: {children:?}"
+        5,
+        "aggregator, three collectors (system, hardware, market), api: {children:?}"
     );
     let (collector_pid, _) = children
         .iter()
@@ -149,9 +149,9 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
 async fn children_exit_when_the_supervisor_is_killed() {
     let env = TestEnv::new("").await;
     let mut up = env.spawn("exporter", &["up"]);
-    let pids = eventually("four children", Duration::from_secs(30), || async {
+    let pids = eventually("five children", Duration::from_secs(30), || async {
         let children = children_of(up.pid());
-        (children.len() == 4).then_some(children)
+        (children.len() == 5).then_some(children)
     })
     .await;
     up.kill();

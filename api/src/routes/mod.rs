@@ -3,6 +3,7 @@
 
 pub mod hardware;
 pub mod health;
+pub mod market;
 pub mod metrics;
 pub mod portfolio;
 pub mod trades;
@@ -20,6 +21,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics/hardware", get(hardware::hardware))
         .route("/metrics/all", get(metrics::all))
         .route("/metrics/portfolio", get(portfolio::portfolio))
+        .route("/market/chart/{symbol}", get(market::chart))
+        .route("/market/quote/{symbol}", get(market::quote))
         .route("/trades/active", get(trades::active))
         .route("/trades/history", get(trades::history))
         .route("/trades/statistics", get(trades::stats))

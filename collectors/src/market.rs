@@ -1,0 +1,334 @@
+//! `exporter-collector market`: Yahoo Finance for the watchlist (settings plus every symbol with
+//! an open position, learnt from the portfolio samples on the bus): quotes every
+//! `market.quote_interval_seconds`, recent daily bars every `market.bars_interval_seconds`; and
+//! the request/reply service the API uses for what the store lacks
+//! (`exporter.v1.rpc.market.chart` and `.quote`): fetch, publish for storage, reply. A short
+//! cache makes a burst of the same request fetch once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::yahoo::{Chart, ChartError, ChartRequest, Client, ClientConfig};
+use chrono::{DateTime, Utc};
+use exporter_protocol::brokerage::{PORTFOLIO_KIND, PortfolioSnapshot};
+use exporter_protocol::market::{
+    BARS_KIND, BarBatch, BarRecord, ChartQuery, CorporateEvent, QUOTE_KIND, Quote, QuoteQuery,
+    RPC_SERVICE, RpcFailure, RpcReply, SymbolMeta, range_start,
+};
+use exporter_protocol::{Envelope, Subjects};
+use exporter_runtime::Shutdown;
+use exporter_settings::Settings;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::CollectorError;
+use crate::publisher::PublishHandle;
+
+/// Collector kind name.
+pub const KIND: &str = "market";
+
+type CacheKey = (String, String, String);
+
+/// What the request handlers share.
+#[derive(Debug, Clone)]
+struct Service {
+    yahoo: Client,
+    publisher: PublishHandle,
+    subjects: Subjects,
+    host: String,
+    cache_for: Duration,
+    cache: Arc<Mutex<HashMap<CacheKey, (Instant, BarBatch)>>>,
+    seq: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Runs until `shutdown`.
+pub async fn run(
+    settings: &Settings,
+    subjects: &Subjects,
+    nats: &async_nats::Client,
+    publisher: &PublishHandle,
+    shutdown: &Shutdown,
+) -> Result<(), CollectorError> {
+    let config = ClientConfig {
+        base_url: settings.market.yahoo_base_url.clone(),
+        timeout: Duration::from_secs(settings.market.timeout_seconds),
+        max_requests_per_minute: settings.market.max_requests_per_minute,
+        ..ClientConfig::default()
+    };
+    let yahoo = Client::new(config).map_err(|err| CollectorError::Init {
+        kind: KIND,
+        message: err.to_string(),
+    })?;
+    let service = Service {
+        yahoo,
+        publisher: publisher.clone(),
+        subjects: subjects.clone(),
+        host: settings.host_name().to_owned(),
+        cache_for: Duration::from_secs(settings.market.cache_seconds),
+        cache: Arc::default(),
+        seq: Arc::default(),
+    };
+    let subscribe =
+        |verb: &str| nats.queue_subscribe(subjects.rpc(RPC_SERVICE, verb), "market".to_owned());
+    let mut charts = subscribe("chart")
+        .await
+        .map_err(|err| init(err.to_string()))?;
+    let mut quotes = subscribe("quote")
+        .await
+        .map_err(|err| init(err.to_string()))?;
+    let mut portfolios = nats
+        .subscribe(subjects.sample(PORTFOLIO_KIND, "*"))
+        .await
+        .map_err(|err| init(err.to_string()))?;
+    let mut positions: BTreeSet<String> = BTreeSet::new();
+    let watchlist: BTreeSet<String> = settings
+        .market
+        .watchlist
+        .iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect();
+    let mut quote_tick =
+        tokio::time::interval(Duration::from_secs(settings.market.quote_interval_seconds));
+    let mut bars_tick =
+        tokio::time::interval(Duration::from_secs(settings.market.bars_interval_seconds));
+    quote_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    bars_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tracing::info!(base_url = %settings.market.yahoo_base_url, watchlist = ?watchlist, "market collector started");
+    loop {
+        let symbols = || watchlist.union(&positions).cloned().collect::<Vec<_>>();
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            Some(message) = charts.next() => {
+                let service = service.clone();
+                let client = nats.clone();
+                tokio::spawn(async move {
+                    let reply = match serde_json::from_slice::<ChartQuery>(&message.payload) {
+                        Ok(query) => service.chart(&query).await,
+                        Err(err) => RpcReply::Failed(failure("invalid", format!("bad chart request: {err}"))),
+                    };
+                    respond(&client, message.reply, &reply).await;
+                });
+            }
+            Some(message) = quotes.next() => {
+                let service = service.clone();
+                let client = nats.clone();
+                tokio::spawn(async move {
+                    let reply = match serde_json::from_slice::<QuoteQuery>(&message.payload) {
+                        Ok(query) => service.quote(&query.symbol).await,
+                        Err(err) => RpcReply::Failed(failure("invalid", format!("bad quote request: {err}"))),
+                    };
+                    respond(&client, message.reply, &reply).await;
+                });
+            }
+            Some(message) = portfolios.next() => {
+                if let Ok(envelope) = Envelope::<PortfolioSnapshot>::from_slice(&message.payload) {
+                    positions = envelope.body.positions.iter().map(|p| p.symbol.to_ascii_uppercase()).collect();
+                }
+            }
+            _ = quote_tick.tick() => {
+                for symbol in symbols() {
+                    if let RpcReply::Failed(f) = service.quote(&symbol).await {
+                        tracing::warn!(%symbol, reason = %f.message, "quote refresh failed");
+                    }
+                }
+            }
+            _ = bars_tick.tick() => {
+                for symbol in symbols() {
+                    let query = ChartQuery { symbol: symbol.clone(), range: "1mo".into(), interval: "1d".into(), include_pre_post: false };
+                    if let RpcReply::Failed(f) = service.chart(&query).await {
+                        tracing::warn!(%symbol, reason = %f.message, "daily bars refresh failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn init(message: String) -> CollectorError {
+    CollectorError::Init {
+        kind: KIND,
+        message,
+    }
+}
+
+fn failure(kind: &str, message: String) -> RpcFailure {
+    RpcFailure {
+        kind: kind.to_owned(),
+        message,
+        parameter: None,
+    }
+}
+
+async fn respond<T: Serialize>(
+    client: &async_nats::Client,
+    reply: Option<async_nats::Subject>,
+    value: &RpcReply<T>,
+) {
+    if let (Some(reply), Ok(payload)) = (reply, serde_json::to_vec(value)) {
+        let _ = client.publish(reply, payload.into()).await;
+    }
+}
+
+fn from_error(err: ChartError) -> RpcFailure {
+    let kind = match &err {
+        ChartError::NotFound { .. } => "not_found",
+        ChartError::Unprocessable { .. } => "unprocessable",
+        ChartError::Invalid { .. } => "invalid",
+        _ => "unavailable",
+    };
+    let parameter = match &err {
+        ChartError::Invalid { parameter, .. } => Some((*parameter).to_owned()),
+        _ => None,
+    };
+    RpcFailure {
+        kind: kind.to_owned(),
+        message: err.to_string(),
+        parameter,
+    }
+}
+
+impl Service {
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    /// Fetches (or takes from the short cache) a chart, publishes it for storage, returns it.
+    async fn chart(&self, query: &ChartQuery) -> RpcReply<BarBatch> {
+        let key = (
+            query.symbol.to_ascii_uppercase(),
+            query.range.clone(),
+            query.interval.clone(),
+        );
+        if let Some((at, batch)) = self.cache.lock().expect("chart cache").get(&key)
+            && at.elapsed() < self.cache_for
+        {
+            return RpcReply::Ok(batch.clone());
+        }
+        let request = match ChartRequest::for_range(&key.0, &query.range, &query.interval) {
+            Ok(request) => request,
+            Err(err) => return RpcReply::Failed(from_error(err)),
+        };
+        let now = Utc::now();
+        match self.yahoo.chart(&request).await {
+            Ok(chart) => {
+                let batch = to_batch(
+                    &key.0,
+                    &query.interval,
+                    range_start(&query.range, now),
+                    now,
+                    chart,
+                );
+                let seq = self.next_seq();
+                self.publisher.publish(
+                    self.subjects.sample(BARS_KIND, &self.host),
+                    &Envelope::new(&self.host, BARS_KIND, seq, batch.clone()),
+                );
+                self.cache
+                    .lock()
+                    .expect("chart cache")
+                    .insert(key, (Instant::now(), batch.clone()));
+                RpcReply::Ok(batch)
+            }
+            Err(err) => RpcReply::Failed(from_error(err)),
+        }
+    }
+
+    /// Fetches the quote (a one-day chart's metadata), publishes it, returns it.
+    async fn quote(&self, symbol: &str) -> RpcReply<Quote> {
+        let symbol = symbol.to_ascii_uppercase();
+        let request = match ChartRequest::for_range(&symbol, "1d", "1d") {
+            Ok(request) => request,
+            Err(err) => return RpcReply::Failed(from_error(err)),
+        };
+        match self.yahoo.chart(&request).await {
+            Ok(chart) => {
+                let Some(quote) = to_quote(&symbol, &chart) else {
+                    return RpcReply::Failed(failure(
+                        "unavailable",
+                        format!("no price for {symbol} in Yahoo's answer"),
+                    ));
+                };
+                let seq = self.next_seq();
+                self.publisher.publish(
+                    self.subjects.sample(QUOTE_KIND, &self.host),
+                    &Envelope::new(&self.host, QUOTE_KIND, seq, quote.clone()),
+                );
+                RpcReply::Ok(quote)
+            }
+            Err(err) => RpcReply::Failed(from_error(err)),
+        }
+    }
+}
+
+fn to_batch(
+    symbol: &str,
+    interval: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    chart: Chart,
+) -> BarBatch {
+    let mut events: Vec<CorporateEvent> = chart
+        .splits
+        .iter()
+        .map(|s| CorporateEvent {
+            time: s.time,
+            kind: "split".into(),
+            amount: None,
+            numerator: Some(s.numerator),
+            denominator: Some(s.denominator),
+        })
+        .collect();
+    events.extend(chart.dividends.iter().map(|d| CorporateEvent {
+        time: d.time,
+        kind: "dividend".into(),
+        amount: Some(d.amount),
+        numerator: None,
+        denominator: None,
+    }));
+    BarBatch {
+        symbol: symbol.to_owned(),
+        interval: interval.to_owned(),
+        range_start: start,
+        range_end: end,
+        meta: SymbolMeta {
+            currency: chart.meta.currency.clone(),
+            exchange: chart.meta.exchange_name.clone(),
+            timezone: chart.meta.exchange_timezone_name.clone(),
+            instrument_type: chart.meta.instrument_type.clone(),
+        },
+        bars: chart
+            .bars
+            .iter()
+            .map(|b| BarRecord {
+                time: b.time,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                adj_close: b.adj_close,
+                volume: b.volume,
+            })
+            .collect(),
+        events,
+        dropped_null_bars: chart.dropped_null_bars as u64,
+    }
+}
+
+fn to_quote(symbol: &str, chart: &Chart) -> Option<Quote> {
+    let meta = &chart.meta;
+    let price = meta
+        .regular_market_price
+        .or_else(|| chart.bars.last().map(|b| b.close))?;
+    Some(Quote {
+        symbol: symbol.to_owned(),
+        price,
+        previous_close: meta.chart_previous_close.or(meta.previous_close),
+        day_high: meta.regular_market_day_high,
+        day_low: meta.regular_market_day_low,
+        volume: meta.regular_market_volume,
+        market_state: meta.market_state.clone(),
+        currency: meta.currency.clone(),
+        time: meta.regular_market_time.unwrap_or_else(Utc::now),
+    })
+}

@@ -40,6 +40,10 @@ async fn yahoo_stand_in(requests: Arc<AtomicUsize>) -> u16 {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({"error": "boom"})),
             ),
+            "BUSY" => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"error": "Too Many Requests"})),
+            ),
             _ => (
                 StatusCode::NOT_FOUND,
                 Json(
@@ -131,19 +135,26 @@ async fn charts_are_fetched_once_stored_and_served_with_indicators() {
         "{missing}"
     );
 
-    let started = Instant::now();
-    let response = reqwest::Client::new()
-        .get(env.api_url("/market/chart/FAIL?period=1y"))
-        .header("X-API-Key", &env.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
-    assert!(response.headers().contains_key("retry-after"));
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "a clear answer, not a hang"
-    );
+    for failing in ["FAIL", "BUSY"] {
+        let started = Instant::now();
+        let response = reqwest::Client::new()
+            .get(env.api_url(&format!("/market/chart/{failing}?period=1y")))
+            .header("X-API-Key", &env.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503, "{failing}");
+        assert!(response.headers().contains_key("retry-after"), "{failing}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["detail"].as_str().unwrap().contains("retry in"),
+            "{body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{failing}: not a hang"
+        );
+    }
 
     for (path, parameter) in [
         ("/market/chart/AAPL;rm?period=1y", "symbol"),

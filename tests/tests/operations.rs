@@ -82,6 +82,7 @@ async fn status_tunnel_down_logs_and_stop_on_a_running_stack() {
         "aggregator",
         "collector-system",
         "collector-hardware",
+        "collector-market",
         "api",
         "tunnel (test-host): down",
     ] {

@@ -365,6 +365,20 @@ impl TestEnv {
         get_json(&self.api_url(path), Some(&self.api_key)).await
     }
 
+    /// Polls `path` (a `/metrics/<kind>` route) until it lists a host; returns the body.
+    pub async fn first_host_sample(&self, path: &str) -> serde_json::Value {
+        eventually(
+            &format!("a sample at {path}"),
+            Duration::from_secs(30),
+            || async {
+                let (status, body) = self.get(path).await;
+                (status == 200 && body["hosts"].as_array().is_some_and(|h| !h.is_empty()))
+                    .then_some(body)
+            },
+        )
+        .await
+    }
+
     /// A JetStream context on this env's NATS, with the stream created.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let settings = self.settings();

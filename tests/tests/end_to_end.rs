@@ -32,16 +32,7 @@ async fn system_metrics_flow_from_collector_to_rest() {
     let _collector = env.spawn("exporter-collector", &["system"]);
     let _api = env.spawn("exporter-api", &[]);
 
-    let body = eventually(
-        "a system sample at /metrics/system",
-        Duration::from_secs(30),
-        || async {
-            let (status, body) = env.get("/metrics/system").await;
-            (status == 200 && body["hosts"].as_array().is_some_and(|h| !h.is_empty()))
-                .then_some(body)
-        },
-    )
-    .await;
+    let body = env.first_host_sample("/metrics/system").await;
     let host = &body["hosts"][0];
     assert_eq!(host["host"], "test-host");
     let sample = &host["sample"];
@@ -242,6 +233,15 @@ async fn openapi_document_covers_every_route() {
         "/metrics/system",
         "/metrics/all",
         "/metrics/history",
+        "/metrics/hardware",
+        "/metrics/portfolio",
+        "/trades/active",
+        "/trades/history",
+        "/trades/statistics",
+        "/trades/daily-pnl",
+        "/trades/pnl-calendar",
+        "/market/chart/{symbol}",
+        "/market/quote/{symbol}",
         "/openapi.json",
     ] {
         assert!(

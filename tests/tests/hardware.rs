@@ -15,16 +15,7 @@ async fn hardware_without_nvml_reports_hwmon_end_to_end() {
     let mut collector = env.spawn("exporter-collector", &["hardware"]);
     let _api = env.spawn("exporter-api", &[]);
 
-    let body = eventually(
-        "a hardware sample at /metrics/hardware",
-        Duration::from_secs(30),
-        || async {
-            let (status, body) = env.get("/metrics/hardware").await;
-            (status == 200 && body["hosts"].as_array().is_some_and(|h| !h.is_empty()))
-                .then_some(body)
-        },
-    )
-    .await;
+    let body = env.first_host_sample("/metrics/hardware").await;
     let host = &body["hosts"][0];
     assert_eq!(host["host"], "test-host");
     let sample = &host["sample"];

@@ -94,6 +94,8 @@ pub async fn run(
         tokio::time::interval(Duration::from_secs(settings.market.bars_interval_seconds));
     quote_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     bars_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let refreshing_quotes = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refreshing_bars = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tracing::info!(base_url = %settings.market.yahoo_base_url, watchlist = ?watchlist, "market collector started");
     loop {
         let symbols = || watchlist.union(&positions).cloned().collect::<Vec<_>>();
@@ -126,19 +128,33 @@ pub async fn run(
                     positions = envelope.body.positions.iter().map(|p| p.symbol.to_ascii_uppercase()).collect();
                 }
             }
+            // Refreshes run in their own tasks so requests from the API are never kept waiting
+            // behind them; a refresh still running when the next tick comes is not doubled.
             _ = quote_tick.tick() => {
-                for symbol in symbols() {
-                    if let RpcReply::Failed(f) = service.quote(&symbol).await {
-                        tracing::warn!(%symbol, reason = %f.message, "quote refresh failed");
-                    }
+                if !refreshing_quotes.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let (service, symbols, flag) = (service.clone(), symbols(), refreshing_quotes.clone());
+                    tokio::spawn(async move {
+                        for symbol in symbols {
+                            if let RpcReply::Failed(f) = service.quote(&symbol).await {
+                                tracing::warn!(%symbol, reason = %f.message, "quote refresh failed");
+                            }
+                        }
+                        flag.store(false, std::sync::atomic::Ordering::SeqCst);
+                    });
                 }
             }
             _ = bars_tick.tick() => {
-                for symbol in symbols() {
-                    let query = ChartQuery { symbol: symbol.clone(), range: "1mo".into(), interval: "1d".into(), include_pre_post: false };
-                    if let RpcReply::Failed(f) = service.chart(&query).await {
-                        tracing::warn!(%symbol, reason = %f.message, "daily bars refresh failed");
-                    }
+                if !refreshing_bars.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let (service, symbols, flag) = (service.clone(), symbols(), refreshing_bars.clone());
+                    tokio::spawn(async move {
+                        for symbol in symbols {
+                            let query = ChartQuery { symbol: symbol.clone(), range: "1mo".into(), interval: "1d".into(), include_pre_post: false };
+                            if let RpcReply::Failed(f) = service.chart(&query).await {
+                                tracing::warn!(%symbol, reason = %f.message, "daily bars refresh failed");
+                            }
+                        }
+                        flag.store(false, std::sync::atomic::Ordering::SeqCst);
+                    });
                 }
             }
         }
@@ -160,13 +176,28 @@ fn failure(kind: &str, message: String) -> RpcFailure {
     }
 }
 
+/// Replies; an answer too large for one NATS message becomes a clear failure instead of
+/// silence (the API would otherwise wait out its timeout).
 async fn respond<T: Serialize>(
     client: &async_nats::Client,
     reply: Option<async_nats::Subject>,
     value: &RpcReply<T>,
 ) {
-    if let (Some(reply), Ok(payload)) = (reply, serde_json::to_vec(value)) {
-        let _ = client.publish(reply, payload.into()).await;
+    let Some(reply) = reply else { return };
+    let mut payload = serde_json::to_vec(value).unwrap_or_default();
+    let limit = client.server_info().max_payload;
+    if payload.len() + 1024 > limit {
+        let failure: RpcReply<()> = RpcReply::Failed(failure(
+            "unprocessable",
+            format!(
+                "the answer ({} bytes) is larger than one NATS message ({limit} bytes): choose a shorter period or a coarser interval",
+                payload.len()
+            ),
+        ));
+        payload = serde_json::to_vec(&failure).unwrap_or_default();
+    }
+    if let Err(err) = client.publish(reply, payload.into()).await {
+        tracing::warn!(error = %err, "could not send a market reply");
     }
 }
 

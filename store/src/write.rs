@@ -299,12 +299,37 @@ async fn insert_fills(
     if fills.is_empty() {
         return Ok(());
     }
+    // One row per id: PostgreSQL refuses an upsert that touches a row twice, and a batch can hold
+    // the same fill more than once (a re-publish after a restart, the broker and the trading
+    // system both reporting it). Merge: the first strategy tag, the larger fee.
+    let mut merged: Vec<(FillRecord, &str)> = Vec::with_capacity(fills.len());
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (fill, origin) in fills {
+        match index.get(fill.id.as_str()) {
+            Some(&i) => {
+                let kept = &mut merged[i].0;
+                if kept.strategy.is_none() {
+                    kept.strategy.clone_from(&fill.strategy);
+                }
+                kept.fee = kept.fee.max(fill.fee);
+            }
+            None => {
+                index.insert(fill.id.as_str(), merged.len());
+                merged.push(((*fill).clone(), origin));
+            }
+        }
+    }
+    let fills: Vec<(&FillRecord, &str)> = merged.iter().map(|(f, o)| (f, *o)).collect();
     let side = |s: &str| if s == "buy" { "buy" } else { "sell" }.to_owned();
     sqlx::query(
         "INSERT INTO fill (fill_id, symbol, side, quantity, price, fee, time, order_id, strategy, origin) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], \
                               $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[]) \
-         ON CONFLICT (fill_id) DO NOTHING",
+         ON CONFLICT (fill_id) DO UPDATE SET \
+           strategy = COALESCE(fill.strategy, excluded.strategy), \
+           fee = GREATEST(fill.fee, excluded.fee), received_at = now() \
+         WHERE fill.strategy IS DISTINCT FROM COALESCE(fill.strategy, excluded.strategy) \
+            OR fill.fee < excluded.fee",
     )
     .bind(fills.iter().map(|(f, _)| f.id.clone()).collect::<Vec<_>>())
     .bind(fills.iter().map(|(f, _)| f.symbol.clone()).collect::<Vec<_>>())

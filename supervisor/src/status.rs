@@ -93,6 +93,8 @@ pub async fn collect(settings: &Settings) -> Status {
         // NATS unreachable or no report yet: a local supervisor's last written report.
         if let Ok(bytes) = std::fs::read(settings.state_dir.join("supervisor.json"))
             && let Ok(report) = serde_json::from_slice::<SupervisorReport>(&bytes)
+            // A report older than three heartbeats is from a supervisor that is gone.
+            && age_seconds(report.time) < interval.as_secs_f64() * 3.0
         {
             reports.insert(report.host.clone(), report);
         }

@@ -165,9 +165,11 @@ async fn open(settings: &Settings, token: &str) -> Result<(ngrok::Session, Forwa
 }
 
 /// The address to forward to: a wildcard bind is reached through loopback.
-fn local_host(bind: &str) -> &str {
+fn local_host(bind: &str) -> String {
     match bind {
-        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
-        other => other,
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
+        // An IPv6 address in a URL needs brackets.
+        other if other.contains(':') && !other.starts_with('[') => format!("[{other}]"),
+        other => other.to_owned(),
     }
 }

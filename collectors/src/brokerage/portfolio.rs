@@ -58,7 +58,8 @@ pub async fn run(
                             time: p.time,
                             equity: p.equity,
                             profit_loss: p.profit_loss,
-                            profit_loss_percent: p.profit_loss_pct,
+                            // Alpaca sends a ratio; the field is a percentage.
+                            profit_loss_percent: p.profit_loss_pct.map(|r| r * Decimal::ONE_HUNDRED),
                         }).collect(),
                     };
                     history_seq += 1;

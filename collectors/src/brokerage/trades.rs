@@ -1,9 +1,11 @@
 //! `exporter-collector trades`: new fills since the last one published, and the open orders.
 //!
-//! Fills are never dropped and never repeated across restarts: they are published directly to
-//! JetStream and the cursor (`state_dir/trades-cursor.json`, the last fill id) is written only
-//! after JetStream acked them. A crash between the ack and the write re-publishes those fills on
-//! restart; the store keys fills by their broker id, so that is a no-op.
+//! Fills are never dropped: they are published directly to JetStream, in chunks that fit a NATS
+//! message, and the cursor (`state_dir/trades-cursor.json`, the newest acked fill time) moves
+//! only after JetStream acked a chunk. Each poll asks for fills since the cursor minus an overlap
+//! window, because a fill can show up in the API after a later one (ids sort by fill time, not
+//! by arrival); fills already published by this process are skipped, and anything re-sent (after
+//! a restart) is a no-op in the store, which keys fills by their broker id.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,11 +26,17 @@ use crate::publisher::PublishHandle;
 /// Collector kind name.
 pub const KIND: &str = "trades";
 
+/// Fills published per message: well under NATS's 1 MiB default payload (~250 bytes a fill).
+const FILLS_PER_MESSAGE: usize = 500;
+/// How far back each poll looks again for fills that appeared late.
+const OVERLAP: chrono::Duration = chrono::Duration::minutes(15);
+
 /// Where the collector stands in the broker's activity list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
-    /// Id of the newest fill JetStream acknowledged (Alpaca ids sort by time).
-    pub last_fill_id: Option<String>,
+    /// Fill time of the newest fill JetStream acknowledged.
+    #[serde(default)]
+    pub last_fill_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Cursor {
@@ -64,35 +72,53 @@ pub async fn run(
     let client = super::client(settings, KIND)?;
     let host = settings.host_name().to_owned();
     let mut cursor = Cursor::load(&settings.state_dir);
+    let mut published: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+        std::collections::HashMap::new();
     let mut ticker =
         tokio::time::interval(Duration::from_secs(settings.alpaca.trades_interval_seconds));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut seq, mut orders_seq) = (0u64, 0u64);
-    tracing::info!(last_fill_id = ?cursor.last_fill_id, "trades collector started");
+    tracing::info!(last_fill_time = ?cursor.last_fill_time, "trades collector started");
     loop {
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),
             _ = ticker.tick() => {}
         }
-        match new_fills(&client, &cursor).await {
-            Ok(fills) if !fills.is_empty() => {
-                let last = fills.last().map(|f| f.id.clone());
-                seq += 1;
-                let envelope = Envelope::new(&host, FILLS_KIND, seq, FillBatch { fills });
-                match publish_acked(js, subjects.sample(FILLS_KIND, &host), &envelope).await {
-                    Ok(()) => {
-                        cursor.last_fill_id = last;
-                        if let Err(err) = cursor.save(&settings.state_dir) {
-                            tracing::error!(error = %err, "cannot save the trades cursor; fills may be re-published (harmless) after a restart");
-                        }
-                        tracing::info!(fills = envelope.body.fills.len(), last_fill_id = ?cursor.last_fill_id, "new fills published");
+        let since = cursor.last_fill_time.map(|t| t - OVERLAP);
+        // Forget what is older than the window: it will not be fetched again.
+        published.retain(|_, time| since.is_none_or(|s| *time >= s));
+        match fetch_fills(&client, since).await {
+            Ok(fills) => {
+                let fresh: Vec<FillRecord> = fills
+                    .into_iter()
+                    .filter(|f| !published.contains_key(&f.id))
+                    .collect();
+                for chunk in fresh.chunks(FILLS_PER_MESSAGE) {
+                    seq += 1;
+                    let envelope = Envelope::new(
+                        &host,
+                        FILLS_KIND,
+                        seq,
+                        FillBatch {
+                            fills: chunk.to_vec(),
+                        },
+                    );
+                    if let Err(err) =
+                        publish_acked(js, subjects.sample(FILLS_KIND, &host), &envelope).await
+                    {
+                        tracing::warn!(error = %err, "publishing fills failed; the cursor stays, they are fetched and sent again next interval");
+                        break;
                     }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "publishing fills failed; the cursor stays, they are fetched and sent again next interval")
+                    for fill in chunk {
+                        published.insert(fill.id.clone(), fill.time);
+                        cursor.last_fill_time = cursor.last_fill_time.max(Some(fill.time));
                     }
+                    if let Err(err) = cursor.save(&settings.state_dir) {
+                        tracing::error!(error = %err, "cannot save the trades cursor; fills may be re-published (harmless) after a restart");
+                    }
+                    tracing::info!(fills = chunk.len(), last_fill_time = ?cursor.last_fill_time, "new fills published");
                 }
             }
-            Ok(_) => {}
             Err(err) => super::on_error(KIND, "reading account activities", err)?,
         }
         match client.open_orders().await {
@@ -111,22 +137,21 @@ pub async fn run(
     }
 }
 
-/// Fills after the cursor, oldest first.
-async fn new_fills(
+/// Fills since `since` (all when none), oldest first; invalid ones are logged and left out.
+async fn fetch_fills(
     client: &Client,
-    cursor: &Cursor,
+    since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Vec<FillRecord>, exporter_alpaca::AlpacaError> {
     let query = ActivitiesQuery {
         activity_types: vec!["FILL".to_owned()],
         direction: Direction::Asc,
-        page_token: cursor.last_fill_id.clone(),
+        after: since,
         ..ActivitiesQuery::default()
     };
     let activities = client.all_activities_since(&query).await?;
     let mut fills: Vec<FillRecord> = activities
         .iter()
         .filter_map(Activity::as_trade)
-        .filter(|t| cursor.last_fill_id.as_ref().is_none_or(|last| &t.id > last))
         .filter_map(|t| {
             let side = match t.side {
                 TradeSide::Buy => "buy",
@@ -146,8 +171,17 @@ async fn new_fills(
                 strategy: None,
             })
         })
+        // The server filters by `after` too; this keeps the window exact whatever it does.
+        .filter(|fill| since.is_none_or(|s| fill.time >= s))
+        .filter(|fill| match fill.validate() {
+            Ok(()) => true,
+            Err(reason) => {
+                tracing::error!(%reason, "the broker sent a fill that cannot be stored; left out");
+                false
+            }
+        })
         .collect();
-    fills.sort_by(|a, b| a.id.cmp(&b.id));
+    fills.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     Ok(fills)
 }
 

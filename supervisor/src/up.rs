@@ -120,6 +120,7 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
         },
         readiness_timeout: Duration::from_secs(settings.supervisor.readiness_timeout_seconds),
         shutdown: shutdown.clone(),
+        bin_dir: bin_dir.clone(),
         running: Vec::new(),
     };
     for spec in specs {
@@ -155,6 +156,7 @@ struct Children {
     logs: LogFiles,
     readiness_timeout: Duration,
     shutdown: Shutdown,
+    bin_dir: std::path::PathBuf,
     running: Vec<(ChildSpec, Shutdown, tokio::task::JoinHandle<()>)>,
 }
 
@@ -192,20 +194,34 @@ impl Children {
         }
     }
 
-    /// SIGHUP: checks the settings file, then restarts the children one at a time in start
-    /// order, each waiting for the previous one's heartbeat; bad settings change nothing.
+    /// SIGHUP: checks the settings file; if valid, stops the children (reverse order) and starts
+    /// the set the new settings ask for, in order, each after the previous one's heartbeat. Bad
+    /// settings change nothing.
     async fn reload(&mut self) {
-        if let Err(err) = Settings::load() {
-            tracing::error!(error = %err, "SIGHUP: the settings are invalid; nothing restarted");
-            return;
-        }
+        let settings = match Settings::load() {
+            Ok(settings) => settings,
+            Err(err) => {
+                tracing::error!(error = %err, "SIGHUP: the settings are invalid; nothing restarted");
+                return;
+            }
+        };
         tracing::info!("SIGHUP: settings valid; restarting the processes one by one");
+        // The new settings decide which processes run (a collector enabled or disabled).
+        let specs = children(&settings, &self.bin_dir);
         let running = std::mem::take(&mut self.running);
-        for (spec, stop, task) in running {
+        for (spec, stop, task) in running.into_iter().rev() {
             stop.trigger();
             let _ = task.await;
             self.registry
                 .update(&spec.name, |r| r.last_exit = Some("reloaded".into()));
+        }
+        for spec in specs {
+            if !self.registry.snapshot().iter().any(|r| r.name == spec.name) {
+                self.registry.add(&spec.name);
+            }
+            if self.shutdown.is_triggered() {
+                return;
+            }
             self.start(spec).await;
         }
     }

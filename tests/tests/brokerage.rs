@@ -229,6 +229,12 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     assert_eq!(stats["gross_profit"], "300");
     assert_eq!(stats["profit_factor"], "6");
 
+    // Per symbol: that symbol's trades; the account-wide equity figures stay null.
+    let (_, aapl_stats) = env.get("/trades/statistics?symbol=AAPL").await;
+    assert_eq!(aapl_stats["closed_trades"], 1, "{aapl_stats}");
+    assert_eq!(aapl_stats["net_pnl"], "300");
+    assert!(aapl_stats["sharpe_ratio"].is_null(), "{aapl_stats}");
+
     let (_, history) = env.get("/trades/history?limit=1").await;
     assert_eq!(history["total"], 2);
     assert_eq!(

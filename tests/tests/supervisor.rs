@@ -222,3 +222,56 @@ async fn check_says_what_is_wrong_and_what_is_right() {
     assert!(output.contains("ok   settings"), "{output}");
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_new_settings_and_refuses_bad_ones() {
+    let env = TestEnv::new("").await;
+    let mut up = env.spawn("exporter", &["up"]);
+    eventually("five children", Duration::from_secs(30), || async {
+        (children_of(up.pid()).len() == 5).then_some(())
+    })
+    .await;
+
+    // A broken settings file: reload refuses it and nothing changes.
+    let good = std::fs::read_to_string(&env.settings_path).unwrap();
+    std::fs::write(&env.settings_path, format!("{good}\nnot_a_key: 1\n")).unwrap();
+    up.signal(Signal::SIGHUP);
+    eventually("the refusal logged", Duration::from_secs(10), || async {
+        up.output()
+            .contains("settings are invalid; nothing restarted")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(children_of(up.pid()).len(), 5);
+
+    // Disable the hardware collector: after the reload it is gone, the rest runs again.
+    let without_hardware = good.replace(
+        "  hardware:\n    interval_seconds: 1\n",
+        "  hardware:\n    enabled: false\n    interval_seconds: 1\n",
+    );
+    assert_ne!(without_hardware, good);
+    std::fs::write(&env.settings_path, without_hardware).unwrap();
+    let reload = env.run("exporter", &["reload"], &[]);
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    let children = eventually(
+        "four children without the hardware collector",
+        Duration::from_secs(30),
+        || async {
+            let children = children_of(up.pid());
+            (children.len() == 4 && !children.iter().any(|(_, cmd)| cmd.contains("hardware")))
+                .then_some(children)
+        },
+    )
+    .await;
+    assert!(
+        children.iter().any(|(_, cmd)| cmd.contains("exporter-api")),
+        "{children:?}"
+    );
+    up.signal(Signal::SIGTERM);
+    assert!(up.wait_exit(Duration::from_secs(30)).unwrap().success());
+    env.finish().await;
+}

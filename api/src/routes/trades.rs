@@ -207,8 +207,14 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
             .cloned()
             .collect()
     });
-    let equity: Vec<_> = equity(&state)
-        .await?
+    // The equity history is the whole account's: with a symbol filter the equity-based figures
+    // (Sharpe, Sortino, equity drawdown) would describe something else, so they stay null.
+    let account_equity = if symbol.is_some() {
+        Vec::new()
+    } else {
+        equity(&state).await?
+    };
+    let equity: Vec<_> = account_equity
         .into_iter()
         .filter(|p| {
             (start.is_none() && end.is_none())

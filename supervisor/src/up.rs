@@ -55,6 +55,8 @@ pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
 /// Runs until SIGINT/SIGTERM; SIGHUP re-reads the settings and restarts the children one by one.
 pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
+    // Installed first: SIGHUP's default action would kill the supervisor if it came during start.
+    let mut hangup = signal(SignalKind::hangup()).map_err(SupervisorError::Signals)?;
     let _pid_file =
         PidFile::acquire(&settings.state_dir).map_err(SupervisorError::AlreadyRunning)?;
     let store = Store::connect_retrying(&settings.database, &shutdown).await?;
@@ -133,7 +135,6 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     exporter_runtime::systemd::ready("all processes started");
     tokio::spawn(exporter_runtime::systemd::watchdog(shutdown.clone()));
 
-    let mut hangup = signal(SignalKind::hangup()).map_err(SupervisorError::Signals)?;
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,

@@ -276,16 +276,24 @@ impl Client {
             attempt += 1;
             let exhausted = attempt > self.max_retries;
             self.acquire_slot().await;
-            let sent = self
-                .http
-                .get(&url)
-                .query(query)
-                .header(KEY_ID_HEADER, self.key_id_header.clone())
-                .header(SECRET_KEY_HEADER, self.secret_key_header.clone())
-                .send()
-                .await;
-            let response = match sent {
-                Ok(response) => response,
+            // Sending and reading the body fail the same way (connection lost, timeout): one
+            // retry path for both.
+            let exchange = async {
+                let response = self
+                    .http
+                    .get(&url)
+                    .query(query)
+                    .header(KEY_ID_HEADER, self.key_id_header.clone())
+                    .header(SECRET_KEY_HEADER, self.secret_key_header.clone())
+                    .send()
+                    .await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
+            };
+            let (status, headers, body) = match exchange.await {
+                Ok(answer) => answer,
                 Err(source) => {
                     if exhausted {
                         return Err(AlpacaError::Transport {
@@ -295,30 +303,12 @@ impl Client {
                         });
                     }
                     let delay = self.backoff(attempt);
-                    tracing::warn!(%endpoint, attempt, error = %source, ?delay, "Alpaca unreachable, retrying");
+                    tracing::warn!(%endpoint, attempt, error = %source, ?delay, "Alpaca unreachable or answer cut short, retrying");
                     tokio::time::sleep(delay).await;
                     continue;
                 }
             };
-            let status = response.status();
-            let headers = response.headers().clone();
             self.observe_server_budget(&headers);
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(source) => {
-                    if exhausted {
-                        return Err(AlpacaError::Transport {
-                            endpoint,
-                            attempts: attempt,
-                            source,
-                        });
-                    }
-                    let delay = self.backoff(attempt);
-                    tracing::warn!(%endpoint, attempt, error = %source, ?delay, "Alpaca answer cut short, retrying");
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-            };
             tracing::debug!(%endpoint, status = status.as_u16(), attempt, bytes = body.len(), "Alpaca answered");
 
             if status.is_success() {

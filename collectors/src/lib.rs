@@ -20,6 +20,14 @@ use exporter_runtime::heartbeat::{self, HeartbeatCounters};
 use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 
+/// A sampling schedule of `seconds`: the first tick at once, and a late tick skipped rather than
+/// bunched up (a slow sample must not trigger a burst of catch-up samples).
+pub fn every(seconds: u64) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(seconds));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticker
+}
+
 /// Collector kinds this build knows.
 pub const KINDS: &[&str] = &[
     system::KIND,

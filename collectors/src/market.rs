@@ -88,12 +88,8 @@ pub async fn run(
         .iter()
         .map(|s| s.to_ascii_uppercase())
         .collect();
-    let mut quote_tick =
-        tokio::time::interval(Duration::from_secs(settings.market.quote_interval_seconds));
-    let mut bars_tick =
-        tokio::time::interval(Duration::from_secs(settings.market.bars_interval_seconds));
-    quote_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    bars_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut quote_tick = crate::every(settings.market.quote_interval_seconds);
+    let mut bars_tick = crate::every(settings.market.bars_interval_seconds);
     let refreshing_quotes = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let refreshing_bars = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tracing::info!(base_url = %settings.market.yahoo_base_url, watchlist = ?watchlist, "market collector started");

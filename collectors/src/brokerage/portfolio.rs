@@ -1,7 +1,5 @@
 //! `exporter-collector portfolio`: the account and its positions, and the daily equity history.
 
-use std::time::Duration;
-
 use exporter_alpaca::{Account, Client, Position, PositionSide};
 use exporter_protocol::brokerage::{
     AccountSnapshot, EQUITY_KIND, EquityHistory, EquityPoint, PORTFOLIO_KIND, PortfolioSnapshot,
@@ -27,14 +25,8 @@ pub async fn run(
 ) -> Result<(), CollectorError> {
     let client = super::client(settings, KIND)?;
     let host = settings.host_name().to_owned();
-    let mut snapshot_tick = tokio::time::interval(Duration::from_secs(
-        settings.alpaca.portfolio_interval_seconds,
-    ));
-    let mut history_tick = tokio::time::interval(Duration::from_secs(
-        settings.alpaca.history_interval_seconds,
-    ));
-    snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    history_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut snapshot_tick = crate::every(settings.alpaca.portfolio_interval_seconds);
+    let mut history_tick = crate::every(settings.alpaca.history_interval_seconds);
     let (mut seq, mut history_seq) = (0u64, 0u64);
     tracing::info!(base_url = %settings.alpaca.base_url, "portfolio collector started");
     loop {

@@ -8,7 +8,6 @@
 //! a restart) is a no-op in the store, which keys fills by their broker id.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use exporter_alpaca::{ActivitiesQuery, Activity, Client, Direction, TradeSide};
@@ -74,9 +73,7 @@ pub async fn run(
     let mut cursor = Cursor::load(&settings.state_dir);
     let mut published: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
         std::collections::HashMap::new();
-    let mut ticker =
-        tokio::time::interval(Duration::from_secs(settings.alpaca.trades_interval_seconds));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticker = crate::every(settings.alpaca.trades_interval_seconds);
     let (mut seq, mut orders_seq) = (0u64, 0u64);
     tracing::info!(last_fill_time = ?cursor.last_fill_time, "trades collector started");
     loop {

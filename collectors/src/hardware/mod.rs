@@ -49,8 +49,7 @@ pub async fn run(
     let (event_tx, mut event_rx) = mpsc::channel::<XidEvent>(256);
     let stop_events = Arc::new(AtomicBool::new(false));
     let mut xid_watcher: Option<std::thread::JoinHandle<()>> = None;
-    let mut ticker = tokio::time::interval(Duration::from_secs(config.interval_seconds));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticker = crate::every(config.interval_seconds);
     let (mut seq, mut event_seq, mut inventory_seq) = (0u64, 0u64, 0u64);
     tracing::info!(%subject, interval_seconds = config.interval_seconds, sysfs_root = %config.sysfs_root.display(), "hardware collector started");
     loop {

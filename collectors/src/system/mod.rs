@@ -8,7 +8,7 @@ mod diskstats;
 mod watch;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::system::{
@@ -71,8 +71,7 @@ pub async fn run(
     let mut sampler = Sampler::new(config)?;
     // CPU usage needs two refreshes at least MINIMUM_CPU_UPDATE_INTERVAL apart.
     tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
-    let mut ticker = tokio::time::interval(Duration::from_secs(config.interval_seconds));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticker = crate::every(config.interval_seconds);
     let mut seq = 0u64;
     tracing::info!(%subject, interval_seconds = config.interval_seconds, "system collector started");
     loop {

@@ -3,14 +3,16 @@
 //! Nothing here fails the aggregator: whatever does not parse is kept aside, raw, and counted.
 
 use chrono::{Duration, Utc};
+use exporter_protocol::alert::{self, Notification, NotificationBatch};
 use exporter_protocol::brokerage::{
     self, EquityHistory, FillBatch, FillRecord, OpenOrders, PortfolioSnapshot,
 };
 use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
+use exporter_protocol::logs::{self, LogBatch};
 use exporter_protocol::market::{self, BarBatch, Quote};
 use exporter_protocol::system::SystemSample;
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, Subjects};
-use exporter_store::{DeadLetter, Domain, IncomingSample};
+use exporter_store::{DeadLetter, Domain, IncomingNotification, IncomingSample};
 
 /// How far in the future a sample's time may be before it is refused (clock skew guard).
 const MAX_FUTURE: Duration = Duration::hours(1);
@@ -20,6 +22,7 @@ const MAX_FUTURE: Duration = Duration::hours(1);
 pub struct Decoder {
     sample_prefix: String,
     ingest_fill_subject: String,
+    ingest_notification_subject: String,
     /// Samples older than this are refused: their partition would already be dropped.
     max_age: Duration,
 }
@@ -42,6 +45,8 @@ pub enum Decoded {
     Sample(IncomingSample),
     /// A fill the trading system published itself.
     IngestFill(FillRecord),
+    /// A notification the trading system published itself.
+    IngestNotification(IncomingNotification),
     Dead(DeadLetter),
 }
 
@@ -52,6 +57,7 @@ impl Decoder {
         Self {
             sample_prefix: all.trim_end_matches('>').to_owned(),
             ingest_fill_subject: subjects.ingest(brokerage::INGEST_FILL),
+            ingest_notification_subject: subjects.ingest(alert::INGEST_NOTIFICATION),
             max_age: Duration::days(i64::from(retention_days)),
         }
     }
@@ -59,6 +65,8 @@ impl Decoder {
     pub fn decode(&self, raw: RawMessage<'_>) -> Decoded {
         let decoded = if raw.subject == self.ingest_fill_subject {
             ingest_fill(raw.payload).map(Decoded::IngestFill)
+        } else if raw.subject == self.ingest_notification_subject {
+            ingest_notification(&raw).map(Decoded::IngestNotification)
         } else {
             self.sample(&raw).map(Decoded::Sample)
         };
@@ -163,6 +171,22 @@ fn ingest_fill(payload: &[u8]) -> Result<FillRecord, String> {
     Ok(fill)
 }
 
+/// A notification published on the ingest subject: the documented plain JSON, no envelope.
+fn ingest_notification(raw: &RawMessage<'_>) -> Result<IncomingNotification, String> {
+    let notification: Notification =
+        serde_json::from_slice(raw.payload).map_err(|err| format!("not a notification: {err}"))?;
+    notification.validate()?;
+    Ok(IncomingNotification {
+        dedupe_key: raw
+            .message_id
+            .unwrap_or(raw.stream_position)
+            .replace('\0', "\\0"),
+        host: None,
+        time: notification.time.unwrap_or_else(Utc::now),
+        notification,
+    })
+}
+
 /// The numeric series of a payload of kind `source`, and the domain rows it feeds.
 fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>, Domain), String> {
     fn typed<T: serde::de::DeserializeOwned + HasSeries>(
@@ -201,6 +225,17 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
                 return Err("a bar has a non-finite close".into());
             }
             Ok((batch.series(), Domain::Bars(Box::new(batch))))
+        }
+        logs::KIND => {
+            let batch = typed::<LogBatch>(source, body)?;
+            Ok((Vec::new(), Domain::Logs(batch.lines)))
+        }
+        alert::NOTIFICATIONS_KIND => {
+            let batch = typed::<NotificationBatch>(source, body)?;
+            for notification in &batch.notifications {
+                notification.validate()?;
+            }
+            Ok((Vec::new(), Domain::Notifications(batch.notifications)))
         }
         market::QUOTE_KIND => {
             let quote = typed::<Quote>(source, body)?;

@@ -139,6 +139,7 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
         match decoder.decode(raw) {
             Decoded::Sample(sample) => batch.samples.push(sample),
             Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
+            Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
             Decoded::Dead(dead) => {
                 tracing::warn!(subject = %dead.subject, reason = %dead.reason, "message kept as a dead letter");
                 batch.dead_letters.push(dead);
@@ -213,6 +214,7 @@ async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_st
         .write_batch(&Batch {
             dead_letters: dead,
             ingest_fills: batch.ingest_fills.clone(),
+            ingest_notifications: batch.ingest_notifications.clone(),
             ..Batch::default()
         })
         .await

@@ -5,6 +5,7 @@
 //! Several aggregators may run at once: they share the consumer, and the store's writes are
 //! idempotent on the message id, so a redelivery never counts twice.
 
+pub mod alerts;
 pub mod decode;
 pub mod ingest;
 pub mod retention;

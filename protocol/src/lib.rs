@@ -4,10 +4,12 @@
 //! Collectors serialise these types, the aggregator parses them, the API returns them: keeping
 //! them in one crate is what lets a new collector be one module at each stage.
 
+pub mod alert;
 pub mod brokerage;
 pub mod envelope;
 pub mod hardware;
 pub mod heartbeat;
+pub mod logs;
 pub mod market;
 pub mod nullable;
 pub mod series;

@@ -5,11 +5,13 @@
 //! key (`api.port`) and, where the YAML parser knows it, the line. No secret has a value here:
 //! secrets come from the environment or from files with mode 0600 (see [`secrets`]).
 
+pub mod alerts;
 mod model;
 pub mod secrets;
 
 use std::path::{Path, PathBuf};
 
+pub use alerts::{AlertRules, AlertsSettings};
 pub use model::*;
 
 /// Default location of the settings file, relative to the working directory.
@@ -129,6 +131,9 @@ impl Settings {
         } else {
             env("EXPORTER_NGROK_AUTHTOKEN_FILE").map(|file| ApiKeySource::File(PathBuf::from(file)))
         };
+        if let Some(path) = env("EXPORTER_ALERTS") {
+            self.alerts.rules_file = PathBuf::from(path);
+        }
         if let Some(url) = env("EXPORTER_YAHOO_BASE_URL") {
             self.market.yahoo_base_url = url;
         }

@@ -27,6 +27,7 @@ pub struct Settings {
     pub alpaca: AlpacaSettings,
     pub trading: TradingSettings,
     pub market: MarketSettings,
+    pub alerts: crate::AlertsSettings,
     /// Alpaca key id and secret key (environment or 0600 files only; not YAML keys).
     #[serde(skip)]
     pub alpaca_keys: Option<(ApiKeySource, ApiKeySource)>,
@@ -70,6 +71,7 @@ impl Default for Settings {
             alpaca: AlpacaSettings::default(),
             trading: TradingSettings::default(),
             market: MarketSettings::default(),
+            alerts: crate::AlertsSettings::default(),
             alpaca_keys: None,
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,
@@ -244,6 +246,8 @@ pub struct CollectorsSettings {
     pub buffer_max_samples: usize,
     pub system: SystemCollectorSettings,
     pub hardware: HardwareCollectorSettings,
+    pub logs: LogsCollectorSettings,
+    pub notifications: NotificationsCollectorSettings,
 }
 
 impl Default for CollectorsSettings {
@@ -253,6 +257,8 @@ impl Default for CollectorsSettings {
             buffer_max_samples: 10_000,
             system: SystemCollectorSettings::default(),
             hardware: HardwareCollectorSettings::default(),
+            logs: LogsCollectorSettings::default(),
+            notifications: NotificationsCollectorSettings::default(),
         }
     }
 }
@@ -266,6 +272,12 @@ impl CollectorsSettings {
         }
         if self.hardware.enabled {
             kinds.push("hardware");
+        }
+        if self.logs.enabled {
+            kinds.push("logs");
+        }
+        if self.notifications.enabled && self.notifications.file.is_some() {
+            kinds.push("notifications");
         }
         kinds
     }
@@ -327,6 +339,106 @@ impl Default for HardwareCollectorSettings {
             interval_seconds: 5,
             sysfs_root: PathBuf::from("/sys"),
             nvml_retry_seconds: 300,
+        }
+    }
+}
+
+/// Where a followed file starts when no read position was saved for it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartPosition {
+    /// Read the whole file.
+    Beginning,
+    /// Only what is written from now on.
+    End,
+}
+
+/// How a followed file's lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFileFormat {
+    /// Each line is tried as JSON, then logfmt, then Python logging's layout, then plain text.
+    Auto,
+    Json,
+    Logfmt,
+    Python,
+    /// The whole line is the message; level unknown.
+    Plain,
+}
+
+/// One followed set of files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFileSettings {
+    /// Glob pattern (`/var/log/trading/*.log`); files that appear later are picked up.
+    pub path: String,
+    /// Component of lines that name none (default: the file's name without extension).
+    #[serde(default)]
+    pub component: Option<String>,
+    #[serde(default = "auto_format")]
+    pub format: LogFileFormat,
+}
+
+fn auto_format() -> LogFileFormat {
+    LogFileFormat::Auto
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsCollectorSettings {
+    pub enabled: bool,
+    /// Files to follow (glob patterns). Default: this system's own process logs.
+    pub files: Vec<LogFileSettings>,
+    /// systemd units followed through `journalctl --follow --output=json` (empty: none).
+    pub journal_units: Vec<String>,
+    /// Where a file seen for the first time starts (files that appear later always start at 0).
+    pub start_position: StartPosition,
+    /// Longer lines are cut to this many bytes and marked `truncated`.
+    pub max_line_bytes: usize,
+    /// Most lines in one published batch.
+    pub batch_max_lines: usize,
+    /// Longest a line waits for its batch to fill.
+    pub batch_max_wait_ms: u64,
+    /// How often files are checked for new data, rotation and new matches.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for LogsCollectorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            files: vec![LogFileSettings {
+                path: ".state/logs/*.log".into(),
+                component: None,
+                format: LogFileFormat::Auto,
+            }],
+            journal_units: Vec::new(),
+            start_position: StartPosition::End,
+            max_line_bytes: 65_536,
+            batch_max_lines: 500,
+            batch_max_wait_ms: 500,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+/// The trading system's notifications written to a JSONL file (they can also be published on
+/// `<prefix>.v1.ingest.notification` directly; that needs no collector).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsCollectorSettings {
+    pub enabled: bool,
+    /// The JSONL file to follow; none: the collector is not started.
+    pub file: Option<PathBuf>,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NotificationsCollectorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            file: None,
+            poll_interval_ms: 250,
         }
     }
 }

@@ -4,9 +4,14 @@
 //! Only the aggregator writes (through [`Store::write_batch`] and the partition upkeep); the API
 //! only reads. Writes are idempotent on the message id, so a redelivered batch changes nothing.
 
+pub mod alert_query;
+pub mod alerting;
 mod brokerage;
+pub mod delivery;
 mod history;
 mod latest;
+pub mod log_query;
+mod logs;
 mod market;
 mod partitions;
 mod write;
@@ -21,6 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub use brokerage::FillsVersion;
 pub use history::{HistoryBucket, HistoryQuery, SeriesHistory};
 pub use latest::{Freshness, LatestSample};
+pub use logs::IncomingNotification;
 pub use write::{Batch, BatchOutcome, DeadLetter, Domain, IncomingSample};
 
 /// Why a store operation failed.

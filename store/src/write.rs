@@ -6,9 +6,13 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use exporter_protocol::SeriesPoint;
+use exporter_protocol::alert::Notification;
 use exporter_protocol::brokerage::{EquityPoint, FillRecord};
+use exporter_protocol::logs::LogLine;
 use exporter_protocol::market::{BarBatch, Quote};
 use uuid::Uuid;
+
+use crate::logs::IncomingNotification;
 
 use crate::{Store, StoreError};
 
@@ -43,6 +47,10 @@ pub enum Domain {
     Bars(Box<BarBatch>),
     /// The latest quote of a symbol (`quote`, the newest wins).
     Quote(Box<Quote>),
+    /// Log lines (`log_line`).
+    Logs(Vec<LogLine>),
+    /// Notifications read from the trading system's file (`notification`).
+    Notifications(Vec<Notification>),
 }
 
 /// A message that could not be read, kept aside with the reason.
@@ -63,6 +71,8 @@ pub struct Batch {
     pub dead_letters: Vec<DeadLetter>,
     /// Fills the trading system published itself (`exporter.v1.ingest.fill`).
     pub ingest_fills: Vec<FillRecord>,
+    /// Notifications the trading system published itself (`exporter.v1.ingest.notification`).
+    pub ingest_notifications: Vec<IncomingNotification>,
 }
 
 /// What one batch changed.
@@ -191,6 +201,7 @@ impl Store {
             .await?;
         }
 
+        let mut notifications = batch.ingest_notifications.clone();
         let mut fills: Vec<(&FillRecord, &str)> =
             batch.ingest_fills.iter().map(|f| (f, "ingest")).collect();
         for sample in &fresh {
@@ -199,10 +210,25 @@ impl Store {
                 Domain::Equity(points) => insert_equity(&mut tx, points).await?,
                 Domain::Bars(batch) => crate::market::insert_bars(&mut tx, batch).await?,
                 Domain::Quote(quote) => crate::market::upsert_quote(&mut tx, quote).await?,
+                Domain::Logs(lines) => {
+                    crate::logs::insert_log_lines(&mut tx, sample.message_id, &sample.host, lines)
+                        .await?
+                }
+                Domain::Notifications(list) => {
+                    notifications.extend(list.iter().enumerate().map(|(i, n)| {
+                        IncomingNotification {
+                            dedupe_key: format!("{}:{i}", sample.message_id),
+                            host: Some(sample.host.clone()),
+                            time: n.time.unwrap_or(sample.time),
+                            notification: n.clone(),
+                        }
+                    }))
+                }
                 Domain::None => {}
             }
         }
         insert_fills(&mut tx, &fills).await?;
+        crate::logs::insert_notifications(&mut tx, &notifications).await?;
 
         let mut dead_letters = 0;
         if !batch.dead_letters.is_empty() {

@@ -1,8 +1,10 @@
 //! One module per resource; [`router`] merges them and puts every route but `/health` behind
 //! the API key.
 
+pub mod alerts;
 pub mod hardware;
 pub mod health;
+pub mod logs;
 pub mod market;
 pub mod metrics;
 pub mod portfolio;

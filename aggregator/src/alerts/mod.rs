@@ -1,0 +1,6 @@
+//! Alerting: rules compiled from `settings/alerts.yaml`, the engine that evaluates them against
+//! live samples, heartbeats, log lines and notifications (pending → firing → resolved), and the
+//! dispatcher that groups, silences, repeats and delivers notifications.
+
+pub mod dispatch;
+pub mod receivers;

@@ -23,6 +23,15 @@ pub enum ApiError {
     Internal(String),
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// A well-formed request body whose field `field` is not acceptable (422 naming it).
+    #[error("invalid field `{field}`: {detail}")]
+    InvalidField { field: String, detail: String },
+    /// The key is valid but its scope does not allow this route.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request contradicts the resource's state (acknowledging a resolved alert).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A dependency (the market collector, Yahoo) cannot answer now; retry later.
     #[error("unavailable: {detail}")]
     Unavailable {
@@ -39,6 +48,14 @@ impl ApiError {
             detail: detail.into(),
         }
     }
+
+    /// A 422 naming the body field `field` (e.g. `matchers[0].value`).
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The problem+json body.
@@ -50,7 +67,7 @@ pub struct Problem {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
-    /// The query or path parameter at fault, for 400s.
+    /// The query or path parameter at fault (400s), or the body field at fault (422s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
 }
@@ -90,6 +107,27 @@ impl IntoResponse for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "/problems/unprocessable",
                 "Unprocessable request",
+                detail,
+                None,
+            ),
+            Self::InvalidField { field, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "/problems/invalid-field",
+                "Invalid field",
+                format!("field `{field}`: {detail}"),
+                Some(field),
+            ),
+            Self::Forbidden(detail) => (
+                StatusCode::FORBIDDEN,
+                "/problems/forbidden",
+                "Forbidden",
+                detail,
+                None,
+            ),
+            Self::Conflict(detail) => (
+                StatusCode::CONFLICT,
+                "/problems/conflict",
+                "Conflict",
                 detail,
                 None,
             ),

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{hardware, health, market, metrics, portfolio, trades};
+use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, trades};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -27,15 +27,29 @@ use crate::routes::{hardware, health, market, metrics, portfolio, trades};
         trades::calendar,
         market::chart,
         market::quote,
+        logs::logs,
+        alerts::alerts,
+        alerts::deliveries,
+        alerts::alert,
+        alerts::acknowledge,
+        alerts::silences,
+        alerts::create_silence,
+        alerts::delete_silence,
         document
     ),
-    components(schemas(crate::error::Problem)),
+    components(schemas(
+        crate::error::Problem,
+        alerts::SilenceRequest,
+        alerts::MatcherRequest
+    )),
     modifiers(&ApiKeyScheme),
     tags(
         (name = "health", description = "Liveness of the exporter and its dependencies"),
         (name = "metrics", description = "Latest samples and history of every numeric series"),
         (name = "market", description = "Charts with indicators and quotes (Yahoo Finance through the market collector)"),
         (name = "trading", description = "Portfolio, trades, statistics and P&L, from the store"),
+        (name = "logs", description = "Log lines of the trading system and the exporter, filtered and paged"),
+        (name = "alerts", description = "Alerts, their acknowledgement, the delivery log and silences"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -125,6 +125,55 @@ impl Params {
             .transpose()
     }
 
+    /// A value read with `parse` (whose error message is the detail), if given.
+    pub fn parsed<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ApiError> {
+        self.text(name)?
+            .map(|value| parse(&value).map_err(|err| ApiError::bad(name, err)))
+            .transpose()
+    }
+
+    /// A comma-separated list of at most [`MAX_LIST_ITEMS`] non-empty items, each read with
+    /// `parse`; empty when not given.
+    pub fn list<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ApiError> {
+        let Some(value) = self.text(name)? else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        if items.len() > MAX_LIST_ITEMS {
+            return Err(ApiError::bad(
+                name,
+                format!("at most {MAX_LIST_ITEMS} comma-separated values"),
+            ));
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                if item.is_empty() {
+                    Err(ApiError::bad(name, "has an empty item in its list"))
+                } else {
+                    parse(item).map_err(|err| ApiError::bad(name, err))
+                }
+            })
+            .collect()
+    }
+
+    /// `true` or `false`, if given.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.parsed(name, |value| match value {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        })
+    }
+
     /// One of `choices`, if given.
     pub fn choice(
         &self,
@@ -147,6 +196,9 @@ impl Params {
             .transpose()
     }
 }
+
+/// Most items a comma-separated list parameter may hold.
+pub const MAX_LIST_ITEMS: usize = 100;
 
 fn parse_duration_seconds(value: &str) -> Option<i64> {
     let (number, unit) = match value.char_indices().last()? {

@@ -12,7 +12,7 @@ pub mod trades;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 
 use crate::{AppState, auth, openapi};
 
@@ -31,6 +31,16 @@ pub fn router(state: AppState) -> Router {
         .route("/trades/daily-pnl", get(trades::daily))
         .route("/trades/pnl-calendar", get(trades::calendar))
         .route("/metrics/history", get(metrics::history))
+        .route("/logs", get(logs::logs))
+        .route("/alerts", get(alerts::alerts))
+        .route("/alerts/deliveries", get(alerts::deliveries))
+        .route("/alerts/{alert_id}", get(alerts::alert))
+        .route("/alerts/{alert_id}/acknowledge", post(alerts::acknowledge))
+        .route(
+            "/silences",
+            get(alerts::silences).post(alerts::create_silence),
+        )
+        .route("/silences/{id}", delete(alerts::delete_silence))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

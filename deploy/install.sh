@@ -40,8 +40,13 @@ getent group video >/dev/null && usermod -a -G video "$user"
 
 install -d -m 0755 "$etc"
 if [ ! -f "$etc/system.yaml" ]; then
-  sed -e 's#^state_dir: .state#state_dir: /var/lib/gh200-exporter#' settings/system.yaml > "$etc/system.yaml"
+  sed -e 's#^state_dir: .state#state_dir: /var/lib/gh200-exporter#' \
+      -e 's#path: .state/logs/#path: /var/lib/gh200-exporter/logs/#' settings/system.yaml > "$etc/system.yaml"
   chmod 0644 "$etc/system.yaml"
+fi
+# Alert rules beside system.yaml (kept if present: the owner tunes them).
+if [ ! -f "$etc/alerts.yaml" ]; then
+  install -m 0644 settings/alerts.yaml "$etc/alerts.yaml"
 fi
 [ -f "$etc/environment" ] || printf '# KEY=value lines for every exporter unit (no secrets: use credentials)\n' > "$etc/environment"
 if [ ! -f "$etc/api-key" ]; then

@@ -26,11 +26,19 @@ pub enum AggregatorError {
     Bus(#[from] bus::BusError),
     #[error(transparent)]
     Store(#[from] exporter_store::StoreError),
+    #[error(transparent)]
+    Alerts(#[from] alerts::runner::AlertsError),
 }
 
 /// Connects (retrying while NATS or PostgreSQL are away), migrates, then ingests until
 /// `shutdown`.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), AggregatorError> {
+    // Rules are checked before anything else: a mistake stops the start with the rule named.
+    let rules = if settings.alerts.enabled {
+        Some(alerts::runner::load_rules(&settings.alert_rules_path())?)
+    } else {
+        None
+    };
     let store = Store::connect_retrying(&settings.database, &shutdown).await?;
     store.migrate().await?;
 
@@ -51,6 +59,32 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     })
     .await?;
 
+    let alerting = match rules {
+        Some(rules) => {
+            let (runner, dispatcher) = alerts::runner::AlertRunner::start(
+                settings.clone(),
+                store.clone(),
+                client.clone(),
+                subjects.clone(),
+                rules,
+                &shutdown,
+            )
+            .await?;
+            let stop = shutdown.clone();
+            Some((
+                tokio::spawn(async move {
+                    if let Err(err) = runner.run(stop).await {
+                        tracing::error!(error = %err, "the alert engine stopped; alerts are not evaluated. Restart the aggregator");
+                    }
+                }),
+                dispatcher,
+            ))
+        }
+        None => {
+            tracing::info!("alert evaluation is off in this aggregator (alerts.enabled: false)");
+            None
+        }
+    };
     let heartbeat = tokio::spawn(heartbeat::run(
         client.clone(),
         subjects.clone(),
@@ -63,6 +97,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     let retention = tokio::spawn(retention::run(
         store.clone(),
         settings.aggregator.retention_days,
+        settings.alerts.retention_days,
         shutdown.clone(),
     ));
     let decoder = decode::Decoder::new(&subjects, settings.aggregator.retention_days);
@@ -76,5 +111,9 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     ingest::run(consumer, store, decoder, options, shutdown).await;
     let _ = heartbeat.await;
     let _ = retention.await;
+    if let Some((runner, dispatcher)) = alerting {
+        let _ = runner.await;
+        let _ = dispatcher.await;
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Partition upkeep: creates tomorrow's partition ahead of time and drops the ones older than
-//! the retention period, hourly.
+//! the retention period, hourly; and deletes log lines and alert history past their retention.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -8,8 +8,14 @@ use chrono::{Days, Utc};
 use exporter_runtime::Shutdown;
 use exporter_store::Store;
 
-/// Runs until `shutdown`.
-pub async fn run(store: Store, retention_days: u32, shutdown: Shutdown) {
+/// Runs until `shutdown`. `alerts_retention_days` applies to notifications, resolved alerts and
+/// the delivery log; log lines follow `retention_days` like the points.
+pub async fn run(
+    store: Store,
+    retention_days: u32,
+    alerts_retention_days: u32,
+    shutdown: Shutdown,
+) {
     let mut ticker = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
@@ -23,6 +29,20 @@ pub async fn run(store: Store, retention_days: u32, shutdown: Shutdown) {
             .collect();
         if let Err(err) = store.ensure_partitions(&days).await {
             tracing::warn!(error = %err, "could not create upcoming partitions; will retry in an hour");
+        }
+        let now = Utc::now();
+        match store
+            .prune_logs_and_alerts(
+                now - chrono::Duration::days(i64::from(retention_days)),
+                now - chrono::Duration::days(i64::from(alerts_retention_days)),
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "deleted log lines and alert history past retention"),
+            Err(err) => {
+                tracing::warn!(error = %err, "log and alert retention failed; will retry in an hour")
+            }
         }
         let Some(oldest_kept) = today.checked_sub_days(Days::new(u64::from(retention_days))) else {
             continue;

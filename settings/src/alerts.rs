@@ -15,8 +15,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::SettingsError;
 
-/// Default location of the rules file, relative to the working directory.
-pub const DEFAULT_RULES_PATH: &str = "settings/alerts.yaml";
+/// Default rules file: beside `system.yaml` (a relative path is resolved against the settings
+/// file's directory, as Prometheus does for `rule_files`).
+pub const DEFAULT_RULES_PATH: &str = "alerts.yaml";
 
 /// The `alerts:` section of `system.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +25,8 @@ pub const DEFAULT_RULES_PATH: &str = "settings/alerts.yaml";
 pub struct AlertsSettings {
     /// Evaluate rules in this aggregator. With several aggregators, leave it on in one only.
     pub enabled: bool,
-    /// The rules file (env `EXPORTER_ALERTS`).
+    /// The rules file, relative to the directory of `system.yaml` (env `EXPORTER_ALERTS`, which
+    /// is relative to the working directory). See [`crate::Settings::alert_rules_path`].
     pub rules_file: PathBuf,
     /// Seconds between rule evaluations (1 to 300).
     pub evaluation_interval_seconds: u64,

@@ -71,6 +71,10 @@ impl Settings {
             key,
             message,
         })?;
+        settings.settings_dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         settings.apply_env(env)?;
         settings.validate()?;
         Ok(settings)
@@ -132,7 +136,12 @@ impl Settings {
             env("EXPORTER_NGROK_AUTHTOKEN_FILE").map(|file| ApiKeySource::File(PathBuf::from(file)))
         };
         if let Some(path) = env("EXPORTER_ALERTS") {
-            self.alerts.rules_file = PathBuf::from(path);
+            let path = PathBuf::from(path);
+            self.alerts.rules_file = if path.is_absolute() {
+                path
+            } else {
+                std::env::current_dir().unwrap_or_default().join(path)
+            };
         }
         if let Some(url) = env("EXPORTER_YAHOO_BASE_URL") {
             self.market.yahoo_base_url = url;
@@ -154,6 +163,12 @@ impl Settings {
             self.host_name = Some(machine_hostname());
         }
         Ok(())
+    }
+
+    /// Where the alert rules file is: `alerts.rules_file`, relative to the settings file's
+    /// directory unless absolute.
+    pub fn alert_rules_path(&self) -> PathBuf {
+        self.settings_dir.join(&self.alerts.rules_file)
     }
 
     /// The host label samples carry.

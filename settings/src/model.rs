@@ -34,6 +34,10 @@ pub struct Settings {
     /// Where the API's main key comes from (environment only; not a YAML key).
     #[serde(skip)]
     pub api_key_source: ApiKeySource,
+    /// Directory of the settings file that was loaded (relative paths of other settings files,
+    /// like the alert rules, are resolved against it).
+    #[serde(skip)]
+    pub settings_dir: PathBuf,
     /// Where the ngrok auth token comes from: `NGROK_AUTHTOKEN` or
     /// `EXPORTER_NGROK_AUTHTOKEN_FILE` (environment only; none means no tunnel).
     #[serde(skip)]
@@ -75,6 +79,7 @@ impl Default for Settings {
             alpaca_keys: None,
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,
+            settings_dir: PathBuf::from("settings"),
         }
     }
 }
@@ -430,6 +435,9 @@ pub struct NotificationsCollectorSettings {
     pub enabled: bool,
     /// The JSONL file to follow; none: the collector is not started.
     pub file: Option<PathBuf>,
+    /// Where the file starts when it is there at the very first start (a file that appears
+    /// later is always read from its start).
+    pub start_position: StartPosition,
     pub poll_interval_ms: u64,
 }
 
@@ -438,6 +446,7 @@ impl Default for NotificationsCollectorSettings {
         Self {
             enabled: true,
             file: None,
+            start_position: StartPosition::End,
             poll_interval_ms: 250,
         }
     }
@@ -813,6 +822,76 @@ impl Settings {
             5,
             86_400,
             "collectors.hardware.nvml_retry_seconds",
+        )?;
+        in_range(
+            self.alerts.evaluation_interval_seconds,
+            1,
+            300,
+            "alerts.evaluation_interval_seconds",
+        )?;
+        in_range(
+            self.alerts.watch_interval_seconds,
+            0,
+            3600,
+            "alerts.watch_interval_seconds",
+        )?;
+        in_range(
+            self.alerts.notification_resolve_after_seconds,
+            1,
+            30 * 86_400,
+            "alerts.notification_resolve_after_seconds",
+        )?;
+        in_range(
+            u64::from(self.alerts.retention_days),
+            1,
+            3650,
+            "alerts.retention_days",
+        )?;
+        let logs = &self.collectors.logs;
+        for (i, file) in logs.files.iter().enumerate() {
+            check(
+                !file.path.trim().is_empty(),
+                &format!("collectors.logs.files[{i}].path"),
+                "must not be empty",
+            )?;
+        }
+        for (i, unit) in logs.journal_units.iter().enumerate() {
+            check(
+                !unit.trim().is_empty() && !unit.starts_with('-'),
+                &format!("collectors.logs.journal_units[{i}]"),
+                "must be a systemd unit name",
+            )?;
+        }
+        // A line, JSON-escaped, must fit in one NATS message (1 MiB by default).
+        in_range(
+            logs.max_line_bytes as u64,
+            256,
+            131_072,
+            "collectors.logs.max_line_bytes",
+        )?;
+        in_range(
+            logs.batch_max_lines as u64,
+            1,
+            100_000,
+            "collectors.logs.batch_max_lines",
+        )?;
+        in_range(
+            logs.batch_max_wait_ms,
+            1,
+            60_000,
+            "collectors.logs.batch_max_wait_ms",
+        )?;
+        in_range(
+            logs.poll_interval_ms,
+            10,
+            60_000,
+            "collectors.logs.poll_interval_ms",
+        )?;
+        in_range(
+            self.collectors.notifications.poll_interval_ms,
+            10,
+            60_000,
+            "collectors.notifications.poll_interval_ms",
         )?;
         in_range(
             u64::from(self.supervisor.crash_loop_max_exits),

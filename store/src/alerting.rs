@@ -268,4 +268,43 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Retention of the non-partitioned tables: log lines received before `logs_before`;
+    /// notifications, final alerts (with their transitions) and delivery attempts before
+    /// `alerts_before`. Deletes in chunks so a large backlog never holds one long lock.
+    pub async fn prune_logs_and_alerts(
+        &self,
+        logs_before: DateTime<Utc>,
+        alerts_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 50_000;
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM log_line WHERE log_id IN \
+                 (SELECT log_id FROM log_line WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(logs_before)
+            .bind(CHUNK)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            deleted += done;
+            if done < CHUNK as u64 {
+                break;
+            }
+        }
+        for sql in [
+            "DELETE FROM notification WHERE received_at < $1",
+            "DELETE FROM alert WHERE state IN ('resolved', 'inactive') AND updated_at < $1",
+            "DELETE FROM alert_delivery WHERE time < $1",
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(alerts_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
 }

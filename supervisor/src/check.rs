@@ -1,5 +1,5 @@
 //! `exporter check`: validates the settings (done by loading them), then reaches PostgreSQL and
-//! NATS (with JetStream) and looks at the API key, printing one line per check and what to do
+//! NATS (with JetStream), looks at the API key and compiles the alert rules, printing one line per check and what to do
 //! about a failure.
 
 use std::time::Duration;
@@ -26,7 +26,47 @@ pub async fn run(settings: &Settings) -> Vec<Finding> {
         postgres(settings).await,
         nats(settings).await,
         api_key(settings),
+        alert_rules(settings),
     ]
+}
+
+/// The alert rules file: parses, every rule compiles, receivers' secrets resolve.
+fn alert_rules(settings: &Settings) -> Finding {
+    let name = "alert rules";
+    if !settings.alerts.enabled {
+        return Finding {
+            name,
+            ok: true,
+            detail: "alert evaluation is off (alerts.enabled: false)".into(),
+        };
+    }
+    let path = settings.alert_rules_path();
+    match exporter_aggregator::alerts::runner::load_rules(&path) {
+        Ok(loaded) => {
+            match exporter_aggregator::alerts::dispatch::check_receivers(&loaded.file.receivers) {
+                Ok(()) => Finding {
+                    name,
+                    ok: true,
+                    detail: format!(
+                        "{}: {} rules, {} receivers",
+                        path.display(),
+                        loaded.compiled.len(),
+                        loaded.file.receivers.len()
+                    ),
+                },
+                Err(err) => Finding {
+                    name,
+                    ok: false,
+                    detail: err.to_string(),
+                },
+            }
+        }
+        Err(err) => Finding {
+            name,
+            ok: false,
+            detail: err.to_string(),
+        },
+    }
 }
 
 async fn postgres(settings: &Settings) -> Finding {

@@ -267,6 +267,13 @@ impl TestEnv {
             )
         };
         std::fs::write(&settings_path, yaml).unwrap();
+        // The shipped alert rules beside the settings, as install.sh puts them (a test with its
+        // own rules overwrites this file before it starts the aggregator).
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../settings/alerts.yaml"),
+            dir.path().join("alerts.yaml"),
+        )
+        .unwrap();
         Self {
             dir,
             nats,
@@ -403,6 +410,32 @@ impl TestEnv {
             .await;
         }
     }
+}
+
+/// (pid, command line) of every live process whose parent is `parent`.
+pub fn children_of(parent: i32) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let (state, ppid) = (
+            fields.first().copied(),
+            fields.get(1).and_then(|p| p.parse().ok()),
+        );
+        if ppid == Some(parent) && state != Some("Z") {
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            found.push((pid, cmdline));
+        }
+    }
+    found
 }
 
 /// GET `url` (with `key` as X-API-Key if given); status and JSON body (`null` if not JSON).

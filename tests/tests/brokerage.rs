@@ -209,11 +209,17 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     assert_eq!(portfolio["positions"][0]["quantity"], "5");
 
     // The equity history's leading null is skipped, the rest stored exactly.
+    // (A separate sample from the snapshot: wait for it rather than race it.)
     let equity: Vec<(String,)> =
-        sqlx::query_as("SELECT equity::text FROM equity_point ORDER BY time")
-            .fetch_all(&env.pool)
-            .await
-            .unwrap();
+        eventually("the equity history", Duration::from_secs(30), || async {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT equity::text FROM equity_point ORDER BY time")
+                    .fetch_all(&env.pool)
+                    .await
+                    .unwrap();
+            (!rows.is_empty()).then_some(rows)
+        })
+        .await;
     assert_eq!(
         equity,
         [("100000".into(),), ("100300".into(),), ("100250".into(),)]

@@ -7,34 +7,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use exporter_tests::{TestEnv, eventually, get_json};
+use exporter_tests::{TestEnv, children_of, eventually, get_json};
 use nix::sys::signal::Signal;
-
-/// (pid, command line) of every live process whose parent is `parent`.
-fn children_of(parent: i32) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let (state, ppid) = (
-            fields.first().copied(),
-            fields.get(1).and_then(|p| p.parse().ok()),
-        );
-        if ppid == Some(parent) && state != Some("Z") {
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .replace('\0', " ");
-            found.push((pid, cmdline));
-        }
-    }
-    found
-}
 
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

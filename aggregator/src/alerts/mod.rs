@@ -3,4 +3,9 @@
 //! dispatcher that groups, silences, repeats and delivers notifications.
 
 pub mod dispatch;
+pub mod dispatch_delivery;
+pub mod dispatch_group;
+pub mod engine;
 pub mod receivers;
+pub mod rules;
+pub mod runner;

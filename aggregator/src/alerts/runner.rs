@@ -1,0 +1,539 @@
+//! Runs the alert engine inside the aggregator: feeds it every live sample, heartbeat and log
+//! line (core NATS subscriptions, so every aggregator sees all of them, whichever consumer
+//! instance stores them), the stored notifications (by row id, so none is missed while the
+//! aggregator was down), acknowledgements and silences (written by the API); evaluates on a
+//! fixed interval; stores and publishes every transition; and hands notifications to the
+//! dispatcher.
+//!
+//! PostgreSQL being away does not stop alerting: transitions are still published and delivered,
+//! and their rows are written once the database is back.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use exporter_protocol::alert::{Alert, AlertEvent, AlertEventKind, AlertState};
+use exporter_protocol::{Heartbeat, Subjects};
+use exporter_runtime::Shutdown;
+use exporter_settings::{AlertRules, Settings};
+use exporter_store::{Domain, Store};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use uuid::Uuid;
+
+use super::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
+use super::engine::{Change, Engine};
+use super::rules::{self, RuleError};
+use crate::decode::{Decoded, Decoder, RawMessage};
+
+/// Key of the notification cursor in `alert_engine_state`.
+const NOTIFICATION_CURSOR: &str = "notification_cursor";
+/// A source silent for longer than this before the aggregator started counts as retired, not
+/// absent (it is not seeded into absence detection).
+const RETIRED_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// How often today's realised P&L is recomputed (when fills changed).
+const PNL_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the alert engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    #[error(transparent)]
+    Settings(#[from] exporter_settings::SettingsError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("alert receivers: {0}")]
+    Dispatch(#[from] dispatch::DispatchError),
+    #[error("cannot subscribe to {subject}: {message}")]
+    Subscribe { subject: String, message: String },
+}
+
+/// Rules loaded and checked at start: a mistake stops the aggregator before it does anything.
+#[derive(Debug)]
+pub struct LoadedRules {
+    pub path: PathBuf,
+    pub file: AlertRules,
+    pub compiled: Vec<rules::Rule>,
+    pub modified: Option<SystemTime>,
+}
+
+/// Loads and compiles the rules file.
+pub fn load_rules(path: &std::path::Path) -> Result<LoadedRules, AlertsError> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let file = AlertRules::load(path)?;
+    let compiled = rules::compile(&file)?;
+    Ok(LoadedRules {
+        path: path.to_owned(),
+        file,
+        compiled,
+        modified,
+    })
+}
+
+/// Everything the runner needs.
+#[derive(Debug)]
+pub struct AlertRunner {
+    settings: Settings,
+    store: Store,
+    client: async_nats::Client,
+    subjects: Subjects,
+    decoder: Decoder,
+    engine: Engine,
+    dispatcher: DispatchHandle,
+    rules_path: PathBuf,
+    rules_modified: Option<SystemTime>,
+    /// Changes not yet written to PostgreSQL (it was away), oldest first.
+    unwritten: Vec<Change>,
+    /// Open alerts currently silenced.
+    silenced: HashSet<Uuid>,
+    notification_cursor: Option<i64>,
+    fills_seen: Option<(i64, Option<DateTime<Utc>>, chrono::NaiveDate)>,
+    subscriptions: Option<(async_nats::Subscriber, async_nats::Subscriber)>,
+}
+
+impl AlertRunner {
+    /// Sets up the engine from the stored state and starts the dispatcher.
+    pub async fn start(
+        settings: Settings,
+        store: Store,
+        client: async_nats::Client,
+        subjects: Subjects,
+        loaded: LoadedRules,
+        shutdown: &Shutdown,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), AlertsError> {
+        let now = Utc::now();
+        let resolve_after =
+            chrono::Duration::seconds(settings.alerts.notification_resolve_after_seconds as i64);
+        let mut engine = Engine::new(loaded.compiled, now, resolve_after);
+        match store.open_alerts().await {
+            Ok(open) => engine.restore(open),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read open alerts; starting without them")
+            }
+        }
+        seed_sources(&mut engine, &store, now).await;
+        if let Ok(Some(peak)) = max_equity(&store).await {
+            engine.seed_equity_peak(settings.host_name(), peak);
+        }
+        let (dispatcher, task) = dispatch::spawn(
+            loaded.file.route.clone(),
+            loaded.file.receivers.clone(),
+            Some(store.clone()),
+            DispatchOptions {
+                external_url: format!("http://{}:{}", settings.api.host, settings.api.port),
+                ..DispatchOptions::default()
+            },
+            shutdown.clone(),
+        )?;
+        dispatcher.restore(
+            engine
+                .open_alerts()
+                .map(|alert| Notice {
+                    alert: alert.clone(),
+                    silenced: false,
+                })
+                .collect(),
+        );
+        let decoder = Decoder::new(&subjects, settings.aggregator.retention_days);
+        // Subscribed before the aggregator reports ready, so no sample of a collector started
+        // after it is missed.
+        let subscribe = |subject: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|err| AlertsError::Subscribe {
+                        subject,
+                        message: err.to_string(),
+                    })
+            }
+        };
+        let subscriptions = Some((
+            subscribe(subjects.all_samples()).await?,
+            subscribe(subjects.all_heartbeats()).await?,
+        ));
+        Ok((
+            Self {
+                rules_path: loaded.path,
+                rules_modified: loaded.modified,
+                settings,
+                store,
+                client,
+                subjects,
+                decoder,
+                engine,
+                dispatcher,
+                unwritten: Vec::new(),
+                silenced: HashSet::new(),
+                notification_cursor: None,
+                fills_seen: None,
+                subscriptions,
+            },
+            task,
+        ))
+    }
+
+    /// Evaluates until `shutdown`.
+    pub async fn run(mut self, shutdown: Shutdown) -> Result<(), AlertsError> {
+        let (mut samples, mut heartbeats) =
+            self.subscriptions
+                .take()
+                .ok_or_else(|| AlertsError::Subscribe {
+                    subject: self.subjects.all_samples(),
+                    message: "run called twice".into(),
+                })?;
+        let mut hangup = signal(SignalKind::hangup()).ok();
+        let mut evaluate = tokio::time::interval(Duration::from_secs(
+            self.settings.alerts.evaluation_interval_seconds.max(1),
+        ));
+        evaluate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watch_seconds = self.settings.alerts.watch_interval_seconds;
+        let mut watch = tokio::time::interval(Duration::from_secs(watch_seconds.max(1)));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut pnl = tokio::time::interval(PNL_EVERY);
+        pnl.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tracing::info!(
+            rules = self.engine.rules().len(),
+            file = %self.rules_path.display(),
+            "alert engine started"
+        );
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                Some(message) = samples.next() => self.on_sample(&message),
+                Some(message) = heartbeats.next() => {
+                    if let Ok(beat) = serde_json::from_slice::<Heartbeat>(&message.payload) {
+                        self.engine.observe_heartbeat(&beat.process, &beat.host, Utc::now());
+                    }
+                }
+                _ = evaluate.tick() => self.tick().await,
+                _ = watch.tick(), if watch_seconds > 0 => {
+                    let modified = std::fs::metadata(&self.rules_path).and_then(|m| m.modified()).ok();
+                    if modified.is_some() && modified != self.rules_modified {
+                        self.reload("the rules file changed");
+                    }
+                }
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    self.reload("SIGHUP");
+                }
+                _ = pnl.tick() => self.refresh_realised_pnl().await,
+            }
+        }
+        // Last chance to store what changed.
+        self.write_changes(Vec::new()).await;
+        Ok(())
+    }
+
+    fn on_sample(&mut self, message: &async_nats::Message) {
+        let message_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str());
+        let raw = RawMessage {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+            message_id,
+            stream_position: "live",
+            headers: None,
+        };
+        let now = Utc::now();
+        if let Decoded::Sample(sample) = self.decoder.decode(raw) {
+            self.engine
+                .observe_sample(&sample.source, &sample.host, &sample.points, now);
+            if let Domain::Logs(lines) = &sample.domain {
+                self.engine.observe_logs(&sample.host, lines, now);
+            }
+        }
+    }
+
+    /// Re-reads the rules file; a broken edit keeps the running rules.
+    fn reload(&mut self, why: &str) {
+        match load_rules(&self.rules_path) {
+            Ok(loaded) => {
+                self.rules_modified = loaded.modified;
+                let count = loaded.compiled.len();
+                self.engine.set_rules(loaded.compiled);
+                if let Err(err) = self
+                    .dispatcher
+                    .reload(loaded.file.route, loaded.file.receivers)
+                {
+                    tracing::error!(error = %err, "alert receivers not reloaded; the previous receivers stay");
+                }
+                tracing::info!(rules = count, reason = why, "alert rules reloaded");
+            }
+            Err(err) => {
+                self.rules_modified = std::fs::metadata(&self.rules_path)
+                    .and_then(|m| m.modified())
+                    .ok();
+                tracing::error!(error = %err, reason = why, "alert rules not reloaded: fix the file; the previous rules keep running");
+            }
+        }
+    }
+
+    /// One evaluation: notifications, acknowledgements, silences, rules; then store, publish,
+    /// dispatch.
+    async fn tick(&mut self) {
+        let now = Utc::now();
+        seed_sources(&mut self.engine, &self.store, now).await;
+        self.read_notifications(now).await;
+        let acknowledged = self.read_acknowledgements().await;
+        let changes = self.engine.evaluate(now);
+        let silence_changed = self.read_silences(now).await;
+        for change in &changes {
+            self.publish(change).await;
+        }
+        let mut notices: HashMap<Uuid, Alert> = HashMap::new();
+        for change in &changes {
+            if matches!(
+                change.alert.state,
+                AlertState::Firing | AlertState::Resolved
+            ) {
+                notices.insert(change.alert.id, change.alert.clone());
+            }
+        }
+        for alert in acknowledged.into_iter().chain(silence_changed) {
+            if alert.state == AlertState::Firing {
+                notices.entry(alert.id).or_insert(alert);
+            }
+        }
+        for (id, alert) in notices {
+            // A resolved alert is no longer "open", so look its silence up from the last tick.
+            let silenced = self.silenced.contains(&id);
+            self.dispatcher.notify(Notice { alert, silenced });
+        }
+        self.write_changes(changes).await;
+        let open: Vec<&Alert> = self.engine.open_alerts().collect();
+        if let Err(err) = self.store.touch_alerts(&open).await {
+            tracing::debug!(error = %err, "alert values not updated");
+        }
+    }
+
+    async fn write_changes(&mut self, changes: Vec<Change>) {
+        self.unwritten.extend(changes);
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let events: Vec<(AlertEventKind, DateTime<Utc>, &Alert)> = self
+            .unwritten
+            .iter()
+            .map(|c| (c.kind, c.time, &c.alert))
+            .collect();
+        match self.store.record_alert_events(&events).await {
+            Ok(()) => self.unwritten.clear(),
+            Err(err) => tracing::warn!(
+                error = %err,
+                waiting = self.unwritten.len(),
+                "alert transitions not stored yet (PostgreSQL away?); they are kept and written at the next evaluation. Notifications still go out"
+            ),
+        }
+    }
+
+    async fn publish(&self, change: &Change) {
+        let event = AlertEvent {
+            kind: change.kind,
+            time: change.time,
+            alert: change.alert.clone(),
+        };
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            return;
+        };
+        if let Err(err) = self
+            .client
+            .publish(self.subjects.alert(change.kind.as_str()), payload.into())
+            .await
+        {
+            tracing::warn!(error = %err, "alert event not published on NATS");
+        }
+        tracing::info!(
+            alert_id = %change.alert.id,
+            rule = %change.alert.rule,
+            event = change.kind.as_str(),
+            severity = change.alert.severity.as_str(),
+            value = ?change.alert.value,
+            "alert {}", change.kind.as_str()
+        );
+    }
+
+    /// Feeds notifications stored since the cursor (a first start skips those older than the
+    /// resolve period: they would be over already).
+    async fn read_notifications(&mut self, now: DateTime<Utc>) {
+        let cursor = match self.notification_cursor {
+            Some(cursor) => cursor,
+            None => match self.store.engine_state(NOTIFICATION_CURSOR).await {
+                Ok(value) => value.and_then(|v| v.as_i64()).unwrap_or(0),
+                Err(_) => return,
+            },
+        };
+        let oldest = now
+            - chrono::Duration::seconds(
+                self.settings.alerts.notification_resolve_after_seconds as i64,
+            );
+        let mut cursor = cursor;
+        loop {
+            let rows = match self.store.notifications_after(cursor, 1000).await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    tracing::debug!(error = %err, "notifications not read this time");
+                    break;
+                }
+            };
+            let done = rows.len() < 1000;
+            for row in rows {
+                cursor = row.notification_id;
+                if row.time >= oldest || row.notification.resolved {
+                    self.engine
+                        .observe_notification(&row.notification, row.host.as_deref(), now);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        if self.notification_cursor != Some(cursor) {
+            if let Err(err) = self
+                .store
+                .set_engine_state(NOTIFICATION_CURSOR, &serde_json::json!(cursor))
+                .await
+            {
+                tracing::warn!(error = %err, "notification cursor not saved");
+            }
+            self.notification_cursor = Some(cursor);
+        }
+    }
+
+    /// Acknowledgements written by the API since the last tick: the alerts that changed.
+    async fn read_acknowledgements(&mut self) -> Vec<Alert> {
+        let Ok(stored) = self.store.open_alerts().await else {
+            return Vec::new();
+        };
+        stored
+            .into_iter()
+            .filter_map(|a| {
+                self.engine
+                    .set_acknowledged(a.id, a.acknowledged_at, a.acknowledged_by)
+            })
+            .collect()
+    }
+
+    /// Recomputes which open alerts are silenced; returns those whose silence changed.
+    async fn read_silences(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
+        let Ok(silences) = self.store.current_silences(now).await else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        let mut silenced = HashSet::new();
+        for alert in self.engine.open_alerts() {
+            let is = silences.iter().any(|s| s.silences(&alert.labels, now));
+            if is {
+                silenced.insert(alert.id);
+            }
+            if is != self.silenced.contains(&alert.id) {
+                changed.push(alert.clone());
+            }
+        }
+        // Keep resolved alerts' last known silence for their resolution notice.
+        for id in &self.silenced {
+            if !self.engine.open_alerts().any(|a| a.id == *id) {
+                silenced.insert(*id);
+            }
+        }
+        if silenced.len() > 10_000 {
+            silenced.retain(|id| self.engine.open_alerts().any(|a| a.id == *id));
+        }
+        self.silenced = silenced;
+        changed
+    }
+
+    /// Today's realised P&L as the series `trading.realized_pnl_today` (when fills changed, or
+    /// the trading day did).
+    async fn refresh_realised_pnl(&mut self) {
+        let Ok(tz) = self.settings.trading.timezone.parse::<chrono_tz::Tz>() else {
+            return;
+        };
+        let now = Utc::now();
+        let today = exporter_trading::trading_day(now, tz);
+        let Ok(version) = self.store.fills_version().await else {
+            return;
+        };
+        if version.count == 0 {
+            return;
+        }
+        let stamp = (version.count, version.last_received, today);
+        if self.fills_seen == Some(stamp) {
+            return;
+        }
+        let Ok(fills) = self.store.fills().await else {
+            return;
+        };
+        let fills: Vec<exporter_trading::Fill> = fills
+            .into_iter()
+            .map(|f| exporter_trading::Fill {
+                side: if f.side == "buy" {
+                    exporter_trading::Side::Buy
+                } else {
+                    exporter_trading::Side::Sell
+                },
+                id: f.id,
+                symbol: f.symbol,
+                quantity: f.quantity,
+                price: f.price,
+                fee: f.fee,
+                time: f.time,
+                strategy: f.strategy,
+            })
+            .collect();
+        let pnl = tokio::task::spawn_blocking(move || {
+            let trades = exporter_trading::build_trades(&fills);
+            exporter_trading::daily_pnl(&trades, tz, Some(today), Some(today))
+                .first()
+                .map(|day| day.realised_pnl)
+                .unwrap_or_default()
+        })
+        .await;
+        if let Ok(pnl) = pnl {
+            use rust_decimal::prelude::ToPrimitive;
+            if let Some(value) = pnl.to_f64() {
+                let host = self.settings.host_name().to_owned();
+                self.engine.observe_value(
+                    "trading.realized_pnl_today",
+                    &Default::default(),
+                    &host,
+                    value,
+                    now,
+                );
+            }
+            self.fills_seen = Some(stamp);
+        }
+    }
+}
+
+/// Makes every source with a stored sample known to absence detection (a source the live
+/// subscription has not heard from yet, e.g. one that stopped before this aggregator started).
+async fn seed_sources(engine: &mut Engine, store: &Store, now: DateTime<Utc>) {
+    match last_seen_sources(store).await {
+        Ok(rows) => {
+            for (source, host, at) in rows {
+                if now - at < RETIRED_AFTER {
+                    engine.seed_source(&source, &host, at);
+                }
+            }
+        }
+        Err(err) => tracing::debug!(error = %err, "latest samples not read this time"),
+    }
+}
+
+async fn last_seen_sources(
+    store: &Store,
+) -> Result<Vec<(String, String, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as("SELECT source, host, received_at FROM latest_sample")
+        .fetch_all(store.pool())
+        .await
+}
+
+async fn max_equity(store: &Store) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(equity)::float8 FROM equity_point")
+        .fetch_one(store.pool())
+        .await
+}

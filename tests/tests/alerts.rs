@@ -1,0 +1,414 @@
+//! Alerting end to end, as the owner lives it: a collector stops under the supervisor's watch,
+//! an absence alert fires, `/alerts` lists it, the phone (a local webhook receiver) gets one
+//! notification, the owner acknowledges it so it stops nagging, and when the collector comes
+//! back the alert resolves.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::routing::post;
+use exporter_tests::{TestEnv, children_of, eventually, get_json};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// A webhook receiver on 127.0.0.1: every JSON body it got.
+async fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |Json(body): Json<Value>| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, got)
+}
+
+/// Messages of `status` naming `alertname`.
+fn messages(got: &Arc<Mutex<Vec<Value>>>, status: &str, alertname: &str) -> usize {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["status"] == status
+                && m["alerts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == alertname))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resolves() {
+    let (port, got) = receiver().await;
+    let env = TestEnv::new(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n  hardware:\n    enabled: false\n\
+         market:\n  enabled: false\n\
+         alerts:\n  evaluation_interval_seconds: 1\n  watch_interval_seconds: 0\n",
+    )
+    .await;
+    std::fs::write(
+        env.dir.path().join("alerts.yaml"),
+        format!(
+            "route: {{group_by: [alertname], group_wait: 200ms, group_interval: 1s, repeat_interval: 3s}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             rules:\n  - name: SystemCollectorAbsent\n    severity: critical\n    category: system\n    \
+             absent: {{source: system, after: 3s}}\n    summary: 'No system samples from {{{{ labels.host }}}} for {{{{ value }}}}s'\n"
+        ),
+    )
+    .unwrap();
+    let mut up = env.spawn("exporter", &["up"]);
+    let key = env.api_key.clone();
+
+    env.first_host_sample("/metrics/system").await;
+    let (collector, _) = eventually("the system collector", Duration::from_secs(10), || async {
+        children_of(up.pid())
+            .into_iter()
+            .find(|(_, cmd)| cmd.contains("exporter-collector system"))
+    })
+    .await;
+
+    // Stopped (frozen): alive for the supervisor, silent on the bus.
+    kill(Pid::from_raw(collector), Signal::SIGSTOP).unwrap();
+    let alert = eventually(
+        "the absence alert firing in /alerts",
+        Duration::from_secs(20),
+        || async {
+            let (status, body) = get_json(
+                &env.api_url("/alerts?state=firing&category=system"),
+                Some(&key),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["rule"] == "SystemCollectorAbsent")
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["labels"]["host"], "test-host");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("No system samples from test-host for ")
+    );
+    let id = alert["id"].as_str().unwrap().to_owned();
+
+    eventually(
+        "the firing notification",
+        Duration::from_secs(10),
+        || async { (messages(&got, "firing", "SystemCollectorAbsent") >= 1).then_some(()) },
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(env.api_url(&format!("/alerts/{id}/acknowledge?user=owner")))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Two repeat intervals later, still the one notification: acknowledged alerts do not nag.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        messages(&got, "firing", "SystemCollectorAbsent"),
+        1,
+        "{:?}",
+        got.lock().unwrap()
+    );
+    let (_, body) = get_json(&env.api_url("/alerts?state=firing"), Some(&key)).await;
+    assert!(
+        body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str() && a["acknowledged_by"] == "owner"),
+        "still firing, acknowledged: {body}"
+    );
+
+    kill(Pid::from_raw(collector), Signal::SIGCONT).unwrap();
+    eventually("the alert resolved", Duration::from_secs(20), || async {
+        let (_, body) = get_json(&env.api_url(&format!("/alerts/{id}")), Some(&key)).await;
+        (body["state"] == "resolved").then_some(())
+    })
+    .await;
+    eventually(
+        "the resolved notification",
+        Duration::from_secs(10),
+        || async { (messages(&got, "resolved", "SystemCollectorAbsent") == 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        messages(&got, "firing", "SystemCollectorAbsent"),
+        1,
+        "exactly one firing notification"
+    );
+
+    // Every transition is stored in order.
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM alert_transition WHERE alert_id = $1::uuid ORDER BY transition_id",
+    )
+    .bind(&id)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["firing", "acknowledged", "resolved"]);
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM alert_delivery WHERE status = 'sent'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        delivered, 2,
+        "one firing and one resolved message in the delivery log"
+    );
+
+    kill(Pid::from_raw(-up.pid()), Signal::SIGINT).unwrap();
+    up.wait_exit(Duration::from_secs(30));
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_rule_stops_the_aggregator_and_check_names_it() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    std::fs::write(
+        env.dir.path().join("alerts.yaml"),
+        "rules:\n- {name: Hot, severity: warning, category: hardware, expr: 'gpu.temperature_celsius >> 5'}\n",
+    )
+    .unwrap();
+    let check = env.run(
+        "exporter",
+        &["check"],
+        &[("EXPORTER_API_KEY", &env.api_key)],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(!check.status.success(), "{text}");
+    assert!(text.contains("alert rule `Hot` (rules[0].expr)"), "{text}");
+
+    let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    let status = aggregator.wait_exit(Duration::from_secs(30)).unwrap();
+    assert!(!status.success());
+    assert!(
+        aggregator.output().contains("rules[0].expr"),
+        "{}",
+        aggregator.output()
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_reload_when_the_file_changes_and_a_broken_edit_keeps_them() {
+    let env =
+        TestEnv::new("alerts:\n  evaluation_interval_seconds: 1\n  watch_interval_seconds: 1\n")
+            .await;
+    let rules = env.dir.path().join("alerts.yaml");
+    std::fs::write(&rules, "rules: []\n").unwrap();
+    let nats = async_nats::connect(env.nats.url()).await.unwrap();
+    let mut events = nats.subscribe("exporter.v1.alert.>").await.unwrap();
+    let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    let mut collector = env.spawn("exporter-collector", &["system"]);
+    eventually(
+        "a stored system sample",
+        Duration::from_secs(30),
+        || async {
+            let count: Option<i64> =
+                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
+                    .fetch_one(&env.pool)
+                    .await
+                    .ok();
+            (count > Some(0)).then_some(())
+        },
+    )
+    .await;
+
+    // A new rule appears in the file: picked up without a restart, and fires.
+    std::fs::write(
+        &rules,
+        "rules:\n- {name: Always, severity: info, category: system, expr: 'cpu.usage_percent >= 0', summary: 'cpu {{ value }}'}\n",
+    )
+    .unwrap();
+    eventually("the new rule firing", Duration::from_secs(20), || async {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM alert WHERE rule = 'Always'")
+                .fetch_optional(&env.pool)
+                .await
+                .unwrap();
+        (state.as_deref() == Some("firing")).then_some(())
+    })
+    .await;
+    use futures::StreamExt;
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.subject.as_str(), "exporter.v1.alert.firing");
+    let event: Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["alert"]["rule"], "Always");
+    assert_eq!(event["alert"]["labels"]["host"], "test-host");
+
+    // A broken edit is refused; the running rule stays and the aggregator keeps going.
+    std::fs::write(&rules, "rules:\n- {name: Always, severity: loud}\n").unwrap();
+    eventually("the refusal logged", Duration::from_secs(20), || async {
+        aggregator
+            .output()
+            .contains("alert rules not reloaded")
+            .then_some(())
+    })
+    .await;
+    assert!(aggregator.alive());
+    let state: String = sqlx::query_scalar("SELECT state FROM alert WHERE rule = 'Always'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "firing");
+
+    // Removing the rule resolves its alert.
+    std::fs::write(&rules, "rules: []\n").unwrap();
+    eventually(
+        "the alert of the removed rule resolved",
+        Duration::from_secs(20),
+        || async {
+            let state: String = sqlx::query_scalar("SELECT state FROM alert WHERE rule = 'Always'")
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
+            (state == "resolved").then_some(())
+        },
+    )
+    .await;
+    collector.kill();
+    aggregator.kill();
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
+    let (port, got) = receiver().await;
+    let env = TestEnv::new("alerts:\n  evaluation_interval_seconds: 1\n").await;
+    std::fs::write(
+        env.dir.path().join("alerts.yaml"),
+        format!(
+            "route: {{group_by: [alertname], group_wait: 100ms, group_interval: 1s, repeat_interval: 1h}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             rules: []\n"
+        ),
+    )
+    .unwrap();
+    env.migrate().await;
+    sqlx::query(
+        "INSERT INTO silence (silence_id, matchers, starts_at, ends_at, created_by, comment) \
+         VALUES ($1, $2, now() - interval '1 minute', now() + interval '1 hour', 'owner', 'known issue')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(serde_json::json!([{"name": "category", "value": "order_rejected"}]))
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    let js = env.jetstream().await;
+    let publish = |body: Value| {
+        let js = js.clone();
+        async move {
+            js.publish(
+                "exporter.v1.ingest.notification",
+                serde_json::to_vec(&body).unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    };
+    publish(
+        serde_json::json!({"severity": "error", "category": "order_rejected",
+        "title": "AAPL buy rejected", "message": "insufficient buying power",
+        "labels": {"strategy": "momo"}}),
+    )
+    .await;
+    publish(
+        serde_json::json!({"severity": "warning", "category": "strategy_halted",
+        "title": "momo halted", "message": "daily loss limit", "labels": {"strategy": "momo"}}),
+    )
+    .await;
+    publish(serde_json::json!({"severity": "warning", "category": "no_title"})).await;
+
+    let alerts: Vec<(String, String, String)> = eventually(
+        "both notifications as firing alerts",
+        Duration::from_secs(20),
+        || async {
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT category, severity, state FROM alert ORDER BY category")
+                    .fetch_all(&env.pool)
+                    .await
+                    .unwrap();
+            (rows.len() == 2).then_some(rows)
+        },
+    )
+    .await;
+    assert_eq!(
+        alerts,
+        [
+            ("order_rejected".into(), "critical".into(), "firing".into()),
+            ("strategy_halted".into(), "warning".into(), "firing".into()),
+        ]
+    );
+    eventually(
+        "the unsilenced one delivered",
+        Duration::from_secs(10),
+        || async { (messages(&got, "firing", "strategy_halted") == 1).then_some(()) },
+    )
+    .await;
+    // The silenced one fired and is stored, but nothing was sent for it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        messages(&got, "firing", "order_rejected"),
+        0,
+        "{:?}",
+        got.lock().unwrap()
+    );
+
+    publish(
+        serde_json::json!({"severity": "info", "category": "strategy_halted",
+        "title": "momo halted", "labels": {"strategy": "momo"}, "resolved": true}),
+    )
+    .await;
+    eventually(
+        "resolved by the trading system",
+        Duration::from_secs(20),
+        || async { (messages(&got, "resolved", "strategy_halted") == 1).then_some(()) },
+    )
+    .await;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM alert WHERE category = 'strategy_halted'")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "resolved");
+    let reason: String = sqlx::query_scalar("SELECT reason FROM dead_letter")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert!(reason.contains("title"), "{reason}");
+    aggregator.kill();
+    env.finish().await;
+}

@@ -351,6 +351,12 @@ impl AlertRules {
                 }
                 _ => {}
             }
+            if receiver.kind == ReceiverType::Slack && receiver.url.is_some() {
+                return fail(
+                    key("url"),
+                    "a Slack webhook URL is a secret: put it in url_env or url_file",
+                );
+            }
             if let Some(url) = &receiver.url
                 && url_has_credentials(url)
             {
@@ -405,21 +411,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return Err(bad());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let too_long = || format!("`{text}` is too long a duration");
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number * 60),
-            "h" => Duration::from_secs(number * 3600),
-            "d" => Duration::from_secs(number * 86_400),
+        let seconds_per = match unit {
+            "ms" => {
+                total = total
+                    .checked_add(Duration::from_millis(number))
+                    .ok_or_else(too_long)?;
+                continue;
+            }
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
             _ => return Err(bad()),
         };
-        total += part;
+        let seconds = number.checked_mul(seconds_per).ok_or_else(too_long)?;
+        total = total
+            .checked_add(Duration::from_secs(seconds))
+            .ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -449,6 +464,12 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(
+            parse_duration("999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]
@@ -471,6 +492,11 @@ mod tests {
         let (key, message) = AlertRules::parse(leak).unwrap_err();
         assert_eq!(key, "receivers[0].url");
         assert!(message.contains("url_env"), "{message}");
+        let slack =
+            "receivers:\n- {name: s, type: slack, url: 'https://hooks.example.com/services/x'}\n";
+        let (key, message) = AlertRules::parse(slack).unwrap_err();
+        assert_eq!(key, "receivers[0].url");
+        assert!(message.contains("secret"), "{message}");
         let category = "rules:\n- {name: a, severity: info, category: weather, expr: 'x > 1'}\n";
         assert!(
             AlertRules::parse(category)

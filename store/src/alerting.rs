@@ -84,6 +84,7 @@ pub struct StoredNotification {
     pub notification_id: i64,
     pub host: Option<String>,
     pub time: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
     pub notification: Notification,
 }
 
@@ -100,6 +101,20 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for (kind, time, alert) in events {
+            if !alert.state.is_final() {
+                // Another open row of the same fingerprint (the engine started without the
+                // stored state, e.g. PostgreSQL blipped at its start) is superseded: resolve it
+                // so the one-open-alert-per-fingerprint index never wedges these writes.
+                sqlx::query(
+                    "UPDATE alert SET state = 'resolved', resolved_at = $3, updated_at = now() \
+                     WHERE fingerprint = $1 AND alert_id <> $2 AND state IN ('pending', 'firing')",
+                )
+                .bind(&alert.fingerprint)
+                .bind(alert.id)
+                .bind(time)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "INSERT INTO alert (alert_id, fingerprint, rule, severity, category, state, labels, \
                                     annotations, value, started_at, fired_at, resolved_at, last_active_at) \
@@ -190,7 +205,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredNotification>, StoreError> {
         let rows = sqlx::query(
-            "SELECT notification_id, host, time, severity, category, title, message, labels, resolved \
+            "SELECT notification_id, host, time, received_at, severity, category, title, message, labels, resolved \
              FROM notification WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
         )
         .bind(after)
@@ -205,6 +220,7 @@ impl Store {
                     notification_id: row.try_get("notification_id")?,
                     host: row.try_get("host")?,
                     time,
+                    received_at: row.try_get("received_at")?,
                     notification: Notification {
                         time: Some(time),
                         severity: row.try_get("severity")?,

@@ -26,13 +26,13 @@ pub const NOTIFICATION_RULE: &str = "notification";
 /// Labels of a series instance (with `host`).
 type Labels = BTreeMap<String, String>;
 
-/// One matching log line remembered for a log rule's window.
-#[derive(Debug, Clone)]
-struct LogHit {
-    at: DateTime<Utc>,
-    host: String,
-    component: String,
-}
+/// Most matching lines remembered per log rule, host and component: enough to count any
+/// realistic threshold exactly, and a bound on memory during an error storm (the count then
+/// reads as "at least" this many).
+const MAX_LOG_HITS: usize = 10_000;
+
+/// Matching-line times per (host, component), oldest first.
+type LogHits = HashMap<(String, String), VecDeque<DateTime<Utc>>>;
 
 /// One state change produced by [`Engine::evaluate`] or an observation.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,12 +53,14 @@ pub struct Engine {
     samples: HashMap<(String, String), DateTime<Utc>>,
     /// Last heartbeat per (process, host).
     heartbeats: HashMap<(String, String), DateTime<Utc>>,
-    /// Matching lines per log rule (by rule name), oldest first.
-    log_hits: HashMap<String, VecDeque<LogHit>>,
+    /// Matching lines per log rule (by rule name).
+    log_hits: HashMap<String, LogHits>,
     /// Highest equity seen per host, for the derived drawdown series.
     equity_peaks: HashMap<String, f64>,
     /// Open (pending or firing) alerts by fingerprint.
     open: HashMap<String, Alert>,
+    /// Restored alerts not seen active since the restart, with the end of their grace period.
+    restored: HashMap<String, DateTime<Utc>>,
     /// Changes made outside `evaluate` (notifications), returned by the next `evaluate`.
     queued: Vec<Change>,
     /// A notification alert resolves after this long without a repeat.
@@ -76,6 +78,7 @@ impl Engine {
             log_hits: HashMap::new(),
             equity_peaks: HashMap::new(),
             open: HashMap::new(),
+            restored: HashMap::new(),
             queued: Vec::new(),
             notification_resolve_after,
         }
@@ -97,11 +100,40 @@ impl Engine {
     }
 
     /// Takes back the open alerts stored before a restart, so they keep their ids.
+    ///
+    /// A restarted engine has seen nothing yet, so a restored alert is not cleared before its
+    /// condition had a fair chance to be observed again (its rule's `stale_after` or window,
+    /// else a minute); an absence alert's source is known again from when the alert last saw
+    /// it, so a process still silent stays absent.
     pub fn restore(&mut self, alerts: Vec<Alert>) {
         for alert in alerts {
-            if !alert.state.is_final() {
-                self.open.insert(alert.fingerprint.clone(), alert);
+            if alert.state.is_final() {
+                continue;
             }
+            let rule = self.rules.iter().find(|r| r.name == alert.rule);
+            let grace = match rule.map(|r| &r.condition) {
+                Some(Condition::Threshold(t)) => t.stale_after,
+                Some(Condition::Logs(l)) => l.window,
+                _ => Duration::minutes(1),
+            };
+            if let Some(Condition::Absent(absent)) = rule.map(|r| &r.condition) {
+                let silent = Duration::seconds(alert.value.unwrap_or(0.0).max(0.0) as i64);
+                let last_heard = alert.last_active_at - silent;
+                let host = alert.labels.get("host").cloned().unwrap_or_default();
+                match absent {
+                    Absent::Source { source, .. } => self
+                        .samples
+                        .entry((source.clone(), host))
+                        .or_insert(last_heard),
+                    Absent::Process { process, .. } => self
+                        .heartbeats
+                        .entry((process.clone(), host))
+                        .or_insert(last_heard),
+                };
+            }
+            self.restored
+                .insert(alert.fingerprint.clone(), self.started_at + grace);
+            self.open.insert(alert.fingerprint.clone(), alert);
         }
     }
 
@@ -229,14 +261,16 @@ impl Engine {
                         .as_ref()
                         .is_none_or(|re| re.is_match(&line.message));
                 if hit {
-                    self.log_hits
+                    let times = self
+                        .log_hits
                         .entry(rule.name.clone())
                         .or_default()
-                        .push_back(LogHit {
-                            at: now,
-                            host: host.to_owned(),
-                            component: component.to_owned(),
-                        });
+                        .entry((host.to_owned(), component.to_owned()))
+                        .or_default();
+                    if times.len() >= MAX_LOG_HITS.max(condition.count as usize) {
+                        times.pop_front();
+                    }
+                    times.push_back(now);
                 }
             }
         }
@@ -427,11 +461,14 @@ impl Engine {
             }
             Condition::Logs(condition) => {
                 let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
-                if let Some(hits) = self.log_hits.get(&rule.name) {
-                    for hit in hits.iter().filter(|h| now - h.at <= condition.window) {
-                        *counts
-                            .entry((hit.host.clone(), hit.component.clone()))
-                            .or_default() += 1;
+                for (key, times) in self.log_hits.get(&rule.name).into_iter().flatten() {
+                    let count = times
+                        .iter()
+                        .rev()
+                        .take_while(|at| now - **at <= condition.window)
+                        .count() as u32;
+                    if count > 0 {
+                        counts.insert(key.clone(), count);
                     }
                 }
                 counts
@@ -482,6 +519,7 @@ impl Engine {
                 ),
             ])
         };
+        self.restored.remove(&fingerprint);
         match self.open.get_mut(&fingerprint) {
             Some(alert) => {
                 if alert.value != value || alert.annotations.is_empty() {
@@ -548,6 +586,14 @@ impl Engine {
         let Some(alert) = self.open.get(fingerprint) else {
             return;
         };
+        if self
+            .restored
+            .get(fingerprint)
+            .is_some_and(|until| now < *until)
+        {
+            return;
+        }
+        self.restored.remove(fingerprint);
         let done = match alert.state {
             AlertState::Pending => Some(AlertState::Inactive),
             AlertState::Firing if now - alert.last_active_at >= keep_firing_for => {
@@ -583,14 +629,17 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        self.log_hits.retain(|rule, hits| {
+        self.log_hits.retain(|rule, keys| {
             let Some(window) = windows.get(rule.as_str()) else {
                 return false;
             };
-            while hits.front().is_some_and(|h| now - h.at > *window) {
-                hits.pop_front();
-            }
-            !hits.is_empty()
+            keys.retain(|_, times| {
+                while times.front().is_some_and(|at| now - *at > *window) {
+                    times.pop_front();
+                }
+                !times.is_empty()
+            });
+            !keys.is_empty()
         });
         for instances in self.series.values_mut() {
             instances.retain(|_, (_, at)| now - *at <= Duration::days(1));
@@ -893,6 +942,45 @@ mod tests {
         let fired = e.evaluate(t0 + Duration::seconds(1));
         assert_eq!(kinds(&fired), ["firing"]);
         assert!((fired[0].alert.value.unwrap() - 11.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_restart_neither_resolves_nor_refires_what_still_holds() {
+        let yaml = "rules:\n- {name: ApiAbsent, severity: critical, category: system, absent: {process: api, after: 10s}}\n- {name: Full, severity: critical, category: system, expr: 'filesystem.used_percent > 97', stale_after: 2m}\n";
+        let (mut before, t0) = engine(yaml);
+        before.observe_heartbeat("api", "h", t0);
+        let disk = vec![SeriesPoint::labelled(
+            "filesystem.used_percent",
+            "mount_point",
+            "/",
+            99.0,
+        )];
+        before.observe_sample("system", "h", &disk, t0);
+        let fired = before.evaluate(t0 + Duration::seconds(20));
+        assert_eq!(kinds(&fired), ["firing", "firing"]);
+
+        // The aggregator restarts 30 s later with the stored open alerts.
+        let restart = t0 + Duration::seconds(50);
+        let rules = compile(&AlertRules::parse(yaml).unwrap()).unwrap();
+        let mut after = Engine::new(rules, restart, Duration::hours(1));
+        after.restore(before.open_alerts().cloned().collect());
+        assert!(
+            after.evaluate(restart).is_empty(),
+            "nothing resolves at the first evaluation"
+        );
+        after.observe_sample("system", "h", &disk, restart + Duration::seconds(5));
+        assert!(after.evaluate(restart + Duration::seconds(5)).is_empty());
+        // The API is still silent and the disk still full: both keep firing, same ids.
+        after.observe_sample("system", "h", &disk, restart + Duration::minutes(5));
+        assert!(after.evaluate(restart + Duration::minutes(5)).is_empty());
+        let open: Vec<Uuid> = after.open_alerts().map(|a| a.id).collect();
+        assert_eq!(open.len(), 2);
+        assert!(fired.iter().all(|c| open.contains(&c.alert.id)));
+        // The API comes back: resolved.
+        after.observe_heartbeat("api", "h", restart + Duration::minutes(6));
+        let back = after.evaluate(restart + Duration::minutes(6));
+        assert_eq!(kinds(&back), ["resolved"]);
+        assert_eq!(back[0].alert.rule, "ApiAbsent");
     }
 
     #[test]

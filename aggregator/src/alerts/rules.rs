@@ -192,7 +192,7 @@ fn compile_one(index: usize, rule: &RuleSettings) -> Result<Rule, RuleError> {
             _ => return Err(err("absent", "needs exactly one of source, process".into())),
         }
     } else if let Some(logs) = &rule.logs {
-        let regex = |key: &'static str, text: &Option<String>| {
+        let regex = |key: &'static str, text: Option<String>| {
             text.as_deref()
                 .map(Regex::new)
                 .transpose()
@@ -200,8 +200,13 @@ fn compile_one(index: usize, rule: &RuleSettings) -> Result<Rule, RuleError> {
         };
         Condition::Logs(LogCondition {
             min_level: LogLevel::from_str(&logs.min_level).map_err(|m| err("logs.min_level", m))?,
-            component: regex("logs.component", &logs.component)?,
-            pattern: regex("logs.pattern", &logs.pattern)?,
+            // The component must match whole (as label matchers do); the pattern is searched
+            // anywhere in the message.
+            component: regex(
+                "logs.component",
+                logs.component.as_ref().map(|c| format!("^(?:{c})$")),
+            )?,
+            pattern: regex("logs.pattern", logs.pattern.clone())?,
             count: logs.count,
             window: duration("logs.window", logs.window)?,
         })

@@ -32,6 +32,12 @@ const NOTIFICATION_CURSOR: &str = "notification_cursor";
 /// A source silent for longer than this before the aggregator started counts as retired, not
 /// absent (it is not seeded into absence detection).
 const RETIRED_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// Notification row ids read again at every evaluation (see `read_notifications`).
+const NOTIFICATION_LOOKBACK: i64 = 500;
+/// Transitions kept while PostgreSQL is away; beyond, the oldest are dropped (and logged).
+const MAX_UNWRITTEN: usize = 10_000;
+/// Longest a state read or write may hold up an evaluation (PostgreSQL slow or away).
+const DB_STEP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often today's realised P&L is recomputed (when fills changed).
 const PNL_EVERY: Duration = Duration::from_secs(60);
 
@@ -87,7 +93,9 @@ pub struct AlertRunner {
     /// Open alerts currently silenced.
     silenced: HashSet<Uuid>,
     notification_cursor: Option<i64>,
-    fills_seen: Option<(i64, Option<DateTime<Utc>>, chrono::NaiveDate)>,
+    notifications_seen: HashSet<i64>,
+    /// Latest realised P&L of today (see [`follow_realised_pnl`]).
+    realised_pnl: tokio::sync::watch::Receiver<Option<f64>>,
     subscriptions: Option<(async_nats::Subscriber, async_nats::Subscriber)>,
 }
 
@@ -135,6 +143,13 @@ impl AlertRunner {
                 .collect(),
         );
         let decoder = Decoder::new(&subjects, settings.aggregator.retention_days);
+        let (pnl_sender, realised_pnl) = tokio::sync::watch::channel(None);
+        tokio::spawn(follow_realised_pnl(
+            store.clone(),
+            settings.trading.timezone.clone(),
+            pnl_sender,
+            shutdown.clone(),
+        ));
         // Subscribed before the aggregator reports ready, so no sample of a collector started
         // after it is missed.
         let subscribe = |subject: String| {
@@ -167,7 +182,8 @@ impl AlertRunner {
                 unwritten: Vec::new(),
                 silenced: HashSet::new(),
                 notification_cursor: None,
-                fills_seen: None,
+                notifications_seen: HashSet::new(),
+                realised_pnl,
                 subscriptions,
             },
             task,
@@ -191,8 +207,6 @@ impl AlertRunner {
         let watch_seconds = self.settings.alerts.watch_interval_seconds;
         let mut watch = tokio::time::interval(Duration::from_secs(watch_seconds.max(1)));
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut pnl = tokio::time::interval(PNL_EVERY);
-        pnl.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tracing::info!(
             rules = self.engine.rules().len(),
             file = %self.rules_path.display(),
@@ -217,7 +231,6 @@ impl AlertRunner {
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     self.reload("SIGHUP");
                 }
-                _ = pnl.tick() => self.refresh_realised_pnl().await,
             }
         }
         // Last chance to store what changed.
@@ -276,11 +289,33 @@ impl AlertRunner {
     /// dispatch.
     async fn tick(&mut self) {
         let now = Utc::now();
-        seed_sources(&mut self.engine, &self.store, now).await;
-        self.read_notifications(now).await;
-        let acknowledged = self.read_acknowledgements().await;
+        // State reads are bounded: with PostgreSQL slow or away, evaluation goes on with what
+        // the engine knows, at its normal pace.
+        let _ = tokio::time::timeout(
+            DB_STEP_TIMEOUT,
+            seed_sources(&mut self.engine, &self.store, now),
+        )
+        .await;
+        let _ = tokio::time::timeout(DB_STEP_TIMEOUT, self.read_notifications(now)).await;
+        let acknowledged = tokio::time::timeout(DB_STEP_TIMEOUT, self.read_acknowledgements())
+            .await
+            .unwrap_or_default();
+        let realised_pnl = *self.realised_pnl.borrow();
+        if let Some(value) = realised_pnl {
+            let host = self.settings.host_name().to_owned();
+            // Re-observed every evaluation: a loss that stands must not go stale.
+            self.engine.observe_value(
+                "trading.realized_pnl_today",
+                &Default::default(),
+                &host,
+                value,
+                now,
+            );
+        }
         let changes = self.engine.evaluate(now);
-        let silence_changed = self.read_silences(now).await;
+        let silence_changed = tokio::time::timeout(DB_STEP_TIMEOUT, self.read_silences(now))
+            .await
+            .unwrap_or_default();
         for change in &changes {
             self.publish(change).await;
         }
@@ -305,7 +340,9 @@ impl AlertRunner {
         }
         self.write_changes(changes).await;
         let open: Vec<&Alert> = self.engine.open_alerts().collect();
-        if let Err(err) = self.store.touch_alerts(&open).await {
+        if let Ok(Err(err)) =
+            tokio::time::timeout(DB_STEP_TIMEOUT, self.store.touch_alerts(&open)).await
+        {
             tracing::debug!(error = %err, "alert values not updated");
         }
     }
@@ -315,12 +352,26 @@ impl AlertRunner {
         if self.unwritten.is_empty() {
             return;
         }
+        if self.unwritten.len() > MAX_UNWRITTEN {
+            let dropped = self.unwritten.len() - MAX_UNWRITTEN;
+            self.unwritten.drain(..dropped);
+            tracing::error!(
+                dropped,
+                "PostgreSQL has been away too long: the oldest alert transitions were not stored (they were published and delivered)"
+            );
+        }
         let events: Vec<(AlertEventKind, DateTime<Utc>, &Alert)> = self
             .unwritten
             .iter()
             .map(|c| (c.kind, c.time, &c.alert))
             .collect();
-        match self.store.record_alert_events(&events).await {
+        match tokio::time::timeout(DB_STEP_TIMEOUT * 5, self.store.record_alert_events(&events))
+            .await
+            .unwrap_or_else(|_| {
+                Err(exporter_store::StoreError::Database(
+                    sqlx::Error::PoolTimedOut,
+                ))
+            }) {
             Ok(()) => self.unwritten.clear(),
             Err(err) => tracing::warn!(
                 error = %err,
@@ -356,13 +407,25 @@ impl AlertRunner {
         );
     }
 
-    /// Feeds notifications stored since the cursor (a first start skips those older than the
-    /// resolve period: they would be over already).
+    /// Feeds notifications stored since the cursor. Row ids are handed out when a batch is
+    /// written, so with several aggregators ingesting, a lower id can commit after a higher one
+    /// was read: the last [`NOTIFICATION_LOOKBACK`] ids are read again and those already seen
+    /// skipped. A first start ever (no saved cursor) skips notifications received longer ago
+    /// than the resolve period: they would be over already.
     async fn read_notifications(&mut self, now: DateTime<Utc>) {
+        let first_start = self.notification_cursor.is_none();
         let cursor = match self.notification_cursor {
             Some(cursor) => cursor,
             None => match self.store.engine_state(NOTIFICATION_CURSOR).await {
-                Ok(value) => value.and_then(|v| v.as_i64()).unwrap_or(0),
+                Ok(Some(value)) => {
+                    let cursor = value.as_i64().unwrap_or(0);
+                    // Everything up to the saved cursor was handled before the restart.
+                    self.notifications_seen =
+                        (cursor.saturating_sub(NOTIFICATION_LOOKBACK)..=cursor).collect();
+                    self.notification_cursor = Some(cursor);
+                    cursor
+                }
+                Ok(None) => 0,
                 Err(_) => return,
             },
         };
@@ -370,9 +433,10 @@ impl AlertRunner {
             - chrono::Duration::seconds(
                 self.settings.alerts.notification_resolve_after_seconds as i64,
             );
-        let mut cursor = cursor;
+        let mut after = cursor.saturating_sub(NOTIFICATION_LOOKBACK);
+        let mut highest = cursor;
         loop {
-            let rows = match self.store.notifications_after(cursor, 1000).await {
+            let rows = match self.store.notifications_after(after, 1000).await {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::debug!(error = %err, "notifications not read this time");
@@ -381,8 +445,13 @@ impl AlertRunner {
             };
             let done = rows.len() < 1000;
             for row in rows {
-                cursor = row.notification_id;
-                if row.time >= oldest || row.notification.resolved {
+                after = row.notification_id;
+                highest = highest.max(row.notification_id);
+                if !self.notifications_seen.insert(row.notification_id) {
+                    continue;
+                }
+                let stale = first_start && row.received_at < oldest && !row.notification.resolved;
+                if !stale {
                     self.engine
                         .observe_notification(&row.notification, row.host.as_deref(), now);
                 }
@@ -391,15 +460,17 @@ impl AlertRunner {
                 break;
             }
         }
-        if self.notification_cursor != Some(cursor) {
+        let floor = highest.saturating_sub(NOTIFICATION_LOOKBACK);
+        self.notifications_seen.retain(|id| *id > floor);
+        if self.notification_cursor != Some(highest) {
             if let Err(err) = self
                 .store
-                .set_engine_state(NOTIFICATION_CURSOR, &serde_json::json!(cursor))
+                .set_engine_state(NOTIFICATION_CURSOR, &serde_json::json!(highest))
                 .await
             {
                 tracing::warn!(error = %err, "notification cursor not saved");
             }
-            self.notification_cursor = Some(cursor);
+            self.notification_cursor = Some(highest);
         }
     }
 
@@ -445,27 +516,38 @@ impl AlertRunner {
         self.silenced = silenced;
         changed
     }
+}
 
-    /// Today's realised P&L as the series `trading.realized_pnl_today` (when fills changed, or
-    /// the trading day did).
-    async fn refresh_realised_pnl(&mut self) {
-        let Ok(tz) = self.settings.trading.timezone.parse::<chrono_tz::Tz>() else {
-            return;
-        };
-        let now = Utc::now();
-        let today = exporter_trading::trading_day(now, tz);
-        let Ok(version) = self.store.fills_version().await else {
-            return;
-        };
-        if version.count == 0 {
-            return;
+/// Today's realised P&L, for the series `trading.realized_pnl_today`: recomputed in its own task
+/// (it reads every fill) when the fills or the trading day changed, so evaluation never waits
+/// for it.
+async fn follow_realised_pnl(
+    store: Store,
+    timezone: String,
+    sender: tokio::sync::watch::Sender<Option<f64>>,
+    shutdown: Shutdown,
+) {
+    let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else {
+        return;
+    };
+    let mut seen: Option<(i64, Option<DateTime<Utc>>, chrono::NaiveDate)> = None;
+    let mut ticker = tokio::time::interval(PNL_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = ticker.tick() => {}
         }
+        let today = exporter_trading::trading_day(Utc::now(), tz);
+        let Ok(version) = store.fills_version().await else {
+            continue;
+        };
         let stamp = (version.count, version.last_received, today);
-        if self.fills_seen == Some(stamp) {
-            return;
+        if version.count == 0 || seen == Some(stamp) {
+            continue;
         }
-        let Ok(fills) = self.store.fills().await else {
-            return;
+        let Ok(fills) = store.fills().await else {
+            continue;
         };
         let fills: Vec<exporter_trading::Fill> = fills
             .into_iter()
@@ -495,16 +577,9 @@ impl AlertRunner {
         if let Ok(pnl) = pnl {
             use rust_decimal::prelude::ToPrimitive;
             if let Some(value) = pnl.to_f64() {
-                let host = self.settings.host_name().to_owned();
-                self.engine.observe_value(
-                    "trading.realized_pnl_today",
-                    &Default::default(),
-                    &host,
-                    value,
-                    now,
-                );
+                let _ = sender.send(Some(value));
             }
-            self.fills_seen = Some(stamp);
+            seen = Some(stamp);
         }
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod brokerage;
 pub mod hardware;
+pub mod logs;
 pub mod market;
+pub mod notifications;
 pub mod publisher;
 pub mod system;
 pub mod yahoo;
@@ -35,6 +37,8 @@ pub const KINDS: &[&str] = &[
     brokerage::portfolio::KIND,
     brokerage::trades::KIND,
     market::KIND,
+    logs::KIND,
+    notifications::KIND,
 ];
 
 /// Why a collector stopped.
@@ -88,7 +92,8 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         counters.clone(),
         shutdown.clone(),
     ));
-    let trades_js = js.clone();
+    // Collectors that move a saved position only after JetStream's ack publish directly.
+    let acked_js = js.clone();
     let (publisher, handle) = publisher::Publisher::spawn(
         js,
         settings.collectors.buffer_max_samples,
@@ -104,7 +109,11 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         }
         market::KIND => market::run(&settings, &subjects, &client, &handle, &shutdown).await,
         brokerage::trades::KIND => {
-            brokerage::trades::run(&settings, &subjects, &trades_js, &handle, &shutdown).await
+            brokerage::trades::run(&settings, &subjects, &acked_js, &handle, &shutdown).await
+        }
+        logs::KIND => logs::run(&settings, &subjects, &client, &acked_js, &shutdown).await,
+        notifications::KIND => {
+            notifications::run(&settings, &subjects, &client, &acked_js, &shutdown).await
         }
         _ => unreachable!("kind checked above"),
     };

@@ -21,6 +21,47 @@ use exporter_runtime::heartbeat::HeartbeatCounters;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+/// Why a publish that waits for JetStream's ack failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AckedPublishError {
+    #[error("cannot serialise the message: {0}")]
+    Serialise(#[from] serde_json::Error),
+    #[error("publishing to JetStream failed: {0}")]
+    Publish(String),
+    #[error("JetStream did not acknowledge the message: {0}")]
+    Ack(String),
+}
+
+/// Publishes one envelope with its id as `Nats-Msg-Id` and waits for JetStream's ack, for
+/// collectors that move a cursor only once their data is safe (trades, logs, notifications).
+pub async fn publish_acked<T: Serialize>(
+    js: &jetstream::Context,
+    subject: String,
+    envelope: &Envelope<T>,
+) -> Result<(), AckedPublishError> {
+    let payload = serde_json::to_vec(envelope)?;
+    publish_payload_acked(js, subject, &envelope.id.to_string(), payload.into()).await
+}
+
+/// [`publish_acked`] for an already serialised payload (re-sent with the same `message_id`, a
+/// copy inside JetStream's duplicate window is dropped by the server).
+pub async fn publish_payload_acked(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    payload: Bytes,
+) -> Result<(), AckedPublishError> {
+    let publish = PublishMessage::build()
+        .payload(payload)
+        .message_id(message_id);
+    js.send_publish(subject, publish)
+        .await
+        .map_err(|err| AckedPublishError::Publish(err.to_string()))?
+        .await
+        .map(|_| ())
+        .map_err(|err| AckedPublishError::Ack(err.to_string()))
+}
+
 /// Publishes sent concurrently before their acks are awaited.
 const WINDOW: usize = 64;
 /// Longest the final flush on shutdown may take.

@@ -21,3 +21,12 @@ pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use heartbeat::Heartbeat;
 pub use series::{HasSeries, Labels, SeriesPoint};
 pub use subjects::Subjects;
+
+/// True for sources sent on a schedule, whose age says whether their collector is alive. Events
+/// (XIDs), inventories, log lines and notifications arrive only when something happens.
+pub fn is_periodic(source: &str) -> bool {
+    !matches!(
+        source,
+        hardware::EVENT_KIND | hardware::INVENTORY_KIND | logs::KIND | alert::NOTIFICATIONS_KIND
+    )
+}

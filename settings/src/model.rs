@@ -411,7 +411,7 @@ pub struct LogsCollectorSettings {
 impl Default for LogsCollectorSettings {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             files: vec![LogFileSettings {
                 path: ".state/logs/*.log".into(),
                 component: None,

@@ -148,6 +148,7 @@ pub async fn collect(settings: &Settings) -> Status {
         processes,
         collectors: freshness
             .into_iter()
+            .filter(|f| exporter_protocol::is_periodic(&f.source))
             .map(|f| {
                 let age = age_seconds(f.sample_time);
                 Freshness {

@@ -108,6 +108,9 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
             .starts_with("No system samples from test-host for ")
     );
     let id = alert["id"].as_str().unwrap().to_owned();
+    let (_, health) = get_json(&env.api_url("/health"), None).await;
+    assert_eq!(health["alerts"]["firing_critical"], 1, "{health}");
+    assert_eq!(health["alerts"]["unacknowledged"], 1, "{health}");
 
     eventually(
         "the firing notification",
@@ -409,6 +412,65 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
         .await
         .unwrap();
     assert!(reason.contains("title"), "{reason}");
+    aggregator.kill();
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_lines_in_a_followed_file_fire_a_log_rule_per_component() {
+    let logs = tempfile::tempdir().unwrap();
+    let env = TestEnv::new(&format!(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  logs:\n    enabled: true\n    \
+         files:\n      - path: \"{dir}/*.log\"\n    start_position: beginning\n    \
+         batch_max_wait_ms: 50\n    poll_interval_ms: 50\n\
+         alerts:\n  evaluation_interval_seconds: 1\n",
+        dir = logs.path().display()
+    ))
+    .await;
+    std::fs::write(
+        env.dir.path().join("alerts.yaml"),
+        "rules:\n  - name: BrokerErrors\n    severity: critical\n    category: logs\n    \
+         logs: {min_level: error, pattern: 'broker', count: 3, window: 1m}\n    \
+         summary: '{{ value }} broker errors from {{ labels.component }}'\n",
+    )
+    .unwrap();
+    env.migrate().await;
+    let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    let mut collector = env.spawn("exporter-collector", &["logs"]);
+    let file = logs.path().join("engine.log");
+    let mut text = String::new();
+    for i in 0..3 {
+        text.push_str(&format!(
+            "2026-11-25 03:00:0{i},000 - trading.engine - ERROR - broker connection lost ({i})\n"
+        ));
+        // Noise that must not count: another level, another message.
+        text.push_str("2026-11-25 03:00:05,000 - trading.engine - WARNING - broker slow\n");
+        text.push_str("2026-11-25 03:00:06,000 - trading.risk - ERROR - limit recalculated\n");
+    }
+    std::fs::write(&file, text).unwrap();
+
+    let (summary, component): (String, String) =
+        eventually("the log rule firing", Duration::from_secs(30), || async {
+            sqlx::query_as(
+                "SELECT annotations->>'summary', labels->>'component' FROM alert \
+                 WHERE rule = 'BrokerErrors' AND state = 'firing'",
+            )
+            .fetch_optional(&env.pool)
+            .await
+            .unwrap()
+        })
+        .await;
+    assert_eq!(component, "trading.engine");
+    assert_eq!(summary, "3 broker errors from trading.engine");
+    // The lines themselves are in /logs' table, parsed.
+    let errors: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM log_line WHERE level = 5 AND component = 'trading.engine'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(errors, 3);
+    collector.kill();
     aggregator.kill();
     env.finish().await;
 }

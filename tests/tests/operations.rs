@@ -48,7 +48,7 @@ async fn status_tunnel_down_logs_and_stop_on_a_running_stack() {
                 .filter(|c| c["fresh"] == true)
                 .count();
             let tunnel_down = status["tunnels"][0]["status"] == "down";
-            (code == Some(0) && running == 5 && fresh == 2 && tunnel_down).then_some(status)
+            (code == Some(0) && running == 6 && fresh == 2 && tunnel_down).then_some(status)
         },
     )
     .await;
@@ -83,6 +83,7 @@ async fn status_tunnel_down_logs_and_stop_on_a_running_stack() {
         "collector-system",
         "collector-hardware",
         "collector-market",
+        "collector-logs",
         "api",
         "tunnel (test-host): down",
     ] {
@@ -145,7 +146,7 @@ async fn a_crash_looping_child_is_held_back_and_reported() {
         .iter()
         .filter(|p| p["name"] != "api" && p["state"] == "running")
         .count();
-    assert_eq!(others_running, 4, "{status}");
+    assert_eq!(others_running, 5, "{status}");
     let (code, _) = status_json(&env);
     assert_eq!(code, Some(1), "status exits 1 while a process is held");
     assert!(up.output().contains("crash loop"), "{}", up.output());

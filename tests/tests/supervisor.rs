@@ -62,8 +62,8 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
     let children = children_of(up.pid());
     assert_eq!(
         children.len(),
-        5,
-        "aggregator, three collectors (system, hardware, market), api: {children:?}"
+        6,
+        "aggregator, four collectors (system, hardware, market, logs), api: {children:?}"
     );
     let (collector_pid, _) = children
         .iter()
@@ -123,9 +123,9 @@ async fn up_restarts_a_killed_child_and_stops_everything_on_sigterm() {
 async fn children_exit_when_the_supervisor_is_killed() {
     let env = TestEnv::new("").await;
     let mut up = env.spawn("exporter", &["up"]);
-    let pids = eventually("five children", Duration::from_secs(30), || async {
+    let pids = eventually("six children", Duration::from_secs(30), || async {
         let children = children_of(up.pid());
-        (children.len() == 5).then_some(children)
+        (children.len() == 6).then_some(children)
     })
     .await;
     up.kill();
@@ -201,8 +201,8 @@ async fn check_says_what_is_wrong_and_what_is_right() {
 async fn reload_applies_new_settings_and_refuses_bad_ones() {
     let env = TestEnv::new("").await;
     let mut up = env.spawn("exporter", &["up"]);
-    eventually("five children", Duration::from_secs(30), || async {
-        (children_of(up.pid()).len() == 5).then_some(())
+    eventually("six children", Duration::from_secs(30), || async {
+        (children_of(up.pid()).len() == 6).then_some(())
     })
     .await;
 
@@ -216,7 +216,7 @@ async fn reload_applies_new_settings_and_refuses_bad_ones() {
             .then_some(())
     })
     .await;
-    assert_eq!(children_of(up.pid()).len(), 5);
+    assert_eq!(children_of(up.pid()).len(), 6);
 
     // Disable the hardware collector: after the reload it is gone, the rest runs again.
     let without_hardware = good.replace(
@@ -232,11 +232,11 @@ async fn reload_applies_new_settings_and_refuses_bad_ones() {
         String::from_utf8_lossy(&reload.stderr)
     );
     let children = eventually(
-        "four children without the hardware collector",
+        "five children without the hardware collector",
         Duration::from_secs(30),
         || async {
             let children = children_of(up.pid());
-            (children.len() == 4 && !children.iter().any(|(_, cmd)| cmd.contains("hardware")))
+            (children.len() == 5 && !children.iter().any(|(_, cmd)| cmd.contains("hardware")))
                 .then_some(children)
         },
     )

@@ -30,6 +30,19 @@ pub struct Health {
     /// The ngrok tunnel of each host's supervisor (`off`, `connecting`, `up` with its URL, or
     /// `down` with the reason).
     pub tunnels: Vec<HostTunnel>,
+    /// How many alerts fire now (counts only: the details need a key, at `/alerts`). Absent
+    /// while PostgreSQL is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertCounts>,
+}
+
+/// Firing alerts, counted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertCounts {
+    pub firing: i64,
+    pub firing_critical: i64,
+    /// Firing and nobody acknowledged them yet.
+    pub unacknowledged: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -106,10 +119,25 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         None => down("not configured".to_owned()),
     };
     let now = Utc::now();
-    let latest = if postgres.status == "up" {
-        state.store.freshness().await.unwrap_or_default()
+    let (latest, alerts) = if postgres.status == "up" {
+        let counts: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE severity = 'critical'), \
+                    count(*) FILTER (WHERE acknowledged_at IS NULL) \
+             FROM alert WHERE state = 'firing'",
+        )
+        .fetch_one(state.store.pool())
+        .await
+        .ok();
+        (
+            state.store.freshness().await.unwrap_or_default(),
+            counts.map(|(firing, firing_critical, unacknowledged)| AlertCounts {
+                firing,
+                firing_critical,
+                unacknowledged,
+            }),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let gpus = latest
         .iter()
@@ -127,7 +155,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         .collect();
     let collectors: Vec<CollectorFreshness> = latest
         .into_iter()
-        .filter(|l| is_periodic(&l.source))
+        .filter(|l| exporter_protocol::is_periodic(&l.source))
         .map(|latest| {
             let age = (now - latest.sample_time).num_milliseconds() as f64 / 1000.0;
             CollectorFreshness {
@@ -179,16 +207,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                         .collect()
                 })
                 .unwrap_or_default(),
+            alerts,
         }),
-    )
-}
-
-/// Sources sent on a schedule; events and inventories arrive only when something happens, so
-/// their age says nothing about liveness.
-fn is_periodic(source: &str) -> bool {
-    !matches!(
-        source,
-        exporter_protocol::hardware::EVENT_KIND | exporter_protocol::hardware::INVENTORY_KIND
     )
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 use exporter_alpaca::{ActivitiesQuery, Activity, Client, Direction, TradeSide};
 use exporter_protocol::brokerage::{
     FILLS_KIND, FillBatch, FillRecord, ORDERS_KIND, OpenOrder, OpenOrders,
@@ -20,7 +20,7 @@ use exporter_settings::Settings;
 use serde::{Deserialize, Serialize};
 
 use crate::CollectorError;
-use crate::publisher::PublishHandle;
+use crate::publisher::{PublishHandle, publish_acked};
 
 /// Collector kind name.
 pub const KIND: &str = "trades";
@@ -180,24 +180,6 @@ async fn fetch_fills(
         .collect();
     fills.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     Ok(fills)
-}
-
-/// Publishes one envelope and waits for JetStream's ack.
-async fn publish_acked<T: Serialize>(
-    js: &jetstream::Context,
-    subject: String,
-    envelope: &Envelope<T>,
-) -> Result<(), String> {
-    let payload = serde_json::to_vec(envelope).map_err(|err| err.to_string())?;
-    let publish = PublishMessage::build()
-        .payload(payload.into())
-        .message_id(envelope.id.to_string());
-    js.send_publish(subject, publish)
-        .await
-        .map_err(|err| err.to_string())?
-        .await
-        .map(|_| ())
-        .map_err(|err| err.to_string())
 }
 
 fn open_order(o: &exporter_alpaca::Order) -> OpenOrder {

@@ -1,0 +1,880 @@
+//! Follows the files named by glob patterns, as `tail -F` does, but resumable byte for byte.
+//!
+//! Each file is tracked by its identity (device and inode) with an open handle, so:
+//! - rotation by rename (or deletion): the path now names another file (or none); the old handle
+//!   is read to its end, and a little longer for late writes, then closed; the new file at the
+//!   path is a new file, read from its start;
+//! - truncation (copytruncate, `> file`): the file is shorter than what was read, or its first
+//!   bytes changed; it is read again from the start;
+//! - files that appear later and match a pattern are read from their start; files there at the
+//!   very first start follow `start_position`;
+//! - a partial last line (no newline yet) waits for its newline, and is handed out anyway once
+//!   the file was idle for [`PARTIAL_LINE_WAIT`] or was rotated away;
+//! - a line longer than `max_line_bytes` keeps its first `max_line_bytes` bytes, is marked
+//!   truncated, and the rest up to the newline is skipped without being buffered.
+//!
+//! Lines are handed to a sink that may refuse one (its batch is full): the file is then read
+//! again from that line next time. The position of a file is the start of the first line not
+//! yet handed out; [`FileSet::snapshot`] is what gets saved once a batch is acknowledged.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use exporter_settings::StartPosition;
+use sha2::{Digest, Sha256};
+
+use super::positions::{Positions, SavedFile};
+
+/// How many first bytes of a file make its fingerprint.
+pub const HEAD_BYTES: usize = 256;
+/// Bytes read from a file per system call.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// How long a file may sit idle with an unterminated last line before that line is handed out.
+pub const PARTIAL_LINE_WAIT: Duration = Duration::from_secs(5);
+/// How long a file rotated away is still read (for writers that have not reopened yet) once it
+/// is idle.
+pub const ROTATED_WAIT: Duration = Duration::from_secs(2);
+/// How long a file read to its end after rotation is remembered (never read again meanwhile).
+const FINISHED_MEMORY: Duration = Duration::from_secs(600);
+/// Modification times lag the wall clock a little (coarse kernel clock).
+const MTIME_SLACK: Duration = Duration::from_millis(50);
+/// Rotated files with these endings are compressed copies: never read.
+const COMPRESSED: &[&str] = &[".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"];
+
+/// One line read from a file, without its newline.
+#[derive(Debug)]
+pub struct RawLine<'a> {
+    /// Index of the pattern that matched the file.
+    pub spec: usize,
+    /// The file's path, as text.
+    pub source: &'a str,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+    /// At most `max_line_bytes` bytes.
+    pub bytes: &'a [u8],
+    /// The line was longer and was cut.
+    pub truncated: bool,
+}
+
+/// What the sink does with a line it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Taken; hand out more.
+    More,
+    /// Taken, and the batch is now full.
+    Last,
+    /// Not taken (it does not fit): hand it out again next time.
+    Refused,
+}
+
+/// What one [`FileSet::read`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Bytes were read or lines handed out.
+    pub progressed: bool,
+    /// The sink said its batch is full.
+    pub full: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pump {
+    Idle,
+    Progress,
+    Full,
+    /// A rotated-away file read to its end: close it.
+    Done,
+}
+
+/// Fingerprint of a file's first bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    len: u64,
+    sha256: [u8; 32],
+}
+
+impl Head {
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+        }
+    }
+
+    fn hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// The first (at most [`HEAD_BYTES`]) bytes of `file`.
+fn read_head(file: &File) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; HEAD_BYTES];
+    let mut filled = 0;
+    while filled < HEAD_BYTES {
+        let n = file.read_at(&mut head[filled..], filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
+/// Whether `file` still starts with the bytes fingerprinted as `len` and `sha256_hex`.
+fn head_matches(file: &File, len: u64, sha256_hex: &str) -> bool {
+    match read_head(file) {
+        Ok(head) if head.len() as u64 >= len => {
+            hex::encode(Sha256::digest(&head[..len as usize])) == sha256_hex
+        }
+        _ => false,
+    }
+}
+
+/// One followed file.
+#[derive(Debug)]
+struct Tailed {
+    spec: usize,
+    path: PathBuf,
+    source: String,
+    file: File,
+    dev: u64,
+    ino: u64,
+    head: Head,
+    /// Start of the first line not handed out: the position to save.
+    line_start: u64,
+    /// Next byte to read.
+    read_pos: u64,
+    /// The unterminated line read so far (at most `max_line_bytes`).
+    buf: Vec<u8>,
+    /// The current line passed `max_line_bytes`: the rest up to its newline is skipped.
+    skipping: bool,
+    /// When bytes last arrived.
+    last_data: Instant,
+    /// When the path stopped naming this file.
+    rotated_at: Option<Instant>,
+    /// A read error was logged (once until it reads again).
+    warned: bool,
+}
+
+impl Tailed {
+    fn open(path: &Path, spec: usize, file: File, offset: u64) -> std::io::Result<Self> {
+        let meta = file.metadata()?;
+        let head = Head::of(&read_head(&file)?);
+        Ok(Self {
+            spec,
+            path: path.to_path_buf(),
+            source: path.to_string_lossy().into_owned(),
+            file,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            head,
+            line_start: offset,
+            read_pos: offset,
+            buf: Vec::new(),
+            skipping: false,
+            last_data: Instant::now(),
+            rotated_at: None,
+            warned: false,
+        })
+    }
+
+    fn restart_at(&mut self, offset: u64) {
+        self.line_start = offset;
+        self.read_pos = offset;
+        self.buf.clear();
+        self.skipping = false;
+    }
+
+    /// Appends the start of an unterminated line, up to `max` bytes in all.
+    fn append(&mut self, piece: &[u8], max: usize) {
+        if self.skipping {
+            return;
+        }
+        let keep = max.saturating_sub(self.buf.len()).min(piece.len());
+        self.buf.extend_from_slice(&piece[..keep]);
+        if keep < piece.len() {
+            self.skipping = true;
+        }
+    }
+
+    /// Same file at its path, first bytes unchanged? Refreshes the fingerprint while the file
+    /// is shorter than [`HEAD_BYTES`]. `false`: rewritten in place (truncated and refilled).
+    fn head_unchanged(&mut self) -> bool {
+        let Ok(head) = read_head(&self.file) else {
+            return true;
+        };
+        if (head.len() as u64) < self.head.len {
+            // Shorter: truncated; the read path notices from the size.
+            return true;
+        }
+        if Head::of(&head[..self.head.len as usize]) != self.head {
+            return false;
+        }
+        if head.len() as u64 > self.head.len {
+            self.head = Head::of(&head);
+        }
+        true
+    }
+
+    fn saved(&self) -> SavedFile {
+        SavedFile {
+            path: self.path.clone(),
+            dev: self.dev,
+            ino: self.ino,
+            offset: self.line_start,
+            head_len: self.head.len,
+            head_sha256: self.head.hex(),
+        }
+    }
+
+    /// Reads what is new and hands out complete lines.
+    fn pump(
+        &mut self,
+        scratch: &mut [u8],
+        max: usize,
+        sink: &mut dyn FnMut(RawLine<'_>) -> Take,
+    ) -> std::io::Result<Pump> {
+        let size = self.file.metadata()?.len();
+        // Shorter than what was read, or (truncated and already refilled past that point) its
+        // first bytes changed: read it again from the start.
+        let rewritten = size > self.read_pos && self.read_pos > 0 && !self.head_unchanged();
+        if size < self.read_pos || rewritten {
+            tracing::info!(path = %self.source, offset_bytes = self.read_pos, size_bytes = size, "file truncated; reading it again from the start");
+            self.restart_at(0);
+            self.head = Head::of(&read_head(&self.file)?);
+        }
+        let mut progressed = false;
+        loop {
+            let n = self.file.read_at(scratch, self.read_pos)?;
+            if n == 0 {
+                break;
+            }
+            progressed = true;
+            self.last_data = Instant::now();
+            let chunk_start = self.read_pos;
+            let data = &scratch[..n];
+            let mut i = 0;
+            while let Some(j) = memchr::memchr(b'\n', &data[i..]) {
+                let piece = &data[i..i + j];
+                let end = chunk_start + (i + j + 1) as u64;
+                let take = if self.buf.is_empty() && !self.skipping {
+                    let keep = piece.len().min(max);
+                    sink(RawLine {
+                        spec: self.spec,
+                        source: &self.source,
+                        offset: self.line_start,
+                        bytes: &piece[..keep],
+                        truncated: keep < piece.len(),
+                    })
+                } else {
+                    self.append(piece, max);
+                    sink(RawLine {
+                        spec: self.spec,
+                        source: &self.source,
+                        offset: self.line_start,
+                        bytes: &self.buf,
+                        truncated: self.skipping,
+                    })
+                };
+                match take {
+                    Take::Refused => {
+                        self.restart_at(self.line_start);
+                        return Ok(Pump::Full);
+                    }
+                    Take::More => {
+                        self.line_start = end;
+                        self.buf.clear();
+                        self.skipping = false;
+                        i += j + 1;
+                    }
+                    Take::Last => {
+                        self.restart_at(end);
+                        return Ok(Pump::Full);
+                    }
+                }
+            }
+            self.append(&data[i..], max);
+            self.read_pos = chunk_start + n as u64;
+        }
+
+        let idle = self.last_data.elapsed();
+        let finishing = self
+            .rotated_at
+            .is_some_and(|at| at.elapsed() >= ROTATED_WAIT)
+            && idle >= ROTATED_WAIT;
+        if (!self.buf.is_empty() || self.skipping) && (idle >= PARTIAL_LINE_WAIT || finishing) {
+            let take = sink(RawLine {
+                spec: self.spec,
+                source: &self.source,
+                offset: self.line_start,
+                bytes: &self.buf,
+                truncated: self.skipping,
+            });
+            if take == Take::Refused {
+                return Ok(Pump::Full);
+            }
+            let end = self.read_pos;
+            self.restart_at(end);
+            if take == Take::Last {
+                return Ok(Pump::Full);
+            }
+            progressed = true;
+        }
+        Ok(if finishing && self.buf.is_empty() && !self.skipping {
+            Pump::Done
+        } else if progressed {
+            Pump::Progress
+        } else {
+            Pump::Idle
+        })
+    }
+}
+
+/// The files of a set of glob patterns.
+#[derive(Debug)]
+pub struct FileSet {
+    patterns: Vec<String>,
+    /// Patterns the saved positions were written for.
+    known_patterns: HashSet<String>,
+    /// No positions were saved yet: files there now follow `start`.
+    first_start: bool,
+    start: StartPosition,
+    max_line_bytes: usize,
+    files: Vec<Tailed>,
+    /// Saved positions of files not seen yet this run.
+    restored: HashMap<(u64, u64), SavedFile>,
+    scanned: bool,
+    /// Wall-clock start of the previous scan.
+    previous_scan: Option<SystemTime>,
+    /// When the saved positions were taken.
+    saved_at: Option<SystemTime>,
+    /// Rotated files read to their end, and when.
+    finished: HashMap<(u64, u64), Instant>,
+    next: usize,
+    scratch: Vec<u8>,
+    /// Paths whose open failure was logged.
+    warned: HashSet<PathBuf>,
+}
+
+impl FileSet {
+    /// A set resuming from `saved` (none: the very first start).
+    pub fn new(
+        patterns: Vec<String>,
+        saved: Option<&Positions>,
+        start: StartPosition,
+        max_line_bytes: usize,
+    ) -> Result<Self, glob::PatternError> {
+        for pattern in &patterns {
+            glob::Pattern::new(pattern)?;
+        }
+        Ok(Self {
+            patterns,
+            known_patterns: saved
+                .map(|s| s.patterns.iter().cloned().collect())
+                .unwrap_or_default(),
+            first_start: saved.is_none(),
+            start,
+            max_line_bytes: max_line_bytes.max(1),
+            files: Vec::new(),
+            restored: saved
+                .map(|s| {
+                    s.files
+                        .iter()
+                        .map(|f| ((f.dev, f.ino), f.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            scanned: false,
+            previous_scan: None,
+            saved_at: saved.and_then(|s| s.taken_at).map(SystemTime::from),
+            finished: HashMap::new(),
+            next: 0,
+            scratch: vec![0; CHUNK_BYTES],
+            warned: HashSet::new(),
+        })
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Files followed now (including rotated ones still being read).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The positions to save once everything handed out so far is acknowledged.
+    pub fn snapshot(&self) -> Vec<SavedFile> {
+        self.files.iter().map(Tailed::saved).collect()
+    }
+
+    /// Looks for rotated, replaced and new files.
+    pub fn scan(&mut self) {
+        let scan_started = SystemTime::now();
+        let mut rotated_now: Vec<(PathBuf, usize)> = Vec::new();
+        let mut matched: Vec<(PathBuf, usize)> = Vec::new();
+        let mut seen = HashSet::new();
+        for (spec, pattern) in self.patterns.iter().enumerate() {
+            let Ok(paths) = glob::glob(pattern) else {
+                continue;
+            };
+            for path in paths.flatten() {
+                if seen.insert(path.clone()) {
+                    matched.push((path, spec));
+                }
+            }
+        }
+
+        for t in self.files.iter_mut().filter(|t| t.rotated_at.is_none()) {
+            match std::fs::metadata(&t.path) {
+                Ok(meta) if (meta.dev(), meta.ino()) == (t.dev, t.ino) => {
+                    if !t.head_unchanged() {
+                        tracing::info!(path = %t.source, "file rewritten in place; reading it again from the start");
+                        t.restart_at(0);
+                        if let Ok(head) = read_head(&t.file) {
+                            t.head = Head::of(&head);
+                        }
+                    }
+                }
+                _ => {
+                    tracing::info!(path = %t.source, "file rotated or removed; reading the rest of it");
+                    t.rotated_at = Some(Instant::now());
+                    rotated_now.push((t.path.clone(), t.spec));
+                }
+            }
+        }
+
+        for (path, spec) in matched {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            if let Some(t) = self
+                .files
+                .iter_mut()
+                .find(|t| (t.dev, t.ino) == (meta.dev(), meta.ino()))
+            {
+                if t.rotated_at.is_some() {
+                    // Renamed to a name that still matches: go on following it there.
+                    t.rotated_at = None;
+                    t.source = path.to_string_lossy().into_owned();
+                    t.path = path;
+                }
+                continue;
+            }
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(err) => {
+                    if self.warned.insert(path.clone()) {
+                        tracing::warn!(path = %path.display(), error = %err, "cannot open a log file; retrying at every scan");
+                    }
+                    continue;
+                }
+            };
+            self.warned.remove(&path);
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            let offset = self.start_offset(&file, &meta, &path, spec);
+            match Tailed::open(&path, spec, file, offset) {
+                Ok(t) => {
+                    tracing::info!(path = %t.source, offset_bytes = offset, "following file");
+                    self.files.push(t);
+                }
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "cannot read a log file");
+                }
+            }
+        }
+
+        if let Some(since) = self.previous_scan {
+            for (path, spec) in rotated_now {
+                self.recover_missed(&path, spec, since);
+            }
+        }
+        if !self.scanned {
+            self.scanned = true;
+            self.recover_orphans();
+        }
+        self.previous_scan = Some(scan_started);
+        self.finished.retain(|_, at| at.elapsed() < FINISHED_MEMORY);
+    }
+
+    /// Files named like rotations of `path` (`app.log.1`, `app.log-20261125`), changed since
+    /// `since` and never followed: generations created and rotated away between two scans (or
+    /// while this process was stopped). They are read from their start, oldest first.
+    fn recover_missed(&mut self, path: &Path, spec: usize, since: SystemTime) {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return;
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let since = since.checked_sub(MTIME_SLACK).unwrap_or(since);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut missed = Vec::new();
+        for entry in entries.flatten() {
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = entry_name.strip_prefix(&name) else {
+                continue;
+            };
+            if !rest.starts_with(['.', '-', '_']) || COMPRESSED.iter().any(|c| rest.ends_with(c)) {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            let changed = meta.modified().ok();
+            if !meta.is_file()
+                || changed.is_none_or(|m| m < since)
+                || self.finished.contains_key(&key)
+                || self.files.iter().any(|t| (t.dev, t.ino) == key)
+            {
+                continue;
+            }
+            missed.push((changed, entry.path()));
+        }
+        missed.sort();
+        for (_, missed_path) in missed {
+            let Ok(file) = File::open(&missed_path) else {
+                continue;
+            };
+            if let Ok(mut t) = Tailed::open(&missed_path, spec, file, 0) {
+                tracing::info!(path = %t.source, rotated_from = %path.display(), "reading a rotated file that was never seen at its path");
+                t.rotated_at = Some(Instant::now());
+                self.files.push(t);
+            }
+        }
+    }
+
+    /// Where a file seen for the first time this run starts.
+    fn start_offset(
+        &mut self,
+        file: &File,
+        meta: &std::fs::Metadata,
+        path: &Path,
+        spec: usize,
+    ) -> u64 {
+        if let Some(saved) = self.restored.remove(&(meta.dev(), meta.ino())) {
+            if meta.len() >= saved.offset && head_matches(file, saved.head_len, &saved.head_sha256)
+            {
+                return saved.offset;
+            }
+            tracing::info!(path = %path.display(), saved_offset_bytes = saved.offset, "file replaced or truncated since the last run; reading it from the start");
+            return 0;
+        }
+        let pattern_is_new = !self.known_patterns.contains(&self.patterns[spec]);
+        if !self.scanned && (self.first_start || pattern_is_new) {
+            return match self.start {
+                StartPosition::Beginning => 0,
+                StartPosition::End => last_line_boundary(file, meta.len()),
+            };
+        }
+        0
+    }
+
+    /// Saved files no pattern matched at start: rotated away while this process was not
+    /// running. Found in their directory under another name, their rest is read; else they
+    /// are forgotten.
+    fn recover_orphans(&mut self) {
+        let mut rotated: Vec<PathBuf> = Vec::new();
+        for (key, saved) in std::mem::take(&mut self.restored) {
+            rotated.push(saved.path.clone());
+            let dir = saved
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let found = std::fs::read_dir(dir).ok().and_then(|entries| {
+                entries.flatten().map(|e| e.path()).find(|p| {
+                    std::fs::symlink_metadata(p)
+                        .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == key)
+                })
+            });
+            let Some(path) = found else {
+                tracing::info!(path = %saved.path.display(), "a file followed before is gone");
+                continue;
+            };
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let fits = file.metadata().is_ok_and(|m| m.len() >= saved.offset)
+                && head_matches(&file, saved.head_len, &saved.head_sha256);
+            if !fits {
+                continue;
+            }
+            if let Ok(mut t) = Tailed::open(&path, 0, file, saved.offset) {
+                tracing::info!(path = %t.source, was = %saved.path.display(), offset_bytes = saved.offset, "reading the rest of a file rotated while stopped");
+                // Keep the component of the pattern that matched its old name.
+                t.spec = self
+                    .patterns
+                    .iter()
+                    .position(|p| glob::Pattern::new(p).is_ok_and(|p| p.matches_path(&saved.path)))
+                    .unwrap_or(0);
+                t.rotated_at = Some(Instant::now());
+                self.files.push(t);
+            }
+        }
+        if let Some(since) = self.saved_at {
+            rotated.sort();
+            rotated.dedup();
+            for path in rotated {
+                let spec = self
+                    .patterns
+                    .iter()
+                    .position(|p| glob::Pattern::new(p).is_ok_and(|p| p.matches_path(&path)))
+                    .unwrap_or(0);
+                self.recover_missed(&path, spec, since);
+            }
+        }
+    }
+
+    /// Reads every file in turn, handing lines to `sink` until it is full or nothing is left.
+    pub fn read(&mut self, sink: &mut dyn FnMut(RawLine<'_>) -> Take) -> ReadOutcome {
+        let mut outcome = ReadOutcome::default();
+        let count = self.files.len();
+        if count == 0 {
+            return outcome;
+        }
+        let first = self.next % count;
+        let mut done = Vec::new();
+        for k in 0..count {
+            let idx = (first + k) % count;
+            let t = &mut self.files[idx];
+            match t.pump(&mut self.scratch, self.max_line_bytes, sink) {
+                Ok(Pump::Idle) => {}
+                Ok(Pump::Progress) => {
+                    t.warned = false;
+                    outcome.progressed = true;
+                }
+                Ok(Pump::Full) => {
+                    outcome.progressed = true;
+                    outcome.full = true;
+                    self.next = idx + 1;
+                    break;
+                }
+                Ok(Pump::Done) => {
+                    tracing::info!(path = %t.source, offset_bytes = t.line_start, "finished a rotated file");
+                    self.finished.insert((t.dev, t.ino), Instant::now());
+                    done.push(idx);
+                }
+                Err(err) => {
+                    if !t.warned {
+                        t.warned = true;
+                        tracing::warn!(path = %t.source, error = %err, "reading a log file failed; retrying");
+                    }
+                }
+            }
+        }
+        if !outcome.full {
+            self.next = first + 1;
+        }
+        if !done.is_empty() {
+            let mut idx = 0;
+            self.files.retain(|_| {
+                let keep = !done.contains(&idx);
+                idx += 1;
+                keep
+            });
+        }
+        outcome
+    }
+}
+
+/// The offset just after the last newline of the file's last 64 KiB (`size` when there is none
+/// or the file ends with one): starting "at the end" never starts mid-line.
+fn last_line_boundary(file: &File, size: u64) -> u64 {
+    let from = size.saturating_sub(CHUNK_BYTES as u64);
+    let mut tail = vec![0u8; (size - from) as usize];
+    match file.read_exact_at(&mut tail, from) {
+        Ok(()) => memchr::memrchr(b'\n', &tail).map_or(size, |i| from + i as u64 + 1),
+        Err(_) => size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn collect(set: &mut FileSet) -> Vec<(String, u64, bool)> {
+        let mut lines = Vec::new();
+        set.read(&mut |line: RawLine<'_>| {
+            lines.push((
+                String::from_utf8_lossy(line.bytes).into_owned(),
+                line.offset,
+                line.truncated,
+            ));
+            Take::More
+        });
+        lines
+    }
+
+    fn append(path: &Path, text: &[u8]) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text).unwrap();
+    }
+
+    #[test]
+    fn lines_partial_lines_and_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, b"old\n");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        let mut set = FileSet::new(vec![pattern], None, StartPosition::End, 8).unwrap();
+        set.scan();
+        assert_eq!(set.len(), 1);
+        assert!(collect(&mut set).is_empty(), "first start at the end");
+        append(&path, b"one\ntw");
+        assert_eq!(collect(&mut set), vec![("one".into(), 4, false)]);
+        append(&path, b"o\n0123456789abcdef\nthree\n");
+        assert_eq!(
+            collect(&mut set),
+            vec![
+                ("two".into(), 8, false),
+                ("01234567".into(), 12, true),
+                ("three".into(), 29, false)
+            ]
+        );
+        assert_eq!(set.snapshot()[0].offset, 35);
+    }
+
+    #[test]
+    fn refused_lines_come_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        let mut set = FileSet::new(vec![pattern], None, StartPosition::End, 100).unwrap();
+        set.scan();
+        append(&path, b"");
+        set.scan();
+        append(&path, b"a\nb\nc\n");
+        let mut got = Vec::new();
+        let outcome = set.read(&mut |line: RawLine<'_>| {
+            if line.bytes == b"b" {
+                return Take::Refused;
+            }
+            got.push(line.bytes.to_vec());
+            Take::More
+        });
+        assert!(outcome.full);
+        assert_eq!(got, vec![b"a".to_vec()]);
+        assert_eq!(set.snapshot()[0].offset, 2);
+        let lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        assert_eq!(lines, vec!["b", "c"]);
+    }
+
+    #[test]
+    fn resume_rotation_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        append(&path, b"1\n2\n");
+        let mut set =
+            FileSet::new(vec![pattern.clone()], None, StartPosition::Beginning, 100).unwrap();
+        set.scan();
+        assert_eq!(collect(&mut set).len(), 2);
+        let saved = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+
+        // Restart: resumes at the saved offset; lines written meanwhile come, once.
+        append(&path, b"3\n");
+        let mut set =
+            FileSet::new(vec![pattern.clone()], Some(&saved), StartPosition::End, 100).unwrap();
+        set.scan();
+        let lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        assert_eq!(lines, vec!["3"]);
+
+        // Rename rotation: the old handle is read to its end, the new file from 0.
+        append(&path, b"4\n");
+        std::fs::rename(&path, dir.path().join("a.log.1")).unwrap();
+        append(&path, b"5\n");
+        set.scan();
+        assert_eq!(set.len(), 2);
+        let mut lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["4", "5"]);
+
+        // Truncation: read again from the start, noticed by the size or, when the new content
+        // is as long already, by the first bytes.
+        std::fs::write(&path, b"").unwrap();
+        append(&path, b"6\n");
+        set.scan();
+        let lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        assert_eq!(lines, vec!["6"]);
+        std::fs::write(&path, b"").unwrap();
+        append(&path, b"x");
+        let lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        assert!(lines.is_empty());
+        append(&path, b"\n6\n");
+        let lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        assert_eq!(lines, vec!["x", "6"]);
+
+        // Stopped before the rotation was acknowledged: the rotated file is found by inode.
+        let saved = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+        append(&path, b"7\n");
+        std::fs::rename(&path, dir.path().join("a.log.2")).unwrap();
+        append(&path, b"8\n");
+        let mut set = FileSet::new(vec![pattern], Some(&saved), StartPosition::End, 100).unwrap();
+        set.scan();
+        let mut lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["7", "8"]);
+    }
+
+    #[test]
+    fn generations_rotated_away_between_scans_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        append(&path, b"g1 a\n");
+        let mut set =
+            FileSet::new(vec![pattern.clone()], None, StartPosition::Beginning, 100).unwrap();
+        set.scan();
+        assert_eq!(collect(&mut set).len(), 1);
+
+        // Two rotations before the next scan: generation 2 never sat at the path when a scan
+        // looked. An old compressed copy and an unrelated file are left alone.
+        append(&dir.path().join("a.log.9.gz"), b"old\n");
+        append(&dir.path().join("b.log.1"), b"other\n");
+        append(&path, b"g1 b\n");
+        std::fs::rename(&path, dir.path().join("a.log.1")).unwrap();
+        append(&path, b"g2 a\ng2 b\n");
+        std::fs::rename(&path, dir.path().join("a.log.2")).unwrap();
+        append(&path, b"g3 a\n");
+        set.scan();
+        let mut lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["g1 b", "g2 a", "g2 b", "g3 a"]);
+        let saved = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+
+        // The same while stopped: generation 4 is read at the next start, once.
+        append(&path, b"g3 b\n");
+        std::fs::rename(&path, dir.path().join("a.log.3")).unwrap();
+        append(&path, b"g4 a\n");
+        std::fs::rename(&path, dir.path().join("a.log.4")).unwrap();
+        append(&path, b"g5 a\n");
+        let mut set = FileSet::new(vec![pattern], Some(&saved), StartPosition::End, 100).unwrap();
+        set.scan();
+        let mut lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["g3 b", "g4 a", "g5 a"]);
+    }
+}

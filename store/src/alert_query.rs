@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 use uuid::Uuid;
 
 use crate::alerting::{ALERT_COLUMNS, SILENCE_COLUMNS, alert_from_row, silence_from_row};
+use crate::paging::Listing;
 use crate::{Store, StoreError};
 
 /// Which alerts to list. Every filter given must hold; a list means "any of these".
@@ -173,24 +174,20 @@ impl Store {
     /// One page of the alerts matching `query`, newest first, and the total matching.
     pub async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
         let (filter, used) = query.where_clause();
-        let page_sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alert {filter} \
-             ORDER BY started_at DESC, alert_id DESC LIMIT ${} OFFSET ${}",
-            used + 1,
-            used + 2
-        );
-        let count_sql = format!("SELECT count(*) FROM alert {filter}");
-        let page = query
-            .bind(sqlx::query(AssertSqlSafe(page_sql)))
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.pool);
-        let count = query
-            .bind(sqlx::query(AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool);
-        let (rows, count) = tokio::try_join!(page, count)?;
+        let page = Listing {
+            columns: ALERT_COLUMNS,
+            table: "alert",
+            filter: &filter,
+            used,
+            order: "ORDER BY started_at DESC, alert_id DESC",
+            limit: query.limit,
+            offset: query.offset,
+        }
+        .fetch(&self.pool, |q| query.bind(q))
+        .await?;
+        let (rows, count) = (page.rows, page.total);
         Ok(AlertPage {
-            total: count.try_get(0)?,
+            total: count,
             alerts: rows.iter().map(alert_from_row).collect::<Result<_, _>>()?,
         })
     }
@@ -285,22 +282,20 @@ impl Store {
         offset: i64,
     ) -> Result<SilencePage, StoreError> {
         let condition = set.condition();
-        let page = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {SILENCE_COLUMNS} FROM silence {condition} \
-             ORDER BY created_at DESC, silence_id DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(now)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool);
-        let count = sqlx::query(AssertSqlSafe(format!(
-            "SELECT count(*) FROM silence {condition}"
-        )))
-        .bind(now)
-        .fetch_one(&self.pool);
-        let (rows, count) = tokio::try_join!(page, count)?;
+        let page = Listing {
+            columns: SILENCE_COLUMNS,
+            table: "silence",
+            filter: condition,
+            used: 1,
+            order: "ORDER BY created_at DESC, silence_id DESC",
+            limit,
+            offset,
+        }
+        .fetch(&self.pool, |q| q.bind(now))
+        .await?;
+        let (rows, count) = (page.rows, page.total);
         Ok(SilencePage {
-            total: count.try_get(0)?,
+            total: count,
             silences: rows
                 .iter()
                 .map(silence_from_row)

@@ -13,6 +13,7 @@ mod latest;
 pub mod log_query;
 mod logs;
 mod market;
+mod paging;
 mod partitions;
 mod write;
 

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use exporter_protocol::logs::LogLevel;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::{Postgres, Row};
 
+use crate::paging::Listing;
 use crate::{Store, StoreError};
 
 /// Which lines to read. Every filter given must hold.
@@ -157,25 +158,21 @@ impl Store {
     /// the number of lines matching in all (counted with the same filter).
     pub async fn log_lines(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         let (filter, used) = query.where_clause();
-        let page_sql = format!(
-            "SELECT log_id, time, received_at, host, source, level, component, message, fields, \
-                    file_offset, truncated \
-             FROM log_line {filter} ORDER BY time DESC, log_id DESC LIMIT ${} OFFSET ${}",
-            used + 1,
-            used + 2,
-        );
-        let count_sql = format!("SELECT count(*) FROM log_line {filter}");
-        let page = query
-            .bind(sqlx::query(AssertSqlSafe(page_sql)))
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.pool);
-        let count = query
-            .bind(sqlx::query(AssertSqlSafe(count_sql)))
-            .fetch_one(&self.pool);
-        let (rows, count) = tokio::try_join!(page, count)?;
+        let page = Listing {
+            columns: "log_id, time, received_at, host, source, level, component, message, fields, \
+                      file_offset, truncated",
+            table: "log_line",
+            filter: &filter,
+            used,
+            order: "ORDER BY time DESC, log_id DESC",
+            limit: query.limit,
+            offset: query.offset,
+        }
+        .fetch(&self.pool, |q| query.bind(q))
+        .await?;
+        let (rows, count) = (page.rows, page.total);
         Ok(LogPage {
-            total: count.try_get(0)?,
+            total: count,
             lines: rows.iter().map(line_from_row).collect::<Result<_, _>>()?,
         })
     }

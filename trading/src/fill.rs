@@ -65,6 +65,27 @@ pub struct Fill {
     pub strategy: Option<String>,
 }
 
+impl From<exporter_protocol::brokerage::FillRecord> for Fill {
+    /// A fill as stored (its side already normalised to `buy` or `sell`; anything but `buy`
+    /// reads as a sale).
+    fn from(record: exporter_protocol::brokerage::FillRecord) -> Self {
+        Self {
+            side: if record.side == "buy" {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            id: record.id,
+            symbol: record.symbol,
+            quantity: record.quantity,
+            price: record.price,
+            fee: record.fee,
+            time: record.time,
+            strategy: record.strategy,
+        }
+    }
+}
+
 impl Fill {
     /// Checks the fill's invariants: `quantity > 0` and `fee >= 0`.
     pub fn validate(&self) -> Result<(), TradingError> {

@@ -183,7 +183,7 @@ impl Engine {
             if !point.value.is_finite() {
                 continue;
             }
-            self.set_series(point.name, &point.labels, host, point.value, now);
+            self.observe_value(point.name, &point.labels, host, point.value, now);
             if point.name == "portfolio.equity" && point.value > 0.0 {
                 let peak = self
                     .equity_peaks
@@ -191,7 +191,7 @@ impl Engine {
                     .or_insert(point.value);
                 *peak = peak.max(point.value);
                 let drawdown = (*peak - point.value) / *peak * 100.0;
-                self.set_series(
+                self.observe_value(
                     "portfolio.drawdown_percent",
                     &point.labels,
                     host,
@@ -211,19 +211,9 @@ impl Engine {
         value: f64,
         now: DateTime<Utc>,
     ) {
-        if value.is_finite() {
-            self.set_series(name, labels, host, value, now);
+        if !value.is_finite() {
+            return;
         }
-    }
-
-    fn set_series(
-        &mut self,
-        name: &str,
-        labels: &BTreeMap<String, String>,
-        host: &str,
-        value: f64,
-        now: DateTime<Utc>,
-    ) {
         let mut labels = labels.clone();
         labels.insert("host".to_owned(), host.to_owned());
         match self.series.get_mut(name) {

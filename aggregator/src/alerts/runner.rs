@@ -551,20 +551,7 @@ async fn follow_realised_pnl(
         };
         let fills: Vec<exporter_trading::Fill> = fills
             .into_iter()
-            .map(|f| exporter_trading::Fill {
-                side: if f.side == "buy" {
-                    exporter_trading::Side::Buy
-                } else {
-                    exporter_trading::Side::Sell
-                },
-                id: f.id,
-                symbol: f.symbol,
-                quantity: f.quantity,
-                price: f.price,
-                fee: f.fee,
-                time: f.time,
-                strategy: f.strategy,
-            })
+            .map(exporter_trading::Fill::from)
             .collect();
         let pnl = tokio::task::spawn_blocking(move || {
             let trades = exporter_trading::build_trades(&fills);

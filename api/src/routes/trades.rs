@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{ORDERS_KIND, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, Fill, Side, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day,
+    DailyPnl, Fill, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day,
     year_calendar,
 };
 use serde_json::{Value, json};
@@ -37,20 +37,7 @@ async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
         .fills()
         .await?
         .into_iter()
-        .map(|f| Fill {
-            side: if f.side == "buy" {
-                Side::Buy
-            } else {
-                Side::Sell
-            },
-            id: f.id,
-            symbol: f.symbol,
-            quantity: f.quantity,
-            price: f.price,
-            fee: f.fee,
-            time: f.time,
-            strategy: f.strategy,
-        })
+        .map(Fill::from)
         .collect();
     let trades = Arc::new(
         tokio::task::spawn_blocking(move || exporter_trading::build_trades(&fills))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, trades};
+use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, stream, trades};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, 
         logs::logs,
         alerts::alerts,
         alerts::deliveries,
+        stream::alerts,
         alerts::alert,
         alerts::acknowledge,
         alerts::silences,

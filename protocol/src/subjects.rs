@@ -66,6 +66,11 @@ impl Subjects {
     pub fn alert(&self, event: &str) -> String {
         format!("{}.alert.{}", self.root, token(event))
     }
+
+    /// Every alert state change.
+    pub fn all_alerts(&self) -> String {
+        format!("{}.alert.>", self.root)
+    }
 }
 
 /// Makes a value safe as one subject token: `.`, `*`, `>` and whitespace become `_`.

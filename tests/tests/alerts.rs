@@ -474,3 +474,60 @@ async fn error_lines_in_a_followed_file_fire_a_log_rule_per_component() {
     aggregator.kill();
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_events_stream_to_an_open_page() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let mut api = env.spawn("exporter-api", &[]);
+    eventually("the API", Duration::from_secs(20), || async {
+        (get_json(&env.api_url("/health"), None).await.0 == 200).then_some(())
+    })
+    .await;
+    let (status, _) = get_json(&env.api_url("/alerts/stream"), None).await;
+    assert_eq!(status, 401, "the stream needs the key like every route");
+
+    let mut response = reqwest::Client::new()
+        .get(env.api_url("/alerts/stream"))
+        .header("X-API-Key", &env.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let nats = async_nats::connect(env.nats.url()).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    let event = serde_json::json!({"kind": "firing", "time": "2026-11-25T03:00:00Z", "alert": {
+        "id": id, "fingerprint": "f", "rule": "GpuHot", "severity": "warning", "category": "hardware",
+        "state": "firing", "labels": {"host": "gh200"}, "annotations": {}, "value": 91.0,
+        "started_at": "2026-11-25T03:00:00Z", "last_active_at": "2026-11-25T03:00:00Z"}});
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            // Published until the subscription behind the open stream has seen one.
+            nats.publish(
+                "exporter.v1.alert.firing",
+                serde_json::to_vec(&event).unwrap().into(),
+            )
+            .await
+            .unwrap();
+            if let Ok(Ok(Some(chunk))) =
+                tokio::time::timeout(Duration::from_millis(300), response.chunk()).await
+            {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains(&id.to_string()) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no event in: {seen}");
+    assert!(seen.contains("event: firing"), "{seen}");
+    assert!(seen.contains("\"rule\":\"GpuHot\""), "{seen}");
+    api.kill();
+    env.finish().await;
+}

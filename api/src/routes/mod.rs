@@ -8,6 +8,7 @@ pub mod logs;
 pub mod market;
 pub mod metrics;
 pub mod portfolio;
+pub mod stream;
 pub mod trades;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logs", get(logs::logs))
         .route("/alerts", get(alerts::alerts))
         .route("/alerts/deliveries", get(alerts::deliveries))
+        .route("/alerts/stream", get(stream::alerts))
         .route("/alerts/{alert_id}", get(alerts::alert))
         .route("/alerts/{alert_id}/acknowledge", post(alerts::acknowledge))
         .route(

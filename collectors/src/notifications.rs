@@ -3,9 +3,10 @@
 //! ([`NotificationBatch`]) on `<prefix>.v1.sample.notifications.<host>`; the aggregator stores
 //! them and turns each into an alert of its category.
 //!
-//! The file is followed like a log file (rotation, truncation, a file that appears later, partial
-//! lines) and with the same guarantee: the position is saved only after JetStream acknowledged
-//! the batch. A line that is not a valid notification is not lost: it is logged with a warning
+//! The file is followed like a log file (rotation, truncation, a file that appears later) and with
+//! the same guarantee: the position is saved only after JetStream acknowledged the batch. Unlike
+//! a log file, a partial last line is never handed out while the file is still in place (a JSON
+//! document written in two chunks stays one notification). A line that is not a valid notification is not lost: it is logged with a warning
 //! and published as a `warning` notification of category `invalid_notification` whose message
 //! is the raw line (cut to 4 KiB).
 
@@ -99,7 +100,16 @@ impl LineSource for NotificationFile {
 
     fn shrink(&self, mut notification: Notification, max_bytes: usize) -> Notification {
         cut(&mut notification.message, max_bytes / 8);
+        cut(&mut notification.title, max_bytes / 8);
         notification
+    }
+
+    fn origin(notification: &Notification) -> String {
+        let file = notification.labels.get("file").map_or("", String::as_str);
+        format!(
+            "notification of category {} titled {:?} {file}",
+            notification.category, notification.title
+        )
     }
 
     fn body(notifications: Vec<Notification>) -> NotificationBatch {
@@ -138,6 +148,8 @@ pub async fn run(
         kind: KIND,
         message: format!("collectors.notifications.file: {err}"),
     })?;
+    // A JSON document written in two chunks must not become two invalid lines.
+    files.set_partial_line_wait(None);
     files.scan();
     tracing::info!(file = %path.display(), "notifications collector started");
     let options = FollowOptions {

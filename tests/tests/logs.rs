@@ -602,3 +602,83 @@ async fn notifications_file_lines_are_stored_and_invalid_ones_kept() {
     );
     world.env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_resume_across_restarts_before_any_batch_and_corrupt_state() {
+    // start_position: end, a quiet file, stopped before any batch: the positions saved after
+    // the first scan make the next start resume there, so a notification written while stopped
+    // (in two chunks, the second after more than the log follower's partial-line wait) comes
+    // once and whole. A corrupt positions file is set aside instead of stopping the collector.
+    let world = LogsWorld::new("end", no_extra).await;
+    let file = world.path("notifications.jsonl");
+    append(
+        &file,
+        b"{\"severity\":\"info\",\"category\":\"old\",\"title\":\"before the first start\"}\n",
+    );
+    let _aggregator = world.env.spawn("exporter-aggregator", &[]);
+    let mut collector = world.env.spawn("exporter-collector", &["notifications"]);
+    world.started(&collector, "notifications").await;
+    let state = world.env.dir.path().join("state");
+    let positions = state.join("notifications-positions.json");
+    eventually(
+        "positions saved after the first scan",
+        Duration::from_secs(10),
+        || async { positions.exists().then_some(()) },
+    )
+    .await;
+    collector.signal(Signal::SIGTERM);
+    assert!(collector.wait_exit(Duration::from_secs(10)).is_some());
+
+    append(
+        &file,
+        b"{\"severity\":\"critical\",\"category\":\"reboot\",",
+    );
+    let mut collector = world.env.spawn("exporter-collector", &["notifications"]);
+    world.started(&collector, "notifications").await;
+    // Longer than the 5 s after which a log file's partial line is handed out.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    append(&file, b"\"title\":\"during the reboot\"}\n");
+    let stored = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT category, title FROM notification ORDER BY notification_id",
+        )
+        .fetch_all(&world.env.pool)
+        .await
+        .unwrap_or_default()
+    };
+    eventually("the notification", Duration::from_secs(10), || async {
+        (!stored().await.is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        stored().await,
+        vec![("reboot".to_owned(), "during the reboot".to_owned())]
+    );
+
+    collector.signal(Signal::SIGTERM);
+    assert!(collector.wait_exit(Duration::from_secs(10)).is_some());
+    std::fs::write(&positions, b"{ not json").unwrap();
+    let collector = world.env.spawn("exporter-collector", &["notifications"]);
+    world.started(&collector, "notifications").await;
+    append(
+        &file,
+        b"{\"severity\":\"info\",\"category\":\"after\",\"title\":\"corrupt state\"}\n",
+    );
+    eventually("the next notification", Duration::from_secs(10), || async {
+        (stored().await.len() == 2).then_some(())
+    })
+    .await;
+    let set_aside = std::fs::read_dir(&state).unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("notifications-positions.json.corrupt-")
+    });
+    assert!(set_aside, "corrupt positions set aside");
+    assert!(
+        collector.output().contains("corrupt"),
+        "{}",
+        collector.output()
+    );
+    world.env.finish().await;
+}

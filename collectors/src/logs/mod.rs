@@ -6,7 +6,12 @@
 //! `Nats-Msg-Id` and JetStream's ack awaited; only then do the read positions move and get saved
 //! ([`positions`]); a batch that cannot be published is retried with backoff (same envelope, so
 //! a copy that did arrive is dropped as a duplicate) and no further line is read meanwhile, so
-//! memory stays bounded. The follower loop here is shared with the `notifications` collector.
+//! memory stays bounded. Positions are also saved whenever nothing is in flight and a file was
+//! opened (first scan included), so a restart before the first batch resumes rather than
+//! starting over at `start_position`. A batch the server refuses as larger than its
+//! `max_payload` is split, a single line too large is cut down, and one that cannot be is
+//! dropped with an error. A corrupt state file is set aside ([`positions`]). The follower loop
+//! here is shared with the `notifications` collector.
 
 pub mod journal;
 pub mod parse;
@@ -26,7 +31,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::CollectorError;
-use crate::publisher::publish_payload_acked;
+use crate::publisher::{AckedPublishError, publish_payload_acked};
 use positions::{Checkpoint, Inflight, Positions};
 use tail::{FileSet, RawLine, Take};
 
@@ -41,12 +46,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Turns lines into the items of a batch, and items into its body.
 pub(crate) trait LineSource {
-    type Item: Serialize;
+    type Item: Serialize + Clone;
     type Body: Serialize;
     /// The item of one file line; `None` skips it (blank lines).
     fn item(&mut self, line: RawLine<'_>) -> Option<Self::Item>;
     /// A smaller item when one alone is larger than `max_bytes` serialised.
     fn shrink(&self, item: Self::Item, max_bytes: usize) -> Self::Item;
+    /// Where an item came from (file and offset), for a log line about it.
+    fn origin(item: &Self::Item) -> String;
     fn body(items: Vec<Self::Item>) -> Self::Body;
 }
 
@@ -71,11 +78,23 @@ pub(crate) struct Delivery {
     shutdown: Shutdown,
     /// A state file write failed (logged once until one succeeds again).
     state_failing: bool,
+    /// What the last save wrote (files and journal cursor): an idle save of the same is skipped.
+    last_saved: Option<(Vec<positions::SavedFile>, Option<String>)>,
 }
 
 /// Shutdown came while a batch was still unacknowledged.
 #[derive(Debug)]
 pub(crate) struct Stopped;
+
+/// Why [`Delivery::deliver`] gave up on a batch.
+#[derive(Debug)]
+enum Undelivered {
+    /// Shutdown came first.
+    Stopped,
+    /// The server refuses the message as larger than its `max_payload` (it was restarted with
+    /// a smaller one): it must be split or shrunk, retrying cannot help.
+    TooBig,
+}
 
 impl Delivery {
     pub fn new(
@@ -92,6 +111,7 @@ impl Delivery {
             client: client.clone(),
             shutdown: shutdown.clone(),
             state_failing: false,
+            last_saved: None,
         }
     }
 
@@ -103,17 +123,24 @@ impl Delivery {
             kind,
             message: format!("{err}; fix or remove it"),
         };
-        let saved = self.checkpoint.load().map_err(init)?;
-        let Some(inflight) = self.checkpoint.load_inflight().map_err(init)? else {
+        let saved = self.checkpoint.load_or_set_aside().map_err(init)?;
+        let Some(inflight) = self.checkpoint.load_inflight_or_set_aside().map_err(init)? else {
             return Ok(Some(saved));
         };
         tracing::info!(
             message_id = %inflight.message_id,
             "publishing again the batch the last run left unacknowledged"
         );
-        match self.deliver(&inflight, false).await {
+        match self.deliver(&inflight, false, true).await {
             Ok(()) => Ok(Some(Some(inflight.positions))),
-            Err(Stopped) => Ok(None),
+            Err(Undelivered::Stopped) => Ok(None),
+            Err(Undelivered::TooBig) => {
+                // Its lines are read again from the saved positions, in batches that fit.
+                tracing::error!(message_id = %inflight.message_id, payload_bytes = inflight.payload.len(), "the batch the last run left unacknowledged is larger than the server takes; dropping it and reading its lines again");
+                let removed = self.checkpoint.discard_inflight();
+                self.note_state(removed);
+                Ok(Some(saved))
+            }
         }
     }
 
@@ -127,9 +154,14 @@ impl Delivery {
         }
     }
 
-    /// Records the batch, publishes it until JetStream acks (or shutdown), then saves the
-    /// positions it leads to.
-    async fn deliver(&mut self, inflight: &Inflight, record: bool) -> Result<(), Stopped> {
+    /// Records the batch (`record`), publishes it until JetStream acks (or shutdown), then
+    /// saves the positions it leads to (`commit`).
+    async fn deliver(
+        &mut self,
+        inflight: &Inflight,
+        record: bool,
+        commit: bool,
+    ) -> Result<(), Undelivered> {
         if record {
             let written = self.checkpoint.write_inflight(inflight);
             self.note_state(written);
@@ -154,6 +186,18 @@ impl Delivery {
                     }
                     break;
                 }
+                Err(AckedPublishError::Publish(message)) if message.contains("max payload") => {
+                    tracing::warn!(
+                        payload_bytes = inflight.payload.len(),
+                        server_max_payload_bytes = self.client.server_info().max_payload,
+                        "the server refuses a batch as too large; splitting it"
+                    );
+                    if record {
+                        let removed = self.checkpoint.discard_inflight();
+                        self.note_state(removed);
+                    }
+                    return Err(Undelivered::TooBig);
+                }
                 Err(err) => {
                     if failing_since.is_none() {
                         failing_since = Some(Instant::now());
@@ -163,7 +207,7 @@ impl Delivery {
                         tracing::info!(
                             "stopping with a batch JetStream did not acknowledge; the next start publishes it again"
                         );
-                        return Err(Stopped);
+                        return Err(Undelivered::Stopped);
                     }
                     tokio::select! {
                         () = self.shutdown.wait() => {}
@@ -173,9 +217,29 @@ impl Delivery {
                 }
             }
         }
-        let committed = self.checkpoint.commit(&inflight.positions);
-        self.note_state(committed);
+        if commit {
+            self.save(&inflight.positions);
+        }
         Ok(())
+    }
+
+    /// Saves positions taken while no batch is in flight (after the first scan, when a file is
+    /// opened): a restart then resumes there instead of treating the files as new. Skipped when
+    /// nothing changed since the last save.
+    pub fn save_idle(&mut self, positions: &Positions) {
+        let same = self.last_saved.as_ref().is_some_and(|(files, cursor)| {
+            *files == positions.files && *cursor == positions.journal_cursor
+        });
+        if !same {
+            self.save(positions);
+        }
+    }
+
+    fn save(&mut self, positions: &Positions) {
+        let committed = self.checkpoint.commit(positions);
+        let ok = committed.is_ok();
+        self.note_state(committed);
+        self.last_saved = ok.then(|| (positions.files.clone(), positions.journal_cursor.clone()));
     }
 
     fn note_state(&mut self, result: Result<(), positions::CheckpointError>) {
@@ -286,6 +350,14 @@ pub(crate) async fn follow<S: LineSource>(
                 files.scan();
                 last_scan = Instant::now();
             }
+            if batch.items.is_empty() && held.is_none() && files.take_opened() {
+                // Nothing in flight: these positions are safe to save now.
+                delivery.save_idle(&Positions::new(
+                    files.patterns().to_vec(),
+                    files.snapshot(),
+                    journal_cursor.clone(),
+                ));
+            }
             let mut progressed = false;
             while let Some(rx) = journal.as_mut() {
                 if batch.is_full() {
@@ -357,9 +429,77 @@ pub(crate) async fn follow<S: LineSource>(
         if batch.cursor.is_some() {
             journal_cursor = batch.cursor.clone();
         }
-        seq += 1;
         let lines = batch.items.len();
-        let envelope = Envelope::new(&options.host, options.kind, seq, S::body(batch.items));
+        let positions = Positions::new(
+            files.patterns().to_vec(),
+            files.snapshot(),
+            journal_cursor.clone(),
+        );
+        if publish(options, delivery, source, batch.items, &positions, &mut seq)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tracing::debug!(lines, seq, "batch acknowledged");
+        if shutdown.is_triggered() {
+            return;
+        }
+    }
+}
+
+/// What to do with a group of items the server refused as too large.
+#[derive(Debug)]
+enum Refit<I> {
+    /// Send the two halves one after the other.
+    Split(Vec<I>, Vec<I>),
+    /// One item, made smaller.
+    Shrunk(I),
+    /// One item that cannot be made smaller.
+    Drop(I),
+}
+
+/// Splits a refused group, or shrinks its single item to fit `max_bytes`.
+fn refit<S: LineSource>(source: &S, mut group: Vec<S::Item>, max_bytes: usize) -> Refit<S::Item> {
+    if group.len() > 1 {
+        let back = group.split_off(group.len() / 2);
+        return Refit::Split(group, back);
+    }
+    let Some(item) = group.pop() else {
+        return Refit::Split(Vec::new(), Vec::new());
+    };
+    let before = json_len(&item);
+    let small = source.shrink(item.clone(), max_bytes);
+    if json_len(&small) < before {
+        Refit::Shrunk(small)
+    } else {
+        Refit::Drop(item)
+    }
+}
+
+/// Publishes the items of one batch and saves `positions` once they are all acknowledged. A
+/// batch the server refuses as too large is split (the parts before the last are neither
+/// recorded nor followed by a save: a kill between them repeats their lines, never loses
+/// them), a single line too large is shrunk, and one that cannot shrink is dropped with an
+/// error naming its file and offset.
+async fn publish<S: LineSource>(
+    options: &FollowOptions,
+    delivery: &mut Delivery,
+    source: &S,
+    items: Vec<S::Item>,
+    positions: &Positions,
+    seq: &mut u64,
+) -> Result<(), Stopped> {
+    let mut queue = std::collections::VecDeque::from([items]);
+    let mut split = false;
+    while let Some(group) = queue.pop_front() {
+        if group.is_empty() {
+            continue;
+        }
+        let whole = !split && queue.is_empty();
+        let last = queue.is_empty();
+        *seq += 1;
+        let envelope = Envelope::new(&options.host, options.kind, *seq, S::body(group.clone()));
         let payload = match serde_json::to_vec(&envelope) {
             Ok(payload) => payload,
             Err(err) => {
@@ -368,24 +508,35 @@ pub(crate) async fn follow<S: LineSource>(
                 continue;
             }
         };
+        let payload_bytes = payload.len();
         let inflight = Inflight {
             subject: options.subject.clone(),
             message_id: envelope.id.to_string(),
             payload: payload.into(),
-            positions: Positions::new(
-                files.patterns().to_vec(),
-                files.snapshot(),
-                journal_cursor.clone(),
-            ),
+            positions: positions.clone(),
         };
-        if delivery.deliver(&inflight, true).await.is_err() {
-            return;
-        }
-        tracing::debug!(lines, seq, "batch acknowledged");
-        if shutdown.is_triggered() {
-            return;
+        match delivery.deliver(&inflight, whole, last).await {
+            Ok(()) => {}
+            Err(Undelivered::Stopped) => return Err(Stopped),
+            Err(Undelivered::TooBig) => {
+                split = true;
+                let max_bytes = delivery.max_batch_bytes().min(payload_bytes / 2);
+                match refit(source, group, max_bytes) {
+                    Refit::Split(front, back) => {
+                        queue.push_front(back);
+                        queue.push_front(front);
+                    }
+                    Refit::Shrunk(item) => queue.push_front(vec![item]),
+                    Refit::Drop(item) => {
+                        tracing::error!(origin = %S::origin(&item), payload_bytes, "a line is larger than the server takes even cut down; dropped");
+                    }
+                }
+            }
         }
     }
+    // The last part was dropped: move past it all the same.
+    delivery.save_idle(positions);
+    Ok(())
 }
 
 /// Offers a journal entry; gives it back when it belongs to the next batch.
@@ -465,8 +616,18 @@ impl LineSource for LogFiles {
     fn shrink(&self, mut line: LogLine, max_bytes: usize) -> LogLine {
         line.fields.clear();
         cut(&mut line.message, max_bytes / 8);
+        if let Some(component) = line.component.as_mut() {
+            cut(component, max_bytes / 8);
+        }
         line.truncated = true;
         line
+    }
+
+    fn origin(line: &LogLine) -> String {
+        match line.offset {
+            Some(offset) => format!("{} at offset {offset}", line.source),
+            None => line.source.clone(),
+        }
     }
 
     fn body(lines: Vec<LogLine>) -> LogBatch {
@@ -509,6 +670,28 @@ pub fn file_component(path: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
+/// Raises the soft limit of open files to the hard limit: every followed file (and every
+/// rotated one still being read) holds a descriptor.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                tracing::info!(
+                    previous_soft_limit = soft,
+                    open_files_limit = hard,
+                    "raised the open files limit"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, open_files_limit = soft, "cannot raise the open files limit");
+            }
+        },
+        Ok((soft, _)) => tracing::info!(open_files_limit = soft, "open files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot read the open files limit"),
+    }
+}
+
 /// Follows the configured files and journal units until `shutdown`.
 pub async fn run(
     settings: &Settings,
@@ -518,6 +701,7 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> Result<(), CollectorError> {
     let config = &settings.collectors.logs;
+    raise_open_files_limit();
     let host = settings.host_name().to_owned();
     let mut delivery = Delivery::new(&settings.state_dir, KIND, js, client, shutdown);
     let Some(saved) = delivery.resume().await? else {
@@ -626,6 +810,49 @@ mod tests {
         assert_eq!(line.offset, Some(7));
         let small = source.shrink(line, 16);
         assert_eq!(small.message, "ab");
+    }
+
+    #[test]
+    fn refused_batches_split_then_shrink_then_drop() {
+        let source = LogFiles {
+            specs: Vec::new(),
+            max_line_bytes: 100_000,
+        };
+        let line = |message: &str| LogLine {
+            time: Utc::now(),
+            level: exporter_protocol::logs::LogLevel::Info,
+            component: Some("c".repeat(5000)),
+            message: message.to_owned(),
+            fields: serde_json::Map::from_iter([("k".to_owned(), "v".repeat(5000).into())]),
+            source: "/x/a.log".into(),
+            offset: Some(42),
+            truncated: false,
+        };
+        let Refit::Split(front, back) = refit(&source, vec![line("a"), line("b"), line("c")], 100)
+        else {
+            panic!("a group is split");
+        };
+        assert_eq!((front.len(), back.len()), (1, 2));
+        // One line: cut (message, component, fields) until it fits or cannot shrink.
+        let mut item = line(&"x".repeat(50_000));
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match refit(&source, vec![item.clone()], json_len(&item) / 2) {
+                Refit::Shrunk(small) => {
+                    assert!(json_len(&small) < json_len(&item));
+                    assert!(small.fields.is_empty() && small.truncated);
+                    item = small;
+                }
+                Refit::Drop(dropped) => {
+                    assert_eq!(LogFiles::origin(&dropped), "/x/a.log at offset 42");
+                    break;
+                }
+                Refit::Split(..) => panic!("one line is never split"),
+            }
+            assert!(rounds < 100, "shrinking ends");
+        }
+        assert!(json_len(&item) < 300, "{}", json_len(&item));
     }
 
     #[test]

@@ -190,8 +190,19 @@ pub fn parse_python(line: &str) -> Option<Parsed> {
 
 /// Reads a time written as text: RFC 3339 / ISO 8601 (`T` or space, `,` or `.` fractions,
 /// `Z`, `+01:00` or `+0100`), or epoch seconds/milliseconds/microseconds/nanoseconds. A time
-/// without a zone is local time.
+/// without a zone is local time. A time before 2000 or more than a day ahead is not taken
+/// (`"time": 1.5` is no timestamp): the caller falls back to the read time.
 pub fn parse_time_text(text: &str) -> Option<DateTime<Utc>> {
+    parse_time_text_any(text).filter(plausible)
+}
+
+/// Whether `time` can be a log line's time: from 2000-01-01 to a day from now.
+fn plausible(time: &DateTime<Utc>) -> bool {
+    let earliest = DateTime::from_timestamp(946_684_800, 0).unwrap_or_default();
+    *time >= earliest && *time <= Utc::now() + chrono::Duration::days(1)
+}
+
+fn parse_time_text_any(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -274,7 +285,8 @@ fn time_of_value(value: &Value) -> Option<DateTime<Utc>> {
         Value::Number(n) => match n.as_i64() {
             Some(whole) => epoch_integer(whole),
             None => n.as_f64().and_then(epoch),
-        },
+        }
+        .filter(plausible),
         _ => None,
     }
 }
@@ -611,6 +623,15 @@ mod tests {
         );
         assert_eq!(parse_time_text("soon"), None);
         assert_eq!(parse_time_text("-5"), None);
+        // Numbers that are no epoch time, and times far ahead, are not taken.
+        assert_eq!(parse_time_text("1.5"), None);
+        assert_eq!(parse_time_text("1999-12-31T23:59:59Z"), None);
+        assert_eq!(parse_time_text("2999-01-01T00:00:00Z"), None);
+        let parsed = parse_json(r#"{"time":1.5,"msg":"m"}"#).unwrap();
+        assert_eq!(parsed.time, None);
+        assert_eq!(parsed.fields["time"], 1.5);
+        let parsed = parse_json(r#"{"time":42,"msg":"m"}"#).unwrap();
+        assert_eq!(parsed.time, None);
     }
 
     #[test]

@@ -22,7 +22,9 @@ const VERSION: u32 = 1;
 /// One followed file's acknowledged position, keyed by its identity (device and inode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedFile {
-    /// Where it was last seen.
+    /// Where it was last seen (written lossily: a name that is not UTF-8 would make JSON
+    /// serialisation, and so every save, fail).
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub dev: u64,
     pub ino: u64,
@@ -32,6 +34,10 @@ pub struct SavedFile {
     /// truncated and rewritten under the same inode no longer matches.
     pub head_len: u64,
     pub head_sha256: String,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// Everything a follower needs to resume.
@@ -146,6 +152,58 @@ impl Checkpoint {
             })
     }
 
+    /// Like [`Checkpoint::load`], but a corrupt positions file is set aside (renamed to
+    /// `<name>.corrupt-<unix time>`, logged as an error) and the follower starts as if no
+    /// positions were saved, rather than failing at every start.
+    pub fn load_or_set_aside(&self) -> Result<Option<Positions>, CheckpointError> {
+        match self.load() {
+            Err(CheckpointError::Corrupt { path, reason }) => {
+                self.set_aside(&path, &reason)?;
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`Checkpoint::load_inflight`], but a corrupt in-flight file is set aside as
+    /// [`Checkpoint::load_or_set_aside`] does.
+    pub fn load_inflight_or_set_aside(&self) -> Result<Option<Inflight>, CheckpointError> {
+        match self.load_inflight() {
+            Err(CheckpointError::Corrupt { path, reason }) => {
+                self.set_aside(&path, &reason)?;
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// Renames a corrupt state file out of the way, keeping it for inspection.
+    fn set_aside(&self, path: &Path, reason: &str) -> Result<PathBuf, CheckpointError> {
+        let unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".corrupt-{unix_s}"));
+        let aside = PathBuf::from(name);
+        std::fs::rename(path, &aside).map_err(|source| CheckpointError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.sync_dir(path)?;
+        tracing::error!(path = %path.display(), moved_to = %aside.display(), %reason, "a state file is corrupt; set it aside and starting as if it did not exist (files follow start_position)");
+        Ok(aside)
+    }
+
+    /// Makes a rename in `state_dir` durable.
+    fn sync_dir(&self, path: &Path) -> Result<(), CheckpointError> {
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| CheckpointError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
     /// The batch a previous run was publishing when it stopped, if any.
     pub fn load_inflight(&self) -> Result<Option<Inflight>, CheckpointError> {
         let bytes = match std::fs::read(&self.inflight) {
@@ -210,6 +268,18 @@ impl Checkpoint {
         }
     }
 
+    /// Forgets the in-flight batch without saving positions (its lines are read again).
+    pub fn discard_inflight(&self) -> Result<(), CheckpointError> {
+        match std::fs::remove_file(&self.inflight) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(CheckpointError::Write {
+                path: self.inflight.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Write to a temporary file, fsync, rename over `path`.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         let fail = |source| CheckpointError::Write {
@@ -224,7 +294,8 @@ impl Checkpoint {
         file.write_all(bytes).map_err(fail)?;
         file.sync_all().map_err(fail)?;
         drop(file);
-        std::fs::rename(&tmp, path).map_err(fail)
+        std::fs::rename(&tmp, path).map_err(fail)?;
+        self.sync_dir(path)
     }
 }
 
@@ -269,5 +340,61 @@ mod tests {
             checkpoint.load(),
             Err(CheckpointError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn corrupt_state_files_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint::new(dir.path(), "logs");
+        std::fs::write(checkpoint.positions_path(), b"{").unwrap();
+        std::fs::write(dir.path().join("logs-inflight.bin"), b"no header").unwrap();
+        assert_eq!(checkpoint.load_or_set_aside().unwrap(), None);
+        assert!(checkpoint.load_inflight_or_set_aside().unwrap().is_none());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("logs-positions.json.corrupt-")),
+            "{names:?}"
+        );
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("logs-inflight.bin.corrupt-")),
+            "{names:?}"
+        );
+        // A new start saves normally again.
+        assert_eq!(checkpoint.load_or_set_aside().unwrap(), None);
+        let positions = Positions::new(Vec::new(), Vec::new(), None);
+        checkpoint.commit(&positions).unwrap();
+        assert_eq!(checkpoint.load_or_set_aside().unwrap(), Some(positions));
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_are_saved_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint::new(dir.path(), "logs");
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/var/log/\xffa.log"));
+        let positions = Positions::new(
+            Vec::new(),
+            vec![SavedFile {
+                path,
+                dev: 1,
+                ino: 2,
+                offset: 3,
+                head_len: 0,
+                head_sha256: String::new(),
+            }],
+            None,
+        );
+        checkpoint.commit(&positions).unwrap();
+        let back = checkpoint.load().unwrap().unwrap();
+        assert_eq!(back.files[0].path, PathBuf::from("/var/log/\u{fffd}a.log"));
+        assert_eq!(back.files[0].offset, 3);
     }
 }

@@ -7,9 +7,15 @@
 //! - truncation (copytruncate, `> file`): the file is shorter than what was read, or its first
 //!   bytes changed; it is read again from the start;
 //! - files that appear later and match a pattern are read from their start; files there at the
-//!   very first start follow `start_position`;
+//!   very first start follow `start_position` (also when they can only be opened later);
+//! - a saved position is found by identity, or, when the device number changed across a
+//!   reboot, by path, inode and first bytes; it is kept (and saved again) until its file can be
+//!   opened, so a file unreadable for a while resumes where it was;
+//! - compressed rotations (`.gz`, `.zst`, ...) are never read, even when a pattern matches them;
 //! - a partial last line (no newline yet) waits for its newline, and is handed out anyway once
-//!   the file was idle for [`PARTIAL_LINE_WAIT`] or was rotated away;
+//!   the file was idle for [`PARTIAL_LINE_WAIT`] (unless [`FileSet::set_partial_line_wait`]
+//!   says never) or was rotated away or deleted;
+//! - NUL bytes at a line's start (a sparse hole left by copytruncate) are skipped;
 //! - a line longer than `max_line_bytes` keeps its first `max_line_bytes` bytes, is marked
 //!   truncated, and the rest up to the newline is skipped without being buffered.
 //!
@@ -133,6 +139,35 @@ fn head_matches(file: &File, len: u64, sha256_hex: &str) -> bool {
     }
 }
 
+/// `bytes` without its leading NUL bytes.
+fn skip_nul(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// Whether the file name ends like a compressed copy (`engine.log.2.gz`).
+fn is_compressed(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .is_some_and(|name| COMPRESSED.iter().any(|c| name.ends_with(c)))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Paths that fail to open in this test thread (tests run as root, where permissions do
+    /// not stop a read).
+    static DENIED: std::cell::RefCell<HashSet<PathBuf>> = std::cell::RefCell::new(HashSet::new());
+}
+
+/// Opens a followed file for reading.
+fn open_file(path: &Path) -> std::io::Result<File> {
+    #[cfg(test)]
+    if DENIED.with(|d| d.borrow().contains(path)) {
+        return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+    }
+    File::open(path)
+}
+
 /// One followed file.
 #[derive(Debug)]
 struct Tailed {
@@ -193,6 +228,12 @@ impl Tailed {
         if self.skipping {
             return;
         }
+        // A run of NUL bytes (a sparse hole left by copytruncate) is no line's start.
+        let piece = if self.buf.is_empty() {
+            skip_nul(piece)
+        } else {
+            piece
+        };
         let keep = max.saturating_sub(self.buf.len()).min(piece.len());
         self.buf.extend_from_slice(&piece[..keep]);
         if keep < piece.len() {
@@ -235,6 +276,7 @@ impl Tailed {
         &mut self,
         scratch: &mut [u8],
         max: usize,
+        partial_wait: Option<Duration>,
         sink: &mut dyn FnMut(RawLine<'_>) -> Take,
     ) -> std::io::Result<Pump> {
         let size = self.file.metadata()?.len();
@@ -261,6 +303,7 @@ impl Tailed {
                 let piece = &data[i..i + j];
                 let end = chunk_start + (i + j + 1) as u64;
                 let take = if self.buf.is_empty() && !self.skipping {
+                    let piece = skip_nul(piece);
                     let keep = piece.len().min(max);
                     sink(RawLine {
                         spec: self.spec,
@@ -305,7 +348,8 @@ impl Tailed {
             .rotated_at
             .is_some_and(|at| at.elapsed() >= ROTATED_WAIT)
             && idle >= ROTATED_WAIT;
-        if (!self.buf.is_empty() || self.skipping) && (idle >= PARTIAL_LINE_WAIT || finishing) {
+        let idle_long = partial_wait.is_some_and(|wait| idle >= wait);
+        if (!self.buf.is_empty() || self.skipping) && (idle_long || finishing) {
             let take = sink(RawLine {
                 spec: self.spec,
                 source: &self.source,
@@ -344,8 +388,17 @@ pub struct FileSet {
     start: StartPosition,
     max_line_bytes: usize,
     files: Vec<Tailed>,
-    /// Saved positions of files not seen yet this run.
-    restored: HashMap<(u64, u64), SavedFile>,
+    /// Saved positions of files not opened yet this run (kept, and saved again, until the file
+    /// is opened or known gone: a file unreadable for a while resumes where it was).
+    restored: Vec<SavedFile>,
+    /// Files there at first sight (start rule applies) that could not be opened yet, with
+    /// their device, inode and size then: they follow `start` from that size once opened.
+    start_pending: HashMap<PathBuf, (u64, u64, u64)>,
+    /// How long a file must be idle before its unterminated last line is handed out; `None`:
+    /// only once the file is rotated away or deleted.
+    partial_wait: Option<Duration>,
+    /// A file was opened (or the first scan ran) since [`FileSet::take_opened`] last said so.
+    opened: bool,
     scanned: bool,
     /// Wall-clock start of the previous scan.
     previous_scan: Option<SystemTime>,
@@ -379,14 +432,10 @@ impl FileSet {
             start,
             max_line_bytes: max_line_bytes.max(1),
             files: Vec::new(),
-            restored: saved
-                .map(|s| {
-                    s.files
-                        .iter()
-                        .map(|f| ((f.dev, f.ino), f.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            restored: saved.map(|s| s.files.clone()).unwrap_or_default(),
+            start_pending: HashMap::new(),
+            partial_wait: Some(PARTIAL_LINE_WAIT),
+            opened: true,
             scanned: false,
             previous_scan: None,
             saved_at: saved.and_then(|s| s.taken_at).map(SystemTime::from),
@@ -410,9 +459,26 @@ impl FileSet {
         self.files.is_empty()
     }
 
-    /// The positions to save once everything handed out so far is acknowledged.
+    /// The positions to save once everything handed out so far is acknowledged (with the
+    /// saved positions of files not opened yet, kept as they were).
     pub fn snapshot(&self) -> Vec<SavedFile> {
-        self.files.iter().map(Tailed::saved).collect()
+        self.files
+            .iter()
+            .map(Tailed::saved)
+            .chain(self.restored.iter().cloned())
+            .collect()
+    }
+
+    /// Hand out an unterminated last line after `wait` idle (`None`: only once its file is
+    /// rotated away or deleted, for writers that may pause mid-line, e.g. JSON documents).
+    pub fn set_partial_line_wait(&mut self, wait: Option<Duration>) {
+        self.partial_wait = wait;
+    }
+
+    /// Whether the first scan ran or a file was opened since the last call: positions taken
+    /// while nothing is in flight should then be saved, so that a restart knows these files.
+    pub fn take_opened(&mut self) -> bool {
+        std::mem::take(&mut self.opened)
     }
 
     /// Looks for rotated, replaced and new files.
@@ -426,6 +492,9 @@ impl FileSet {
                 continue;
             };
             for path in paths.flatten() {
+                if is_compressed(&path) {
+                    continue;
+                }
                 if seen.insert(path.clone()) {
                     matched.push((path, spec));
                 }
@@ -471,9 +540,14 @@ impl FileSet {
                 }
                 continue;
             }
-            let file = match File::open(&path) {
+            let file = match open_file(&path) {
                 Ok(file) => file,
                 Err(err) => {
+                    let pattern_is_new = !self.known_patterns.contains(&self.patterns[spec]);
+                    if !self.scanned && (self.first_start || pattern_is_new) {
+                        self.start_pending
+                            .insert(path.clone(), (meta.dev(), meta.ino(), meta.len()));
+                    }
                     if self.warned.insert(path.clone()) {
                         tracing::warn!(path = %path.display(), error = %err, "cannot open a log file; retrying at every scan");
                     }
@@ -489,6 +563,7 @@ impl FileSet {
                 Ok(t) => {
                     tracing::info!(path = %t.source, offset_bytes = offset, "following file");
                     self.files.push(t);
+                    self.opened = true;
                 }
                 Err(err) => {
                     tracing::warn!(path = %path.display(), error = %err, "cannot read a log file");
@@ -503,7 +578,10 @@ impl FileSet {
         }
         if !self.scanned {
             self.scanned = true;
-            self.recover_orphans();
+            self.opened = true;
+            self.recover_orphans(true);
+        } else if !self.restored.is_empty() {
+            self.recover_orphans(false);
         }
         self.previous_scan = Some(scan_started);
         self.finished.retain(|_, at| at.elapsed() < FINISHED_MEMORY);
@@ -568,7 +646,7 @@ impl FileSet {
         path: &Path,
         spec: usize,
     ) -> u64 {
-        if let Some(saved) = self.restored.remove(&(meta.dev(), meta.ino())) {
+        if let Some(saved) = self.take_restored(file, meta, path) {
             if meta.len() >= saved.offset && head_matches(file, saved.head_len, &saved.head_sha256)
             {
                 return saved.offset;
@@ -577,40 +655,109 @@ impl FileSet {
             return 0;
         }
         let pattern_is_new = !self.known_patterns.contains(&self.patterns[spec]);
-        if !self.scanned && (self.first_start || pattern_is_new) {
+        let at_first_sight = !self.scanned && (self.first_start || pattern_is_new);
+        if at_first_sight {
             return match self.start {
                 StartPosition::Beginning => 0,
                 StartPosition::End => last_line_boundary(file, meta.len()),
             };
         }
+        if let Some((dev, ino, len)) = self.start_pending.remove(path)
+            && (dev, ino) == (meta.dev(), meta.ino())
+        {
+            // There at first sight but not readable then: its end then is where it starts.
+            return match self.start {
+                StartPosition::Beginning => 0,
+                StartPosition::End => last_line_boundary(file, len.min(meta.len())),
+            };
+        }
         0
     }
 
-    /// Saved files no pattern matched at start: rotated away while this process was not
-    /// running. Found in their directory under another name, their rest is read; else they
-    /// are forgotten.
-    fn recover_orphans(&mut self) {
+    /// The saved position of the file just opened at `path`: found by its identity, or, when
+    /// the device number changed (a reboot renumbered NVMe, LVM or btrfs devices), by the same
+    /// path and inode with the same first bytes.
+    fn take_restored(
+        &mut self,
+        file: &File,
+        meta: &std::fs::Metadata,
+        path: &Path,
+    ) -> Option<SavedFile> {
+        if let Some(i) = self
+            .restored
+            .iter()
+            .position(|s| (s.dev, s.ino) == (meta.dev(), meta.ino()))
+        {
+            return Some(self.restored.swap_remove(i));
+        }
+        let i = self.restored.iter().position(|s| {
+            s.path == path
+                && s.ino == meta.ino()
+                && meta.len() >= s.offset
+                && head_matches(file, s.head_len, &s.head_sha256)
+        })?;
+        let saved = self.restored.swap_remove(i);
+        tracing::info!(path = %path.display(), saved_device = saved.dev, device = meta.dev(), offset_bytes = saved.offset, "device number changed since the last run; same file by path, inode and first bytes");
+        Some(saved)
+    }
+
+    /// Saved files not opened at their path: rotated away while this process was not running
+    /// (found in their directory under another name, their rest is read), not readable now
+    /// (kept, and tried again at every scan), or gone (forgotten). `first`: the first scan,
+    /// which also looks for generations rotated away while stopped.
+    fn recover_orphans(&mut self, first: bool) {
         let mut rotated: Vec<PathBuf> = Vec::new();
-        for (key, saved) in std::mem::take(&mut self.restored) {
-            rotated.push(saved.path.clone());
+        for saved in std::mem::take(&mut self.restored) {
+            if first {
+                rotated.push(saved.path.clone());
+            }
             let dir = saved
                 .path
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            let found = std::fs::read_dir(dir).ok().and_then(|entries| {
-                entries.flatten().map(|e| e.path()).find(|p| {
-                    std::fs::symlink_metadata(p)
-                        .is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == key)
-                })
-            });
-            let Some(path) = found else {
+            let mut same_dev = None;
+            let mut other_dev = None;
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for path in entries.flatten().map(|e| e.path()) {
+                    let Ok(m) = std::fs::symlink_metadata(&path) else {
+                        continue;
+                    };
+                    if !m.is_file() || m.ino() != saved.ino {
+                        continue;
+                    }
+                    if self
+                        .files
+                        .iter()
+                        .any(|t| (t.dev, t.ino) == (m.dev(), m.ino()))
+                    {
+                        // Followed already (opened at its path this scan).
+                        same_dev = None;
+                        other_dev = None;
+                        break;
+                    }
+                    if m.dev() == saved.dev {
+                        same_dev = Some(path);
+                        break;
+                    }
+                    other_dev.get_or_insert(path);
+                }
+            }
+            let Some(path) = same_dev.or(other_dev) else {
                 tracing::info!(path = %saved.path.display(), "a file followed before is gone");
                 continue;
             };
-            let Ok(file) = File::open(&path) else {
-                continue;
+            let file = match open_file(&path) {
+                Ok(file) => file,
+                Err(err) => {
+                    if self.warned.insert(path.clone()) {
+                        tracing::warn!(path = %path.display(), error = %err, offset_bytes = saved.offset, "cannot open a file followed before; keeping its position and retrying at every scan");
+                    }
+                    self.restored.push(saved);
+                    continue;
+                }
             };
+            self.warned.remove(&path);
             let fits = file.metadata().is_ok_and(|m| m.len() >= saved.offset)
                 && head_matches(&file, saved.head_len, &saved.head_sha256);
             if !fits {
@@ -626,7 +773,11 @@ impl FileSet {
                     .unwrap_or(0);
                 t.rotated_at = Some(Instant::now());
                 self.files.push(t);
+                self.opened = true;
             }
+        }
+        if !first {
+            return;
         }
         if let Some(since) = self.saved_at {
             rotated.sort();
@@ -654,7 +805,12 @@ impl FileSet {
         for k in 0..count {
             let idx = (first + k) % count;
             let t = &mut self.files[idx];
-            match t.pump(&mut self.scratch, self.max_line_bytes, sink) {
+            match t.pump(
+                &mut self.scratch,
+                self.max_line_bytes,
+                self.partial_wait,
+                sink,
+            ) {
                 Ok(Pump::Idle) => {}
                 Ok(Pump::Progress) => {
                     t.warned = false;
@@ -837,6 +993,152 @@ mod tests {
         let mut lines: Vec<String> = collect(&mut set).into_iter().map(|l| l.0).collect();
         lines.sort();
         assert_eq!(lines, vec!["7", "8"]);
+    }
+
+    fn texts(set: &mut FileSet) -> Vec<String> {
+        let mut lines: Vec<String> = collect(set).into_iter().map(|l| l.0).collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn a_changed_device_number_keeps_the_saved_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        append(&path, b"1\n2\n");
+        append(&dir.path().join("b.log"), b"b1\n");
+        let mut set =
+            FileSet::new(vec![pattern.clone()], None, StartPosition::Beginning, 100).unwrap();
+        set.scan();
+        assert_eq!(collect(&mut set).len(), 3);
+        // After a reboot the device is renumbered; b.log was rotated away meanwhile.
+        let mut files = set.snapshot();
+        for f in &mut files {
+            f.dev += 1000;
+        }
+        let saved = Positions::new(vec![pattern.clone()], files, None);
+        append(&path, b"3\n");
+        append(&dir.path().join("b.log"), b"b2\n");
+        std::fs::rename(dir.path().join("b.log"), dir.path().join("b.log.1")).unwrap();
+        let mut set = FileSet::new(vec![pattern], Some(&saved), StartPosition::End, 100).unwrap();
+        set.scan();
+        assert_eq!(texts(&mut set), vec!["3", "b2"]);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_keeps_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let late = dir.path().join("late.log");
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        append(&path, b"1\n");
+        let mut set =
+            FileSet::new(vec![pattern.clone()], None, StartPosition::Beginning, 100).unwrap();
+        set.scan();
+        assert_eq!(collect(&mut set).len(), 1);
+        let saved = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+
+        // Unreadable at the next start, and saved again meanwhile.
+        append(&path, b"2\n");
+        DENIED.with(|d| d.borrow_mut().insert(path.clone()));
+        let mut set =
+            FileSet::new(vec![pattern.clone()], Some(&saved), StartPosition::End, 100).unwrap();
+        set.scan();
+        assert!(collect(&mut set).is_empty());
+        set.scan();
+        let again = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+        assert_eq!(again.files, saved.files, "kept while not opened");
+
+        // Readable again: resumes at the saved offset.
+        DENIED.with(|d| d.borrow_mut().clear());
+        set.scan();
+        assert_eq!(texts(&mut set), vec!["2"]);
+
+        // A file there at the very first start but unreadable follows start_position (end)
+        // once it can be opened.
+        append(&late, b"old\n");
+        DENIED.with(|d| d.borrow_mut().insert(late.clone()));
+        let mut set = FileSet::new(vec![pattern], None, StartPosition::End, 100).unwrap();
+        set.scan();
+        append(&late, b"new\n");
+        DENIED.with(|d| d.borrow_mut().clear());
+        set.scan();
+        assert_eq!(texts(&mut set), vec!["new"]);
+    }
+
+    #[test]
+    fn opened_files_ask_for_a_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        let path = dir.path().join("a.log");
+        append(&path, b"before\n");
+        let mut set = FileSet::new(vec![pattern.clone()], None, StartPosition::End, 100).unwrap();
+        set.scan();
+        assert!(set.take_opened(), "after the first scan");
+        assert!(!set.take_opened());
+        // The positions saved then make the next start resume, not start at the end again.
+        let saved = Positions::new(vec![pattern.clone()], set.snapshot(), None);
+        assert_eq!(saved.files[0].offset, 7);
+        append(&path, b"while stopped\n");
+        let mut again =
+            FileSet::new(vec![pattern.clone()], Some(&saved), StartPosition::End, 100).unwrap();
+        again.scan();
+        assert_eq!(texts(&mut again), vec!["while stopped"]);
+        set.scan();
+        assert!(!set.take_opened());
+        append(&dir.path().join("b.log"), b"x\n");
+        set.scan();
+        assert!(set.take_opened(), "a new file");
+    }
+
+    #[test]
+    fn partial_lines_wait_for_rotation_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.jsonl");
+        let pattern = dir.path().join("*.jsonl").to_string_lossy().into_owned();
+        let mut set =
+            FileSet::new(vec![pattern.clone()], None, StartPosition::Beginning, 100).unwrap();
+        set.set_partial_line_wait(None);
+        append(&path, b"{\"a\":");
+        set.scan();
+        let mut short = FileSet::new(vec![pattern], None, StartPosition::Beginning, 100).unwrap();
+        short.set_partial_line_wait(Some(Duration::ZERO));
+        short.scan();
+        assert_eq!(texts(&mut short), vec!["{\"a\":"], "the log follower's way");
+        assert!(collect(&mut set).is_empty());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(collect(&mut set).is_empty(), "never after idle time alone");
+        append(&path, b"1}\n{\"b\":");
+        assert_eq!(texts(&mut set), vec!["{\"a\":1}"]);
+        // Deleted: the rest is handed out once the file is given up.
+        std::fs::remove_file(&path).unwrap();
+        set.scan();
+        let deadline = Instant::now() + ROTATED_WAIT * 3;
+        let mut got = Vec::new();
+        while got.is_empty() && Instant::now() < deadline {
+            got = texts(&mut set);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(got, vec!["{\"b\":"]);
+    }
+
+    #[test]
+    fn compressed_files_and_nul_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = dir.path().join("*").to_string_lossy().into_owned();
+        append(&dir.path().join("engine.log.2.gz"), b"\x1f\x8b\n");
+        let path = dir.path().join("engine.log");
+        let mut set = FileSet::new(vec![pattern], None, StartPosition::Beginning, 8).unwrap();
+        set.scan();
+        assert_eq!(set.len(), 0, "compressed copies are not followed");
+        // A sparse hole (copytruncate with a writer not in O_APPEND mode) before a line.
+        let mut text = vec![0u8; 100_000];
+        text.extend_from_slice(b"after\n");
+        append(&path, &text);
+        set.scan();
+        let lines = collect(&mut set);
+        assert_eq!(lines, vec![("after".into(), 0, false)]);
     }
 
     #[test]

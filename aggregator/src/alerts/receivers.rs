@@ -470,6 +470,12 @@ fn truncate_to(text: &str, budget: usize, measure: fn(&str) -> usize) -> String 
         used += size;
         out.push(c);
     }
+    // Never end inside an escaped entity (`&amp;` cut to `&am`): Telegram refuses such HTML.
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+    {
+        out.truncate(amp);
+    }
     out.push('…');
     out
 }
@@ -698,6 +704,16 @@ mod tests {
             body["alerts"][0]["generatorURL"],
             format!("http://x:8000/alerts/{}", firing.id)
         );
+    }
+
+    #[test]
+    fn a_cut_never_ends_inside_an_entity() {
+        let line = escape_html(&"a&b".repeat(50));
+        for budget in 1..60 {
+            let cut = truncate_to(&line, budget, chars);
+            let tail = cut.rfind('&').map_or("", |i| &cut[i..]);
+            assert!(tail.is_empty() || tail.contains(';'), "{cut}");
+        }
     }
 
     #[test]

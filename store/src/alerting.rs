@@ -141,7 +141,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO alert_transition (alert_id, time, kind, value) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO alert_transition (alert_id, time, kind, value) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (alert_id, kind) DO NOTHING",
             )
             .bind(alert.id)
             .bind(time)

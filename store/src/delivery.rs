@@ -185,6 +185,28 @@ impl Store {
             .collect()
     }
 
+    /// Which receivers were sent which of `alert_ids` (from the delivery log), so that after a
+    /// restart a receiver whose delivery had failed still gets the alert.
+    pub async fn notified_receivers(
+        &self,
+        alert_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        if alert_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT u.id AS alert_id, d.receiver FROM alert_delivery d, \
+                    LATERAL unnest(d.alert_ids) AS u(id) \
+             WHERE d.status = 'sent' AND d.alert_ids && $1 AND u.id = ANY($1)",
+        )
+        .bind(alert_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("alert_id")?, row.try_get("receiver")?)))
+            .collect()
+    }
+
     /// Deletes attempts older than `before` (retention); returns how many went.
     pub async fn delete_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM alert_delivery WHERE time < $1")

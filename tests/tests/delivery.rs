@@ -885,3 +885,53 @@ async fn reload_and_restart_send_nothing_twice() {
     task.await.unwrap();
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_only_the_receiver_that_missed_an_alert_gets_it() {
+    let env = TestEnv::new("").await;
+    let store = store(&env).await;
+    let (ok, ok_base) = StandIn::start(&[]).await;
+    // Refuses the first message (a 400 is not retried): its delivery fails.
+    let (flaky, flaky_base) = StandIn::start(&[(400, "bad request")]).await;
+    let config = format!(
+        "route: {{group_by: [alertname], group_wait: 100ms, group_interval: 200ms, repeat_interval: 1h}}\n\
+         receivers:\n- {{name: ok, type: webhook, url: '{ok_base}/'}}\n\
+         - {{name: flaky, type: webhook, url: '{flaky_base}/'}}\n"
+    );
+    let x = alert("EngineDown", "gh200", Severity::Critical, "engine down");
+    store
+        .record_alert_events(&[(AlertEventKind::Firing, Utc::now(), &x)])
+        .await
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let (handle, task) = start(&config, &store, &shutdown);
+    handle.notify(firing(&x));
+    eventually("one sent, one failed", Duration::from_secs(10), || async {
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM alert_delivery WHERE receiver = 'flaky' AND status = 'failed'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        (ok.count() == 1 && failed == 1).then_some(())
+    })
+    .await;
+    shutdown.trigger();
+    task.await.unwrap();
+
+    // The aggregator restarts with x still firing.
+    let shutdown = Shutdown::new();
+    let (handle, task) = start(&config, &store, &shutdown);
+    handle.restore(vec![firing(&x)]);
+    eventually(
+        "the missed receiver told",
+        Duration::from_secs(10),
+        || async { (flaky.count() == 2).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ok.count(), 1, "the receiver that had it is not told again");
+    shutdown.trigger();
+    task.await.unwrap();
+    env.finish().await;
+}

@@ -358,11 +358,13 @@ impl Dispatcher {
 
     async fn on_restore(&mut self, notices: Vec<Notice>) {
         let ids: Vec<Uuid> = notices.iter().map(|n| n.alert.id).collect();
-        let notified: HashSet<Uuid> = match &self.store {
+        // Per receiver: one whose delivery had failed before the restart still gets it.
+        let notified: HashSet<(Uuid, String)> = match &self.store {
             Some(store) => {
-                match tokio::time::timeout(Duration::from_secs(10), store.last_notified(&ids)).await
+                match tokio::time::timeout(Duration::from_secs(10), store.notified_receivers(&ids))
+                    .await
                 {
-                    Ok(Ok(rows)) => rows.into_iter().map(|(id, _)| id).collect(),
+                    Ok(Ok(rows)) => rows.into_iter().collect(),
                     Ok(Err(err)) => {
                         tracing::warn!(error = %err, "cannot read which alerts were notified; they are sent again");
                         HashSet::new()
@@ -401,7 +403,7 @@ impl Dispatcher {
                 if group.contains(alert.id) {
                     continue;
                 }
-                if notified.contains(&alert.id) {
+                if notified.contains(&(alert.id, rg.receiver.name.clone())) {
                     group.restore_notified(now, alert, notice.silenced);
                 } else {
                     group.on_notice(now, alert, notice.silenced);

@@ -200,16 +200,23 @@ impl Store {
     }
 
     /// Notifications stored after row `after`, oldest first, at most `limit`.
+    ///
+    /// Rows at or below `cursor` (already read once) come back only if received in the last two
+    /// minutes: the window in which a batch of another aggregator may commit a lower id late.
     pub async fn notifications_after(
         &self,
         after: i64,
+        cursor: i64,
         limit: i64,
     ) -> Result<Vec<StoredNotification>, StoreError> {
         let rows = sqlx::query(
             "SELECT notification_id, host, time, received_at, severity, category, title, message, labels, resolved \
-             FROM notification WHERE notification_id > $1 ORDER BY notification_id LIMIT $2",
+             FROM notification WHERE notification_id > $1 \
+               AND (notification_id > $2 OR received_at > now() - interval '2 minutes') \
+             ORDER BY notification_id LIMIT $3",
         )
         .bind(after)
+        .bind(cursor)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

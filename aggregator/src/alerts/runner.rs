@@ -436,7 +436,7 @@ impl AlertRunner {
         let mut after = cursor.saturating_sub(NOTIFICATION_LOOKBACK);
         let mut highest = cursor;
         loop {
-            let rows = match self.store.notifications_after(after, 1000).await {
+            let rows = match self.store.notifications_after(after, cursor, 1000).await {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::debug!(error = %err, "notifications not read this time");

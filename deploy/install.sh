@@ -41,7 +41,9 @@ getent group video >/dev/null && usermod -a -G video "$user"
 install -d -m 0755 "$etc"
 if [ ! -f "$etc/system.yaml" ]; then
   sed -e 's#^state_dir: .state#state_dir: /var/lib/gh200-exporter#' \
-      -e 's#path: .state/logs/#path: /var/lib/gh200-exporter/logs/#' settings/system.yaml > "$etc/system.yaml"
+      -e 's#path: .state/logs/#path: /var/lib/gh200-exporter/logs/#' \
+      -e 's#^    journal_units: \[\] .*#    journal_units: [exporter-aggregator.service, exporter-api.service, exporter-collector@system.service, exporter-collector@hardware.service, exporter-tunnel.service]#' \
+      settings/system.yaml > "$etc/system.yaml"
   chmod 0644 "$etc/system.yaml"
 fi
 # Alert rules beside system.yaml (kept if present: the owner tunes them).
@@ -68,9 +70,16 @@ fi
 runuser -u "$user" -- env EXPORTER_SETTINGS="$etc/system.yaml" /usr/local/bin/exporter migrate
 
 install -m 0644 deploy/systemd/*.service deploy/systemd/exporter.target /etc/systemd/system/
+# The logs collector reads the journal (the units log there, not to files).
+if getent group systemd-journal >/dev/null; then
+  install -d -m 0755 /etc/systemd/system/exporter-collector@logs.service.d
+  install -m 0644 deploy/systemd-dropins/collector-logs-journal.conf \
+    /etc/systemd/system/exporter-collector@logs.service.d/journal.conf
+fi
 systemctl daemon-reload
 systemctl enable exporter.target exporter-aggregator.service exporter-api.service \
-  exporter-collector@system.service exporter-collector@hardware.service exporter-tunnel.service
+  exporter-collector@system.service exporter-collector@hardware.service \
+  exporter-collector@logs.service exporter-tunnel.service
 if [ "$start" -eq 1 ]; then
   systemctl start exporter.target
   sleep 3

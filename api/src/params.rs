@@ -200,22 +200,13 @@ impl Params {
 /// Most items a comma-separated list parameter may hold.
 pub const MAX_LIST_ITEMS: usize = 100;
 
+/// A positive whole number of seconds, in the one duration grammar of the project
+/// ([`exporter_settings::alerts::parse_duration`]: `90`, `5m`, `1h30m`, `2d`).
 fn parse_duration_seconds(value: &str) -> Option<i64> {
-    let (number, unit) = match value.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&value[..i], c),
-        _ => (value, 's'),
-    };
-    let number: i64 = number.parse().ok().filter(|n| *n > 0)?;
-    let factor = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    number
-        .checked_mul(factor)
-        .filter(|s| *s <= MAX_DURATION_SECONDS)
+    let duration = exporter_settings::alerts::parse_duration(value).ok()?;
+    i64::try_from(duration.as_secs())
+        .ok()
+        .filter(|s| *s > 0 && *s <= MAX_DURATION_SECONDS)
 }
 
 /// Longest duration accepted (100 years): beyond it PostgreSQL's interval arithmetic overflows.

@@ -134,15 +134,8 @@ impl Checkpoint {
 
     /// The saved positions; `None` on the very first start.
     pub fn load(&self) -> Result<Option<Positions>, CheckpointError> {
-        let bytes = match std::fs::read(&self.positions) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(CheckpointError::Read {
-                    path: self.positions.clone(),
-                    source,
-                });
-            }
+        let Some(bytes) = read_if_present(&self.positions)? else {
+            return Ok(None);
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -206,15 +199,8 @@ impl Checkpoint {
 
     /// The batch a previous run was publishing when it stopped, if any.
     pub fn load_inflight(&self) -> Result<Option<Inflight>, CheckpointError> {
-        let bytes = match std::fs::read(&self.inflight) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(CheckpointError::Read {
-                    path: self.inflight.clone(),
-                    source,
-                });
-            }
+        let Some(bytes) = read_if_present(&self.inflight)? else {
+            return Ok(None);
         };
         let corrupt = |reason: String| CheckpointError::Corrupt {
             path: self.inflight.clone(),
@@ -296,6 +282,18 @@ impl Checkpoint {
         drop(file);
         std::fs::rename(&tmp, path).map_err(fail)?;
         self.sync_dir(path)
+    }
+}
+
+/// The file's bytes, or `None` when it does not exist (a first start).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

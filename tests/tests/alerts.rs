@@ -531,3 +531,156 @@ async fn alert_events_stream_to_an_open_page() {
     api.kill();
     env.finish().await;
 }
+
+/// A Unix-socket stand-in in front of PostgreSQL that a test can take away and bring back, as
+/// when the database restarts: while it is down, connecting fails and open connections break.
+struct PgProxy {
+    dir: tempfile::TempDir,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl PgProxy {
+    fn start() -> Self {
+        let proxy = Self {
+            dir: tempfile::tempdir().unwrap(),
+            tasks: Arc::default(),
+        };
+        proxy.up();
+        proxy
+    }
+
+    /// The server's own socket, from the test database URL's `host=` (default
+    /// /var/run/postgresql).
+    fn upstream() -> std::path::PathBuf {
+        let admin = exporter_tests::admin_database_url();
+        let dir = admin
+            .split(['?', '&'])
+            .find_map(|part| part.strip_prefix("host="))
+            .unwrap_or("/var/run/postgresql")
+            .to_owned();
+        std::path::Path::new(&dir).join(".s.PGSQL.5432")
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://localhost/{database}?host={}",
+            self.dir.path().display()
+        )
+    }
+
+    fn up(&self) {
+        let path = self.dir.path().join(".s.PGSQL.5432");
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::UnixStream::connect(Self::upstream()).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    fn down(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(self.dir.path().join(".s.PGSQL.5432"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back() {
+    let (port, got) = receiver().await;
+    let env = TestEnv::new(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n\
+         alerts:\n  evaluation_interval_seconds: 1\n",
+    )
+    .await;
+    std::fs::write(
+        env.dir.path().join("alerts.yaml"),
+        format!(
+            "route: {{group_by: [alertname], group_wait: 100ms, group_interval: 1s, repeat_interval: 1h}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             rules:\n  - {{name: SystemCollectorAbsent, severity: critical, category: system, \
+             absent: {{source: system, after: 3s}}}}\n"
+        ),
+    )
+    .unwrap();
+    env.migrate().await;
+    let proxy = PgProxy::start();
+    let url = proxy.url(&env.database);
+    let key = env.api_key.clone();
+    let env_vars = [
+        ("EXPORTER_DATABASE_URL", url.as_str()),
+        ("EXPORTER_API_KEY", key.as_str()),
+    ];
+    let mut aggregator = env.spawn_with("exporter-aggregator", &[], &env_vars);
+    let mut collector = env.spawn("exporter-collector", &["system"]);
+    eventually(
+        "a stored system sample",
+        Duration::from_secs(30),
+        || async {
+            let count: Option<i64> =
+                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
+                    .fetch_one(&env.pool)
+                    .await
+                    .ok();
+            (count > Some(0)).then_some(())
+        },
+    )
+    .await;
+
+    // PostgreSQL goes away for the aggregator, then the collector dies.
+    proxy.down();
+    collector.kill();
+    eventually(
+        "the firing notification, with PostgreSQL away",
+        Duration::from_secs(30),
+        || async { (messages(&got, "firing", "SystemCollectorAbsent") == 1).then_some(()) },
+    )
+    .await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM alert")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 0,
+        "nothing could be stored while PostgreSQL was away"
+    );
+    assert!(aggregator.alive(), "{}", aggregator.output());
+
+    // It comes back: the transition kept in memory is written.
+    proxy.up();
+    let state: String = eventually("the alert stored", Duration::from_secs(30), || async {
+        sqlx::query_scalar("SELECT state FROM alert WHERE rule = 'SystemCollectorAbsent'")
+            .fetch_optional(&env.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(state, "firing");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM alert_transition ORDER BY transition_id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(kinds, ["firing"]);
+    assert_eq!(
+        messages(&got, "firing", "SystemCollectorAbsent"),
+        1,
+        "sent once"
+    );
+    aggregator.kill();
+    proxy.down();
+    env.finish().await;
+}

@@ -171,13 +171,22 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
     .await
     .unwrap();
     assert_eq!(kinds, ["firing", "acknowledged", "resolved"]);
-    let delivered: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM alert_delivery WHERE status = 'sent'")
+    // The row of a send is written once its answer is in: poll rather than race it.
+    let delivered_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM alert_delivery WHERE status = 'sent'")
             .fetch_one(&env.pool)
             .await
-            .unwrap();
+            .unwrap()
+    };
+    eventually(
+        "both sends in the delivery log",
+        Duration::from_secs(10),
+        || async { (delivered_rows().await >= 2).then_some(()) },
+    )
+    .await;
     assert_eq!(
-        delivered, 2,
+        delivered_rows().await,
+        2,
         "one firing and one resolved message in the delivery log"
     );
 

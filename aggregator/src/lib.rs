@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use exporter_protocol::Subjects;
 use exporter_runtime::heartbeat::{self, HeartbeatCounters};
-use exporter_runtime::{Shutdown, bus};
+use exporter_runtime::{RetryPolicy, Shutdown, bus};
 use exporter_settings::Settings;
 use exporter_store::Store;
 
@@ -46,6 +46,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     let subjects = Subjects::new(&settings.nats.subject_prefix);
     let js = async_nats::jetstream::new(client.clone());
     let stream = bus::retry(
+        RetryPolicy::SERVICE,
         "creating the JetStream stream",
         "Is nats-server running with JetStream enabled (-js)?",
         &shutdown,
@@ -54,9 +55,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     .await?;
     let ack_wait = Duration::from_secs(settings.aggregator.ack_wait_seconds);
     let max_ack_pending = (settings.aggregator.batch_max_messages * 4).max(1000) as i64;
-    let consumer = bus::retry("creating the durable consumer", "", &shutdown, || {
-        bus::ensure_consumer(&stream, &settings.nats, ack_wait, max_ack_pending)
-    })
+    let consumer = bus::retry(
+        RetryPolicy::SERVICE,
+        "creating the durable consumer",
+        "",
+        &shutdown,
+        || bus::ensure_consumer(&stream, &settings.nats, ack_wait, max_ack_pending),
+    )
     .await?;
 
     let alerting = match rules {

@@ -73,6 +73,7 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
         );
         tokio::spawn(async move {
             let _ = bus::retry(
+                exporter_runtime::RetryPolicy::SERVICE,
                 "creating the JetStream stream",
                 "Is nats-server running with JetStream enabled (-js)?",
                 &shutdown,

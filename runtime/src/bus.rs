@@ -14,6 +14,7 @@ use exporter_protocol::Subjects;
 use exporter_settings::NatsSettings;
 
 use crate::Shutdown;
+use crate::retry::{RetryError, RetryPolicy};
 
 /// JetStream's duplicate window: a re-published message id inside it is dropped by the server.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -27,6 +28,12 @@ pub enum BusError {
     JetStream { what: &'static str, message: String },
     #[error("shutdown requested while waiting for NATS")]
     Shutdown,
+    #[error("{what} failed {failures} times; giving up: {message}")]
+    GaveUp {
+        what: String,
+        failures: u32,
+        message: String,
+    },
 }
 
 /// Connects to NATS. The client keeps reconnecting by itself afterwards; connection changes
@@ -138,35 +145,28 @@ pub async fn ensure_consumer(
         })
 }
 
-/// Runs `attempt` until it succeeds, with exponential backoff (capped at 30 s) and a log line per
-/// failure that says what is being waited for and what to check.
+/// Runs `attempt` until it succeeds, following `policy`, with a log line per failure that says
+/// what is being waited for and what to check (see [`crate::retry::retry`]).
 pub async fn retry<T, E, F, Fut>(
+    policy: RetryPolicy,
     what: &str,
     hint: &str,
     shutdown: &Shutdown,
-    mut attempt: F,
+    attempt: F,
 ) -> Result<T, BusError>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(err) => {
-                tracing::warn!(
-                    error = %err,
-                    retry_in_ms = delay.as_millis() as u64,
-                    "{what} failed; retrying. {hint}"
-                );
-            }
-        }
-        tokio::select! {
-            _ = shutdown.wait() => return Err(BusError::Shutdown),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
-    }
+    crate::retry::retry(policy, what, hint, shutdown, attempt)
+        .await
+        .map_err(|err| match err {
+            RetryError::Shutdown => BusError::Shutdown,
+            RetryError::Deadline { failures, last } => BusError::GaveUp {
+                what: what.to_owned(),
+                failures,
+                message: last.to_string(),
+            },
+        })
 }

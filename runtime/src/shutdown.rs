@@ -48,6 +48,14 @@ impl Shutdown {
     pub async fn wait(&self) {
         self.0.cancelled().await;
     }
+
+    /// Sleeps for `duration`, or less if shutdown comes first. Returns true on shutdown.
+    pub async fn sleep(&self, duration: std::time::Duration) -> bool {
+        tokio::select! {
+            _ = self.wait() => true,
+            _ = tokio::time::sleep(duration) => false,
+        }
+    }
 }
 
 /// Triggers `shutdown` once the process's parent is no longer `parent` (it died and the process

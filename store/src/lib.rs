@@ -102,6 +102,7 @@ impl Store {
         shutdown: &exporter_runtime::Shutdown,
     ) -> Result<Self, exporter_runtime::bus::BusError> {
         exporter_runtime::bus::retry(
+            exporter_runtime::RetryPolicy::SERVICE,
             "connecting to PostgreSQL",
             "Is PostgreSQL running and does database.url (EXPORTER_DATABASE_URL) name an existing database? `exporter check` says more",
             shutdown,

@@ -8,10 +8,10 @@ use exporter_protocol::brokerage::{
     self, EquityHistory, FillBatch, FillRecord, OpenOrders, PortfolioSnapshot,
 };
 use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
-use exporter_protocol::logs::{self, LogBatch};
-use exporter_protocol::market::{self, BarBatch, Quote};
+use exporter_protocol::logs::LogBatch;
+use exporter_protocol::market::{BarBatch, Quote};
 use exporter_protocol::system::SystemSample;
-use exporter_protocol::{Envelope, HasSeries, SeriesPoint, Subjects};
+use exporter_protocol::{Envelope, HasSeries, SeriesPoint, SourceKind, Subjects};
 use exporter_store::{DeadLetter, Domain, IncomingNotification, IncomingSample};
 
 /// How far in the future a sample's time may be before it is refused (clock skew guard).
@@ -201,47 +201,49 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
     ) -> Result<(Vec<SeriesPoint>, Domain), String> {
         typed::<T>(source, body).map(|payload| (payload.series(), Domain::None))
     }
-    match source {
-        exporter_protocol::system::KIND => plain::<SystemSample>(source, body),
-        exporter_protocol::hardware::KIND => plain::<HardwareSample>(source, body),
-        exporter_protocol::hardware::EVENT_KIND => plain::<XidEvent>(source, body),
-        exporter_protocol::hardware::INVENTORY_KIND => plain::<GpuInventory>(source, body),
-        brokerage::PORTFOLIO_KIND => plain::<PortfolioSnapshot>(source, body),
-        brokerage::ORDERS_KIND => plain::<OpenOrders>(source, body),
-        brokerage::EQUITY_KIND => {
+    let kind: SourceKind = source
+        .parse()
+        .map_err(|_| format!("unknown sample kind `{source}`"))?;
+    match kind {
+        SourceKind::System => plain::<SystemSample>(source, body),
+        SourceKind::Hardware => plain::<HardwareSample>(source, body),
+        SourceKind::GpuEvent => plain::<XidEvent>(source, body),
+        SourceKind::GpuInventory => plain::<GpuInventory>(source, body),
+        SourceKind::Portfolio => plain::<PortfolioSnapshot>(source, body),
+        SourceKind::Orders => plain::<OpenOrders>(source, body),
+        SourceKind::EquityHistory => {
             let history = typed::<EquityHistory>(source, body)?;
             Ok((history.series(), Domain::Equity(history.points)))
         }
-        brokerage::FILLS_KIND => {
+        SourceKind::Fills => {
             let batch = typed::<FillBatch>(source, body)?;
             for fill in &batch.fills {
                 fill.validate()?;
             }
             Ok((batch.series(), Domain::Fills(batch.fills)))
         }
-        market::BARS_KIND => {
+        SourceKind::MarketBars => {
             let batch = typed::<BarBatch>(source, body)?;
             if batch.bars.iter().any(|b| !b.close.is_finite()) {
                 return Err("a bar has a non-finite close".into());
             }
             Ok((batch.series(), Domain::Bars(Box::new(batch))))
         }
-        logs::KIND => {
+        SourceKind::Logs => {
             let batch = typed::<LogBatch>(source, body)?;
             Ok((Vec::new(), Domain::Logs(batch.lines)))
         }
-        alert::NOTIFICATIONS_KIND => {
+        SourceKind::Notifications => {
             let batch = typed::<NotificationBatch>(source, body)?;
             for notification in &batch.notifications {
                 notification.validate()?;
             }
             Ok((Vec::new(), Domain::Notifications(batch.notifications)))
         }
-        market::QUOTE_KIND => {
+        SourceKind::Quote => {
             let quote = typed::<Quote>(source, body)?;
             Ok((quote.series(), Domain::Quote(Box::new(quote))))
         }
-        other => Err(format!("unknown sample kind `{other}`")),
     }
 }
 

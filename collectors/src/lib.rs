@@ -17,7 +17,7 @@ pub mod yahoo;
 use std::sync::Arc;
 use std::time::Duration;
 
-use exporter_protocol::Subjects;
+use exporter_protocol::{CollectorKind, Subjects};
 use exporter_runtime::heartbeat::{self, HeartbeatCounters};
 use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
@@ -30,22 +30,9 @@ pub fn every(seconds: u64) -> tokio::time::Interval {
     ticker
 }
 
-/// Collector kinds this build knows.
-pub const KINDS: &[&str] = &[
-    system::KIND,
-    hardware::KIND,
-    brokerage::portfolio::KIND,
-    brokerage::trades::KIND,
-    market::KIND,
-    logs::KIND,
-    notifications::KIND,
-];
-
 /// Why a collector stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {
-    #[error("unknown collector kind `{0}` (known: {known})", known = KINDS.join(", "))]
-    UnknownKind(String),
     #[error(transparent)]
     Bus(#[from] bus::BusError),
     #[error("{kind} collector cannot start: {message}")]
@@ -53,11 +40,12 @@ pub enum CollectorError {
 }
 
 /// Runs the collector of `kind` until `shutdown`.
-pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(), CollectorError> {
-    if !KINDS.contains(&kind) {
-        return Err(CollectorError::UnknownKind(kind.to_owned()));
-    }
-    let process = format!("collector-{kind}");
+pub async fn run(
+    kind: CollectorKind,
+    settings: Settings,
+    shutdown: Shutdown,
+) -> Result<(), CollectorError> {
+    let process = kind.process_name();
     let client = bus::connect(&settings.nats, &process).await?;
     let subjects = Subjects::new(&settings.nats.subject_prefix);
     let mut js = async_nats::jetstream::new(client.clone());
@@ -103,20 +91,21 @@ pub async fn run(kind: &str, settings: Settings, shutdown: Shutdown) -> Result<(
     );
     exporter_runtime::systemd::ready(&format!("collecting {kind}"));
     let result = match kind {
-        system::KIND => system::run(&settings, &subjects, &handle, &shutdown).await,
-        hardware::KIND => hardware::run(&settings, &subjects, &handle, &shutdown).await,
-        brokerage::portfolio::KIND => {
+        CollectorKind::System => system::run(&settings, &subjects, &handle, &shutdown).await,
+        CollectorKind::Hardware => hardware::run(&settings, &subjects, &handle, &shutdown).await,
+        CollectorKind::Portfolio => {
             brokerage::portfolio::run(&settings, &subjects, &handle, &shutdown).await
         }
-        market::KIND => market::run(&settings, &subjects, &client, &handle, &shutdown).await,
-        brokerage::trades::KIND => {
+        CollectorKind::Market => {
+            market::run(&settings, &subjects, &client, &handle, &shutdown).await
+        }
+        CollectorKind::Trades => {
             brokerage::trades::run(&settings, &subjects, &acked_js, &handle, &shutdown).await
         }
-        logs::KIND => logs::run(&settings, &subjects, &client, &acked_js, &shutdown).await,
-        notifications::KIND => {
+        CollectorKind::Logs => logs::run(&settings, &subjects, &client, &acked_js, &shutdown).await,
+        CollectorKind::Notifications => {
             notifications::run(&settings, &subjects, &client, &acked_js, &shutdown).await
         }
-        _ => unreachable!("kind checked above"),
     };
     drop(handle);
     stream_setup.abort();

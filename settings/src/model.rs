@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use exporter_protocol::CollectorKind;
 use serde::Deserialize;
 
 use crate::SettingsError;
@@ -268,37 +269,29 @@ impl Default for CollectorsSettings {
     }
 }
 
-impl CollectorsSettings {
-    /// Collector kinds `exporter up` starts.
-    pub fn enabled_kinds(&self) -> Vec<&'static str> {
-        let mut kinds = Vec::new();
-        if self.system.enabled {
-            kinds.push("system");
-        }
-        if self.hardware.enabled {
-            kinds.push("hardware");
-        }
-        if self.logs.enabled {
-            kinds.push("logs");
-        }
-        if self.notifications.enabled && self.notifications.file.is_some() {
-            kinds.push("notifications");
-        }
-        kinds
-    }
-}
-
 impl Settings {
-    /// Collector kinds `exporter up` starts: the brokerage ones only when Alpaca keys are set.
-    pub fn enabled_collector_kinds(&self) -> Vec<&'static str> {
-        let mut kinds = self.collectors.enabled_kinds();
-        if self.market.enabled {
-            kinds.push("market");
+    /// Collector kinds `exporter up` starts, in start order: the brokerage ones only when
+    /// Alpaca keys are set, notifications only when a file is named.
+    pub fn enabled_collector_kinds(&self) -> Vec<CollectorKind> {
+        CollectorKind::ALL
+            .into_iter()
+            .filter(|kind| self.collector_enabled(*kind))
+            .collect()
+    }
+
+    /// Whether `exporter up` starts the collector of `kind`.
+    pub fn collector_enabled(&self, kind: CollectorKind) -> bool {
+        let collectors = &self.collectors;
+        match kind {
+            CollectorKind::System => collectors.system.enabled,
+            CollectorKind::Hardware => collectors.hardware.enabled,
+            CollectorKind::Logs => collectors.logs.enabled,
+            CollectorKind::Notifications => {
+                collectors.notifications.enabled && collectors.notifications.file.is_some()
+            }
+            CollectorKind::Market => self.market.enabled,
+            CollectorKind::Portfolio | CollectorKind::Trades => self.alpaca_keys.is_some(),
         }
-        if self.alpaca_keys.is_some() {
-            kinds.extend(["portfolio", "trades"]);
-        }
-        kinds
     }
 }
 

@@ -39,9 +39,9 @@ pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
     }];
     for kind in settings.enabled_collector_kinds() {
         specs.push(ChildSpec {
-            name: format!("collector-{kind}"),
+            name: kind.process_name(),
             program: bin_dir.join("exporter-collector"),
-            args: vec![kind.to_owned()],
+            args: vec![kind.name().to_owned()],
         });
     }
     specs.push(ChildSpec {

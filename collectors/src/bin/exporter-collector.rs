@@ -2,17 +2,26 @@
 
 use std::process::ExitCode;
 
+use exporter_protocol::CollectorKind;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(kind) = std::env::args().nth(1) else {
+    let usage = || {
         eprintln!(
             "usage: exporter-collector <kind>   (kinds: {})",
-            exporter_collectors::KINDS.join(", ")
+            CollectorKind::names()
         );
-        return ExitCode::from(2);
+        ExitCode::from(2)
+    };
+    let Some(name) = std::env::args().nth(1) else {
+        return usage();
+    };
+    let Ok(kind) = name.parse::<CollectorKind>() else {
+        eprintln!("exporter-collector: unknown collector kind `{name}`");
+        return usage();
     };
     exporter_runtime::process::main("exporter-collector", |settings, shutdown| {
-        exporter_collectors::run(&kind, settings, shutdown)
+        exporter_collectors::run(kind, settings, shutdown)
     })
     .await
 }

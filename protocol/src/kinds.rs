@@ -1,0 +1,255 @@
+//! The two kinds of "kind", as types the compiler knows: what a collector binary can run
+//! ([`CollectorKind`], the argument of `exporter-collector <kind>` and the key of its settings),
+//! and what a message carries ([`SourceKind`], the `<kind>` token of a sample subject and the
+//! envelope's `source`).
+//!
+//! They differ because one collector publishes several sources (the trades collector publishes
+//! fills and open orders; the hardware collector samples, GPU inventories and XID events).
+//! Adding a kind here is a compile error in every `match` that must handle it: the collector
+//! binary's dispatch, the aggregator's decoder and the settings' list of enabled collectors.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A collector process: `exporter-collector <kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectorKind {
+    /// Host CPU, memory, disks, network, processes (sysinfo, /proc).
+    System,
+    /// GPUs through NVML, GH200 power rails and temperatures through sysfs.
+    Hardware,
+    /// The brokerage account and positions, and the equity history.
+    Portfolio,
+    /// The brokerage's fills and open orders.
+    Trades,
+    /// Market charts and quotes (Yahoo), on a schedule and on request.
+    Market,
+    /// Log files and journal units.
+    Logs,
+    /// The trading engine's notifications file.
+    Notifications,
+}
+
+impl CollectorKind {
+    /// Every collector kind, in the order `exporter up` starts them.
+    pub const ALL: [Self; 7] = [
+        Self::System,
+        Self::Hardware,
+        Self::Logs,
+        Self::Notifications,
+        Self::Market,
+        Self::Portfolio,
+        Self::Trades,
+    ];
+
+    /// The name on the command line, in settings and in process names (`collector-<name>`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Hardware => "hardware",
+            Self::Portfolio => "portfolio",
+            Self::Trades => "trades",
+            Self::Market => "market",
+            Self::Logs => "logs",
+            Self::Notifications => "notifications",
+        }
+    }
+
+    /// The sources this collector publishes.
+    pub const fn sources(self) -> &'static [SourceKind] {
+        match self {
+            Self::System => &[SourceKind::System],
+            Self::Hardware => &[
+                SourceKind::Hardware,
+                SourceKind::GpuInventory,
+                SourceKind::GpuEvent,
+            ],
+            Self::Portfolio => &[SourceKind::Portfolio, SourceKind::EquityHistory],
+            Self::Trades => &[SourceKind::Fills, SourceKind::Orders],
+            Self::Market => &[SourceKind::MarketBars, SourceKind::Quote],
+            Self::Logs => &[SourceKind::Logs],
+            Self::Notifications => &[SourceKind::Notifications],
+        }
+    }
+
+    /// The process name its heartbeats carry.
+    pub fn process_name(self) -> String {
+        format!("collector-{}", self.name())
+    }
+
+    /// Every name, comma-separated (for usage and error messages).
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+/// What one message carries: the `<kind>` token of `exporter.v1.sample.<kind>.<host>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// [`crate::system::SystemSample`]
+    System,
+    /// [`crate::hardware::HardwareSample`]
+    Hardware,
+    /// [`crate::hardware::GpuInventory`]
+    GpuInventory,
+    /// [`crate::hardware::XidEvent`]
+    GpuEvent,
+    /// [`crate::brokerage::PortfolioSnapshot`]
+    Portfolio,
+    /// [`crate::brokerage::EquityHistory`]
+    EquityHistory,
+    /// [`crate::brokerage::FillBatch`]
+    Fills,
+    /// [`crate::brokerage::OpenOrders`]
+    Orders,
+    /// [`crate::market::BarBatch`]
+    MarketBars,
+    /// [`crate::market::Quote`]
+    Quote,
+    /// [`crate::logs::LogBatch`]
+    Logs,
+    /// [`crate::alert::NotificationBatch`]
+    Notifications,
+}
+
+impl SourceKind {
+    /// Every source kind.
+    pub const ALL: [Self; 12] = [
+        Self::System,
+        Self::Hardware,
+        Self::GpuInventory,
+        Self::GpuEvent,
+        Self::Portfolio,
+        Self::EquityHistory,
+        Self::Fills,
+        Self::Orders,
+        Self::MarketBars,
+        Self::Quote,
+        Self::Logs,
+        Self::Notifications,
+    ];
+
+    /// The subject token and the envelope's `source`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::System => crate::system::KIND,
+            Self::Hardware => crate::hardware::KIND,
+            Self::GpuInventory => crate::hardware::INVENTORY_KIND,
+            Self::GpuEvent => crate::hardware::EVENT_KIND,
+            Self::Portfolio => crate::brokerage::PORTFOLIO_KIND,
+            Self::EquityHistory => crate::brokerage::EQUITY_KIND,
+            Self::Fills => crate::brokerage::FILLS_KIND,
+            Self::Orders => crate::brokerage::ORDERS_KIND,
+            Self::MarketBars => crate::market::BARS_KIND,
+            Self::Quote => crate::market::QUOTE_KIND,
+            Self::Logs => crate::logs::KIND,
+            Self::Notifications => crate::alert::NOTIFICATIONS_KIND,
+        }
+    }
+
+    /// True for sources sent on a schedule, whose age says whether their collector is alive.
+    /// Events (XIDs), inventories, log lines and notifications arrive only when something
+    /// happens.
+    pub const fn is_periodic(self) -> bool {
+        match self {
+            Self::System
+            | Self::Hardware
+            | Self::Portfolio
+            | Self::EquityHistory
+            | Self::Fills
+            | Self::Orders
+            | Self::MarketBars
+            | Self::Quote => true,
+            Self::GpuInventory | Self::GpuEvent | Self::Logs | Self::Notifications => false,
+        }
+    }
+
+    /// The collector that publishes this source.
+    pub const fn collector(self) -> CollectorKind {
+        match self {
+            Self::System => CollectorKind::System,
+            Self::Hardware | Self::GpuInventory | Self::GpuEvent => CollectorKind::Hardware,
+            Self::Portfolio | Self::EquityHistory => CollectorKind::Portfolio,
+            Self::Fills | Self::Orders => CollectorKind::Trades,
+            Self::MarketBars | Self::Quote => CollectorKind::Market,
+            Self::Logs => CollectorKind::Logs,
+            Self::Notifications => CollectorKind::Notifications,
+        }
+    }
+}
+
+/// A name that is no known kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kind `{0}`")]
+pub struct UnknownKind(pub String);
+
+macro_rules! name_traits {
+    ($kind:ty) => {
+        impl fmt::Display for $kind {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $kind {
+            type Err = UnknownKind;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|kind| kind.name() == name)
+                    .ok_or_else(|| UnknownKind(name.to_owned()))
+            }
+        }
+    };
+}
+
+name_traits!(CollectorKind);
+name_traits!(SourceKind);
+
+/// True for sources sent on a schedule (see [`SourceKind::is_periodic`]); an unknown name (an
+/// older or newer collector) counts as periodic, so its staleness is still reported.
+pub fn is_periodic(source: &str) -> bool {
+    source
+        .parse::<SourceKind>()
+        .map_or(true, SourceKind::is_periodic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for kind in CollectorKind::ALL {
+            assert_eq!(kind.name().parse::<CollectorKind>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        for kind in SourceKind::ALL {
+            assert_eq!(kind.name().parse::<SourceKind>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        assert!("weird".parse::<SourceKind>().is_err());
+    }
+
+    #[test]
+    fn every_source_belongs_to_the_collector_that_lists_it() {
+        for source in SourceKind::ALL {
+            assert!(source.collector().sources().contains(&source), "{source}");
+        }
+        let listed: usize = CollectorKind::ALL.iter().map(|c| c.sources().len()).sum();
+        assert_eq!(listed, SourceKind::ALL.len());
+    }
+
+    #[test]
+    fn events_are_not_periodic_and_unknown_sources_are() {
+        assert!(is_periodic("system"));
+        assert!(!is_periodic("gpu_event"));
+        assert!(!is_periodic("logs"));
+        assert!(is_periodic("from_a_newer_collector"));
+    }
+}

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
-use exporter_runtime::Shutdown;
+use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::AggregatorSettings;
 use exporter_store::{Batch, DeadLetter, Store};
 use futures::StreamExt;
@@ -36,24 +36,23 @@ pub async fn run(
     options: IngestOptions,
     shutdown: Shutdown,
 ) {
-    let mut pull_backoff = Duration::from_millis(200);
+    let mut pull_backoff = RetryPolicy::FAST.backoff();
     while !shutdown.is_triggered() {
         let messages = match pull(&consumer, options, &shutdown).await {
             Ok(messages) => {
-                pull_backoff = Duration::from_millis(200);
+                pull_backoff.reset();
                 messages
             }
             Err(err) => {
+                let delay = pull_backoff.failed();
                 tracing::warn!(
                     error = %err,
-                    retry_in_ms = pull_backoff.as_millis() as u64,
+                    retry_in_ms = delay.as_millis() as u64,
                     "pulling from JetStream failed; retrying. Check that nats-server is running with -js"
                 );
-                tokio::select! {
-                    _ = shutdown.wait() => return,
-                    _ = tokio::time::sleep(pull_backoff) => {}
+                if shutdown.sleep(delay).await {
+                    return;
                 }
-                pull_backoff = (pull_backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
@@ -153,7 +152,7 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
 /// (not for being away) is split, and the samples it refuses become dead letters, so one poison
 /// message can never stop ingest.
 async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> bool {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = RetryPolicy::FAST.backoff();
     loop {
         let started = Instant::now();
         let result = match store.write_batch(batch).await {
@@ -173,17 +172,18 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
                 );
                 return true;
             }
-            Err(err) => tracing::warn!(
-                error = %err,
-                retry_in_ms = backoff.as_millis() as u64,
-                "writing a batch to PostgreSQL failed; retrying (nothing acked). Check that PostgreSQL is up: `exporter check`"
-            ),
+            Err(err) => {
+                let delay = backoff.failed();
+                tracing::warn!(
+                    error = %err,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "writing a batch to PostgreSQL failed; retrying (nothing acked). Check that PostgreSQL is up: `exporter check`"
+                );
+                if shutdown.sleep(delay).await {
+                    return false;
+                }
+            }
         }
-        tokio::select! {
-            _ = shutdown.wait() => return false,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -11,7 +11,9 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use exporter_runtime::RetryPolicy;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
@@ -390,18 +392,13 @@ impl Client {
         }
     }
 
-    /// Exponential backoff for the `attempt`-th failure (1-based), with up to 25 % jitter.
+    /// Exponential backoff for the `attempt`-th failure (1-based): [`RetryPolicy::REMOTE`]
+    /// from the configured first delay (±25 % jitter), capped at [`MAX_RETRY_DELAY`].
     fn backoff(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(16);
-        let delay = self
-            .retry_base_delay
-            .saturating_mul(1 << exponent)
-            .min(MAX_RETRY_DELAY);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        delay + delay.mul_f64(f64::from(nanos % 250) / 1000.0)
+        RetryPolicy::REMOTE
+            .with_initial(self.retry_base_delay)
+            .with_max(MAX_RETRY_DELAY)
+            .delay(attempt.saturating_sub(1))
     }
 }
 
@@ -533,9 +530,9 @@ mod tests {
             .unwrap()
             .with_retry_base_delay(Duration::from_millis(100));
         let first = client.backoff(1);
-        assert!(first >= Duration::from_millis(100) && first < Duration::from_millis(126));
+        assert!(first >= Duration::from_millis(75) && first <= Duration::from_millis(125));
         let third = client.backoff(3);
-        assert!(third >= Duration::from_millis(400) && third < Duration::from_millis(501));
+        assert!(third >= Duration::from_millis(300) && third <= Duration::from_millis(500));
         assert!(client.backoff(40) <= MAX_RETRY_DELAY + MAX_RETRY_DELAY / 4);
     }
 }

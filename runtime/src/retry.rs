@@ -135,6 +135,15 @@ impl Backoff {
         })
     }
 
+    /// Records a failure and returns how long to wait, for a loop that never gives up (the
+    /// policy's deadline is not consulted).
+    pub fn failed(&mut self) -> Duration {
+        let delay = self.policy.delay(self.attempt);
+        self.first_failure.get_or_insert_with(Instant::now);
+        self.attempt = self.attempt.saturating_add(1);
+        delay
+    }
+
     /// The delay [`next_delay`](Self::next_delay) would return next, without recording a
     /// failure and without jitter (for log lines and tests).
     pub fn peek(&self) -> Duration {

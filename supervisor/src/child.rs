@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use exporter_protocol::supervisor::{ProcessPhase, ProcessReport};
-use exporter_runtime::Shutdown;
+use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::SupervisorSettings;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rand::Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
@@ -32,8 +31,8 @@ pub struct ChildSpec {
 /// Restart timing.
 #[derive(Debug, Clone, Copy)]
 pub struct RestartPolicy {
-    pub initial_delay: Duration,
-    pub max_delay: Duration,
+    /// Delays between restarts: [`RetryPolicy::RESTART`] with the configured first delay and cap.
+    pub backoff: RetryPolicy,
     pub reset_after: Duration,
     pub stop_grace: Duration,
     pub crash_loop_max_exits: usize,
@@ -44,8 +43,9 @@ pub struct RestartPolicy {
 impl RestartPolicy {
     pub fn from_settings(settings: &SupervisorSettings) -> Self {
         Self {
-            initial_delay: Duration::from_millis(settings.restart_initial_delay_ms),
-            max_delay: Duration::from_secs(settings.restart_max_delay_seconds),
+            backoff: RetryPolicy::RESTART
+                .with_initial(Duration::from_millis(settings.restart_initial_delay_ms))
+                .with_max(Duration::from_secs(settings.restart_max_delay_seconds)),
             reset_after: Duration::from_secs(settings.restart_reset_after_seconds),
             stop_grace: Duration::from_secs(settings.stop_grace_seconds),
             crash_loop_max_exits: settings.crash_loop_max_exits as usize,
@@ -56,12 +56,7 @@ impl RestartPolicy {
 
     /// Delay before restart number `attempt` (0-based): doubling, capped, ±20 % jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial_delay
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-            .min(self.max_delay);
-        let jitter = rand::rng().random_range(0.8..1.2);
-        base.mul_f64(jitter)
+        self.backoff.delay(attempt)
     }
 }
 
@@ -371,8 +366,9 @@ mod tests {
 
     fn policy() -> RestartPolicy {
         RestartPolicy {
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
+            backoff: RetryPolicy::RESTART
+                .with_initial(Duration::from_millis(100))
+                .with_max(Duration::from_secs(2)),
             reset_after: Duration::from_secs(60),
             stop_grace: Duration::from_secs(1),
             crash_loop_max_exits: 3,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use exporter_protocol::supervisor::TunnelReport;
-use exporter_runtime::Shutdown;
+use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::{ApiKeySource, Settings, secrets};
 use ngrok::config::ForwarderBuilder;
 use ngrok::tunnel::EndpointInfo;
@@ -59,7 +59,10 @@ pub async fn run(settings: Settings, state: TunnelState, shutdown: Shutdown) {
         },
     };
     let state_file = settings.state_dir.join("tunnel-url");
-    let mut delay = Duration::from_secs(settings.tunnel.retry_initial_seconds);
+    let mut backoff = RetryPolicy::REMOTE
+        .with_initial(Duration::from_secs(settings.tunnel.retry_initial_seconds))
+        .with_max(MAX_RETRY)
+        .backoff();
     loop {
         set(&state, "connecting", None, None);
         match open(&settings, token.expose()).await {
@@ -68,7 +71,7 @@ pub async fn run(settings: Settings, state: TunnelState, shutdown: Shutdown) {
                 tracing::info!(%url, "tunnel up: the API is reachable at this public URL (X-API-Key still required)");
                 let _ = std::fs::write(&state_file, format!("{url}\n"));
                 set(&state, "up", Some(url), None);
-                delay = Duration::from_secs(settings.tunnel.retry_initial_seconds);
+                backoff.reset();
                 let reason = tokio::select! {
                     _ = shutdown.wait() => {
                         let _ = session.close().await;
@@ -88,17 +91,15 @@ pub async fn run(settings: Settings, state: TunnelState, shutdown: Shutdown) {
             Err(reason) => {
                 tracing::warn!(
                     %reason,
-                    retry_in_seconds = delay.as_secs(),
+                    retry_in_seconds = backoff.peek().as_secs(),
                     "tunnel down; everything else keeps running. Check internet access and the ngrok token"
                 );
                 set(&state, "down", None, Some(reason));
             }
         }
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if shutdown.sleep(backoff.failed()).await {
+            return;
         }
-        delay = (delay * 2).min(MAX_RETRY);
     }
 }
 

@@ -182,40 +182,46 @@ fn f(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }
 
+crate::series_catalogue! {
+    PORTFOLIO_EQUITY = gauge("portfolio.equity", Currency, "Account equity");
+    PORTFOLIO_CASH = gauge("portfolio.cash", Currency, "Cash in the account");
+    PORTFOLIO_BUYING_POWER = gauge("portfolio.buying_power", Currency, "Buying power");
+    PORTFOLIO_LONG_MARKET_VALUE = gauge("portfolio.long_market_value", Currency, "Market value of long positions");
+    PORTFOLIO_SHORT_MARKET_VALUE = gauge("portfolio.short_market_value", Currency, "Market value of short positions");
+    PORTFOLIO_DAY_CHANGE = gauge("portfolio.day_change", Currency, "Equity change since the previous close");
+    PORTFOLIO_DAY_CHANGE_PERCENT = gauge("portfolio.day_change_percent", Percent, "Equity change since the previous close, in percent");
+    PORTFOLIO_POSITIONS = gauge("portfolio.positions", Count, "Open positions");
+    POSITION_MARKET_VALUE = gauge("position.market_value", Currency, "Market value of one position");
+    POSITION_UNREALIZED_PNL = gauge("position.unrealized_pnl", Currency, "Unrealised profit and loss of one position");
+    TRADES_FILLS_RECEIVED = gauge("trades.fills_received", Count, "Fills in one batch from the broker");
+    TRADES_OPEN_ORDERS = gauge("trades.open_orders", Count, "Open orders at the broker");
+    PORTFOLIO_DRAWDOWN_PERCENT = gauge("portfolio.drawdown_percent", Percent, "Equity below its running peak, in percent (derived for alert rules)");
+    TRADING_REALIZED_PNL_TODAY = gauge("trading.realized_pnl_today", Currency, "Realised profit and loss of the current trading day (derived for alert rules)");
+}
+
 impl HasSeries for PortfolioSnapshot {
     fn series(&self) -> Vec<SeriesPoint> {
         let a = &self.account;
         let mut points = vec![
-            SeriesPoint::plain("portfolio.equity", f(a.equity)),
-            SeriesPoint::plain("portfolio.cash", f(a.cash)),
-            SeriesPoint::plain("portfolio.buying_power", f(a.buying_power)),
-            SeriesPoint::plain("portfolio.long_market_value", f(a.long_market_value)),
-            SeriesPoint::plain("portfolio.short_market_value", f(a.short_market_value)),
-            SeriesPoint::plain("portfolio.day_change", f(a.equity - a.last_equity)),
-            SeriesPoint::plain("portfolio.positions", self.positions.len() as f64),
+            PORTFOLIO_EQUITY.plain(f(a.equity)),
+            PORTFOLIO_CASH.plain(f(a.cash)),
+            PORTFOLIO_BUYING_POWER.plain(f(a.buying_power)),
+            PORTFOLIO_LONG_MARKET_VALUE.plain(f(a.long_market_value)),
+            PORTFOLIO_SHORT_MARKET_VALUE.plain(f(a.short_market_value)),
+            PORTFOLIO_DAY_CHANGE.plain(f(a.equity - a.last_equity)),
+            PORTFOLIO_POSITIONS.plain(self.positions.len() as f64),
         ];
         if a.last_equity > Decimal::ZERO {
             let percent = (a.equity - a.last_equity) / a.last_equity * Decimal::ONE_HUNDRED;
-            points.push(SeriesPoint::plain(
-                "portfolio.day_change_percent",
-                f(percent),
-            ));
+            points.push(PORTFOLIO_DAY_CHANGE_PERCENT.plain(f(percent)));
         }
         for p in &self.positions {
             let labels = Labels::from([("symbol".to_owned(), p.symbol.clone())]);
             if let Some(value) = p.market_value {
-                points.push(SeriesPoint {
-                    name: "position.market_value",
-                    labels: labels.clone(),
-                    value: f(value),
-                });
+                points.push(POSITION_MARKET_VALUE.point(labels.clone(), f(value)));
             }
             if let Some(value) = p.unrealized_pnl {
-                points.push(SeriesPoint {
-                    name: "position.unrealized_pnl",
-                    labels,
-                    value: f(value),
-                });
+                points.push(POSITION_UNREALIZED_PNL.point(labels, f(value)));
             }
         }
         points.retain(|p| p.value.is_finite());
@@ -231,19 +237,13 @@ impl HasSeries for EquityHistory {
 
 impl HasSeries for FillBatch {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::plain(
-            "trades.fills_received",
-            self.fills.len() as f64,
-        )]
+        vec![TRADES_FILLS_RECEIVED.plain(self.fills.len() as f64)]
     }
 }
 
 impl HasSeries for OpenOrders {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::plain(
-            "trades.open_orders",
-            self.orders.len() as f64,
-        )]
+        vec![TRADES_OPEN_ORDERS.plain(self.orders.len() as f64)]
     }
 }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::series::SeriesDef;
 use crate::series::{HasSeries, Labels, SeriesPoint};
 
 /// Collector kind name of this payload.
@@ -52,9 +53,50 @@ pub struct GpuInventory {
     pub gpus: Vec<GpuIdentity>,
 }
 
+crate::series_catalogue! {
+    NVML_UP = gauge("nvml.up", Boolean, "Whether NVML answered this cycle");
+    GPU_COUNT = gauge("gpu.count", Count, "GPUs NVML reports");
+    GPU_UTILIZATION_PERCENT = gauge("gpu.utilization_percent", Percent, "Time the GPU was busy running kernels");
+    GPU_MEMORY_UTILIZATION_PERCENT = gauge("gpu.memory_utilization_percent", Percent, "Time the GPU memory was being read or written");
+    GPU_ENCODER_UTILIZATION_PERCENT = gauge("gpu.encoder_utilization_percent", Percent, "Video encoder utilisation");
+    GPU_DECODER_UTILIZATION_PERCENT = gauge("gpu.decoder_utilization_percent", Percent, "Video decoder utilisation");
+    GPU_MEMORY_TOTAL_BYTES = gauge("gpu.memory_total_bytes", Bytes, "GPU memory installed");
+    GPU_MEMORY_USED_BYTES = gauge("gpu.memory_used_bytes", Bytes, "GPU memory in use");
+    GPU_MEMORY_FREE_BYTES = gauge("gpu.memory_free_bytes", Bytes, "GPU memory free");
+    GPU_MEMORY_RESERVED_BYTES = gauge("gpu.memory_reserved_bytes", Bytes, "GPU memory reserved by the driver");
+    GPU_BAR1_USED_BYTES = gauge("gpu.bar1_used_bytes", Bytes, "BAR1 memory in use");
+    GPU_TEMPERATURE_CELSIUS = gauge("gpu.temperature_celsius", Celsius, "GPU die temperature");
+    GPU_MEMORY_TEMPERATURE_CELSIUS = gauge("gpu.memory_temperature_celsius", Celsius, "GPU memory (HBM) temperature");
+    GPU_POWER_WATTS = gauge("gpu.power_watts", Watts, "GPU power draw");
+    GPU_POWER_LIMIT_WATTS = gauge("gpu.power_limit_watts", Watts, "GPU power limit in force");
+    GPU_ENERGY_JOULES_TOTAL = counter("gpu.energy_joules_total", Joules, "GPU energy consumed since the driver loaded");
+    GPU_SM_CLOCK_MHZ = gauge("gpu.sm_clock_mhz", Megahertz, "Streaming multiprocessor clock");
+    GPU_MEMORY_CLOCK_MHZ = gauge("gpu.memory_clock_mhz", Megahertz, "GPU memory clock");
+    GPU_GRAPHICS_CLOCK_MHZ = gauge("gpu.graphics_clock_mhz", Megahertz, "Graphics clock");
+    GPU_PERFORMANCE_STATE = gauge("gpu.performance_state", None, "Performance state (0 is the fastest, 15 the slowest)");
+    GPU_THROTTLED = gauge("gpu.throttled", Boolean, "Whether the GPU clocks are held back for a reason other than idling");
+    GPU_ECC_CORRECTED_VOLATILE_TOTAL = counter("gpu.ecc_corrected_volatile_total", Count, "Corrected ECC errors since the driver loaded");
+    GPU_ECC_UNCORRECTED_VOLATILE_TOTAL = counter("gpu.ecc_uncorrected_volatile_total", Count, "Uncorrected ECC errors since the driver loaded");
+    GPU_ECC_CORRECTED_AGGREGATE_TOTAL = counter("gpu.ecc_corrected_aggregate_total", Count, "Corrected ECC errors over the GPU lifetime");
+    GPU_ECC_UNCORRECTED_AGGREGATE_TOTAL = counter("gpu.ecc_uncorrected_aggregate_total", Count, "Uncorrected ECC errors over the GPU lifetime");
+    GPU_RETIRED_PAGES_TOTAL = counter("gpu.retired_pages_total", Count, "Memory pages retired");
+    GPU_REMAPPED_ROWS_CORRECTABLE = gauge("gpu.remapped_rows_correctable", Count, "Memory rows remapped for correctable errors");
+    GPU_REMAPPED_ROWS_UNCORRECTABLE = gauge("gpu.remapped_rows_uncorrectable", Count, "Memory rows remapped for uncorrectable errors");
+    GPU_REMAPPED_ROWS_PENDING = gauge("gpu.remapped_rows_pending", Boolean, "Whether a row remapping waits for a GPU reset");
+    GPU_PCIE_REPLAY_TOTAL = counter("gpu.pcie_replay_total", Count, "PCIe replays");
+    GPU_PCIE_RX_BYTES_PER_SECOND = gauge("gpu.pcie_rx_bytes_per_second", BytesPerSecond, "PCIe bytes received per second");
+    GPU_PCIE_TX_BYTES_PER_SECOND = gauge("gpu.pcie_tx_bytes_per_second", BytesPerSecond, "PCIe bytes sent per second");
+    GPU_NVLINK_ACTIVE_LINKS = gauge("gpu.nvlink_active_links", Count, "NVLink links up");
+    GPU_C2C_LINK_UP = gauge("gpu.c2c_link_up", Boolean, "Whether the NVLink-C2C link to the Grace CPU is up");
+    GPU_XID = gauge("gpu.xid", None, "The code of an XID error event");
+    HWMON_POWER_WATTS = gauge("hwmon.power_watts", Watts, "Power of a hwmon sensor (GH200 module, Grace, CPU, SysIO rails)");
+    HWMON_ENERGY_JOULES_TOTAL = counter("hwmon.energy_joules_total", Joules, "Energy of a hwmon sensor, integrated from its power");
+    HWMON_TEMPERATURE_CELSIUS = gauge("hwmon.temperature_celsius", Celsius, "Temperature of a hwmon sensor");
+}
+
 impl HasSeries for GpuInventory {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::plain("gpu.count", self.gpus.len() as f64)]
+        vec![GPU_COUNT.plain(self.gpus.len() as f64)]
     }
 }
 
@@ -236,12 +278,7 @@ pub struct TemperatureSensor {
 
 impl HasSeries for XidEvent {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![SeriesPoint::labelled(
-            "gpu.xid",
-            "gpu",
-            &self.gpu_index.to_string(),
-            self.xid as f64,
-        )]
+        vec![GPU_XID.labelled("gpu", &self.gpu_index.to_string(), self.xid as f64)]
     }
 }
 
@@ -256,62 +293,54 @@ fn gpu_labels(gpu: &GpuStats) -> Labels {
 impl HasSeries for HardwareSample {
     fn series(&self) -> Vec<SeriesPoint> {
         let mut points = Vec::new();
-        let mut push = |name: &'static str, labels: &Labels, value: Option<f64>| {
+        let mut push = |def: &'static SeriesDef, labels: &Labels, value: Option<f64>| {
             if let Some(value) = value.filter(|v| v.is_finite()) {
-                points.push(SeriesPoint {
-                    name,
-                    labels: labels.clone(),
-                    value,
-                });
+                points.push(def.point(labels.clone(), value));
             }
         };
         let nvml_up = Some(if self.nvml.status == "ok" { 1.0 } else { 0.0 });
-        push("nvml.up", &Labels::new(), nvml_up);
+        push(&NVML_UP, &Labels::new(), nvml_up);
         let f = |v: Option<u64>| v.map(|v| v as f64);
         let c = |v: Option<u32>| v.map(f64::from);
         let b = |v: Option<bool>| v.map(|v| if v { 1.0 } else { 0.0 });
         for gpu in &self.gpus {
             let l = gpu_labels(gpu);
-            push("gpu.utilization_percent", &l, gpu.utilization_percent);
+            push(&GPU_UTILIZATION_PERCENT, &l, gpu.utilization_percent);
             push(
-                "gpu.memory_utilization_percent",
+                &GPU_MEMORY_UTILIZATION_PERCENT,
                 &l,
                 gpu.memory_utilization_percent,
             );
             push(
-                "gpu.encoder_utilization_percent",
+                &GPU_ENCODER_UTILIZATION_PERCENT,
                 &l,
                 gpu.encoder_utilization_percent,
             );
             push(
-                "gpu.decoder_utilization_percent",
+                &GPU_DECODER_UTILIZATION_PERCENT,
                 &l,
                 gpu.decoder_utilization_percent,
             );
-            push("gpu.memory_total_bytes", &l, f(gpu.memory_total_bytes));
-            push("gpu.memory_used_bytes", &l, f(gpu.memory_used_bytes));
-            push("gpu.memory_free_bytes", &l, f(gpu.memory_free_bytes));
+            push(&GPU_MEMORY_TOTAL_BYTES, &l, f(gpu.memory_total_bytes));
+            push(&GPU_MEMORY_USED_BYTES, &l, f(gpu.memory_used_bytes));
+            push(&GPU_MEMORY_FREE_BYTES, &l, f(gpu.memory_free_bytes));
+            push(&GPU_MEMORY_RESERVED_BYTES, &l, f(gpu.memory_reserved_bytes));
+            push(&GPU_BAR1_USED_BYTES, &l, f(gpu.bar1_used_bytes));
+            push(&GPU_TEMPERATURE_CELSIUS, &l, gpu.temperature_celsius);
             push(
-                "gpu.memory_reserved_bytes",
-                &l,
-                f(gpu.memory_reserved_bytes),
-            );
-            push("gpu.bar1_used_bytes", &l, f(gpu.bar1_used_bytes));
-            push("gpu.temperature_celsius", &l, gpu.temperature_celsius);
-            push(
-                "gpu.memory_temperature_celsius",
+                &GPU_MEMORY_TEMPERATURE_CELSIUS,
                 &l,
                 gpu.memory_temperature_celsius,
             );
-            push("gpu.power_watts", &l, gpu.power_watts);
-            push("gpu.power_limit_watts", &l, gpu.power_limit_watts);
-            push("gpu.energy_joules_total", &l, gpu.energy_joules_total);
-            push("gpu.sm_clock_mhz", &l, c(gpu.sm_clock_mhz));
-            push("gpu.memory_clock_mhz", &l, c(gpu.memory_clock_mhz));
-            push("gpu.graphics_clock_mhz", &l, c(gpu.graphics_clock_mhz));
-            push("gpu.performance_state", &l, c(gpu.performance_state));
+            push(&GPU_POWER_WATTS, &l, gpu.power_watts);
+            push(&GPU_POWER_LIMIT_WATTS, &l, gpu.power_limit_watts);
+            push(&GPU_ENERGY_JOULES_TOTAL, &l, gpu.energy_joules_total);
+            push(&GPU_SM_CLOCK_MHZ, &l, c(gpu.sm_clock_mhz));
+            push(&GPU_MEMORY_CLOCK_MHZ, &l, c(gpu.memory_clock_mhz));
+            push(&GPU_GRAPHICS_CLOCK_MHZ, &l, c(gpu.graphics_clock_mhz));
+            push(&GPU_PERFORMANCE_STATE, &l, c(gpu.performance_state));
             push(
-                "gpu.throttled",
+                &GPU_THROTTLED,
                 &l,
                 gpu.throttle_reasons.as_ref().map(|r| {
                     if r.iter().any(|r| r != "gpu_idle") {
@@ -322,67 +351,63 @@ impl HasSeries for HardwareSample {
                 }),
             );
             push(
-                "gpu.ecc_corrected_volatile_total",
+                &GPU_ECC_CORRECTED_VOLATILE_TOTAL,
                 &l,
                 f(gpu.ecc_corrected_volatile_total),
             );
             push(
-                "gpu.ecc_uncorrected_volatile_total",
+                &GPU_ECC_UNCORRECTED_VOLATILE_TOTAL,
                 &l,
                 f(gpu.ecc_uncorrected_volatile_total),
             );
             push(
-                "gpu.ecc_corrected_aggregate_total",
+                &GPU_ECC_CORRECTED_AGGREGATE_TOTAL,
                 &l,
                 f(gpu.ecc_corrected_aggregate_total),
             );
             push(
-                "gpu.ecc_uncorrected_aggregate_total",
+                &GPU_ECC_UNCORRECTED_AGGREGATE_TOTAL,
                 &l,
                 f(gpu.ecc_uncorrected_aggregate_total),
             );
-            push("gpu.retired_pages_total", &l, f(gpu.retired_pages_total));
+            push(&GPU_RETIRED_PAGES_TOTAL, &l, f(gpu.retired_pages_total));
             push(
-                "gpu.remapped_rows_correctable",
+                &GPU_REMAPPED_ROWS_CORRECTABLE,
                 &l,
                 f(gpu.remapped_rows_correctable),
             );
             push(
-                "gpu.remapped_rows_uncorrectable",
+                &GPU_REMAPPED_ROWS_UNCORRECTABLE,
                 &l,
                 f(gpu.remapped_rows_uncorrectable),
             );
+            push(&GPU_REMAPPED_ROWS_PENDING, &l, b(gpu.remapped_rows_pending));
+            push(&GPU_PCIE_REPLAY_TOTAL, &l, f(gpu.pcie_replay_total));
             push(
-                "gpu.remapped_rows_pending",
-                &l,
-                b(gpu.remapped_rows_pending),
-            );
-            push("gpu.pcie_replay_total", &l, f(gpu.pcie_replay_total));
-            push(
-                "gpu.pcie_tx_bytes_per_second",
+                &GPU_PCIE_TX_BYTES_PER_SECOND,
                 &l,
                 gpu.pcie_tx_bytes_per_second,
             );
             push(
-                "gpu.pcie_rx_bytes_per_second",
+                &GPU_PCIE_RX_BYTES_PER_SECOND,
                 &l,
                 gpu.pcie_rx_bytes_per_second,
             );
-            push("gpu.c2c_link_up", &l, b(gpu.c2c_link_up));
-            push("gpu.nvlink_active_links", &l, c(gpu.nvlink_active_links));
+            push(&GPU_C2C_LINK_UP, &l, b(gpu.c2c_link_up));
+            push(&GPU_NVLINK_ACTIVE_LINKS, &l, c(gpu.nvlink_active_links));
         }
         for sensor in &self.power_sensors {
             let l = Labels::from([("sensor".to_owned(), sensor.label.clone())]);
-            push("hwmon.power_watts", &l, Some(sensor.power_watts));
+            push(&HWMON_POWER_WATTS, &l, Some(sensor.power_watts));
             push(
-                "hwmon.energy_joules_total",
+                &HWMON_ENERGY_JOULES_TOTAL,
                 &l,
                 Some(sensor.energy_joules_total),
             );
         }
         for sensor in &self.temperature_sensors {
             let l = Labels::from([("sensor".to_owned(), sensor.label.clone())]);
-            push("hwmon.temperature_celsius", &l, Some(sensor.celsius));
+            push(&HWMON_TEMPERATURE_CELSIUS, &l, Some(sensor.celsius));
         }
         points
     }

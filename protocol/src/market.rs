@@ -166,6 +166,10 @@ pub enum RpcReply<T> {
     Failed(RpcFailure),
 }
 
+crate::series_catalogue! {
+    MARKET_PRICE = gauge("market.price", Currency, "Last price of a symbol");
+}
+
 impl HasSeries for BarBatch {
     fn series(&self) -> Vec<SeriesPoint> {
         Vec::new()
@@ -176,11 +180,7 @@ impl HasSeries for Quote {
     fn series(&self) -> Vec<SeriesPoint> {
         let labels = Labels::from([("symbol".to_owned(), self.symbol.clone())]);
         if self.price.is_finite() {
-            vec![SeriesPoint {
-                name: "market.price",
-                labels,
-                value: self.price,
-            }]
+            vec![MARKET_PRICE.point(labels, self.price)]
         } else {
             Vec::new()
         }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::series::SeriesDef;
 use crate::series::{HasSeries, Labels, SeriesPoint};
 
 /// Collector kind name of this payload.
@@ -154,13 +155,9 @@ pub struct ProcessInstance {
     pub started_at: DateTime<Utc>,
 }
 
-fn push(points: &mut Vec<SeriesPoint>, name: &'static str, labels: Labels, value: f64) {
+fn push(points: &mut Vec<SeriesPoint>, def: &'static SeriesDef, labels: Labels, value: f64) {
     if value.is_finite() {
-        points.push(SeriesPoint {
-            name,
-            labels,
-            value,
-        });
+        points.push(def.point(labels, value));
     }
 }
 
@@ -168,59 +165,84 @@ fn one(key: &str, value: &str) -> Labels {
     Labels::from([(key.to_owned(), value.to_owned())])
 }
 
+crate::series_catalogue! {
+    CPU_USAGE_PERCENT = gauge("cpu.usage_percent", Percent, "CPU time busy across all cores");
+    CPU_CORE_USAGE_PERCENT = gauge("cpu.core_usage_percent", Percent, "CPU time busy on one core");
+    LOAD_ONE = gauge("load.one", None, "Load average over one minute");
+    LOAD_FIVE = gauge("load.five", None, "Load average over five minutes");
+    LOAD_FIFTEEN = gauge("load.fifteen", None, "Load average over fifteen minutes");
+    MEMORY_TOTAL_BYTES = gauge("memory.total_bytes", Bytes, "Physical memory installed");
+    MEMORY_USED_BYTES = gauge("memory.used_bytes", Bytes, "Physical memory in use");
+    MEMORY_AVAILABLE_BYTES = gauge("memory.available_bytes", Bytes, "Physical memory available to new work");
+    MEMORY_USED_PERCENT = gauge("memory.used_percent", Percent, "Share of physical memory in use");
+    SWAP_TOTAL_BYTES = gauge("swap.total_bytes", Bytes, "Swap space configured");
+    SWAP_USED_BYTES = gauge("swap.used_bytes", Bytes, "Swap space in use");
+    FILESYSTEM_TOTAL_BYTES = gauge("filesystem.total_bytes", Bytes, "Size of a mounted file system");
+    FILESYSTEM_USED_BYTES = gauge("filesystem.used_bytes", Bytes, "Space used on a mounted file system");
+    FILESYSTEM_AVAILABLE_BYTES = gauge("filesystem.available_bytes", Bytes, "Space available to unprivileged users on a mounted file system");
+    FILESYSTEM_USED_PERCENT = gauge("filesystem.used_percent", Percent, "Share of a mounted file system in use");
+    DISK_READ_BYTES_PER_SECOND = gauge("disk.read_bytes_per_second", BytesPerSecond, "Bytes read from a block device per second");
+    DISK_WRITE_BYTES_PER_SECOND = gauge("disk.write_bytes_per_second", BytesPerSecond, "Bytes written to a block device per second");
+    NETWORK_RX_BYTES_PER_SECOND = gauge("network.rx_bytes_per_second", BytesPerSecond, "Bytes received on an interface per second");
+    NETWORK_TX_BYTES_PER_SECOND = gauge("network.tx_bytes_per_second", BytesPerSecond, "Bytes sent on an interface per second");
+    NETWORK_RX_ERRORS_TOTAL = counter("network.rx_errors_total", Count, "Receive errors on an interface since boot");
+    NETWORK_TX_ERRORS_TOTAL = counter("network.tx_errors_total", Count, "Transmit errors on an interface since boot");
+    TEMPERATURE_CELSIUS = gauge("temperature.celsius", Celsius, "Temperature of a host sensor");
+    HOST_UPTIME_SECONDS = gauge("host.uptime_seconds", Seconds, "Time since the host booted");
+    HOST_PROCESS_COUNT = gauge("host.process_count", Count, "Processes running on the host");
+    PROCESS_UP = gauge("process.up", Boolean, "Whether a watched process is running");
+    PROCESS_CPU_PERCENT = gauge("process.cpu_percent", Percent, "CPU used by a watched process");
+    PROCESS_RSS_BYTES = gauge("process.rss_bytes", Bytes, "Resident memory of a watched process");
+}
+
 impl HasSeries for SystemSample {
     fn series(&self) -> Vec<SeriesPoint> {
         let mut p = Vec::new();
         if let Some(cpu) = &self.cpu {
-            push(
-                &mut p,
-                "cpu.usage_percent",
-                Labels::new(),
-                cpu.usage_percent,
-            );
+            push(&mut p, &CPU_USAGE_PERCENT, Labels::new(), cpu.usage_percent);
             for (core, value) in cpu.per_core_percent.iter().enumerate() {
                 push(
                     &mut p,
-                    "cpu.core_usage_percent",
+                    &CPU_CORE_USAGE_PERCENT,
                     one("core", &core.to_string()),
                     *value,
                 );
             }
         }
         if let Some(load) = &self.load {
-            push(&mut p, "load.one", Labels::new(), load.one);
-            push(&mut p, "load.five", Labels::new(), load.five);
-            push(&mut p, "load.fifteen", Labels::new(), load.fifteen);
+            push(&mut p, &LOAD_ONE, Labels::new(), load.one);
+            push(&mut p, &LOAD_FIVE, Labels::new(), load.five);
+            push(&mut p, &LOAD_FIFTEEN, Labels::new(), load.fifteen);
         }
         if let Some(m) = &self.memory {
             push(
                 &mut p,
-                "memory.total_bytes",
+                &MEMORY_TOTAL_BYTES,
                 Labels::new(),
                 m.total_bytes as f64,
             );
             push(
                 &mut p,
-                "memory.used_bytes",
+                &MEMORY_USED_BYTES,
                 Labels::new(),
                 m.used_bytes as f64,
             );
             push(
                 &mut p,
-                "memory.available_bytes",
+                &MEMORY_AVAILABLE_BYTES,
                 Labels::new(),
                 m.available_bytes as f64,
             );
-            push(&mut p, "memory.used_percent", Labels::new(), m.used_percent);
+            push(&mut p, &MEMORY_USED_PERCENT, Labels::new(), m.used_percent);
             push(
                 &mut p,
-                "swap.total_bytes",
+                &SWAP_TOTAL_BYTES,
                 Labels::new(),
                 m.swap_total_bytes as f64,
             );
             push(
                 &mut p,
-                "swap.used_bytes",
+                &SWAP_USED_BYTES,
                 Labels::new(),
                 m.swap_used_bytes as f64,
             );
@@ -229,35 +251,35 @@ impl HasSeries for SystemSample {
             let l = one("mount_point", &fs.mount_point);
             push(
                 &mut p,
-                "filesystem.total_bytes",
+                &FILESYSTEM_TOTAL_BYTES,
                 l.clone(),
                 fs.total_bytes as f64,
             );
             push(
                 &mut p,
-                "filesystem.used_bytes",
+                &FILESYSTEM_USED_BYTES,
                 l.clone(),
                 fs.used_bytes as f64,
             );
             push(
                 &mut p,
-                "filesystem.available_bytes",
+                &FILESYSTEM_AVAILABLE_BYTES,
                 l.clone(),
                 fs.available_bytes as f64,
             );
-            push(&mut p, "filesystem.used_percent", l, fs.used_percent);
+            push(&mut p, &FILESYSTEM_USED_PERCENT, l, fs.used_percent);
         }
         for disk in self.disks.iter().flatten() {
             let l = one("device", &disk.device);
             push(
                 &mut p,
-                "disk.read_bytes_per_second",
+                &DISK_READ_BYTES_PER_SECOND,
                 l.clone(),
                 disk.read_bytes_per_second,
             );
             push(
                 &mut p,
-                "disk.write_bytes_per_second",
+                &DISK_WRITE_BYTES_PER_SECOND,
                 l,
                 disk.write_bytes_per_second,
             );
@@ -266,25 +288,25 @@ impl HasSeries for SystemSample {
             let l = one("interface", &net.interface);
             push(
                 &mut p,
-                "network.rx_bytes_per_second",
+                &NETWORK_RX_BYTES_PER_SECOND,
                 l.clone(),
                 net.rx_bytes_per_second,
             );
             push(
                 &mut p,
-                "network.tx_bytes_per_second",
+                &NETWORK_TX_BYTES_PER_SECOND,
                 l.clone(),
                 net.tx_bytes_per_second,
             );
             push(
                 &mut p,
-                "network.rx_errors_total",
+                &NETWORK_RX_ERRORS_TOTAL,
                 l.clone(),
                 net.rx_errors_total as f64,
             );
             push(
                 &mut p,
-                "network.tx_errors_total",
+                &NETWORK_TX_ERRORS_TOTAL,
                 l,
                 net.tx_errors_total as f64,
             );
@@ -292,7 +314,7 @@ impl HasSeries for SystemSample {
         for t in self.temperatures.iter().flatten() {
             push(
                 &mut p,
-                "temperature.celsius",
+                &TEMPERATURE_CELSIUS,
                 one("sensor", &t.label),
                 t.celsius,
             );
@@ -300,13 +322,13 @@ impl HasSeries for SystemSample {
         if let Some(host) = &self.host {
             push(
                 &mut p,
-                "host.uptime_seconds",
+                &HOST_UPTIME_SECONDS,
                 Labels::new(),
                 host.uptime_seconds as f64,
             );
             push(
                 &mut p,
-                "host.process_count",
+                &HOST_PROCESS_COUNT,
                 Labels::new(),
                 host.process_count as f64,
             );
@@ -315,15 +337,15 @@ impl HasSeries for SystemSample {
             let l = one("process", &watch.name);
             push(
                 &mut p,
-                "process.up",
+                &PROCESS_UP,
                 l.clone(),
                 if watch.up { 1.0 } else { 0.0 },
             );
             if watch.up {
                 let cpu: f64 = watch.instances.iter().map(|i| i.cpu_percent).sum();
                 let rss: u64 = watch.instances.iter().map(|i| i.rss_bytes).sum();
-                push(&mut p, "process.cpu_percent", l.clone(), cpu);
-                push(&mut p, "process.rss_bytes", l, rss as f64);
+                push(&mut p, &PROCESS_CPU_PERCENT, l.clone(), cpu);
+                push(&mut p, &PROCESS_RSS_BYTES, l, rss as f64);
             }
         }
         p

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use exporter_settings::Settings;
 use sqlx::postgres::PgPool;
 
+pub mod delivery;
+pub mod stand_in;
+
+pub use stand_in::{Recorded, Reply, StandIn};
+
 /// Where per-test databases are created.
 pub fn admin_database_url() -> String {
     std::env::var("EXPORTER_TEST_DATABASE_URL")

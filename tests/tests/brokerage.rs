@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use exporter_tests::{TestEnv, eventually};
+use exporter_tests::{StandIn, TestEnv, eventually};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -42,7 +42,7 @@ type Activities = Arc<Mutex<Vec<Value>>>;
 
 /// The Alpaca stand-in: fixtures for the account, positions and orders; `activities` for fills,
 /// paged by `page_token` (the last id) like the real API.
-async fn alpaca_stand_in(activities: Activities) -> u16 {
+async fn alpaca_stand_in(activities: Activities) -> StandIn {
     async fn page(
         State(all): State<Activities>,
         Query(q): Query<Vec<(String, String)>>,
@@ -86,10 +86,7 @@ async fn alpaca_stand_in(activities: Activities) -> u16 {
             }),
         )
         .with_state(activities);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
+    StandIn::serve(app).await
 }
 
 async fn fill_count(env: &TestEnv) -> i64 {
@@ -130,9 +127,10 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "120",
         ),
     ]));
-    let port = alpaca_stand_in(activities.clone()).await;
+    let alpaca = alpaca_stand_in(activities.clone()).await;
     let env = TestEnv::new(&format!(
-        "alpaca:\n  base_url: http://127.0.0.1:{port}\n  portfolio_interval_seconds: 1\n  trades_interval_seconds: 1\n  history_interval_seconds: 10\n"
+        "alpaca:\n  base_url: {}\n  portfolio_interval_seconds: 1\n  trades_interval_seconds: 1\n  history_interval_seconds: 10\n",
+        alpaca.url()
     ))
     .await;
     let keys = [

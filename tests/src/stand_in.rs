@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -154,9 +154,12 @@ impl StandIn {
         self.shared.seen.lock().unwrap().len()
     }
 
-    /// The request number `index` (from 0), once it has come.
-    pub fn request(&self, index: usize) -> Option<Recorded> {
-        self.shared.seen.lock().unwrap().get(index).cloned()
+    /// Waits (up to 10 s, else panics naming `what`) for request number `index` (from 0).
+    pub async fn received(&self, what: &str, index: usize) -> Recorded {
+        crate::eventually(what, Duration::from_secs(10), || async {
+            self.shared.seen.lock().unwrap().get(index).cloned()
+        })
+        .await
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use axum::routing::post;
-use exporter_tests::{StandIn, TestEnv, children_of, eventually, get_json};
+use exporter_tests::{StandIn, TestEnv, children_of, eventually, get_json, publish_json};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -120,7 +120,8 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    // Two repeat intervals later, still the one notification: acknowledged alerts do not nag.
+    // Two repeat intervals later, still the one notification: acknowledged alerts do not nag
+    // (the quiet period is what is checked).
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(
         messages(&hook, "firing", "SystemCollectorAbsent"),
@@ -233,19 +234,7 @@ async fn rules_reload_when_the_file_changes_and_a_broken_edit_keeps_them() {
     let mut events = nats.subscribe("exporter.v1.alert.>").await.unwrap();
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     let mut collector = env.spawn("exporter-collector", &["system"]);
-    eventually(
-        "a stored system sample",
-        Duration::from_secs(30),
-        || async {
-            let count: Option<i64> =
-                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
-                    .fetch_one(&env.pool)
-                    .await
-                    .ok();
-            (count > Some(0)).then_some(())
-        },
-    )
-    .await;
+    env.stored_sample("system").await;
 
     // A new rule appears in the file: picked up without a restart, and fires.
     std::fs::write(
@@ -335,16 +324,7 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
     let js = env.jetstream().await;
     let publish = |body: Value| {
         let js = js.clone();
-        async move {
-            js.publish(
-                "exporter.v1.ingest.notification",
-                serde_json::to_vec(&body).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
+        async move { publish_json(&js, "exporter.v1.ingest.notification", &body).await }
     };
     publish(
         serde_json::json!({"severity": "error", "category": "order_rejected",
@@ -385,7 +365,8 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
         || async { (messages(&hook, "firing", "strategy_halted") == 1).then_some(()) },
     )
     .await;
-    // The silenced one fired and is stored, but nothing was sent for it.
+    // The silenced one fired and is stored, but nothing was sent for it (a quiet period, the
+    // check itself: it would have gone out with the other).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         messages(&hook, "firing", "order_rejected"),
@@ -631,19 +612,7 @@ async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back
     ];
     let mut aggregator = env.spawn_with("exporter-aggregator", &[], &env_vars);
     let mut collector = env.spawn("exporter-collector", &["system"]);
-    eventually(
-        "a stored system sample",
-        Duration::from_secs(30),
-        || async {
-            let count: Option<i64> =
-                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
-                    .fetch_one(&env.pool)
-                    .await
-                    .ok();
-            (count > Some(0)).then_some(())
-        },
-    )
-    .await;
+    env.stored_sample("system").await;
 
     // PostgreSQL goes away for the aggregator, then the collector dies.
     proxy.down();

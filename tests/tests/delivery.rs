@@ -72,12 +72,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
     handle.notify(firing(&gpu0));
     handle.notify(firing(&gpu1));
 
-    let first = eventually(
-        "the first webhook message",
-        Duration::from_secs(10),
-        || async { hook.request(0) },
-    )
-    .await;
+    let first = hook.received("the first webhook message", 0).await;
     assert_eq!(first.path, "/hook");
     assert_eq!(
         first.header("authorization"),
@@ -120,12 +115,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
         assert_eq!(sent["exporter"]["acknowledged"], false);
     }
     // Without a token there is no Authorization header.
-    let other = eventually(
-        "the plain webhook message",
-        Duration::from_secs(10),
-        || async { plain.request(0) },
-    )
-    .await;
+    let other = plain.received("the plain webhook message", 0).await;
     assert_eq!(other.header("authorization"), None);
     assert_eq!(other.json["receiver"], "plain");
     // A successful delivery marks the alerts as notified.
@@ -138,12 +128,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
     // One resolves: still firing as a group, with the resolved alert's endsAt.
     let gpu0_resolved = resolved(&gpu0);
     handle.notify(firing(&gpu0_resolved));
-    let second = eventually(
-        "the resolution message",
-        Duration::from_secs(10),
-        || async { hook.request(1) },
-    )
-    .await;
+    let second = hook.received("the resolution message", 1).await;
     // group_interval (300 ms) runs from when the first message was taken, a few ms before the
     // stand-in saw it.
     assert!(second.at - first.at >= Duration::from_millis(250));
@@ -157,10 +142,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
     );
     // The last one resolves: the group is resolved.
     handle.notify(firing(&resolved(&gpu1)));
-    let third = eventually("the final message", Duration::from_secs(10), || async {
-        hook.request(2)
-    })
-    .await;
+    let third = hook.received("the final message", 2).await;
     assert_eq!(third.json["status"], "resolved");
     assert_eq!(third.json["alerts"].as_array().unwrap().len(), 1);
 
@@ -264,6 +246,7 @@ async fn a_burst_within_group_wait_becomes_one_message() {
         a.labels.insert("gpu".into(), gpu.to_string());
         handle.notify(firing(&a));
         burst.push(a);
+        // Part of the scenario: the burst is spread over part of group_wait.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Another group in the same burst is a message of its own.
@@ -468,12 +451,7 @@ async fn reload_and_restart_send_nothing_twice() {
         "{route}receivers:\n- {{name: one, type: webhook, url: '{one_base}/'}}\n- {{name: two, type: webhook, url: '{two_base}/'}}\n"
     ));
     handle.reload(both.route, both.receivers).unwrap();
-    let sent = eventually(
-        "x sent to the new receiver",
-        Duration::from_secs(10),
-        || async { two.request(0) },
-    )
-    .await;
+    let sent = two.received("x sent to the new receiver", 0).await;
     assert_eq!(
         sent.json["alerts"][0]["exporter"]["alert_id"],
         x.id.to_string()
@@ -510,19 +488,11 @@ async fn reload_and_restart_send_nothing_twice() {
         &shutdown,
     );
     handle.restore(vec![firing(&x), firing(&y)]);
-    let first = eventually(
-        "y sent after the restart",
-        Duration::from_secs(10),
-        || async { three.request(0) },
-    )
-    .await;
+    let first = three.received("y sent after the restart", 0).await;
     assert_eq!(first.json["groupLabels"]["host"], "y");
     // x's resolution is owed and sent; its firing was not sent again.
     handle.notify(firing(&resolved(&x)));
-    let second = eventually("x's resolution", Duration::from_secs(10), || async {
-        three.request(1)
-    })
-    .await;
+    let second = three.received("x's resolution", 1).await;
     assert_eq!(second.json["groupLabels"]["host"], "x");
     assert_eq!(second.json["status"], "resolved");
     assert_eq!(three.count(), 2);
@@ -576,6 +546,7 @@ async fn after_a_restart_only_the_receiver_that_missed_an_alert_gets_it() {
         || async { (flaky.count() == 2).then_some(()) },
     )
     .await;
+    // A quiet period, the check itself: a second message to `ok` would have come by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ok.count(), 1, "the receiver that had it is not told again");
     shutdown.trigger();

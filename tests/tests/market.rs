@@ -11,16 +11,12 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
-use exporter_tests::{StandIn, TestEnv, eventually};
+use exporter_tests::{StandIn, TestEnv, eventually, shared_fixture};
 use serde_json::{Value, json};
 
+/// The recorded Yahoo answer `name` (shared/fixtures/yahoo), its body.
 fn recorded(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/yahoo")
-        .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("fixture {} missing ({err})", path.display()));
-    serde_json::from_str::<Value>(&text).unwrap()["response"]["bodyJson"].clone()
+    shared_fixture(&format!("yahoo/{name}"))["response"]["bodyJson"].clone()
 }
 
 /// The Yahoo stand-in: the recorded AAPL chart, a 500 for FAIL, a 429 for BUSY, Yahoo's 404

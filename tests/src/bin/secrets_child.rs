@@ -75,10 +75,7 @@ async fn main() {
     handle.notify(firing(&hot));
     handle.notify(firing(&acknowledged(&warm)));
 
-    let slack_seen = eventually("the Slack message", Duration::from_secs(10), || async {
-        slack.request(0)
-    })
-    .await;
+    let slack_seen = slack.received("the Slack message", 0).await;
     assert_eq!(slack_seen.path, slack_path);
     assert_eq!(slack_seen.header("authorization"), None);
     let body = &slack_seen.json;
@@ -92,10 +89,7 @@ async fn main() {
          [ACK] warning: GPU 1 at 80 °C (host gh200)"
     );
 
-    let ntfy_seen = eventually("the ntfy message", Duration::from_secs(10), || async {
-        ntfy.request(0)
-    })
-    .await;
+    let ntfy_seen = ntfy.received("the ntfy message", 0).await;
     assert_eq!(ntfy_seen.path, "/");
     assert_eq!(
         ntfy_seen.header("authorization"),

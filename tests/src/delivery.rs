@@ -100,21 +100,47 @@ pub async fn store(env: &TestEnv) -> Store {
     store
 }
 
-/// Starts a dispatcher for `yaml`.
-pub fn start(
-    yaml: &str,
-    store: &Store,
-    shutdown: &Shutdown,
-) -> (DispatchHandle, tokio::task::JoinHandle<()>) {
-    let rules = rules(yaml);
-    dispatch::spawn(
-        rules.route,
-        rules.receivers,
-        Some(store.clone()),
-        options(),
-        shutdown.clone(),
-    )
-    .unwrap()
+/// A running dispatcher: its handle (through `Deref`) and what stops it.
+#[derive(Debug)]
+pub struct Dispatcher {
+    handle: DispatchHandle,
+    task: tokio::task::JoinHandle<()>,
+    shutdown: Shutdown,
+}
+
+impl Dispatcher {
+    /// Starts a dispatcher for the `route` and `receivers` in `yaml`, logging to `store`.
+    pub fn start(yaml: &str, store: &Store) -> Self {
+        let rules = rules(yaml);
+        let shutdown = Shutdown::new();
+        let (handle, task) = dispatch::spawn(
+            rules.route,
+            rules.receivers,
+            Some(store.clone()),
+            options(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            handle,
+            task,
+            shutdown,
+        }
+    }
+
+    /// Shuts it down and waits until it has stopped.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        self.task.await.unwrap();
+    }
+}
+
+impl std::ops::Deref for Dispatcher {
+    type Target = DispatchHandle;
+
+    fn deref(&self) -> &DispatchHandle {
+        &self.handle
+    }
 }
 
 /// A 0600 file holding `secret`.

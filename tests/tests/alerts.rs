@@ -42,6 +42,15 @@ fn messages(hook: &StandIn, status: &str, alertname: &str) -> usize {
         .count()
 }
 
+/// Waits (up to `limit`, naming `what`) until exactly one message of `status` names
+/// `alertname`.
+async fn one_message(hook: &StandIn, what: &str, limit: Duration, status: &str, alertname: &str) {
+    eventually(what, limit, || async {
+        (messages(hook, status, alertname) == 1).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resolves() {
     let hook = receiver().await;
@@ -145,10 +154,12 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
         (body["state"] == "resolved").then_some(())
     })
     .await;
-    eventually(
+    one_message(
+        &hook,
         "the resolved notification",
         Duration::from_secs(10),
-        || async { (messages(&hook, "resolved", "SystemCollectorAbsent") == 1).then_some(()) },
+        "resolved",
+        "SystemCollectorAbsent",
     )
     .await;
     assert_eq!(
@@ -359,10 +370,12 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
             ("strategy_halted".into(), "warning".into(), "firing".into()),
         ]
     );
-    eventually(
+    one_message(
+        &hook,
         "the unsilenced one delivered",
         Duration::from_secs(10),
-        || async { (messages(&hook, "firing", "strategy_halted") == 1).then_some(()) },
+        "firing",
+        "strategy_halted",
     )
     .await;
     // The silenced one fired and is stored, but nothing was sent for it (a quiet period, the
@@ -380,10 +393,12 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
         "title": "momo halted", "labels": {"strategy": "momo"}, "resolved": true}),
     )
     .await;
-    eventually(
+    one_message(
+        &hook,
         "resolved by the trading system",
         Duration::from_secs(20),
-        || async { (messages(&hook, "resolved", "strategy_halted") == 1).then_some(()) },
+        "resolved",
+        "strategy_halted",
     )
     .await;
     let state: String =
@@ -617,10 +632,12 @@ async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back
     // PostgreSQL goes away for the aggregator, then the collector dies.
     proxy.down();
     collector.kill();
-    eventually(
+    one_message(
+        &hook,
         "the firing notification, with PostgreSQL away",
         Duration::from_secs(30),
-        || async { (messages(&hook, "firing", "SystemCollectorAbsent") == 1).then_some(()) },
+        "firing",
+        "SystemCollectorAbsent",
     )
     .await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM alert")

@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::alert::{AlertEventKind, Severity};
-use exporter_runtime::Shutdown;
 use exporter_store::delivery::DeliveryStatus;
 use exporter_tests::delivery::{
-    Notice, acknowledged, alert, deliveries, firing, for_host, rand_u64, resolved, rules,
-    secret_file, secrets, start, store,
+    Dispatcher, Notice, acknowledged, alert, deliveries, firing, for_host, rand_u64, resolved,
+    rules, secret_file, secrets, store,
 };
 use exporter_tests::{Recorded, Reply, StandIn, TestEnv, eventually};
 use serde_json::Value;
@@ -53,8 +52,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
          - {{name: plain, type: webhook, url: '{plain_base}/x'}}\n",
         token_file.display()
     );
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&yaml, &store, &shutdown);
+    let handle = Dispatcher::start(&yaml, &store);
 
     let mut gpu0 = alert("GpuHot", "gh200", Severity::Critical, "GPU 0 at 91 °C");
     gpu0.labels.insert("gpu".into(), "0".into());
@@ -157,8 +155,7 @@ async fn webhook_payload_is_alertmanager_v4_with_the_bearer_token() {
         && r.http_status == Some(200)
         && r.group_key == r#"{alertname="GpuHot", host="gh200"}"#));
     assert_eq!(rows[0].alert_ids.len(), 2);
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }
 
@@ -177,8 +174,7 @@ async fn a_500_is_retried_and_a_400_is_not() {
          - {{name: flaky, type: webhook, url: '{flaky_base}/', max_attempts: 5}}\n\
          - {{name: strict, type: webhook, url: '{strict_base}/', max_attempts: 5}}\n"
     );
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&yaml, &store, &shutdown);
+    let handle = Dispatcher::start(&yaml, &store);
     let a = alert("HostDown", "gh200", Severity::Critical, "gh200 is down");
     handle.notify(firing(&a));
 
@@ -223,8 +219,7 @@ async fn a_500_is_retried_and_a_400_is_not() {
         "{rows:?}"
     );
     assert_eq!(strict.count(), 1);
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }
 
@@ -238,8 +233,7 @@ async fn a_burst_within_group_wait_becomes_one_message() {
         "route: {{group_by: [alertname, host], group_wait: 300ms, group_interval: 1h, repeat_interval: 1h}}\n\
          receivers:\n- {{name: am, type: webhook, url: '{base}/'}}\n"
     );
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&yaml, &store, &shutdown);
+    let handle = Dispatcher::start(&yaml, &store);
     let mut burst = Vec::new();
     for gpu in 0..5 {
         let mut a = alert("GpuHot", "gh200", Severity::Warning, &format!("GPU {gpu}"));
@@ -293,8 +287,7 @@ async fn a_burst_within_group_wait_becomes_one_message() {
     .await;
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(rows.iter().all(|r| r.status == DeliveryStatus::Sent));
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }
 
@@ -308,8 +301,7 @@ async fn repeats_until_acknowledged_and_silenced_alerts_send_nothing() {
         "route: {{group_by: [alertname, host], group_wait: 100ms, group_interval: 200ms, repeat_interval: 500ms}}\n\
          receivers:\n- {{name: am, type: webhook, url: '{base}/'}}\n"
     );
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&yaml, &store, &shutdown);
+    let handle = Dispatcher::start(&yaml, &store);
     let nagging = alert("DiskFull", "a", Severity::Warning, "/data 95 %");
     let quiet = alert("DiskFull", "c", Severity::Critical, "/data 99 %");
     handle.notify(firing(&nagging));
@@ -370,8 +362,7 @@ async fn repeats_until_acknowledged_and_silenced_alerts_send_nothing() {
     assert!(for_host(&hook, "c").is_empty());
     let rows = deliveries(&store, "am").await;
     assert!(rows.iter().all(|r| !r.alert_ids.contains(&quiet.id)));
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }
 
@@ -425,11 +416,9 @@ async fn reload_and_restart_send_nothing_twice() {
     let two = StandIn::start().await;
     let two_base = two.url();
     let route = "route: {group_by: [alertname, host], group_wait: 100ms, group_interval: 200ms, repeat_interval: 1h}\n";
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(
+    let handle = Dispatcher::start(
         &format!("{route}receivers:\n- {{name: one, type: webhook, url: '{one_base}/'}}\n"),
         &store,
-        &shutdown,
     );
     let x = alert("HostDown", "x", Severity::Critical, "x is down");
     let y = alert("HostDown", "y", Severity::Critical, "y is down");
@@ -471,8 +460,7 @@ async fn reload_and_restart_send_nothing_twice() {
         "{err}"
     );
     assert!(handle.is_running());
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
 
     // A restart: x was notified before (the store says so), y never was.
     eventually("x marked notified", Duration::from_secs(5), || async {
@@ -481,11 +469,9 @@ async fn reload_and_restart_send_nothing_twice() {
     .await;
     let three = StandIn::start().await;
     let three_base = three.url();
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(
+    let handle = Dispatcher::start(
         &format!("{route}receivers:\n- {{name: one, type: webhook, url: '{three_base}/'}}\n"),
         &store,
-        &shutdown,
     );
     handle.restore(vec![firing(&x), firing(&y)]);
     let first = three.received("y sent after the restart", 0).await;
@@ -496,8 +482,7 @@ async fn reload_and_restart_send_nothing_twice() {
     assert_eq!(second.json["groupLabels"]["host"], "x");
     assert_eq!(second.json["status"], "resolved");
     assert_eq!(three.count(), 2);
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }
 
@@ -520,8 +505,7 @@ async fn after_a_restart_only_the_receiver_that_missed_an_alert_gets_it() {
         .record_alert_events(&[(AlertEventKind::Firing, Utc::now(), &x)])
         .await
         .unwrap();
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&config, &store, &shutdown);
+    let handle = Dispatcher::start(&config, &store);
     handle.notify(firing(&x));
     eventually("one sent, one failed", Duration::from_secs(10), || async {
         let failed: i64 = sqlx::query_scalar(
@@ -533,12 +517,10 @@ async fn after_a_restart_only_the_receiver_that_missed_an_alert_gets_it() {
         (ok.count() == 1 && failed == 1).then_some(())
     })
     .await;
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
 
     // The aggregator restarts with x still firing.
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&config, &store, &shutdown);
+    let handle = Dispatcher::start(&config, &store);
     handle.restore(vec![firing(&x)]);
     eventually(
         "the missed receiver told",
@@ -549,7 +531,6 @@ async fn after_a_restart_only_the_receiver_that_missed_an_alert_gets_it() {
     // A quiet period, the check itself: a second message to `ok` would have come by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ok.count(), 1, "the receiver that had it is not told again");
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
 }

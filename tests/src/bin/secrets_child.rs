@@ -10,10 +10,9 @@
 use std::time::Duration;
 
 use exporter_protocol::alert::Severity;
-use exporter_runtime::Shutdown;
 use exporter_store::delivery::DeliveryStatus;
 use exporter_tests::delivery::{
-    acknowledged, alert, deliveries, firing, secret_file, secrets, start, store,
+    Dispatcher, acknowledged, alert, deliveries, firing, secret_file, secrets, store,
 };
 use exporter_tests::{Reply, StandIn, TestEnv, eventually};
 
@@ -62,8 +61,7 @@ async fn main() {
         ntfy_file = ntfy_file.display(),
         telegram_env = secrets::TELEGRAM_TOKEN,
     );
-    let shutdown = Shutdown::new();
-    let (handle, task) = start(&yaml, &store, &shutdown);
+    let handle = Dispatcher::start(&yaml, &store);
     let hot = alert(
         "GpuHot",
         "gh200",
@@ -170,8 +168,7 @@ async fn main() {
             assert!(!row.contains(secret), "a secret in the delivery log: {row}");
         }
     }
-    shutdown.trigger();
-    task.await.unwrap();
+    handle.stop().await;
     env.finish().await;
     println!("{}", secrets::DONE);
 }

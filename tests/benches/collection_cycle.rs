@@ -29,10 +29,7 @@ fn measure(cycles: u32, mut cycle: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let cycles: u32 = std::env::var("BENCH_CYCLES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(500);
+    let cycles: u32 = exporter_tests::bench_size("BENCH_CYCLES", 500);
     let hardware_config = HardwareCollectorSettings {
         sysfs_root: exporter_tests::sysfs_fixture(),
         ..Default::default()

@@ -59,10 +59,7 @@ fn sample(seq: u64) -> SystemSample {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let messages: u64 = std::env::var("BENCH_MESSAGES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2000);
+    let messages: u64 = exporter_tests::bench_size("BENCH_MESSAGES", 2000);
     let env = TestEnv::new("").await;
     env.migrate().await;
     let settings = env.settings();

@@ -71,10 +71,7 @@ type Row = (
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let lines: usize = std::env::var("BENCH_LINES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200_000);
+    let lines: usize = exporter_tests::bench_size("BENCH_LINES", 200_000);
     let logs = tempfile::tempdir().unwrap();
     let file = logs.path().join("bench.log");
     let mut writer = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());

@@ -13,10 +13,7 @@ use exporter_tests::TestEnv;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let runs: u32 = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+    let runs: u32 = exporter_tests::bench_size("BENCH_RUNS", 50);
     let env = TestEnv::new("").await;
     env.migrate().await;
     let now = Utc::now();

@@ -13,10 +13,7 @@ use exporter_tests::TestEnv;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let count: usize = std::env::var("BENCH_FILLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let count: usize = exporter_tests::bench_size("BENCH_FILLS", 1_000_000);
     let env = TestEnv::new("").await;
     env.migrate().await;
 

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use exporter_settings::Settings;
 use sqlx::postgres::PgPool;
 
+pub mod delivery;
+pub mod stand_in;
+
+pub use stand_in::{Recorded, Reply, StandIn};
+
 /// Where per-test databases are created.
 pub fn admin_database_url() -> String {
     std::env::var("EXPORTER_TEST_DATABASE_URL")
@@ -386,6 +391,24 @@ impl TestEnv {
         .await
     }
 
+    /// Waits (up to 30 s) until the store holds a latest sample from collector `source`.
+    pub async fn stored_sample(&self, source: &str) {
+        eventually(
+            &format!("a stored {source} sample"),
+            Duration::from_secs(30),
+            || async {
+                let count: Option<i64> =
+                    sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = $1")
+                        .bind(source)
+                        .fetch_one(&self.pool)
+                        .await
+                        .ok();
+                (count > Some(0)).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// A JetStream context on this env's NATS, with the stream created.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let settings = self.settings();
@@ -410,6 +433,42 @@ impl TestEnv {
             .await;
         }
     }
+}
+
+/// Publishes `body` as JSON on `subject` and waits for JetStream's acknowledgement.
+pub async fn publish_json(
+    js: &async_nats::jetstream::Context,
+    subject: &'static str,
+    body: &serde_json::Value,
+) {
+    js.publish(subject, serde_json::to_vec(body).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// A JSON fixture recorded from a real service, from `shared/fixtures/<path>` beside the
+/// repository.
+pub fn shared_fixture(path: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "fixture {} missing ({err}): shared/ must sit beside the repository",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A benchmark's size: the number in environment variable `name`, else `default`.
+pub fn bench_size<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
 }
 
 /// (pid, command line) of every live process whose parent is `parent`.
@@ -452,6 +511,25 @@ pub async fn get_json(url: &str, key: Option<&str>) -> (u16, serde_json::Value) 
             (status, body)
         }
         Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
+/// Polls `check` every 100 ms until it is true (then true) or `limit` has passed (then false):
+/// for a wait whose timeout the assertions after it explain better than a panic would.
+pub async fn poll_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

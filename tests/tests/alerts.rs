@@ -8,37 +8,30 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
+use axum::http::Method;
 use axum::routing::post;
-use exporter_tests::{TestEnv, children_of, eventually, get_json};
+use exporter_tests::{StandIn, TestEnv, children_of, eventually, get_json, publish_json};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// A webhook receiver on 127.0.0.1: every JSON body it got.
-async fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let store = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |Json(body): Json<Value>| {
-            let store = store.clone();
-            async move {
-                store.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (port, got)
+/// A webhook receiver (the phone): `POST /hook` answers 200 "ok".
+async fn receiver() -> StandIn {
+    StandIn::serve(axum::Router::new().route("/hook", post(|| async { "ok" }))).await
+}
+
+/// The JSON bodies posted to the receiver's `/hook`.
+fn bodies(hook: &StandIn) -> Vec<Value> {
+    hook.requests()
+        .into_iter()
+        .filter(|r| r.method == Method::POST && r.path == "/hook")
+        .map(|r| r.json)
+        .collect()
 }
 
 /// Messages of `status` naming `alertname`.
-fn messages(got: &Arc<Mutex<Vec<Value>>>, status: &str, alertname: &str) -> usize {
-    got.lock()
-        .unwrap()
+fn messages(hook: &StandIn, status: &str, alertname: &str) -> usize {
+    bodies(hook)
         .iter()
         .filter(|m| {
             m["status"] == status
@@ -49,9 +42,19 @@ fn messages(got: &Arc<Mutex<Vec<Value>>>, status: &str, alertname: &str) -> usiz
         .count()
 }
 
+/// Waits (up to `limit`, naming `what`) until exactly one message of `status` names
+/// `alertname`.
+async fn one_message(hook: &StandIn, what: &str, limit: Duration, status: &str, alertname: &str) {
+    eventually(what, limit, || async {
+        (messages(hook, status, alertname) == 1).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resolves() {
-    let (port, got) = receiver().await;
+    let hook = receiver().await;
+    let hook_url = hook.url();
     let env = TestEnv::new(
         "collectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n  hardware:\n    enabled: false\n\
          market:\n  enabled: false\n\
@@ -62,7 +65,7 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
         env.dir.path().join("alerts.yaml"),
         format!(
             "route: {{group_by: [alertname], group_wait: 200ms, group_interval: 1s, repeat_interval: 3s}}\n\
-             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: '{hook_url}/hook'}}\n\
              rules:\n  - name: SystemCollectorAbsent\n    severity: critical\n    category: system\n    \
              absent: {{source: system, after: 3s}}\n    summary: 'No system samples from {{{{ labels.host }}}} for {{{{ value }}}}s'\n"
         ),
@@ -115,7 +118,7 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
     eventually(
         "the firing notification",
         Duration::from_secs(10),
-        || async { (messages(&got, "firing", "SystemCollectorAbsent") >= 1).then_some(()) },
+        || async { (messages(&hook, "firing", "SystemCollectorAbsent") >= 1).then_some(()) },
     )
     .await;
     let response = reqwest::Client::new()
@@ -126,13 +129,14 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    // Two repeat intervals later, still the one notification: acknowledged alerts do not nag.
+    // Two repeat intervals later, still the one notification: acknowledged alerts do not nag
+    // (the quiet period is what is checked).
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(
-        messages(&got, "firing", "SystemCollectorAbsent"),
+        messages(&hook, "firing", "SystemCollectorAbsent"),
         1,
         "{:?}",
-        got.lock().unwrap()
+        bodies(&hook)
     );
     let (_, body) = get_json(&env.api_url("/alerts?state=firing"), Some(&key)).await;
     assert!(
@@ -150,14 +154,16 @@ async fn a_stopped_collector_fires_one_notification_until_acknowledged_and_resol
         (body["state"] == "resolved").then_some(())
     })
     .await;
-    eventually(
+    one_message(
+        &hook,
         "the resolved notification",
         Duration::from_secs(10),
-        || async { (messages(&got, "resolved", "SystemCollectorAbsent") == 1).then_some(()) },
+        "resolved",
+        "SystemCollectorAbsent",
     )
     .await;
     assert_eq!(
-        messages(&got, "firing", "SystemCollectorAbsent"),
+        messages(&hook, "firing", "SystemCollectorAbsent"),
         1,
         "exactly one firing notification"
     );
@@ -239,19 +245,7 @@ async fn rules_reload_when_the_file_changes_and_a_broken_edit_keeps_them() {
     let mut events = nats.subscribe("exporter.v1.alert.>").await.unwrap();
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     let mut collector = env.spawn("exporter-collector", &["system"]);
-    eventually(
-        "a stored system sample",
-        Duration::from_secs(30),
-        || async {
-            let count: Option<i64> =
-                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
-                    .fetch_one(&env.pool)
-                    .await
-                    .ok();
-            (count > Some(0)).then_some(())
-        },
-    )
-    .await;
+    env.stored_sample("system").await;
 
     // A new rule appears in the file: picked up without a restart, and fires.
     std::fs::write(
@@ -315,13 +309,14 @@ async fn rules_reload_when_the_file_changes_and_a_broken_edit_keeps_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
-    let (port, got) = receiver().await;
+    let hook = receiver().await;
+    let hook_url = hook.url();
     let env = TestEnv::new("alerts:\n  evaluation_interval_seconds: 1\n").await;
     std::fs::write(
         env.dir.path().join("alerts.yaml"),
         format!(
             "route: {{group_by: [alertname], group_wait: 100ms, group_interval: 1s, repeat_interval: 1h}}\n\
-             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: '{hook_url}/hook'}}\n\
              rules: []\n"
         ),
     )
@@ -340,16 +335,7 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
     let js = env.jetstream().await;
     let publish = |body: Value| {
         let js = js.clone();
-        async move {
-            js.publish(
-                "exporter.v1.ingest.notification",
-                serde_json::to_vec(&body).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
+        async move { publish_json(&js, "exporter.v1.ingest.notification", &body).await }
     };
     publish(
         serde_json::json!({"severity": "error", "category": "order_rejected",
@@ -384,19 +370,22 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
             ("strategy_halted".into(), "warning".into(), "firing".into()),
         ]
     );
-    eventually(
+    one_message(
+        &hook,
         "the unsilenced one delivered",
         Duration::from_secs(10),
-        || async { (messages(&got, "firing", "strategy_halted") == 1).then_some(()) },
+        "firing",
+        "strategy_halted",
     )
     .await;
-    // The silenced one fired and is stored, but nothing was sent for it.
+    // The silenced one fired and is stored, but nothing was sent for it (a quiet period, the
+    // check itself: it would have gone out with the other).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        messages(&got, "firing", "order_rejected"),
+        messages(&hook, "firing", "order_rejected"),
         0,
         "{:?}",
-        got.lock().unwrap()
+        bodies(&hook)
     );
 
     publish(
@@ -404,10 +393,12 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
         "title": "momo halted", "labels": {"strategy": "momo"}, "resolved": true}),
     )
     .await;
-    eventually(
+    one_message(
+        &hook,
         "resolved by the trading system",
         Duration::from_secs(20),
-        || async { (messages(&got, "resolved", "strategy_halted") == 1).then_some(()) },
+        "resolved",
+        "strategy_halted",
     )
     .await;
     let state: String =
@@ -609,7 +600,8 @@ impl PgProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back() {
-    let (port, got) = receiver().await;
+    let hook = receiver().await;
+    let hook_url = hook.url();
     let env = TestEnv::new(
         "collectors:\n  heartbeat_interval_seconds: 1\n  system:\n    interval_seconds: 1\n\
          alerts:\n  evaluation_interval_seconds: 1\n",
@@ -619,7 +611,7 @@ async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back
         env.dir.path().join("alerts.yaml"),
         format!(
             "route: {{group_by: [alertname], group_wait: 100ms, group_interval: 1s, repeat_interval: 1h}}\n\
-             receivers:\n  - {{name: phone, type: webhook, url: 'http://127.0.0.1:{port}/hook'}}\n\
+             receivers:\n  - {{name: phone, type: webhook, url: '{hook_url}/hook'}}\n\
              rules:\n  - {{name: SystemCollectorAbsent, severity: critical, category: system, \
              absent: {{source: system, after: 3s}}}}\n"
         ),
@@ -635,27 +627,17 @@ async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back
     ];
     let mut aggregator = env.spawn_with("exporter-aggregator", &[], &env_vars);
     let mut collector = env.spawn("exporter-collector", &["system"]);
-    eventually(
-        "a stored system sample",
-        Duration::from_secs(30),
-        || async {
-            let count: Option<i64> =
-                sqlx::query_scalar("SELECT count(*) FROM latest_sample WHERE source = 'system'")
-                    .fetch_one(&env.pool)
-                    .await
-                    .ok();
-            (count > Some(0)).then_some(())
-        },
-    )
-    .await;
+    env.stored_sample("system").await;
 
     // PostgreSQL goes away for the aggregator, then the collector dies.
     proxy.down();
     collector.kill();
-    eventually(
+    one_message(
+        &hook,
         "the firing notification, with PostgreSQL away",
         Duration::from_secs(30),
-        || async { (messages(&got, "firing", "SystemCollectorAbsent") == 1).then_some(()) },
+        "firing",
+        "SystemCollectorAbsent",
     )
     .await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM alert")
@@ -685,7 +667,7 @@ async fn with_postgresql_away_alerts_still_go_out_and_are_stored_when_it_is_back
             .unwrap();
     assert_eq!(kinds, ["firing"]);
     assert_eq!(
-        messages(&got, "firing", "SystemCollectorAbsent"),
+        messages(&hook, "firing", "SystemCollectorAbsent"),
         1,
         "sent once"
     );

@@ -12,21 +12,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use exporter_tests::{TestEnv, eventually};
+use exporter_tests::{StandIn, TestEnv, eventually, publish_json, shared_fixture};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
+/// The recorded Alpaca answer `name` (shared/fixtures/alpaca), its body.
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/alpaca")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "fixture {} missing ({err}): shared/ must sit beside the repository",
-            path.display()
-        )
-    });
-    let value: Value = serde_json::from_str(&text).unwrap();
+    let value = shared_fixture(&format!("alpaca/{name}"));
     value.get("body").cloned().unwrap_or(value)
 }
 
@@ -42,7 +34,7 @@ type Activities = Arc<Mutex<Vec<Value>>>;
 
 /// The Alpaca stand-in: fixtures for the account, positions and orders; `activities` for fills,
 /// paged by `page_token` (the last id) like the real API.
-async fn alpaca_stand_in(activities: Activities) -> u16 {
+async fn alpaca_stand_in(activities: Activities) -> StandIn {
     async fn page(
         State(all): State<Activities>,
         Query(q): Query<Vec<(String, String)>>,
@@ -86,10 +78,7 @@ async fn alpaca_stand_in(activities: Activities) -> u16 {
             }),
         )
         .with_state(activities);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
+    StandIn::serve(app).await
 }
 
 async fn fill_count(env: &TestEnv) -> i64 {
@@ -130,9 +119,10 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "120",
         ),
     ]));
-    let port = alpaca_stand_in(activities.clone()).await;
+    let alpaca = alpaca_stand_in(activities.clone()).await;
     let env = TestEnv::new(&format!(
-        "alpaca:\n  base_url: http://127.0.0.1:{port}\n  portfolio_interval_seconds: 1\n  trades_interval_seconds: 1\n  history_interval_seconds: 10\n"
+        "alpaca:\n  base_url: {}\n  portfolio_interval_seconds: 1\n  trades_interval_seconds: 1\n  history_interval_seconds: 10\n",
+        alpaca.url()
     ))
     .await;
     let keys = [
@@ -179,19 +169,13 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     let ingest = json!({"id": "ing-1", "symbol": "MSFT", "side": "buy", "quantity": "1",
         "price": "300", "fee": "1", "time": "2026-02-04T15:00:00Z", "strategy": "momentum"});
     for _ in 0..2 {
-        js.publish(
-            "exporter.v1.ingest.fill",
-            serde_json::to_vec(&ingest).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        publish_json(&js, "exporter.v1.ingest.fill", &ingest).await;
     }
     eventually("all six fills stored", Duration::from_secs(30), || async {
         (fill_count(&env).await == 6).then_some(())
     })
     .await;
+    // A quiet period, the check itself: a fill stored twice would show up now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(fill_count(&env).await, 6, "no fill counted twice");
 

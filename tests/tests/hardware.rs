@@ -74,8 +74,22 @@ async fn hardware_without_nvml_reports_hwmon_end_to_end() {
     let (_, nvml_up) = env.get("/metrics/history?name=nvml.up&agg=max").await;
     assert_eq!(nvml_up["series"][0]["points"][0]["value"], 0.0);
 
-    // No crash loop: still running a few samples later, and the NVML warning was logged once.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // No crash loop: still running three samples later, and the NVML warning was logged once.
+    let samples = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM ingested_message WHERE source = 'hardware'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap()
+    };
+    let before = samples().await;
+    eventually(
+        "three more hardware samples",
+        Duration::from_secs(20),
+        || async { (samples().await >= before + 3).then_some(()) },
+    )
+    .await;
     assert!(collector.alive(), "{}", collector.output());
     assert_eq!(
         collector.output().matches("NVML unavailable").count(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
-use exporter_tests::{Proc, TestEnv, eventually};
+use exporter_tests::{Proc, TestEnv, eventually, poll_until};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -100,11 +100,8 @@ impl LogsWorld {
     async fn assert_exactly_once(&self, expected: &[String], limit: Duration) {
         // On a timeout the comparison below says what is missing.
         let n = expected.len() as i64;
-        let deadline = std::time::Instant::now() + limit;
-        while self.count().await < n && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // Anything late (a duplicate) would show up now.
+        poll_until(limit, || async { self.count().await >= n }).await;
+        // A quiet period, part of the check: anything late (a duplicate) would show up now.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let stored = self.messages().await;
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
@@ -285,6 +282,7 @@ async fn rotation_by_rename_and_by_truncation_keeps_every_line_once() {
                 }
                 append(&app, format!("{}\n", line("rename", i)).as_bytes());
                 if i % 50 == 0 {
+                    // Pacing, part of the scenario: the follower reads while the writer writes.
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -311,6 +309,7 @@ async fn rotation_by_rename_and_by_truncation_keeps_every_line_once() {
             writeln!(file, "{}", line("truncate", n)).unwrap();
             expected.push(message("truncate", n));
             if i == 150 {
+                // Pacing, part of the scenario: a read may fall mid-round.
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -340,6 +339,7 @@ async fn collector_stopped_and_killed_mid_file_loses_and_repeats_nothing() {
             for i in 0..total {
                 append(&app, format!("{}\n", line("restart", i)).as_bytes());
                 if i % 40 == 0 {
+                    // Pacing, part of the scenario: the writing lasts across the restarts.
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -518,9 +518,11 @@ async fn late_files_from_their_start_and_partial_lines_once_completed() {
     // A partial last line is handed out only once its newline is there.
     append(&existing, b"complete 1\npartial");
     world.wait_for("complete 1").await;
+    // Part of the check: the partial line stays unread for this long.
     tokio::time::sleep(Duration::from_millis(500)).await;
     append(&existing, b" line\n");
     world.wait_for("partial line").await;
+    // A quiet period, part of the check: a stray or repeated line would show up now.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let messages = world.messages().await;
     let mut sorted = messages.clone();
@@ -635,7 +637,8 @@ async fn notifications_resume_across_restarts_before_any_batch_and_corrupt_state
     );
     let mut collector = world.env.spawn("exporter-collector", &["notifications"]);
     world.started(&collector, "notifications").await;
-    // Longer than the 5 s after which a log file's partial line is handed out.
+    // Part of the check: longer than the 5 s after which a log file's partial line is handed
+    // out (a notification's is not).
     tokio::time::sleep(Duration::from_millis(5_500)).await;
     append(&file, b"\"title\":\"during the reboot\"}\n");
     let stored = || async {
@@ -650,6 +653,7 @@ async fn notifications_resume_across_restarts_before_any_batch_and_corrupt_state
         (!stored().await.is_empty()).then_some(())
     })
     .await;
+    // A quiet period, part of the check: a second (split) notification would show up now.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         stored().await,

@@ -5,32 +5,24 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::Path;
+use axum::http::{Method, StatusCode};
 use axum::routing::get;
-use exporter_tests::{TestEnv, eventually};
+use exporter_tests::{StandIn, TestEnv, eventually, shared_fixture};
 use serde_json::{Value, json};
 
+/// The recorded Yahoo answer `name` (shared/fixtures/yahoo), its body.
 fn recorded(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/yahoo")
-        .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("fixture {} missing ({err})", path.display()));
-    serde_json::from_str::<Value>(&text).unwrap()["response"]["bodyJson"].clone()
+    shared_fixture(&format!("yahoo/{name}"))["response"]["bodyJson"].clone()
 }
 
-async fn yahoo_stand_in(requests: Arc<AtomicUsize>) -> u16 {
-    async fn chart(
-        State(requests): State<Arc<AtomicUsize>>,
-        Path(symbol): Path<String>,
-    ) -> (StatusCode, Json<Value>) {
-        requests.fetch_add(1, Ordering::SeqCst);
+/// The Yahoo stand-in: the recorded AAPL chart, a 500 for FAIL, a 429 for BUSY, Yahoo's 404
+/// for anything else.
+async fn yahoo_stand_in() -> StandIn {
+    async fn chart(Path(symbol): Path<String>) -> (StatusCode, Json<Value>) {
         match symbol.as_str() {
             "AAPL" => (
                 StatusCode::OK,
@@ -52,21 +44,24 @@ async fn yahoo_stand_in(requests: Arc<AtomicUsize>) -> u16 {
             ),
         }
     }
-    let app = axum::Router::new()
-        .route("/v8/finance/chart/{symbol}", get(chart))
-        .with_state(requests);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
+    StandIn::serve(axum::Router::new().route("/v8/finance/chart/{symbol}", get(chart))).await
+}
+
+/// How many chart requests Yahoo got.
+fn chart_requests(yahoo: &StandIn) -> usize {
+    yahoo
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::GET && r.path.starts_with("/v8/finance/chart/"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_are_fetched_once_stored_and_served_with_indicators() {
-    let requests = Arc::new(AtomicUsize::new(0));
-    let port = yahoo_stand_in(requests.clone()).await;
+    let yahoo = yahoo_stand_in().await;
     let env = TestEnv::new(&format!(
-        "market:\n  yahoo_base_url: http://127.0.0.1:{port}\n  timeout_seconds: 2\n  rpc_timeout_seconds: 15\n  cache_seconds: 30\n"
+        "market:\n  yahoo_base_url: {}\n  timeout_seconds: 2\n  rpc_timeout_seconds: 15\n  cache_seconds: 30\n",
+        yahoo.url()
     ))
     .await;
     let _aggregator = env.spawn("exporter-aggregator", &[]);
@@ -104,7 +99,7 @@ async fn charts_are_fetched_once_stored_and_served_with_indicators() {
         sma[18].is_null() && sma[19].is_number(),
         "warm-up is null, not 0"
     );
-    let fetched = requests.load(Ordering::SeqCst);
+    let fetched = chart_requests(&yahoo);
 
     let second = eventually(
         "the chart from the store",
@@ -123,7 +118,7 @@ async fn charts_are_fetched_once_stored_and_served_with_indicators() {
         "line charts carry close only"
     );
     assert_eq!(
-        requests.load(Ordering::SeqCst),
+        chart_requests(&yahoo),
         fetched,
         "served without asking Yahoo again"
     );

@@ -75,10 +75,12 @@ async fn two_aggregators_one_killed_twice_lose_and_duplicate_nothing() {
                 for ack in acks {
                     ack.await.unwrap();
                 }
+                // Pacing: the publishing lasts across the kills below.
                 tokio::time::sleep(Duration::from_millis(60)).await;
             }
         })
     };
+    // The fault injected, on a clock: killed 700 ms into its run, down for 200 ms.
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         aggregator.signal(Signal::SIGKILL);
@@ -239,7 +241,7 @@ async fn collector_buffers_through_a_nats_outage_without_gaps() {
     .await;
     let before = max_seq(&env).await;
 
-    // Longer than the publisher's backoff grows past the 1 s sampling interval.
+    // The outage itself: longer than the publisher's backoff grows past the 1 s sampling interval.
     env.nats.kill();
     tokio::time::sleep(Duration::from_secs(15)).await;
     env.nats.restart();

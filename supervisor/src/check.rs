@@ -72,10 +72,7 @@ fn alert_rules(settings: &Settings) -> Finding {
 async fn postgres(settings: &Settings) -> Finding {
     let attempt = tokio::time::timeout(Duration::from_secs(10), async {
         let store = Store::connect(&settings.database).await?;
-        let version: String = sqlx::query_scalar("SHOW server_version")
-            .fetch_one(store.pool())
-            .await?;
-        Ok::<_, exporter_store::StoreError>(version)
+        store.server_version().await
     })
     .await;
     match attempt {

@@ -1,7 +1,7 @@
-//! The supervisor CLI `exporter`: `up` runs the whole system on one host as child processes,
-//! `check` says exactly what is wrong with the settings, NATS or PostgreSQL, `migrate` applies
-//! the schema. (The ngrok tunnel, `status` and systemd integration come with their own issue;
-//! `up` is where the tunnel will be opened.)
+//! The supervisor CLI `exporter`: `up` runs the whole system on one host as child processes
+//! and opens the ngrok tunnel to the API, `check` says exactly what is wrong with the settings,
+//! the alert rules, NATS or PostgreSQL, `migrate` applies the schema, and `status`, `logs`,
+//! `stop`, `reload` and `tunnel` operate a running `up` (or the systemd units).
 
 pub mod check;
 pub mod child;

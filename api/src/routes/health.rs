@@ -120,20 +120,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     let now = Utc::now();
     let (latest, alerts) = if postgres.status == "up" {
-        let counts: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE severity = 'critical'), \
-                    count(*) FILTER (WHERE acknowledged_at IS NULL) \
-             FROM alert WHERE state = 'firing'",
-        )
-        .fetch_one(state.store.pool())
-        .await
-        .ok();
+        let counts = state.store.firing_alert_counts().await.ok();
         (
             state.store.freshness().await.unwrap_or_default(),
-            counts.map(|(firing, firing_critical, unacknowledged)| AlertCounts {
-                firing,
-                firing_critical,
-                unacknowledged,
+            counts.map(|counts| AlertCounts {
+                firing: counts.firing,
+                firing_critical: counts.firing_critical,
+                unacknowledged: counts.unacknowledged,
             }),
         )
     } else {

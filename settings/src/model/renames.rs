@@ -1,6 +1,7 @@
 //! Keys of `system.yaml` that were renamed or moved. A settings file written for an older
 //! version keeps working: before the typed parse, each old key found is moved to its new place
-//! and a warning names the new key. [`RENAMES`] is the one place a rename goes.
+//! and a warning names the new key (logged, or on stderr before logging is set up). [`RENAMES`]
+//! is the one place a rename goes.
 //!
 //! The typed parse then reads the rewritten document instead of the text, so its errors name the
 //! key but not the line; a file with no old key is parsed from its text, lines included.
@@ -38,13 +39,22 @@ pub(crate) fn parse(text: &str, renames: &[Rename]) -> Result<Settings, (String,
     if let Ok(mut document) = serde_yaml::from_str::<Value>(text) {
         let applied = apply(&mut document, renames)?;
         if !applied.is_empty() {
-            for rename in applied {
-                tracing::warn!("{rename}");
-            }
+            applied.iter().for_each(warn);
             return serde_path_to_error::deserialize(document).map_err(describe);
         }
     }
     serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(describe)
+}
+
+/// Logs `rename`'s warning. The binaries load their settings before they install the log
+/// subscriber (the settings say how to log), so until one is installed the warning goes to
+/// stderr, where they print a settings error too.
+fn warn(rename: &Rename) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{rename}");
+    } else {
+        eprintln!("warning: {rename}");
+    }
 }
 
 /// The failed key path (`(top level)` for the document itself) and the parser's message.

@@ -80,18 +80,10 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Parses YAML text; the error names the key path and the parser's message (with line).
+    /// Parses YAML text, renamed keys accepted with a warning; the error names the key path and
+    /// the parser's message (with line).
     fn parse(text: &str) -> Result<Self, (String, String)> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let key = err.path().to_string();
-            let key = if key == "." {
-                "(top level)".to_owned()
-            } else {
-                key
-            };
-            (key, err.into_inner().to_string())
-        })
+        model::parse(text, model::RENAMES)
     }
 
     /// Applies the per-machine environment overrides.

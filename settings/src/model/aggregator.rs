@@ -1,0 +1,40 @@
+//! `aggregator:`: how samples are batched into transactions, how long JetStream waits for the
+//! ack, and how long raw points are kept.
+
+use serde::Deserialize;
+
+use super::key_path::{KeyPath, Validate, key};
+use crate::SettingsError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorSettings {
+    /// Most messages written in one transaction.
+    pub batch_max_messages: usize,
+    /// Longest a batch waits to fill before it is written anyway.
+    pub batch_max_wait_ms: u64,
+    /// Seconds JetStream waits for an ack before redelivering.
+    pub ack_wait_seconds: u64,
+    /// Days of raw points kept; older daily partitions are dropped.
+    pub retention_days: u32,
+}
+
+impl Default for AggregatorSettings {
+    fn default() -> Self {
+        Self {
+            batch_max_messages: 500,
+            batch_max_wait_ms: 200,
+            ack_wait_seconds: 30,
+            retention_days: 30,
+        }
+    }
+}
+
+impl Validate for AggregatorSettings {
+    fn validate(&self, at: &KeyPath) -> Result<(), SettingsError> {
+        key!(at, self.batch_max_messages).in_range(self.batch_max_messages as u64, 1, 100_000)?;
+        key!(at, self.batch_max_wait_ms).in_range(self.batch_max_wait_ms, 1, 60_000)?;
+        key!(at, self.ack_wait_seconds).in_range(self.ack_wait_seconds, 1, 3600)?;
+        key!(at, self.retention_days).in_range(u64::from(self.retention_days), 1, 3650)
+    }
+}

@@ -1,0 +1,83 @@
+//! `api:`: where the HTTP API listens, its keys (the main one and narrower extra ones, each in
+//! a 0600 file) and the bounds on what one request may ask.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::key_path::{KeyPath, Validate, key};
+use crate::SettingsError;
+
+/// Access scope of an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Every GET route.
+    Read,
+    /// Everything, including acknowledging alerts.
+    Admin,
+}
+
+/// An extra API key, read from its own file (mode 0600).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraKey {
+    /// Who holds it (appears in the access log, never the key).
+    pub name: String,
+    pub scope: KeyScope,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Bind address (env `EXPORTER_API_HOST`). The tunnel is how the outside reaches it.
+    pub host: String,
+    /// Bind port (env `EXPORTER_API_PORT`).
+    pub port: u16,
+    /// File of the main key, relative to `state_dir` unless absolute; `exporter up` creates it
+    /// (mode 0600) when neither `EXPORTER_API_KEY` nor `EXPORTER_API_KEY_FILE` is set.
+    pub key_file: PathBuf,
+    /// Further keys with narrower scopes.
+    pub extra_keys: Vec<ExtraKey>,
+    /// Upper bound of points per series in a history answer.
+    pub history_max_points: u32,
+    /// Requests taking longer are answered 503.
+    pub request_timeout_seconds: u64,
+    /// A collector whose last sample is older than this is reported stale in `/health`.
+    pub stale_after_seconds: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            key_file: PathBuf::from("api-key"),
+            extra_keys: Vec::new(),
+            history_max_points: 1000,
+            request_timeout_seconds: 15,
+            stale_after_seconds: 60,
+        }
+    }
+}
+
+impl Validate for ApiSettings {
+    fn validate(&self, at: &KeyPath) -> Result<(), SettingsError> {
+        key!(at, self.host).check(!self.host.is_empty(), "must not be empty")?;
+        key!(at, self.history_max_points).in_range(
+            u64::from(self.history_max_points),
+            10,
+            100_000,
+        )?;
+        key!(at, self.request_timeout_seconds).in_range(self.request_timeout_seconds, 1, 600)?;
+        key!(at, self.stale_after_seconds).in_range(self.stale_after_seconds, 1, 86_400)?;
+        key!(at, self.extra_keys).each(&self.extra_keys, |at, key| key.validate(at))
+    }
+}
+
+impl Validate for ExtraKey {
+    fn validate(&self, at: &KeyPath) -> Result<(), SettingsError> {
+        key!(at, self.name).check(!self.name.is_empty(), "must not be empty")
+    }
+}

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, stream, trades};
+use crate::routes::{
+    alerts, hardware, health, logs, market, metrics, portfolio, silences, stream, trades,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -33,15 +35,15 @@ use crate::routes::{alerts, hardware, health, logs, market, metrics, portfolio, 
         stream::alerts,
         alerts::alert,
         alerts::acknowledge,
-        alerts::silences,
-        alerts::create_silence,
-        alerts::delete_silence,
+        silences::silences,
+        silences::create_silence,
+        silences::delete_silence,
         document
     ),
     components(schemas(
         crate::error::Problem,
-        alerts::SilenceRequest,
-        alerts::MatcherRequest
+        silences::SilenceRequest,
+        silences::MatcherRequest
     )),
     modifiers(&ApiKeyScheme),
     tags(

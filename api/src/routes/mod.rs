@@ -8,6 +8,7 @@ pub mod logs;
 pub mod market;
 pub mod metrics;
 pub mod portfolio;
+pub mod silences;
 pub mod stream;
 pub mod trades;
 
@@ -40,9 +41,9 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{alert_id}/acknowledge", post(alerts::acknowledge))
         .route(
             "/silences",
-            get(alerts::silences).post(alerts::create_silence),
+            get(silences::silences).post(silences::create_silence),
         )
-        .route("/silences/{id}", delete(alerts::delete_silence))
+        .route("/silences/{id}", delete(silences::delete_silence))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

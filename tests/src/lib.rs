@@ -409,6 +409,28 @@ impl TestEnv {
         .await;
     }
 
+    /// Waits (up to 30 s) for a heartbeat of `process` (`aggregator`, `collector-logs`, `api`):
+    /// it has started. The aggregator's first heartbeat comes after its alert engine subscribed
+    /// to the live bus, so a test that must not publish before that waits for it.
+    pub async fn heartbeat(&self, process: &str) {
+        let settings = self.settings();
+        let client = async_nats::connect(self.nats.url()).await.unwrap();
+        let subjects = exporter_protocol::Subjects::new(&settings.nats.subject_prefix);
+        let mut beats = client.subscribe(subjects.all_heartbeats()).await.unwrap();
+        let of_process = subjects.heartbeat(process, "");
+        let of_process = of_process.trim_end_matches('_');
+        let first = async {
+            while let Some(beat) = futures::StreamExt::next(&mut beats).await {
+                if beat.subject.starts_with(of_process) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), first)
+            .await
+            .unwrap_or_else(|_| panic!("no heartbeat from {process} within 30 s"));
+    }
+
     /// A JetStream context on this env's NATS, with the stream created.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let settings = self.settings();

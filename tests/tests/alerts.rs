@@ -436,6 +436,8 @@ async fn error_lines_in_a_followed_file_fire_a_log_rule_per_component() {
     .unwrap();
     env.migrate().await;
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    // Log rules see lines on the live bus: only those published after the engine subscribed.
+    env.heartbeat("aggregator").await;
     let mut collector = env.spawn("exporter-collector", &["logs"]);
     let file = logs.path().join("engine.log");
     let mut text = String::new();

@@ -124,9 +124,4 @@ impl Ticks {
             _ = self.ticker.tick() => true,
         }
     }
-
-    /// The underlying schedule (for a `select!` over several).
-    pub fn ticker(&mut self) -> &mut tokio::time::Interval {
-        &mut self.ticker
-    }
 }

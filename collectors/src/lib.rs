@@ -1,11 +1,16 @@
-//! Collectors: one module per kind, each a loop that samples something outside the system and
-//! publishes it through the shared [`publisher`] (JetStream acks, bounded buffer while NATS is
-//! away, drop counts reported).
+//! Collectors: one module per [`CollectorKind`], each a loop that samples something outside the
+//! system and publishes it through the shared [`publisher`] (JetStream acks, bounded buffer while
+//! NATS is away, drop counts reported).
 //!
-//! `exporter-collector <kind>` calls [`run`]; later kinds (hardware, portfolio, ...) add a module
-//! and a match arm here.
+//! `exporter-collector <kind>` calls [`run`], which connects, builds one [`CollectorContext`]
+//! and hands it to the kind's `run(&CollectorContext)`; file followers build on [`follow`]. A new
+//! kind is its payload and [`CollectorKind`]/`SourceKind` entry in `exporter-protocol`, its
+//! settings section, and its module here; the compiler then points at the match arm in [`run`]
+//! (see "Adding a collector" in `docs/architecture.md`).
 
 pub mod brokerage;
+pub mod context;
+pub mod follow;
 pub mod hardware;
 pub mod logs;
 pub mod market;
@@ -17,6 +22,7 @@ pub mod yahoo;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use context::CollectorContext;
 use exporter_protocol::{CollectorKind, Subjects};
 use exporter_runtime::heartbeat::{self, HeartbeatCounters};
 use exporter_runtime::{Shutdown, bus};
@@ -36,7 +42,10 @@ pub enum CollectorError {
     #[error(transparent)]
     Bus(#[from] bus::BusError),
     #[error("{kind} collector cannot start: {message}")]
-    Init { kind: &'static str, message: String },
+    Init {
+        kind: CollectorKind,
+        message: String,
+    },
 }
 
 /// Runs the collector of `kind` until `shutdown`.
@@ -81,33 +90,33 @@ pub async fn run(
         counters.clone(),
         shutdown.clone(),
     ));
-    // Collectors that move a saved position only after JetStream's ack publish directly.
-    let acked_js = js.clone();
     let (publisher, handle) = publisher::Publisher::spawn(
-        js,
+        js.clone(),
         settings.collectors.buffer_max_samples,
         counters,
         shutdown.clone(),
     );
+    // Collectors that move a saved position only after JetStream's ack publish directly.
+    let ctx = CollectorContext::new(
+        kind,
+        Arc::new(settings),
+        client.clone(),
+        js,
+        handle,
+        shutdown.clone(),
+    );
     exporter_runtime::systemd::ready(&format!("collecting {kind}"));
     let result = match kind {
-        CollectorKind::System => system::run(&settings, &subjects, &handle, &shutdown).await,
-        CollectorKind::Hardware => hardware::run(&settings, &subjects, &handle, &shutdown).await,
-        CollectorKind::Portfolio => {
-            brokerage::portfolio::run(&settings, &subjects, &handle, &shutdown).await
-        }
-        CollectorKind::Market => {
-            market::run(&settings, &subjects, &client, &handle, &shutdown).await
-        }
-        CollectorKind::Trades => {
-            brokerage::trades::run(&settings, &subjects, &acked_js, &handle, &shutdown).await
-        }
-        CollectorKind::Logs => logs::run(&settings, &subjects, &client, &acked_js, &shutdown).await,
-        CollectorKind::Notifications => {
-            notifications::run(&settings, &subjects, &client, &acked_js, &shutdown).await
-        }
+        CollectorKind::System => system::run(&ctx).await,
+        CollectorKind::Hardware => hardware::run(&ctx).await,
+        CollectorKind::Portfolio => brokerage::portfolio::run(&ctx).await,
+        CollectorKind::Market => market::run(&ctx).await,
+        CollectorKind::Trades => brokerage::trades::run(&ctx).await,
+        CollectorKind::Logs => logs::run(&ctx).await,
+        CollectorKind::Notifications => notifications::run(&ctx).await,
     };
-    drop(handle);
+    // The publisher ends once every handle is gone.
+    drop(ctx);
     stream_setup.abort();
     let _ = publisher.await;
     let _ = heartbeat.await;

@@ -11,22 +11,16 @@ use std::time::{Duration, Instant};
 
 use crate::yahoo::{Chart, ChartError, ChartRequest, Client, ClientConfig};
 use chrono::{DateTime, Utc};
-use exporter_protocol::brokerage::{PORTFOLIO_KIND, PortfolioSnapshot};
+use exporter_protocol::brokerage::PortfolioSnapshot;
 use exporter_protocol::market::{
-    BARS_KIND, BarBatch, BarRecord, ChartQuery, CorporateEvent, QUOTE_KIND, Quote, QuoteQuery,
-    RPC_SERVICE, RpcFailure, RpcReply, SymbolMeta, range_start,
+    BarBatch, BarRecord, ChartQuery, CorporateEvent, Quote, QuoteQuery, RPC_SERVICE, RpcFailure,
+    RpcReply, SymbolMeta, range_start,
 };
-use exporter_protocol::{Envelope, Subjects};
-use exporter_runtime::Shutdown;
-use exporter_settings::Settings;
+use exporter_protocol::{Envelope, SourceKind};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::CollectorError;
-use crate::publisher::PublishHandle;
-
-/// Collector kind name.
-pub const KIND: &str = "market";
+use crate::{CollectorContext, CollectorError};
 
 type CacheKey = (String, String, String);
 
@@ -34,40 +28,27 @@ type CacheKey = (String, String, String);
 #[derive(Debug, Clone)]
 struct Service {
     yahoo: Client,
-    publisher: PublishHandle,
-    subjects: Subjects,
-    host: String,
+    ctx: CollectorContext,
     cache_for: Duration,
     cache: Arc<Mutex<HashMap<CacheKey, (Instant, BarBatch)>>>,
-    seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Runs until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    nats: &async_nats::Client,
-    publisher: &PublishHandle,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
+/// Runs until shutdown.
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let (settings, subjects, nats) = (&ctx.settings, &ctx.subjects, &ctx.nats);
+    let init = |message: String| ctx.init_error(message);
     let config = ClientConfig {
         base_url: settings.market.yahoo_base_url.clone(),
         timeout: Duration::from_secs(settings.market.timeout_seconds),
         max_requests_per_minute: settings.market.max_requests_per_minute,
         ..ClientConfig::default()
     };
-    let yahoo = Client::new(config).map_err(|err| CollectorError::Init {
-        kind: KIND,
-        message: err.to_string(),
-    })?;
+    let yahoo = Client::new(config).map_err(|err| init(err.to_string()))?;
     let service = Service {
         yahoo,
-        publisher: publisher.clone(),
-        subjects: subjects.clone(),
-        host: settings.host_name().to_owned(),
+        ctx: ctx.clone(),
         cache_for: Duration::from_secs(settings.market.cache_seconds),
         cache: Arc::default(),
-        seq: Arc::default(),
     };
     let subscribe =
         |verb: &str| nats.queue_subscribe(subjects.rpc(RPC_SERVICE, verb), "market".to_owned());
@@ -78,7 +59,7 @@ pub async fn run(
         .await
         .map_err(|err| init(err.to_string()))?;
     let mut portfolios = nats
-        .subscribe(subjects.sample(PORTFOLIO_KIND, "*"))
+        .subscribe(subjects.sample(SourceKind::Portfolio.name(), "*"))
         .await
         .map_err(|err| init(err.to_string()))?;
     let mut positions: BTreeSet<String> = BTreeSet::new();
@@ -96,7 +77,7 @@ pub async fn run(
     loop {
         let symbols = || watchlist.union(&positions).cloned().collect::<Vec<_>>();
         tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
+            _ = ctx.shutdown.wait() => return Ok(()),
             Some(message) = charts.next() => {
                 let service = service.clone();
                 let client = nats.clone();
@@ -157,13 +138,6 @@ pub async fn run(
     }
 }
 
-fn init(message: String) -> CollectorError {
-    CollectorError::Init {
-        kind: KIND,
-        message,
-    }
-}
-
 fn failure(kind: &str, message: String) -> RpcFailure {
     RpcFailure {
         kind: kind.to_owned(),
@@ -216,10 +190,6 @@ fn from_error(err: ChartError) -> RpcFailure {
 }
 
 impl Service {
-    fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
-    }
-
     /// Fetches (or takes from the short cache) a chart, publishes it for storage, returns it.
     async fn chart(&self, query: &ChartQuery) -> RpcReply<BarBatch> {
         let key = (
@@ -246,11 +216,7 @@ impl Service {
                     now,
                     chart,
                 );
-                let seq = self.next_seq();
-                self.publisher.publish(
-                    self.subjects.sample(BARS_KIND, &self.host),
-                    &Envelope::new(&self.host, BARS_KIND, seq, batch.clone()),
-                );
+                self.ctx.publish(SourceKind::MarketBars, batch.clone());
                 self.cache
                     .lock()
                     .expect("chart cache")
@@ -276,11 +242,7 @@ impl Service {
                         format!("no price for {symbol} in Yahoo's answer"),
                     ));
                 };
-                let seq = self.next_seq();
-                self.publisher.publish(
-                    self.subjects.sample(QUOTE_KIND, &self.host),
-                    &Envelope::new(&self.host, QUOTE_KIND, seq, quote.clone()),
-                );
+                self.ctx.publish(SourceKind::Quote, quote.clone());
                 RpcReply::Ok(quote)
             }
             Err(err) => RpcReply::Failed(from_error(err)),

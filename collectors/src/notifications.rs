@@ -13,19 +13,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_nats::jetstream;
-use exporter_protocol::Subjects;
-use exporter_protocol::alert::{NOTIFICATIONS_KIND, Notification, NotificationBatch};
-use exporter_runtime::Shutdown;
-use exporter_settings::Settings;
+use exporter_protocol::SourceKind;
+use exporter_protocol::alert::{Notification, NotificationBatch};
 
-use crate::CollectorError;
+use crate::follow::{FollowConfig, Follower, LineSource, RawLine, cut};
 use crate::logs::parse::strip_nul;
-use crate::logs::tail::{FileSet, RawLine};
-use crate::logs::{Delivery, FollowOptions, LineSource, cut, follow};
-
-/// Collector kind name.
-pub const KIND: &str = NOTIFICATIONS_KIND;
+use crate::{CollectorContext, CollectorError};
 /// Category of a line that is not a valid notification.
 pub const INVALID_CATEGORY: &str = "invalid_notification";
 /// Most bytes of an invalid line kept in its message.
@@ -117,58 +110,29 @@ impl LineSource for NotificationFile {
     }
 }
 
-/// Follows the notifications file until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    client: &async_nats::Client,
-    js: &jetstream::Context,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
-    let config = &settings.collectors.notifications;
+/// Follows the notifications file until shutdown.
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let config = &ctx.settings.collectors.notifications;
     let Some(path) = config.file.as_ref() else {
-        return Err(CollectorError::Init {
-            kind: KIND,
-            message: "collectors.notifications.file is not set".into(),
-        });
+        return Err(ctx.init_error("collectors.notifications.file is not set"));
     };
-    let host = settings.host_name().to_owned();
-    let mut delivery = Delivery::new(&settings.state_dir, KIND, js, client, shutdown);
-    let Some(saved) = delivery.resume().await? else {
-        return Ok(());
-    };
-    let pattern = glob::Pattern::escape(&path.to_string_lossy());
-    let mut files = FileSet::new(
-        vec![pattern],
-        saved.as_ref(),
-        config.start_position,
-        MAX_LINE_BYTES,
-    )
-    .map_err(|err| CollectorError::Init {
-        kind: KIND,
-        message: format!("collectors.notifications.file: {err}"),
-    })?;
-    // A JSON document written in two chunks must not become two invalid lines.
-    files.set_partial_line_wait(None);
-    files.scan();
-    tracing::info!(file = %path.display(), "notifications collector started");
-    let options = FollowOptions {
-        kind: KIND,
-        host: host.clone(),
-        subject: subjects.sample(KIND, &host),
+    let follow = FollowConfig {
+        source: SourceKind::Notifications,
+        patterns: vec![glob::Pattern::escape(&path.to_string_lossy())],
+        patterns_error: "collectors.notifications.file",
+        start_position: config.start_position,
+        max_line_bytes: MAX_LINE_BYTES,
+        // A JSON document written in two chunks must not become two invalid lines.
+        partial_line_wait: None,
         batch_max_lines: BATCH_MAX_LINES,
         batch_max_wait: BATCH_MAX_WAIT,
         poll_interval: Duration::from_millis(config.poll_interval_ms),
     };
-    follow(
-        &options,
-        &mut delivery,
-        &mut files,
-        &mut NotificationFile,
-        None,
-        None,
-    )
-    .await;
+    let Some(follower) = Follower::start(ctx, follow).await? else {
+        return Ok(());
+    };
+    tracing::info!(file = %path.display(), "notifications collector started");
+    follower.run(&mut NotificationFile, None).await;
     Ok(())
 }
 

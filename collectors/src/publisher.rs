@@ -16,8 +16,8 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use exporter_protocol::Envelope;
-use exporter_runtime::Shutdown;
 use exporter_runtime::heartbeat::HeartbeatCounters;
+use exporter_runtime::{Backoff, RetryPolicy, Shutdown};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -66,9 +66,11 @@ pub async fn publish_payload_acked(
 const WINDOW: usize = 64;
 /// Longest the final flush on shutdown may take.
 const FINAL_FLUSH: Duration = Duration::from_secs(3);
-/// Longest wait between retries: a retry is cheap (one window, bounded by the publish timeout)
-/// and data should flow again within seconds of NATS coming back.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Retrying a publish JetStream did not acknowledge (here, and the file followers' batches):
+/// 200 ms doubling to 5 s. A retry is cheap (one window, bounded by the publish timeout) and data
+/// should flow again within seconds of NATS coming back.
+pub const JETSTREAM_RETRY: RetryPolicy =
+    RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// One serialised message waiting for its ack.
 #[derive(Debug, Clone)]
@@ -124,7 +126,7 @@ pub struct Publisher {
     /// often than the backoff cannot keep pushing the retry away.
     next_retry: Option<tokio::time::Instant>,
     dropped_during_outage: u64,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Publisher {
@@ -144,7 +146,7 @@ impl Publisher {
             failing_since: None,
             next_retry: None,
             dropped_during_outage: 0,
-            backoff: Duration::from_millis(200),
+            backoff: JETSTREAM_RETRY.backoff(),
         };
         let task = tokio::spawn(publisher.run(rx, shutdown));
         (task, PublishHandle { tx, counters })
@@ -254,7 +256,7 @@ impl Publisher {
             if let Some(error) = error {
                 if acked > 0 {
                     // Progress: the server is back, only part of the window failed.
-                    self.backoff = Duration::from_millis(200);
+                    self.backoff.reset();
                 }
                 self.note_failure(&error);
                 return;
@@ -273,8 +275,8 @@ impl Publisher {
                 "publishing to JetStream failed; buffering and retrying. Check that nats-server is running with -js and the stream is not full"
             );
         }
-        self.next_retry = Some(tokio::time::Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let delay = self.backoff.next_delay().unwrap_or(JETSTREAM_RETRY.max);
+        self.next_retry = Some(tokio::time::Instant::now() + delay);
     }
 
     fn note_recovery(&mut self) {
@@ -288,6 +290,6 @@ impl Publisher {
             self.dropped_during_outage = 0;
         }
         self.next_retry = None;
-        self.backoff = Duration::from_millis(200);
+        self.backoff.reset();
     }
 }

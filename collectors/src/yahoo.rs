@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use exporter_runtime::RetryPolicy;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -448,7 +449,10 @@ impl Client {
             self.config.base_url.trim_end_matches('/'),
             request.symbol
         );
-        let mut delay = self.config.retry_base_delay;
+        let mut backoff = RetryPolicy::REMOTE
+            .with_initial(self.config.retry_base_delay)
+            .backoff();
+        let mut retry_after: Option<Duration> = None;
         let mut attempt = 0;
         loop {
             self.admit().await;
@@ -466,7 +470,7 @@ impl Client {
             let retryable = match response {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let retry_after = response
+                    let asked = response
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
@@ -494,9 +498,7 @@ impl Client {
                             });
                         }
                         429 => {
-                            if let Some(seconds) = retry_after {
-                                delay = delay.max(Duration::from_secs(seconds.min(60)));
-                            }
+                            retry_after = asked.map(|seconds| Duration::from_secs(seconds.min(60)));
                             "rate limited (HTTP 429)".to_owned()
                         }
                         _ => format!("HTTP {status}"),
@@ -510,9 +512,13 @@ impl Client {
                 });
             }
             attempt += 1;
+            // Never sooner than a 429's Retry-After asks.
+            let delay = backoff
+                .next_delay()
+                .unwrap_or(backoff.policy().max)
+                .max(retry_after.take().unwrap_or_default());
             tracing::debug!(reason = %retryable, retry_in_ms = delay.as_millis() as u64, "Yahoo request failed; retrying");
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
 }

@@ -10,13 +10,13 @@ pub mod trades;
 use std::time::Duration;
 
 use exporter_alpaca::{Client, ClientConfig};
-use exporter_settings::Settings;
 
-use crate::CollectorError;
+use crate::{CollectorContext, CollectorError};
 
 /// The Alpaca client from the settings; a clear error when the keys are missing.
-pub fn client(settings: &Settings, kind: &'static str) -> Result<Client, CollectorError> {
-    let init = |message: String| CollectorError::Init { kind, message };
+pub fn client(ctx: &CollectorContext) -> Result<Client, CollectorError> {
+    let settings = &ctx.settings;
+    let init = |message: String| ctx.init_error(message);
     let (key_id, secret) = settings.alpaca_keys.as_ref().ok_or_else(|| {
         init("no Alpaca keys: set EXPORTER_ALPACA_KEY_ID and EXPORTER_ALPACA_SECRET_KEY (or their *_FILE variants)".into())
     })?;
@@ -34,15 +34,12 @@ pub fn client(settings: &Settings, kind: &'static str) -> Result<Client, Collect
 
 /// Logs a failed broker call; a rejected key stops the collector (retrying cannot help).
 pub fn on_error(
-    kind: &'static str,
+    ctx: &CollectorContext,
     what: &str,
     err: exporter_alpaca::AlpacaError,
 ) -> Result<(), CollectorError> {
     if err.is_unauthorized() {
-        return Err(CollectorError::Init {
-            kind,
-            message: err.to_string(),
-        });
+        return Err(ctx.init_error(err.to_string()));
     }
     tracing::warn!(error = %err, "{what} failed; the last stored data stays served, retrying next interval");
     Ok(())

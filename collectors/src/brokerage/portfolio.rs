@@ -1,43 +1,27 @@
 //! `exporter-collector portfolio`: the account and its positions, and the daily equity history.
 
 use exporter_alpaca::{Account, Client, Position, PositionSide};
+use exporter_protocol::SourceKind;
 use exporter_protocol::brokerage::{
-    AccountSnapshot, EQUITY_KIND, EquityHistory, EquityPoint, PORTFOLIO_KIND, PortfolioSnapshot,
-    PositionSnapshot,
+    AccountSnapshot, EquityHistory, EquityPoint, PortfolioSnapshot, PositionSnapshot,
 };
-use exporter_protocol::{Envelope, Subjects};
-use exporter_runtime::Shutdown;
-use exporter_settings::Settings;
 use rust_decimal::Decimal;
 
-use crate::CollectorError;
-use crate::publisher::PublishHandle;
+use crate::{CollectorContext, CollectorError};
 
-/// Collector kind name.
-pub const KIND: &str = "portfolio";
-
-/// Polls until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    publisher: &PublishHandle,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
-    let client = super::client(settings, KIND)?;
-    let host = settings.host_name().to_owned();
+/// Polls until shutdown.
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let settings = &ctx.settings;
+    let client = super::client(ctx)?;
     let mut snapshot_tick = crate::every(settings.alpaca.portfolio_interval_seconds);
     let mut history_tick = crate::every(settings.alpaca.history_interval_seconds);
-    let (mut seq, mut history_seq) = (0u64, 0u64);
     tracing::info!(base_url = %settings.alpaca.base_url, "portfolio collector started");
     loop {
         tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
+            _ = ctx.shutdown.wait() => return Ok(()),
             _ = snapshot_tick.tick() => match snapshot(&client).await {
-                Ok(snapshot) => {
-                    seq += 1;
-                    publisher.publish(subjects.sample(PORTFOLIO_KIND, &host), &Envelope::new(&host, PORTFOLIO_KIND, seq, snapshot));
-                }
-                Err(err) => super::on_error(KIND, "reading the account and positions", err)?,
+                Ok(snapshot) => ctx.publish(SourceKind::Portfolio, snapshot),
+                Err(err) => super::on_error(ctx, "reading the account and positions", err)?,
             },
             _ = history_tick.tick() => match client
                 .portfolio_history(&settings.alpaca.history_period, &settings.alpaca.history_timeframe)
@@ -54,10 +38,9 @@ pub async fn run(
                             profit_loss_percent: p.profit_loss_pct.map(|r| r * Decimal::ONE_HUNDRED),
                         }).collect(),
                     };
-                    history_seq += 1;
-                    publisher.publish(subjects.sample(EQUITY_KIND, &host), &Envelope::new(&host, EQUITY_KIND, history_seq, body));
+                    ctx.publish(SourceKind::EquityHistory, body);
                 }
-                Err(err) => super::on_error(KIND, "reading the portfolio history", err)?,
+                Err(err) => super::on_error(ctx, "reading the portfolio history", err)?,
             },
         }
     }

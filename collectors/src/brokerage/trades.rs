@@ -9,21 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use async_nats::jetstream;
 use exporter_alpaca::{ActivitiesQuery, Activity, Client, Direction, TradeSide};
-use exporter_protocol::brokerage::{
-    FILLS_KIND, FillBatch, FillRecord, ORDERS_KIND, OpenOrder, OpenOrders,
-};
-use exporter_protocol::{Envelope, Subjects};
-use exporter_runtime::Shutdown;
-use exporter_settings::Settings;
+use exporter_protocol::SourceKind;
+use exporter_protocol::brokerage::{FillBatch, FillRecord, OpenOrder, OpenOrders};
 use serde::{Deserialize, Serialize};
 
-use crate::CollectorError;
-use crate::publisher::{PublishHandle, publish_acked};
-
-/// Collector kind name.
-pub const KIND: &str = "trades";
+use crate::{CollectorContext, CollectorError};
 
 /// Fills published per message: well under NATS's 1 MiB default payload (~250 bytes a fill).
 const FILLS_PER_MESSAGE: usize = 500;
@@ -60,25 +51,18 @@ impl Cursor {
     }
 }
 
-/// Polls until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    js: &jetstream::Context,
-    publisher: &PublishHandle,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
-    let client = super::client(settings, KIND)?;
-    let host = settings.host_name().to_owned();
+/// Polls until shutdown.
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let settings = &ctx.settings;
+    let client = super::client(ctx)?;
     let mut cursor = Cursor::load(&settings.state_dir);
     let mut published: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
         std::collections::HashMap::new();
     let mut ticker = crate::every(settings.alpaca.trades_interval_seconds);
-    let (mut seq, mut orders_seq) = (0u64, 0u64);
     tracing::info!(last_fill_time = ?cursor.last_fill_time, "trades collector started");
     loop {
         tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
+            _ = ctx.shutdown.wait() => return Ok(()),
             _ = ticker.tick() => {}
         }
         let since = cursor.last_fill_time.map(|t| t - OVERLAP);
@@ -91,18 +75,13 @@ pub async fn run(
                     .filter(|f| !published.contains_key(&f.id))
                     .collect();
                 for chunk in fresh.chunks(FILLS_PER_MESSAGE) {
-                    seq += 1;
-                    let envelope = Envelope::new(
-                        &host,
-                        FILLS_KIND,
-                        seq,
+                    let envelope = ctx.envelope(
+                        SourceKind::Fills,
                         FillBatch {
                             fills: chunk.to_vec(),
                         },
                     );
-                    if let Err(err) =
-                        publish_acked(js, subjects.sample(FILLS_KIND, &host), &envelope).await
-                    {
+                    if let Err(err) = ctx.publish_acked(SourceKind::Fills, &envelope).await {
                         tracing::warn!(error = %err, "publishing fills failed; the cursor stays, they are fetched and sent again next interval");
                         break;
                     }
@@ -116,20 +95,16 @@ pub async fn run(
                     tracing::info!(fills = chunk.len(), last_fill_time = ?cursor.last_fill_time, "new fills published");
                 }
             }
-            Err(err) => super::on_error(KIND, "reading account activities", err)?,
+            Err(err) => super::on_error(ctx, "reading account activities", err)?,
         }
         match client.open_orders().await {
             Ok(orders) => {
-                orders_seq += 1;
                 let body = OpenOrders {
                     orders: orders.iter().map(open_order).collect(),
                 };
-                publisher.publish(
-                    subjects.sample(ORDERS_KIND, &host),
-                    &Envelope::new(&host, ORDERS_KIND, orders_seq, body),
-                );
+                ctx.publish(SourceKind::Orders, body);
             }
-            Err(err) => super::on_error(KIND, "reading open orders", err)?,
+            Err(err) => super::on_error(ctx, "reading open orders", err)?,
         }
     }
 }

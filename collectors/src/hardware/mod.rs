@@ -15,50 +15,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use exporter_protocol::hardware::{
-    EVENT_KIND, GpuInventory, HardwareSample, INVENTORY_KIND, NvmlStatus, XidEvent,
-};
-use exporter_protocol::{Envelope, Subjects};
-use exporter_runtime::Shutdown;
-use exporter_settings::{HardwareCollectorSettings, Settings};
+use exporter_protocol::SourceKind;
+use exporter_protocol::hardware::{GpuInventory, HardwareSample, NvmlStatus, XidEvent};
+use exporter_settings::HardwareCollectorSettings;
 use nvml_wrapper::Nvml;
 use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::NvmlError;
 use tokio::sync::mpsc;
 
-use crate::CollectorError;
-use crate::publisher::PublishHandle;
+use crate::{CollectorContext, CollectorError};
 
-/// Collector kind name.
-pub const KIND: &str = exporter_protocol::hardware::KIND;
-
-/// Runs the sampling loop until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    publisher: &PublishHandle,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
-    let config = &settings.collectors.hardware;
-    let host = settings.host_name().to_owned();
-    let subject = subjects.sample(KIND, &host);
-    let event_subject = subjects.sample(EVENT_KIND, &host);
-    let inventory_subject = subjects.sample(INVENTORY_KIND, &host);
+/// Runs the sampling loop until shutdown.
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let config = &ctx.settings.collectors.hardware;
     let mut sampler = Sampler::new(config);
     let (event_tx, mut event_rx) = mpsc::channel::<XidEvent>(256);
     let stop_events = Arc::new(AtomicBool::new(false));
     let mut xid_watcher: Option<std::thread::JoinHandle<()>> = None;
     let mut ticker = crate::every(config.interval_seconds);
-    let (mut seq, mut event_seq, mut inventory_seq) = (0u64, 0u64, 0u64);
-    tracing::info!(%subject, interval_seconds = config.interval_seconds, sysfs_root = %config.sysfs_root.display(), "hardware collector started");
+    tracing::info!(subject = %ctx.subject(SourceKind::Hardware), interval_seconds = config.interval_seconds, sysfs_root = %config.sysfs_root.display(), "hardware collector started");
     loop {
         tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = ctx.shutdown.wait() => break,
             Some(event) = event_rx.recv() => {
                 tracing::error!(gpu = event.gpu_index, xid = event.xid, meaning = %event.meaning, "GPU XID error");
-                event_seq += 1;
-                publisher.publish(event_subject.clone(), &Envelope::new(&host, EVENT_KIND, event_seq, event));
+                ctx.publish(SourceKind::GpuEvent, event);
             }
             _ = ticker.tick() => {
                 let sample = tokio::task::block_in_place(|| sampler.sample());
@@ -66,11 +48,9 @@ pub async fn run(
                     xid_watcher = Some(watch_xid_events(event_tx.clone(), stop_events.clone()));
                 }
                 if let Some(inventory) = sampler.take_changed_inventory() {
-                    inventory_seq += 1;
-                    publisher.publish(inventory_subject.clone(), &Envelope::new(&host, INVENTORY_KIND, inventory_seq, inventory));
+                    ctx.publish(SourceKind::GpuInventory, inventory);
                 }
-                seq += 1;
-                publisher.publish(subject.clone(), &Envelope::new(&host, KIND, seq, sample));
+                ctx.publish(SourceKind::Hardware, sample);
             }
         }
     }

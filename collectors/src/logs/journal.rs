@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::logs::{LogLevel, LogLine};
-use exporter_runtime::Shutdown;
+use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::LogFileFormat;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
@@ -24,7 +24,8 @@ use super::parse;
 const MAX_JSON_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// Entries read ahead of the batches (backpressure on `journalctl` beyond this).
 const CHANNEL_CAPACITY: usize = 1024;
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Starting `journalctl` again after it could not start or exited (1 s doubling to 60 s, jittered).
+const JOURNALCTL_RETRY: RetryPolicy = RetryPolicy::RESTART;
 
 /// Where `journalctl` starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,7 @@ async fn follow(
     tx: mpsc::Sender<JournalEntry>,
     shutdown: Shutdown,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = JOURNALCTL_RETRY.backoff();
     // Runs in a row that ended at once, before any entry, after starting from a cursor.
     let mut cursor_failures = 0;
     loop {
@@ -98,11 +99,11 @@ async fn follow(
                 return;
             }
             Err(err) => {
-                tracing::warn!(error = %err, retry_in_seconds = backoff.as_secs(), "cannot start journalctl; retrying");
-                if sleep_or_stop(backoff, &shutdown).await {
+                let delay = backoff.next_delay().unwrap_or(JOURNALCTL_RETRY.max);
+                tracing::warn!(error = %err, retry_in_seconds = delay.as_secs(), "cannot start journalctl; retrying");
+                if shutdown.sleep(delay).await {
                     return;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -161,8 +162,8 @@ async fn follow(
             }
         }
         let status = child.wait().await;
-        if started.elapsed() > MAX_BACKOFF {
-            backoff = Duration::from_secs(1);
+        if started.elapsed() > JOURNALCTL_RETRY.max {
+            backoff.reset();
         }
         let cursor_refused = matches!(start, JournalStart::AfterCursor(_))
             && entries == 0
@@ -181,19 +182,11 @@ async fn follow(
             start = JournalStart::End;
             cursor_failures = 0;
         }
-        tracing::warn!(status = ?status.ok(), retry_in_seconds = backoff.as_secs(), "journalctl stopped; starting it again");
-        if sleep_or_stop(backoff, &shutdown).await {
+        let delay = backoff.next_delay().unwrap_or(JOURNALCTL_RETRY.max);
+        tracing::warn!(status = ?status.ok(), retry_in_seconds = delay.as_secs(), "journalctl stopped; starting it again");
+        if shutdown.sleep(delay).await {
             return;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Sleeps `duration`; `true` when shutdown came first.
-async fn sleep_or_stop(duration: Duration, shutdown: &Shutdown) -> bool {
-    tokio::select! {
-        () = shutdown.wait() => true,
-        () = tokio::time::sleep(duration) => false,
     }
 }
 

@@ -15,20 +15,15 @@ use exporter_protocol::system::{
     CpuStats, FilesystemStats, HostInfo, LoadAverage, MemoryStats, NetworkStats, SystemSample,
     Temperature,
 };
-use exporter_protocol::{Envelope, Subjects};
-use exporter_runtime::Shutdown;
-use exporter_settings::{Settings, SystemCollectorSettings};
+use exporter_protocol::{CollectorKind, SourceKind};
+use exporter_settings::SystemCollectorSettings;
 use sysinfo::{
     Components, Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind,
 };
 
-use crate::CollectorError;
-use crate::publisher::PublishHandle;
+use crate::{CollectorContext, CollectorError};
 
 pub use watch::ProcessMatcher;
-
-/// Collector kind name.
-pub const KIND: &str = exporter_protocol::system::KIND;
 
 /// Filesystem types that describe no real storage.
 const PSEUDO_FILESYSTEMS: &[&str] = &[
@@ -59,30 +54,17 @@ const PSEUDO_FILESYSTEMS: &[&str] = &[
 ];
 
 /// Runs the sampling loop until `shutdown`.
-pub async fn run(
-    settings: &Settings,
-    subjects: &Subjects,
-    publisher: &PublishHandle,
-    shutdown: &Shutdown,
-) -> Result<(), CollectorError> {
-    let config = &settings.collectors.system;
-    let host = settings.host_name().to_owned();
-    let subject = subjects.sample(KIND, &host);
+pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
+    let config = &ctx.settings.collectors.system;
     let mut sampler = Sampler::new(config)?;
     // CPU usage needs two refreshes at least MINIMUM_CPU_UPDATE_INTERVAL apart.
     tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
-    let mut ticker = crate::every(config.interval_seconds);
-    let mut seq = 0u64;
-    tracing::info!(%subject, interval_seconds = config.interval_seconds, "system collector started");
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
-            _ = ticker.tick() => {}
-        }
-        let sample = sampler.sample();
-        seq += 1;
-        publisher.publish(subject.clone(), &Envelope::new(&host, KIND, seq, sample));
+    let mut ticks = ctx.every(config.interval_seconds);
+    tracing::info!(subject = %ctx.subject(SourceKind::System), interval_seconds = config.interval_seconds, "system collector started");
+    while ticks.next().await {
+        ctx.publish(SourceKind::System, sampler.sample());
     }
+    Ok(())
 }
 
 /// Keeps the `sysinfo` state between samples (rates and CPU usage are deltas).
@@ -103,7 +85,7 @@ impl Sampler {
     /// Prepares the state and takes the first readings.
     pub fn new(config: &SystemCollectorSettings) -> Result<Self, CollectorError> {
         let system = System::new().map_err(|err| CollectorError::Init {
-            kind: KIND,
+            kind: CollectorKind::System,
             message: err.to_string(),
         })?;
         let watches = config
@@ -112,7 +94,7 @@ impl Sampler {
             .map(ProcessMatcher::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|message| CollectorError::Init {
-                kind: KIND,
+                kind: CollectorKind::System,
                 message,
             })?;
         let mut sampler = Self {

@@ -149,19 +149,21 @@ impl Checkpoint {
     /// `<name>.corrupt-<unix time>`, logged as an error) and the follower starts as if no
     /// positions were saved, rather than failing at every start.
     pub fn load_or_set_aside(&self) -> Result<Option<Positions>, CheckpointError> {
-        match self.load() {
-            Err(CheckpointError::Corrupt { path, reason }) => {
-                self.set_aside(&path, &reason)?;
-                Ok(None)
-            }
-            other => other,
-        }
+        self.set_aside_if_corrupt(self.load())
     }
 
     /// Like [`Checkpoint::load_inflight`], but a corrupt in-flight file is set aside as
     /// [`Checkpoint::load_or_set_aside`] does.
     pub fn load_inflight_or_set_aside(&self) -> Result<Option<Inflight>, CheckpointError> {
-        match self.load_inflight() {
+        self.set_aside_if_corrupt(self.load_inflight())
+    }
+
+    /// A load that found its file corrupt: the file set aside, and nothing loaded.
+    fn set_aside_if_corrupt<T>(
+        &self,
+        loaded: Result<Option<T>, CheckpointError>,
+    ) -> Result<Option<T>, CheckpointError> {
+        match loaded {
             Err(CheckpointError::Corrupt { path, reason }) => {
                 self.set_aside(&path, &reason)?;
                 Ok(None)

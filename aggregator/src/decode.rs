@@ -4,13 +4,9 @@
 
 use chrono::{Duration, Utc};
 use exporter_protocol::alert::{self, Notification, NotificationBatch};
-use exporter_protocol::brokerage::{
-    self, EquityHistory, FillBatch, FillRecord, OpenOrders, PortfolioSnapshot,
-};
-use exporter_protocol::hardware::{GpuInventory, HardwareSample, XidEvent};
+use exporter_protocol::brokerage::{self, EquityHistory, FillBatch, FillRecord};
 use exporter_protocol::logs::LogBatch;
 use exporter_protocol::market::{BarBatch, Quote};
-use exporter_protocol::system::SystemSample;
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, SourceKind, Subjects};
 use exporter_store::{DeadLetter, Domain, IncomingNotification, IncomingSample};
 
@@ -187,7 +183,8 @@ fn ingest_notification(raw: &RawMessage<'_>) -> Result<IncomingNotification, Str
     })
 }
 
-/// The numeric series of a payload of kind `source`, and the domain rows it feeds.
+/// The numeric series of a payload of kind `source`, and the domain rows it feeds (fills,
+/// equity points, bars, quotes, log lines and notifications have tables of their own).
 fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>, Domain), String> {
     fn typed<T: serde::de::DeserializeOwned + HasSeries>(
         source: &str,
@@ -195,22 +192,10 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
     ) -> Result<T, String> {
         T::deserialize(body).map_err(|err| format!("{source} body does not parse: {err}"))
     }
-    fn plain<T: serde::de::DeserializeOwned + HasSeries>(
-        source: &str,
-        body: &serde_json::Value,
-    ) -> Result<(Vec<SeriesPoint>, Domain), String> {
-        typed::<T>(source, body).map(|payload| (payload.series(), Domain::None))
-    }
     let kind: SourceKind = source
         .parse()
         .map_err(|_| format!("unknown sample kind `{source}`"))?;
     match kind {
-        SourceKind::System => plain::<SystemSample>(source, body),
-        SourceKind::Hardware => plain::<HardwareSample>(source, body),
-        SourceKind::GpuEvent => plain::<XidEvent>(source, body),
-        SourceKind::GpuInventory => plain::<GpuInventory>(source, body),
-        SourceKind::Portfolio => plain::<PortfolioSnapshot>(source, body),
-        SourceKind::Orders => plain::<OpenOrders>(source, body),
         SourceKind::EquityHistory => {
             let history = typed::<EquityHistory>(source, body)?;
             Ok((history.series(), Domain::Equity(history.points)))
@@ -244,12 +229,16 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
             let quote = typed::<Quote>(source, body)?;
             Ok((quote.series(), Domain::Quote(Box::new(quote))))
         }
+        // Every other kind is numeric series only (its latest sample is kept as it came): a new
+        // kind needs an arm here only when it has a table of its own.
+        plain => plain.series_of(body).map(|points| (points, Domain::None)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exporter_protocol::system::SystemSample;
 
     fn raw<'a>(subject: &'a str, payload: &'a [u8]) -> RawMessage<'a> {
         RawMessage {

@@ -15,6 +15,7 @@ pub mod hardware;
 pub mod logs;
 pub mod market;
 pub mod notifications;
+pub mod pressure;
 pub mod publisher;
 pub mod system;
 pub mod yahoo;
@@ -108,6 +109,7 @@ pub async fn run(
     exporter_runtime::systemd::ready(&format!("collecting {kind}"));
     let result = match kind {
         CollectorKind::System => system::run(&ctx).await,
+        CollectorKind::Pressure => pressure::run(&ctx).await,
         CollectorKind::Hardware => hardware::run(&ctx).await,
         CollectorKind::Portfolio => brokerage::portfolio::run(&ctx).await,
         CollectorKind::Market => market::run(&ctx).await,

@@ -11,7 +11,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::series::{HasSeries, SeriesDef, SeriesPoint};
 
 /// A collector process: `exporter-collector <kind>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,13 +34,16 @@ pub enum CollectorKind {
     Logs,
     /// The trading engine's notifications file.
     Notifications,
+    /// Linux pressure stall information (CPU, memory, I/O).
+    Pressure,
 }
 
 impl CollectorKind {
     /// Every collector kind, in the order `exporter up` starts them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::System,
         Self::Hardware,
+        Self::Pressure,
         Self::Logs,
         Self::Notifications,
         Self::Market,
@@ -55,6 +61,7 @@ impl CollectorKind {
             Self::Market => "market",
             Self::Logs => "logs",
             Self::Notifications => "notifications",
+            Self::Pressure => "pressure",
         }
     }
 
@@ -72,6 +79,7 @@ impl CollectorKind {
             Self::Market => &[SourceKind::MarketBars, SourceKind::Quote],
             Self::Logs => &[SourceKind::Logs],
             Self::Notifications => &[SourceKind::Notifications],
+            Self::Pressure => &[SourceKind::Pressure],
         }
     }
 
@@ -114,11 +122,13 @@ pub enum SourceKind {
     Logs,
     /// [`crate::alert::NotificationBatch`]
     Notifications,
+    /// [`crate::pressure::PressureSample`]
+    Pressure,
 }
 
 impl SourceKind {
     /// Every source kind.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::System,
         Self::Hardware,
         Self::GpuInventory,
@@ -131,6 +141,7 @@ impl SourceKind {
         Self::Quote,
         Self::Logs,
         Self::Notifications,
+        Self::Pressure,
     ];
 
     /// The subject token and the envelope's `source`.
@@ -148,6 +159,7 @@ impl SourceKind {
             Self::Quote => crate::market::QUOTE_KIND,
             Self::Logs => crate::logs::KIND,
             Self::Notifications => crate::alert::NOTIFICATIONS_KIND,
+            Self::Pressure => "pressure",
         }
     }
 
@@ -163,7 +175,8 @@ impl SourceKind {
             | Self::Fills
             | Self::Orders
             | Self::MarketBars
-            | Self::Quote => true,
+            | Self::Quote
+            | Self::Pressure => true,
             Self::GpuInventory | Self::GpuEvent | Self::Logs | Self::Notifications => false,
         }
     }
@@ -178,9 +191,51 @@ impl SourceKind {
             Self::MarketBars | Self::Quote => CollectorKind::Market,
             Self::Logs => CollectorKind::Logs,
             Self::Notifications => CollectorKind::Notifications,
+            Self::Pressure => CollectorKind::Pressure,
         }
     }
 }
+
+impl SourceKind {
+    /// The numeric series of a message body of this kind, or why the body does not parse. A
+    /// kind whose samples have no table of their own needs nothing else to be stored.
+    pub fn series_of(self, body: &serde_json::Value) -> Result<Vec<SeriesPoint>, String> {
+        fn typed<T: DeserializeOwned + HasSeries>(
+            kind: SourceKind,
+            body: &serde_json::Value,
+        ) -> Result<Vec<SeriesPoint>, String> {
+            T::deserialize(body)
+                .map(|payload| payload.series())
+                .map_err(|err| format!("{kind} body does not parse: {err}"))
+        }
+        use crate::{alert, brokerage, hardware, logs, market, pressure, system};
+        match self {
+            Self::System => typed::<system::SystemSample>(self, body),
+            Self::Hardware => typed::<hardware::HardwareSample>(self, body),
+            Self::GpuInventory => typed::<hardware::GpuInventory>(self, body),
+            Self::GpuEvent => typed::<hardware::XidEvent>(self, body),
+            Self::Portfolio => typed::<brokerage::PortfolioSnapshot>(self, body),
+            Self::EquityHistory => typed::<brokerage::EquityHistory>(self, body),
+            Self::Fills => typed::<brokerage::FillBatch>(self, body),
+            Self::Orders => typed::<brokerage::OpenOrders>(self, body),
+            Self::MarketBars => typed::<market::BarBatch>(self, body),
+            Self::Quote => typed::<market::Quote>(self, body),
+            Self::Logs => typed::<logs::LogBatch>(self, body),
+            Self::Notifications => typed::<alert::NotificationBatch>(self, body),
+            Self::Pressure => typed::<pressure::PressureSample>(self, body),
+        }
+    }
+}
+
+/// Every payload module's series catalogue (see [`crate::series_catalogue!`]); a module with
+/// numeric series adds its `SERIES` here.
+pub(crate) const CATALOGUES: &[&[SeriesDef]] = &[
+    crate::system::SERIES,
+    crate::hardware::SERIES,
+    crate::brokerage::SERIES,
+    crate::market::SERIES,
+    crate::pressure::SERIES,
+];
 
 /// A name that is no known kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod logs;
 pub mod market;
 pub mod nullable;
+pub mod pressure;
 pub mod series;
 pub mod subjects;
 pub mod supervisor;

@@ -149,17 +149,9 @@ macro_rules! series_catalogue {
     (@kind counter) => { $crate::series::SeriesType::Counter };
 }
 
-/// Every module's catalogue. A payload module with series adds its `SERIES` here.
-pub const CATALOGUES: &[&[SeriesDef]] = &[
-    crate::system::SERIES,
-    crate::hardware::SERIES,
-    crate::brokerage::SERIES,
-    crate::market::SERIES,
-];
-
 /// What the series called `name` is, if this build flattens it.
 pub fn describe(name: &str) -> Option<&'static SeriesDef> {
-    CATALOGUES
+    crate::kinds::CATALOGUES
         .iter()
         .flat_map(|catalogue| catalogue.iter())
         .find(|def| def.name == name)
@@ -167,7 +159,9 @@ pub fn describe(name: &str) -> Option<&'static SeriesDef> {
 
 /// Every series this build flattens.
 pub fn all() -> impl Iterator<Item = &'static SeriesDef> {
-    CATALOGUES.iter().flat_map(|catalogue| catalogue.iter())
+    crate::kinds::CATALOGUES
+        .iter()
+        .flat_map(|catalogue| catalogue.iter())
 }
 
 #[cfg(test)]

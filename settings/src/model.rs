@@ -21,7 +21,6 @@ mod tunnel;
 
 use std::path::PathBuf;
 
-use exporter_protocol::CollectorKind;
 use serde::Deserialize;
 
 pub use aggregator::*;
@@ -113,32 +112,6 @@ impl Default for Settings {
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,
             settings_dir: PathBuf::from("settings"),
-        }
-    }
-}
-
-impl Settings {
-    /// Collector kinds `exporter up` starts, in start order: the brokerage ones only when
-    /// Alpaca keys are set, notifications only when a file is named.
-    pub fn enabled_collector_kinds(&self) -> Vec<CollectorKind> {
-        CollectorKind::ALL
-            .into_iter()
-            .filter(|kind| self.collector_enabled(*kind))
-            .collect()
-    }
-
-    /// Whether `exporter up` starts the collector of `kind`.
-    pub fn collector_enabled(&self, kind: CollectorKind) -> bool {
-        let collectors = &self.collectors;
-        match kind {
-            CollectorKind::System => collectors.system.enabled,
-            CollectorKind::Hardware => collectors.hardware.enabled,
-            CollectorKind::Logs => collectors.logs.enabled,
-            CollectorKind::Notifications => {
-                collectors.notifications.enabled && collectors.notifications.file.is_some()
-            }
-            CollectorKind::Market => self.market.enabled,
-            CollectorKind::Portfolio | CollectorKind::Trades => self.alpaca_keys.is_some(),
         }
     }
 }

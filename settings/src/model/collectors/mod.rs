@@ -4,17 +4,20 @@
 mod hardware;
 mod logs;
 mod notifications;
+mod pressure;
 mod system;
 
+use exporter_protocol::CollectorKind;
 use serde::Deserialize;
 
 pub use hardware::*;
 pub use logs::*;
 pub use notifications::*;
+pub use pressure::*;
 pub use system::*;
 
 use super::key_path::{KeyPath, Validate, key};
-use crate::SettingsError;
+use crate::{Settings, SettingsError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +30,7 @@ pub struct CollectorsSettings {
     pub hardware: HardwareCollectorSettings,
     pub logs: LogsCollectorSettings,
     pub notifications: NotificationsCollectorSettings,
+    pub pressure: PressureCollectorSettings,
 }
 
 impl Default for CollectorsSettings {
@@ -38,6 +42,34 @@ impl Default for CollectorsSettings {
             hardware: HardwareCollectorSettings::default(),
             logs: LogsCollectorSettings::default(),
             notifications: NotificationsCollectorSettings::default(),
+            pressure: PressureCollectorSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Collector kinds `exporter up` starts, in start order: the brokerage ones only when
+    /// Alpaca keys are set, notifications only when a file is named.
+    pub fn enabled_collector_kinds(&self) -> Vec<CollectorKind> {
+        CollectorKind::ALL
+            .into_iter()
+            .filter(|kind| self.collector_enabled(*kind))
+            .collect()
+    }
+
+    /// Whether `exporter up` starts the collector of `kind`.
+    pub fn collector_enabled(&self, kind: CollectorKind) -> bool {
+        let collectors = &self.collectors;
+        match kind {
+            CollectorKind::System => collectors.system.enabled,
+            CollectorKind::Hardware => collectors.hardware.enabled,
+            CollectorKind::Logs => collectors.logs.enabled,
+            CollectorKind::Notifications => {
+                collectors.notifications.enabled && collectors.notifications.file.is_some()
+            }
+            CollectorKind::Market => self.market.enabled,
+            CollectorKind::Portfolio | CollectorKind::Trades => self.alpaca_keys.is_some(),
+            CollectorKind::Pressure => collectors.pressure.enabled,
         }
     }
 }
@@ -67,6 +99,7 @@ impl Validate for CollectorsSettings {
         self.system.validate(&key!(at, self.system))?;
         self.hardware.validate(&key!(at, self.hardware))?;
         self.logs.validate(&key!(at, self.logs))?;
-        self.notifications.validate(&key!(at, self.notifications))
+        self.notifications.validate(&key!(at, self.notifications))?;
+        self.pressure.validate(&key!(at, self.pressure))
     }
 }

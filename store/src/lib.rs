@@ -8,6 +8,7 @@ pub mod alert_query;
 pub mod alerting;
 mod brokerage;
 pub mod delivery;
+mod filter;
 mod history;
 mod latest;
 pub mod log_query;

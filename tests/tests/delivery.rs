@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use exporter_aggregator::alerts::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
+use exporter_alerting::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
 use exporter_protocol::alert::{Alert, AlertEventKind, AlertState, Severity};
 use exporter_runtime::Shutdown;
 use exporter_store::Store;
@@ -171,8 +171,8 @@ fn options() -> DispatchOptions {
 }
 
 /// Parses an alerts file holding only `route` and `receivers`, as the aggregator would.
-fn rules(yaml: &str) -> exporter_settings::AlertRules {
-    exporter_settings::AlertRules::parse(yaml)
+fn rules(yaml: &str) -> exporter_alerting::AlertRules {
+    exporter_alerting::AlertRules::parse(yaml)
         .unwrap_or_else(|(key, message)| panic!("{key}: {message}\n{yaml}"))
 }
 

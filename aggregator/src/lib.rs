@@ -1,11 +1,12 @@
 //! The aggregator: the only writer of PostgreSQL. It pulls samples from the shared durable
 //! JetStream consumer, writes each batch in one transaction and acks only after the commit, keeps
 //! unreadable messages aside as dead letters, and keeps the daily partitions and retention.
+//! When `alerts.enabled`, it also runs the alert engine (`exporter-alerting`), fed with what its
+//! decoder reads from the live subjects.
 //!
 //! Several aggregators may run at once: they share the consumer, and the store's writes are
 //! idempotent on the message id, so a redelivery never counts twice.
 
-pub mod alerts;
 pub mod decode;
 pub mod ingest;
 pub mod retention;
@@ -13,6 +14,7 @@ pub mod retention;
 use std::sync::Arc;
 use std::time::Duration;
 
+use exporter_alerting::{AlertRunner, SampleDecoder};
 use exporter_protocol::Subjects;
 use exporter_runtime::heartbeat::{self, HeartbeatCounters};
 use exporter_runtime::{RetryPolicy, Shutdown, bus};
@@ -27,7 +29,9 @@ pub enum AggregatorError {
     #[error(transparent)]
     Store(#[from] exporter_store::StoreError),
     #[error(transparent)]
-    Alerts(#[from] alerts::runner::AlertsError),
+    Rules(#[from] exporter_alerting::RulesError),
+    #[error(transparent)]
+    Alerts(#[from] exporter_alerting::AlertsError),
 }
 
 /// Connects (retrying while NATS or PostgreSQL are away), migrates, then ingests until
@@ -35,7 +39,7 @@ pub enum AggregatorError {
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), AggregatorError> {
     // Rules are checked before anything else: a mistake stops the start with the rule named.
     let rules = if settings.alerts.enabled {
-        Some(alerts::runner::load_rules(&settings.alert_rules_path())?)
+        Some(exporter_alerting::load_rules(&settings.alert_rules_path())?)
     } else {
         None
     };
@@ -66,12 +70,16 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
 
     let alerting = match rules {
         Some(rules) => {
-            let (runner, dispatcher) = alerts::runner::AlertRunner::start(
+            let (runner, dispatcher) = AlertRunner::start(
                 settings.clone(),
                 store.clone(),
                 client.clone(),
                 subjects.clone(),
                 rules,
+                live_samples(decode::Decoder::new(
+                    &subjects,
+                    settings.aggregator.retention_days,
+                )),
                 &shutdown,
             )
             .await?;
@@ -121,4 +129,25 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         let _ = dispatcher.await;
     }
     Ok(())
+}
+
+/// What the alert engine observes of a live message: the sample `decoder` reads from it.
+fn live_samples(decoder: decode::Decoder) -> SampleDecoder {
+    SampleDecoder::new(move |message| {
+        let raw = decode::RawMessage {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+            message_id: message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.as_str()),
+            stream_position: "live",
+            headers: None,
+        };
+        match decoder.decode(raw) {
+            decode::Decoded::Sample(sample) => Some(sample),
+            _ => None,
+        }
+    })
 }

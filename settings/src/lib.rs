@@ -11,7 +11,7 @@ pub mod secrets;
 
 use std::path::{Path, PathBuf};
 
-pub use alerts::{AlertRules, AlertsSettings};
+pub use alerts::AlertsSettings;
 pub use model::*;
 
 /// Default location of the settings file, relative to the working directory.
@@ -169,15 +169,23 @@ impl Settings {
     }
 }
 
+/// The authority of `url` (`user:password@host:port`): what follows `scheme://` up to the first
+/// `/` or `?`; `None` when the URL has no `scheme://`. Every check for credentials in a URL
+/// (an `@` in its authority) goes through this.
+pub fn url_authority(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    Some(rest.split(['/', '?']).next().unwrap_or(""))
+}
+
 /// `url` with any credentials (`user:password@`, `token@`) replaced by `***`, for logs and
 /// messages.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let (Some(authority), Some((scheme, rest))) = (url_authority(url), url.split_once("://"))
+    else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority.len()..]),
         None => url.to_owned(),
     }
 }

@@ -163,9 +163,7 @@ fn url_has_password(url: &str) -> bool {
     if query.split('&').any(|pair| pair.starts_with("password=")) {
         return true;
     }
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    authority
-        .rsplit_once('@')
+    crate::url_authority(url)
+        .and_then(|authority| authority.rsplit_once('@'))
         .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }

@@ -54,6 +54,34 @@ pub enum SecretError {
         path: String,
         source: std::io::Error,
     },
+    #[error("environment variable {variable} is not set")]
+    MissingEnv { variable: String },
+    #[error("environment variable {variable} is empty")]
+    EmptyEnv { variable: String },
+}
+
+/// Reads a secret that configuration names rather than holds (a receiver's `token_env` or
+/// `token_file`): from the environment variable `env_name` when given (it must be set and, once
+/// trimmed, not empty), else from the 0600 file `file`; `None` when neither is given. `env`
+/// answers for the environment (tests pass their own).
+pub fn read_secret_env_or_file(
+    env_name: Option<&str>,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, SecretError> {
+    if let Some(variable) = env_name {
+        let value = env(variable).ok_or_else(|| SecretError::MissingEnv {
+            variable: variable.to_owned(),
+        })?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(SecretError::EmptyEnv {
+                variable: variable.to_owned(),
+            });
+        }
+        return Ok(Some(Secret::new(value)));
+    }
+    file.map(read_secret_file).transpose()
 }
 
 /// Reads a secret from a file that only its owner may read; surrounding whitespace is trimmed.
@@ -120,6 +148,34 @@ mod tests {
         let err = read_secret_file(&path).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
         assert!(!err.contains(secret.expose()));
+    }
+
+    #[test]
+    fn a_secret_comes_from_the_environment_first_then_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        create_secret_file(&path, &Secret::new("from-file")).unwrap();
+        let env = |name: &str| match name {
+            "SET" => Some(" from-env \n".to_owned()),
+            "BLANK" => Some("  ".to_owned()),
+            _ => None,
+        };
+        let read = |name: Option<&str>, file: Option<&Path>| {
+            read_secret_env_or_file(name, file, &env).map(|s| s.map(|s| s.expose().to_owned()))
+        };
+        assert_eq!(
+            read(Some("SET"), Some(&path)).unwrap().as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(
+            read(None, Some(&path)).unwrap().as_deref(),
+            Some("from-file")
+        );
+        assert_eq!(read(None, None).unwrap(), None);
+        let unset = read(Some("UNSET"), Some(&path)).unwrap_err().to_string();
+        assert_eq!(unset, "environment variable UNSET is not set");
+        let blank = read(Some("BLANK"), None).unwrap_err().to_string();
+        assert_eq!(blank, "environment variable BLANK is empty");
     }
 
     #[test]

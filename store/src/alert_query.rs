@@ -5,12 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::alert::{Alert, AlertState, Severity, Silence};
-use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use crate::alerting::{ALERT_COLUMNS, SILENCE_COLUMNS, alert_from_row, silence_from_row};
+use crate::filter::Filter;
 use crate::paging::Listing;
 use crate::{Store, StoreError};
 
@@ -92,67 +91,37 @@ pub enum SilenceExpiry {
 }
 
 impl AlertQuery {
-    /// The `WHERE` clause with `$1`... in the order [`AlertQuery::bind`] binds them, and how
-    /// many placeholders it used.
-    fn where_clause(&self) -> (String, usize) {
-        let mut clauses = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        if !self.severities.is_empty() {
-            clauses.push(format!("severity = ANY({}::text[])", next()));
-        }
-        if !self.categories.is_empty() {
-            clauses.push(format!("category = ANY({}::text[])", next()));
-        }
-        if !self.states.is_empty() {
-            clauses.push(format!("state = ANY({}::text[])", next()));
-        }
-        if self.host.is_some() {
-            clauses.push(format!("labels ->> 'host' = {}", next()));
-        }
-        match self.acknowledged {
-            Some(true) => clauses.push("acknowledged_at IS NOT NULL".to_owned()),
-            Some(false) => clauses.push("acknowledged_at IS NULL".to_owned()),
-            None => {}
-        }
-        let used = n;
-        if clauses.is_empty() {
-            (String::new(), 0)
-        } else {
-            (format!("WHERE {}", clauses.join(" AND ")), used)
-        }
-    }
-
-    fn bind<'q>(
-        &self,
-        mut query: Query<'q, Postgres, PgArguments>,
-    ) -> Query<'q, Postgres, PgArguments> {
-        if !self.severities.is_empty() {
-            query = query.bind(
+    /// The conditions of the filters given, with their values.
+    fn filter(&self) -> Filter {
+        let mut filter = Filter::default();
+        filter
+            .any_of(
+                "severity = ANY({}::text[])",
                 self.severities
                     .iter()
                     .map(|s| s.as_str().to_owned())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        if !self.categories.is_empty() {
-            query = query.bind(self.categories.clone());
-        }
-        if !self.states.is_empty() {
-            query = query.bind(
-                self.states
-                    .iter()
-                    .map(|s| s.as_str().to_owned())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        if let Some(host) = &self.host {
-            query = query.bind(host.clone());
-        }
-        query
+                    .collect(),
+            )
+            .any_of("category = ANY({}::text[])", self.categories.clone())
+            .any_of(
+                "state = ANY({}::text[])",
+                self.states.iter().map(|s| s.as_str().to_owned()).collect(),
+            )
+            .when("labels ->> 'host' = {}", self.host.clone());
+        match self.acknowledged {
+            Some(true) => filter.fixed("acknowledged_at IS NOT NULL"),
+            Some(false) => filter.fixed("acknowledged_at IS NULL"),
+            None => &mut filter,
+        };
+        filter
+    }
+
+    /// The `WHERE` clause with `$1`... in the order they are bound, and how many placeholders
+    /// it used.
+    #[cfg(test)]
+    fn where_clause(&self) -> (String, usize) {
+        let filter = self.filter();
+        (filter.clause(), filter.used())
     }
 }
 
@@ -173,17 +142,17 @@ impl SilenceSet {
 impl Store {
     /// One page of the alerts matching `query`, newest first, and the total matching.
     pub async fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
-        let (filter, used) = query.where_clause();
+        let filter = query.filter();
         let page = Listing {
             columns: ALERT_COLUMNS,
             table: "alert",
-            filter: &filter,
-            used,
+            filter: &filter.clause(),
+            used: filter.used(),
             order: "ORDER BY started_at DESC, alert_id DESC",
             limit: query.limit,
             offset: query.offset,
         }
-        .fetch(&self.pool, |q| query.bind(q))
+        .fetch(&self.pool, |q| filter.bind(q))
         .await?;
         let (rows, count) = (page.rows, page.total);
         Ok(AlertPage {

@@ -279,6 +279,28 @@ impl Store {
         Ok(())
     }
 
+    /// When each (source, host) last sent a stored sample: what absence detection knows of
+    /// sources the live subscription has not heard from yet.
+    pub async fn last_seen_sources(
+        &self,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT source, host, received_at FROM latest_sample")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The highest equity ever recorded (the peak the drawdown series starts from after a
+    /// restart); `None` without any equity point.
+    pub async fn max_equity(&self) -> Result<Option<f64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT max(equity)::float8 FROM equity_point")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Marks alerts as notified now (the dispatcher calls this after a successful delivery).
     pub async fn mark_notified(
         &self,

@@ -8,6 +8,7 @@ pub mod alert_query;
 pub mod alerting;
 mod brokerage;
 pub mod delivery;
+mod filter;
 pub mod health;
 mod history;
 mod latest;

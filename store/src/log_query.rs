@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::logs::LogLevel;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::Query;
-use sqlx::{Postgres, Row};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
 
+use crate::filter::Filter;
 use crate::paging::Listing;
 use crate::{Store, StoreError};
 
@@ -71,65 +71,28 @@ pub fn contains_pattern(text: &str) -> String {
 }
 
 impl LogQuery {
-    /// The `WHERE` clause (empty when nothing filters), with `$1`... in the order
-    /// [`LogQuery::bind`] binds them, and how many placeholders it used.
-    fn where_clause(&self) -> (String, usize) {
-        let mut clauses = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        if self.min_level.is_some() {
-            clauses.push(format!("level >= {}", next()));
-        }
-        if !self.components.is_empty() {
-            clauses.push(format!("component = ANY({}::text[])", next()));
-        }
-        if self.host.is_some() {
-            clauses.push(format!("host = {}", next()));
-        }
-        if self.start.is_some() {
-            clauses.push(format!("time >= {}", next()));
-        }
-        if self.end.is_some() {
-            clauses.push(format!("time < {}", next()));
-        }
-        if self.text.is_some() {
-            clauses.push(format!("message ILIKE {} ESCAPE '\\'", next()));
-        }
-        let used = clauses.len();
-        if clauses.is_empty() {
-            (String::new(), 0)
-        } else {
-            (format!("WHERE {}", clauses.join(" AND ")), used)
-        }
+    /// The conditions of the filters given, with their values.
+    fn filter(&self) -> Filter {
+        let mut filter = Filter::default();
+        filter
+            .when("level >= {}", self.min_level.map(LogLevel::rank))
+            .any_of("component = ANY({}::text[])", self.components.clone())
+            .when("host = {}", self.host.clone())
+            .when("time >= {}", self.start)
+            .when("time < {}", self.end)
+            .when(
+                "message ILIKE {} ESCAPE '\\'",
+                self.text.as_deref().map(contains_pattern),
+            );
+        filter
     }
 
-    /// Binds the filters [`LogQuery::where_clause`] named, in its order.
-    fn bind<'q>(
-        &self,
-        mut query: Query<'q, Postgres, PgArguments>,
-    ) -> Query<'q, Postgres, PgArguments> {
-        if let Some(level) = self.min_level {
-            query = query.bind(level.rank());
-        }
-        if !self.components.is_empty() {
-            query = query.bind(self.components.clone());
-        }
-        if let Some(host) = &self.host {
-            query = query.bind(host.clone());
-        }
-        if let Some(start) = self.start {
-            query = query.bind(start);
-        }
-        if let Some(end) = self.end {
-            query = query.bind(end);
-        }
-        if let Some(text) = &self.text {
-            query = query.bind(contains_pattern(text));
-        }
-        query
+    /// The `WHERE` clause (empty when nothing filters), with `$1`... in the order they are
+    /// bound, and how many placeholders it used.
+    #[cfg(test)]
+    fn where_clause(&self) -> (String, usize) {
+        let filter = self.filter();
+        (filter.clause(), filter.used())
     }
 }
 
@@ -157,18 +120,18 @@ impl Store {
     /// One page of the lines matching `query`, newest first (`time`, then insertion order), and
     /// the number of lines matching in all (counted with the same filter).
     pub async fn log_lines(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let (filter, used) = query.where_clause();
+        let filter = query.filter();
         let page = Listing {
             columns: "log_id, time, received_at, host, source, level, component, message, fields, \
                       file_offset, truncated",
             table: "log_line",
-            filter: &filter,
-            used,
+            filter: &filter.clause(),
+            used: filter.used(),
             order: "ORDER BY time DESC, log_id DESC",
             limit: query.limit,
             offset: query.offset,
         }
-        .fetch(&self.pool, |q| query.bind(q))
+        .fetch(&self.pool, |q| filter.bind(q))
         .await?;
         let (rows, count) = (page.rows, page.total);
         Ok(LogPage {

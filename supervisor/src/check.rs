@@ -41,26 +41,17 @@ fn alert_rules(settings: &Settings) -> Finding {
         };
     }
     let path = settings.alert_rules_path();
-    match exporter_aggregator::alerts::runner::load_rules(&path) {
-        Ok(loaded) => {
-            match exporter_aggregator::alerts::dispatch::check_receivers(&loaded.file.receivers) {
-                Ok(()) => Finding {
-                    name,
-                    ok: true,
-                    detail: format!(
-                        "{}: {} rules, {} receivers",
-                        path.display(),
-                        loaded.compiled.len(),
-                        loaded.file.receivers.len()
-                    ),
-                },
-                Err(err) => Finding {
-                    name,
-                    ok: false,
-                    detail: err.to_string(),
-                },
-            }
-        }
+    match exporter_alerting::check_rules(&path) {
+        Ok(loaded) => Finding {
+            name,
+            ok: true,
+            detail: format!(
+                "{}: {} rules, {} receivers",
+                path.display(),
+                loaded.compiled.len(),
+                loaded.file.receivers.len()
+            ),
+        },
         Err(err) => Finding {
             name,
             ok: false,

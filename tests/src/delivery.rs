@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
-pub use exporter_aggregator::alerts::dispatch::Notice;
-use exporter_aggregator::alerts::dispatch::{self, DispatchHandle, DispatchOptions};
+pub use exporter_alerting::dispatch::Notice;
+use exporter_alerting::dispatch::{self, DispatchHandle, DispatchOptions};
 use exporter_protocol::alert::{Alert, AlertState, Severity};
 use exporter_runtime::Shutdown;
 use exporter_store::Store;
@@ -88,8 +88,8 @@ fn options() -> DispatchOptions {
 }
 
 /// Parses an alerts file holding only `route` and `receivers`, as the aggregator would.
-pub fn rules(yaml: &str) -> exporter_settings::AlertRules {
-    exporter_settings::AlertRules::parse(yaml)
+pub fn rules(yaml: &str) -> exporter_alerting::AlertRules {
+    exporter_alerting::AlertRules::parse(yaml)
         .unwrap_or_else(|(key, message)| panic!("{key}: {message}\n{yaml}"))
 }
 

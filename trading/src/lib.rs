@@ -10,6 +10,8 @@
 //! [`daily_pnl`] (realisations → [`DailyPnl`] per trading day in a time zone), then
 //! [`month_calendar`] / [`year_calendar`]; [`statistics`] summarises trades and an equity
 //! curve. Each module documents its rules; the formulas are also collected in `docs/trading.md`.
+//! [`derived`] holds the numbers the API and the alert engine both read (today's realised P&L,
+//! the drawdown below the equity peak), so they are computed in one place.
 //!
 //! ```
 //! use exporter_trading::{DEFAULT_TIMEZONE, build_trades, daily_pnl, sample_fills, statistics};
@@ -26,6 +28,7 @@
 
 pub mod calendar;
 pub mod daily;
+pub mod derived;
 pub mod error;
 pub mod fill;
 pub mod sample;
@@ -34,6 +37,7 @@ pub mod trade;
 
 pub use calendar::{CalendarDay, MonthCalendar, MonthSummary, month_calendar, year_calendar};
 pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, trading_day};
+pub use derived::{drawdown_percent, realised_pnl_on, trades_from_records};
 pub use error::TradingError;
 pub use fill::{Fill, Side};
 pub use sample::sample_fills;

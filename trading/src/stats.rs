@@ -345,8 +345,7 @@ pub fn max_equity_drawdown_percent(equity: &[EquityPoint]) -> Option<Decimal> {
     for point in points.iter() {
         let running_peak = peak.map_or(point.equity, |p| p.max(point.equity));
         peak = Some(running_peak);
-        if running_peak > Decimal::ZERO {
-            let fall = (running_peak - point.equity) / running_peak * Decimal::ONE_HUNDRED;
+        if let Some(fall) = crate::drawdown_percent(running_peak, point.equity) {
             worst = worst.max(fall);
         }
     }

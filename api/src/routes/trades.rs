@@ -10,8 +10,7 @@ use chrono::{Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{ORDERS_KIND, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, Fill, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day,
-    year_calendar,
+    DailyPnl, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day, year_calendar,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -32,15 +31,9 @@ async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
     {
         return Ok(trades.clone());
     }
-    let fills: Vec<Fill> = state
-        .store
-        .fills()
-        .await?
-        .into_iter()
-        .map(Fill::from)
-        .collect();
+    let fills = state.store.fills().await?;
     let trades = Arc::new(
-        tokio::task::spawn_blocking(move || exporter_trading::build_trades(&fills))
+        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills))
             .await
             .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
     );

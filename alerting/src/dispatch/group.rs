@@ -12,15 +12,16 @@
 //! - one message per group at a time: while a delivery is in flight nothing else is sent, and a
 //!   failed delivery is tried again (as a change) after `group_interval`.
 //!
-//! The dispatcher (`dispatch.rs`) owns the timers, the HTTP and the store; this file only
+//! The dispatcher ([`super`]) owns the timers, the HTTP and the store; this file only
 //! answers `next_due`, `take_flush` and `on_delivered` for instants it is given.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use exporter_protocol::alert::{Alert, AlertState};
-use exporter_settings::alerts::RouteSettings;
 use uuid::Uuid;
+
+use crate::schema::RouteSettings;
 
 /// The route's three durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,11 @@
 //!
 //! PostgreSQL being away does not stop alerting: transitions are still published and delivered,
 //! and their rows are written once the database is back.
+//!
+//! `inputs.rs` holds what each evaluation reads from the store (notifications, acknowledgements,
+//! silences, known sources) and the realised-P&L task.
+
+mod inputs;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,16 +21,16 @@ use chrono::{DateTime, Utc};
 use exporter_protocol::alert::{Alert, AlertEvent, AlertEventKind, AlertState};
 use exporter_protocol::{Heartbeat, Subjects};
 use exporter_runtime::Shutdown;
-use exporter_settings::{AlertRules, Settings};
-use exporter_store::{Domain, Store};
+use exporter_settings::Settings;
+use exporter_store::{Domain, IncomingSample, Store};
 use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
 use uuid::Uuid;
 
-use super::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
-use super::engine::{Change, Engine};
-use super::rules::{self, RuleError};
-use crate::decode::{Decoded, Decoder, RawMessage};
+use crate::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
+use crate::engine::{Change, Engine, REALISED_PNL_TODAY_SERIES};
+use crate::load::{LoadedRules, RulesError, load_rules};
+use inputs::{follow_realised_pnl, seed_sources};
 
 /// Key of the notification cursor in `alert_engine_state`.
 const NOTIFICATION_CURSOR: &str = "notification_cursor";
@@ -38,42 +43,37 @@ const NOTIFICATION_LOOKBACK: i64 = 500;
 const MAX_UNWRITTEN: usize = 10_000;
 /// Longest a state read or write may hold up an evaluation (PostgreSQL slow or away).
 const DB_STEP_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often today's realised P&L is recomputed (when fills changed).
-const PNL_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the alert engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
     #[error(transparent)]
-    Settings(#[from] exporter_settings::SettingsError),
-    #[error(transparent)]
-    Rule(#[from] RuleError),
+    Rules(#[from] RulesError),
     #[error("alert receivers: {0}")]
     Dispatch(#[from] dispatch::DispatchError),
     #[error("cannot subscribe to {subject}: {message}")]
     Subscribe { subject: String, message: String },
 }
 
-/// Rules loaded and checked at start: a mistake stops the aggregator before it does anything.
-#[derive(Debug)]
-pub struct LoadedRules {
-    pub path: PathBuf,
-    pub file: AlertRules,
-    pub compiled: Vec<rules::Rule>,
-    pub modified: Option<SystemTime>,
+/// Turns a live message of `<prefix>.v1.sample.>` into the sample the engine observes (`None`
+/// for anything else). The aggregator passes its decoder: payload kinds are its business, not
+/// the alerting crate's.
+pub struct SampleDecoder(Box<DecodeFn>);
+
+type DecodeFn = dyn Fn(&async_nats::Message) -> Option<IncomingSample> + Send + Sync;
+
+impl SampleDecoder {
+    pub fn new(
+        decode: impl Fn(&async_nats::Message) -> Option<IncomingSample> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Box::new(decode))
+    }
 }
 
-/// Loads and compiles the rules file.
-pub fn load_rules(path: &std::path::Path) -> Result<LoadedRules, AlertsError> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let file = AlertRules::load(path)?;
-    let compiled = rules::compile(&file)?;
-    Ok(LoadedRules {
-        path: path.to_owned(),
-        file,
-        compiled,
-        modified,
-    })
+impl std::fmt::Debug for SampleDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SampleDecoder")
+    }
 }
 
 /// Everything the runner needs.
@@ -83,7 +83,7 @@ pub struct AlertRunner {
     store: Store,
     client: async_nats::Client,
     subjects: Subjects,
-    decoder: Decoder,
+    decoder: SampleDecoder,
     engine: Engine,
     dispatcher: DispatchHandle,
     rules_path: PathBuf,
@@ -107,6 +107,7 @@ impl AlertRunner {
         client: async_nats::Client,
         subjects: Subjects,
         loaded: LoadedRules,
+        decoder: SampleDecoder,
         shutdown: &Shutdown,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), AlertsError> {
         let now = Utc::now();
@@ -120,7 +121,7 @@ impl AlertRunner {
             }
         }
         seed_sources(&mut engine, &store, now).await;
-        if let Ok(Some(peak)) = max_equity(&store).await {
+        if let Ok(Some(peak)) = store.max_equity().await {
             engine.seed_equity_peak(settings.host_name(), peak);
         }
         let (dispatcher, task) = dispatch::spawn(
@@ -142,7 +143,6 @@ impl AlertRunner {
                 })
                 .collect(),
         );
-        let decoder = Decoder::new(&subjects, settings.aggregator.retention_days);
         let (pnl_sender, realised_pnl) = tokio::sync::watch::channel(None);
         tokio::spawn(follow_realised_pnl(
             store.clone(),
@@ -239,25 +239,14 @@ impl AlertRunner {
     }
 
     fn on_sample(&mut self, message: &async_nats::Message) {
-        let message_id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str());
-        let raw = RawMessage {
-            subject: message.subject.as_str(),
-            payload: &message.payload,
-            message_id,
-            stream_position: "live",
-            headers: None,
+        let Some(sample) = (self.decoder.0)(message) else {
+            return;
         };
         let now = Utc::now();
-        if let Decoded::Sample(sample) = self.decoder.decode(raw) {
-            self.engine
-                .observe_sample(&sample.source, &sample.host, &sample.points, now);
-            if let Domain::Logs(lines) = &sample.domain {
-                self.engine.observe_logs(&sample.host, lines, now);
-            }
+        self.engine
+            .observe_sample(&sample.source, &sample.host, &sample.points, now);
+        if let Domain::Logs(lines) = &sample.domain {
+            self.engine.observe_logs(&sample.host, lines, now);
         }
     }
 
@@ -305,7 +294,7 @@ impl AlertRunner {
             let host = self.settings.host_name().to_owned();
             // Re-observed every evaluation: a loss that stands must not go stale.
             self.engine.observe_value(
-                "trading.realized_pnl_today",
+                REALISED_PNL_TODAY_SERIES,
                 &Default::default(),
                 &host,
                 value,
@@ -365,13 +354,13 @@ impl AlertRunner {
             .iter()
             .map(|c| (c.kind, c.time, &c.alert))
             .collect();
-        match tokio::time::timeout(DB_STEP_TIMEOUT * 5, self.store.record_alert_events(&events))
-            .await
-            .unwrap_or_else(|_| {
-                Err(exporter_store::StoreError::Database(
-                    sqlx::Error::PoolTimedOut,
-                ))
-            }) {
+        let limit = DB_STEP_TIMEOUT * 5;
+        let written =
+            match tokio::time::timeout(limit, self.store.record_alert_events(&events)).await {
+                Ok(result) => result.map_err(|err| err.to_string()),
+                Err(_) => Err(format!("PostgreSQL did not answer within {limit:?}")),
+            };
+        match written {
             Ok(()) => self.unwritten.clear(),
             Err(err) => tracing::warn!(
                 error = %err,
@@ -406,196 +395,4 @@ impl AlertRunner {
             "alert {}", change.kind.as_str()
         );
     }
-
-    /// Feeds notifications stored since the cursor. Row ids are handed out when a batch is
-    /// written, so with several aggregators ingesting, a lower id can commit after a higher one
-    /// was read: the last [`NOTIFICATION_LOOKBACK`] ids are read again and those already seen
-    /// skipped. A first start ever (no saved cursor) skips notifications received longer ago
-    /// than the resolve period: they would be over already.
-    async fn read_notifications(&mut self, now: DateTime<Utc>) {
-        let first_start = self.notification_cursor.is_none();
-        let cursor = match self.notification_cursor {
-            Some(cursor) => cursor,
-            None => match self.store.engine_state(NOTIFICATION_CURSOR).await {
-                Ok(Some(value)) => {
-                    let cursor = value.as_i64().unwrap_or(0);
-                    // Everything up to the saved cursor was handled before the restart.
-                    self.notifications_seen =
-                        (cursor.saturating_sub(NOTIFICATION_LOOKBACK)..=cursor).collect();
-                    self.notification_cursor = Some(cursor);
-                    cursor
-                }
-                Ok(None) => 0,
-                Err(_) => return,
-            },
-        };
-        let oldest = now
-            - chrono::Duration::seconds(
-                self.settings.alerts.notification_resolve_after_seconds as i64,
-            );
-        let mut after = cursor.saturating_sub(NOTIFICATION_LOOKBACK);
-        let mut highest = cursor;
-        loop {
-            let rows = match self.store.notifications_after(after, cursor, 1000).await {
-                Ok(rows) => rows,
-                Err(err) => {
-                    tracing::debug!(error = %err, "notifications not read this time");
-                    break;
-                }
-            };
-            let done = rows.len() < 1000;
-            for row in rows {
-                after = row.notification_id;
-                highest = highest.max(row.notification_id);
-                if !self.notifications_seen.insert(row.notification_id) {
-                    continue;
-                }
-                let stale = first_start && row.received_at < oldest && !row.notification.resolved;
-                if !stale {
-                    self.engine
-                        .observe_notification(&row.notification, row.host.as_deref(), now);
-                }
-            }
-            if done {
-                break;
-            }
-        }
-        let floor = highest.saturating_sub(NOTIFICATION_LOOKBACK);
-        self.notifications_seen.retain(|id| *id > floor);
-        if self.notification_cursor != Some(highest) {
-            if let Err(err) = self
-                .store
-                .set_engine_state(NOTIFICATION_CURSOR, &serde_json::json!(highest))
-                .await
-            {
-                tracing::warn!(error = %err, "notification cursor not saved");
-            }
-            self.notification_cursor = Some(highest);
-        }
-    }
-
-    /// Acknowledgements written by the API since the last tick: the alerts that changed.
-    async fn read_acknowledgements(&mut self) -> Vec<Alert> {
-        let Ok(stored) = self.store.open_alerts().await else {
-            return Vec::new();
-        };
-        stored
-            .into_iter()
-            .filter_map(|a| {
-                self.engine
-                    .set_acknowledged(a.id, a.acknowledged_at, a.acknowledged_by)
-            })
-            .collect()
-    }
-
-    /// Recomputes which open alerts are silenced; returns those whose silence changed.
-    async fn read_silences(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
-        let Ok(silences) = self.store.current_silences(now).await else {
-            return Vec::new();
-        };
-        let mut changed = Vec::new();
-        let mut silenced = HashSet::new();
-        for alert in self.engine.open_alerts() {
-            let is = silences.iter().any(|s| s.silences(&alert.labels, now));
-            if is {
-                silenced.insert(alert.id);
-            }
-            if is != self.silenced.contains(&alert.id) {
-                changed.push(alert.clone());
-            }
-        }
-        // Keep resolved alerts' last known silence for their resolution notice.
-        for id in &self.silenced {
-            if !self.engine.open_alerts().any(|a| a.id == *id) {
-                silenced.insert(*id);
-            }
-        }
-        if silenced.len() > 10_000 {
-            silenced.retain(|id| self.engine.open_alerts().any(|a| a.id == *id));
-        }
-        self.silenced = silenced;
-        changed
-    }
-}
-
-/// Today's realised P&L, for the series `trading.realized_pnl_today`: recomputed in its own task
-/// (it reads every fill) when the fills or the trading day changed, so evaluation never waits
-/// for it.
-async fn follow_realised_pnl(
-    store: Store,
-    timezone: String,
-    sender: tokio::sync::watch::Sender<Option<f64>>,
-    shutdown: Shutdown,
-) {
-    let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else {
-        return;
-    };
-    let mut seen: Option<(i64, Option<DateTime<Utc>>, chrono::NaiveDate)> = None;
-    let mut ticker = tokio::time::interval(PNL_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = ticker.tick() => {}
-        }
-        let today = exporter_trading::trading_day(Utc::now(), tz);
-        let Ok(version) = store.fills_version().await else {
-            continue;
-        };
-        let stamp = (version.count, version.last_received, today);
-        if version.count == 0 || seen == Some(stamp) {
-            continue;
-        }
-        let Ok(fills) = store.fills().await else {
-            continue;
-        };
-        let fills: Vec<exporter_trading::Fill> = fills
-            .into_iter()
-            .map(exporter_trading::Fill::from)
-            .collect();
-        let pnl = tokio::task::spawn_blocking(move || {
-            let trades = exporter_trading::build_trades(&fills);
-            exporter_trading::daily_pnl(&trades, tz, Some(today), Some(today))
-                .first()
-                .map(|day| day.realised_pnl)
-                .unwrap_or_default()
-        })
-        .await;
-        if let Ok(pnl) = pnl {
-            use rust_decimal::prelude::ToPrimitive;
-            if let Some(value) = pnl.to_f64() {
-                let _ = sender.send(Some(value));
-            }
-            seen = Some(stamp);
-        }
-    }
-}
-
-/// Makes every source with a stored sample known to absence detection (a source the live
-/// subscription has not heard from yet, e.g. one that stopped before this aggregator started).
-async fn seed_sources(engine: &mut Engine, store: &Store, now: DateTime<Utc>) {
-    match last_seen_sources(store).await {
-        Ok(rows) => {
-            for (source, host, at) in rows {
-                if now - at < RETIRED_AFTER {
-                    engine.seed_source(&source, &host, at);
-                }
-            }
-        }
-        Err(err) => tracing::debug!(error = %err, "latest samples not read this time"),
-    }
-}
-
-async fn last_seen_sources(
-    store: &Store,
-) -> Result<Vec<(String, String, DateTime<Utc>)>, sqlx::Error> {
-    sqlx::query_as("SELECT source, host, received_at FROM latest_sample")
-        .fetch_all(store.pool())
-        .await
-}
-
-async fn max_equity(store: &Store) -> Result<Option<f64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT max(equity)::float8 FROM equity_point")
-        .fetch_one(store.pool())
-        .await
 }

@@ -1,7 +1,7 @@
 //! Handing one message to one receiver: the HTTP attempts, the retry policy, and the delivery
 //! log.
 //!
-//! Connection errors, timeouts, 429 and 5xx are retried with exponential backoff (doubling from
+//! Connection errors, timeouts, 429 and 5xx are retried by the [`policy`] (doubling from
 //! `retry_initial` up to `retry_max`, or longer when the service says so with `Retry-After` or
 //! Telegram's `parameters.retry_after`), up to the receiver's `max_attempts`; any other answer
 //! fails at once. Every attempt is one `alert_delivery` row. Error text is stripped of URLs
@@ -12,13 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use exporter_runtime::Shutdown;
+use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_store::Store;
 use exporter_store::delivery::{DeliveryAttempt, DeliveryStatus};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use super::receivers::{Message, Receiver};
+use super::DispatchOptions;
+use crate::message::Message;
+use crate::receivers::Receiver;
 
 /// The longest wait a `Retry-After` may impose; longer values are cut to this.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
@@ -32,9 +34,15 @@ pub struct Delivery {
     pub message: Message,
     pub client: reqwest::Client,
     pub store: Option<Store>,
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
+    /// How failed attempts are retried ([`policy`]).
+    pub retry: RetryPolicy,
     pub external_url: Arc<str>,
+}
+
+/// Deliveries retry doubling from `retry_initial` to `retry_max`, without jitter: the
+/// dispatcher sends one message per group at a time, so there is no crowd of clients to spread.
+pub fn policy(options: &DispatchOptions) -> RetryPolicy {
+    RetryPolicy::new(options.retry_initial, options.retry_max)
 }
 
 /// What one attempt came to.
@@ -55,11 +63,10 @@ pub enum Outcome {
     },
 }
 
-/// The wait before attempt `failed + 1`: `initial` doubled per failed attempt, at most `max`,
-/// and at least what the service asked for (cut to [`RETRY_AFTER_CAP`]).
-pub fn backoff(initial: Duration, max: Duration, failed: u32, asked: Option<Duration>) -> Duration {
-    let doubled = initial.saturating_mul(1u32 << failed.saturating_sub(1).min(20));
-    let ours = doubled.min(max);
+/// The wait before attempt `failed + 1`: the policy's delay after `failed` failures, and at
+/// least what the service asked for (cut to [`RETRY_AFTER_CAP`]).
+pub fn backoff(policy: &RetryPolicy, failed: u32, asked: Option<Duration>) -> Duration {
+    let ours = policy.delay(failed.saturating_sub(1));
     match asked {
         Some(asked) => ours.max(asked.min(RETRY_AFTER_CAP)),
         None => ours,
@@ -245,12 +252,7 @@ pub async fn deliver(delivery: Delivery, shutdown: Shutdown) -> bool {
                 error,
                 after,
             } if attempt_no < max_attempts && !shutdown.is_triggered() => {
-                let wait = backoff(
-                    delivery.retry_initial,
-                    delivery.retry_max,
-                    attempt_no,
-                    after,
-                );
+                let wait = backoff(&delivery.retry, attempt_no, after);
                 let row = Row {
                     time,
                     status: DeliveryStatus::Retrying,
@@ -270,12 +272,9 @@ pub async fn deliver(delivery: Delivery, shutdown: Shutdown) -> bool {
                     retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     "alert notification not delivered; retrying"
                 );
-                tokio::select! {
-                    _ = shutdown.wait() => {
-                        tracing::warn!(%receiver, %group_key, "shutting down: alert notification dropped");
-                        return false;
-                    }
-                    _ = tokio::time::sleep(wait) => {}
+                if shutdown.sleep(wait).await {
+                    tracing::warn!(%receiver, %group_key, "shutting down: alert notification dropped");
+                    return false;
                 }
             }
             Outcome::Retry { status, error, .. } | Outcome::Fail { status, error } => {
@@ -310,19 +309,22 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_and_honours_retry_after() {
         let ms = Duration::from_millis;
-        let initial = ms(100);
-        let max = ms(1000);
-        assert_eq!(backoff(initial, max, 1, None), ms(100));
-        assert_eq!(backoff(initial, max, 2, None), ms(200));
-        assert_eq!(backoff(initial, max, 4, None), ms(800));
-        assert_eq!(backoff(initial, max, 5, None), ms(1000));
-        assert_eq!(backoff(initial, max, 30, None), ms(1000));
-        assert_eq!(backoff(initial, max, 1, Some(ms(3000))), ms(3000));
+        let policy = &policy(&DispatchOptions {
+            retry_initial: ms(100),
+            retry_max: ms(1000),
+            ..DispatchOptions::default()
+        });
+        assert_eq!(backoff(policy, 1, None), ms(100));
+        assert_eq!(backoff(policy, 2, None), ms(200));
+        assert_eq!(backoff(policy, 4, None), ms(800));
+        assert_eq!(backoff(policy, 5, None), ms(1000));
+        assert_eq!(backoff(policy, 30, None), ms(1000));
+        assert_eq!(backoff(policy, 1, Some(ms(3000))), ms(3000));
         assert_eq!(
-            backoff(initial, max, 1, Some(Duration::from_secs(86_400))),
+            backoff(policy, 1, Some(Duration::from_secs(86_400))),
             RETRY_AFTER_CAP
         );
-        assert_eq!(backoff(initial, max, 3, Some(ms(10))), ms(400));
+        assert_eq!(backoff(policy, 3, Some(ms(10))), ms(400));
     }
 
     #[test]

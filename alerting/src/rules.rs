@@ -1,9 +1,9 @@
 //! Compiles `settings/alerts.yaml` rules into what the engine evaluates: the PromQL-like
 //! threshold expression, label matchers, regexes and checked templates.
 //!
-//! Everything that can be wrong in a rule is found here, at start or reload, with the rule's
-//! index and key in the message, so a typo never surfaces at 3 a.m. as a rule that silently
-//! never fires.
+//! Everything that can be wrong in a rule is found here or in [`crate::schema`], at start or
+//! reload, with the rule's index and key in the message, so a typo never surfaces at 3 a.m. as
+//! a rule that silently never fires.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -11,9 +11,9 @@ use std::str::FromStr;
 use chrono::Duration;
 use exporter_protocol::alert::Severity;
 use exporter_protocol::logs::LogLevel;
-use exporter_settings::AlertRules;
-use exporter_settings::alerts::RuleSettings;
 use regex::Regex;
+
+use crate::schema::{self, AbsentOf, AlertRules, RuleSettings};
 
 /// A rule that cannot be compiled: which one, which key, why.
 #[derive(Debug, thiserror::Error)]
@@ -166,52 +166,56 @@ fn compile_one(index: usize, rule: &RuleSettings) -> Result<Rule, RuleError> {
     let duration = |key: &'static str, d: std::time::Duration| {
         Duration::from_std(d).map_err(|e| err(key, e.to_string()))
     };
-    let condition = if let Some(expr) = &rule.expr {
-        let (series, matchers, op, value) = parse_expr(expr).map_err(|m| err("expr", m))?;
-        Condition::Threshold(Threshold {
-            series,
-            matchers,
-            op,
-            value,
-            resolve: rule.resolve_threshold,
-            stale_after: duration("stale_after", rule.stale_after)?,
-        })
-    } else if let Some(absent) = &rule.absent {
-        let after = duration("absent.after", absent.after)?;
-        match (&absent.source, &absent.process) {
-            (Some(source), None) => Condition::Absent(Absent::Source {
-                source: source.clone(),
-                hosts: absent.hosts.clone(),
-                after,
-            }),
-            (None, Some(process)) => Condition::Absent(Absent::Process {
-                process: process.clone(),
-                hosts: absent.hosts.clone(),
-                after,
-            }),
-            _ => return Err(err("absent", "needs exactly one of source, process".into())),
+    let condition = match &rule.condition {
+        schema::Condition::Threshold(threshold) => {
+            let (series, matchers, op, value) =
+                parse_expr(&threshold.expr).map_err(|m| err("expr", m))?;
+            Condition::Threshold(Threshold {
+                series,
+                matchers,
+                op,
+                value,
+                resolve: threshold.resolve_threshold,
+                stale_after: duration("stale_after", threshold.stale_after)?,
+            })
         }
-    } else if let Some(logs) = &rule.logs {
-        let regex = |key: &'static str, text: Option<String>| {
-            text.as_deref()
-                .map(Regex::new)
-                .transpose()
-                .map_err(|e| err(key, format!("invalid regex: {e}")))
-        };
-        Condition::Logs(LogCondition {
-            min_level: LogLevel::from_str(&logs.min_level).map_err(|m| err("logs.min_level", m))?,
-            // The component must match whole (as label matchers do); the pattern is searched
-            // anywhere in the message.
-            component: regex(
-                "logs.component",
-                logs.component.as_ref().map(|c| format!("^(?:{c})$")),
-            )?,
-            pattern: regex("logs.pattern", logs.pattern.clone())?,
-            count: logs.count,
-            window: duration("logs.window", logs.window)?,
-        })
-    } else {
-        return Err(err("expr", "a rule needs one of expr, absent, logs".into()));
+        schema::Condition::Absent(absent) => {
+            let after = duration("absent.after", absent.after)?;
+            let hosts = absent.hosts.clone();
+            Condition::Absent(match &absent.of {
+                AbsentOf::Source(source) => Absent::Source {
+                    source: source.clone(),
+                    hosts,
+                    after,
+                },
+                AbsentOf::Process(process) => Absent::Process {
+                    process: process.clone(),
+                    hosts,
+                    after,
+                },
+            })
+        }
+        schema::Condition::Logs(logs) => {
+            let regex = |key: &'static str, text: Option<String>| {
+                text.as_deref()
+                    .map(Regex::new)
+                    .transpose()
+                    .map_err(|e| err(key, format!("invalid regex: {e}")))
+            };
+            Condition::Logs(LogCondition {
+                min_level: LogLevel::from_str(&logs.min_level)
+                    .map_err(|m| err("logs.min_level", m))?,
+                // The component must match whole (as label matchers do); the pattern is
+                // searched anywhere in the message.
+                component: regex(
+                    "logs.component",
+                    logs.component.as_ref().map(|c| format!("^(?:{c})$")),
+                )?,
+                pattern: regex("logs.pattern", logs.pattern.clone())?,
+                count: logs.count,
+                window: duration("logs.window", logs.window)?,
+            })
+        }
     };
     check_template(&rule.summary).map_err(|m| err("summary", m))?;
     check_template(&rule.description).map_err(|m| err("description", m))?;

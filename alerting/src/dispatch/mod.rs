@@ -4,8 +4,8 @@
 //! The engine calls [`DispatchHandle::notify`] whenever an alert becomes firing, resolved or
 //! acknowledged, or its silence changes. One task owns all grouping state: per receiver, alerts
 //! are grouped by the route's `group_by` labels, and each group's [`GroupState`] (pure, tested
-//! with a controlled clock in `dispatch_group.rs`) says when a message is due. Each due message
-//! is delivered by a task of its own (`dispatch_delivery.rs`: retries, backoff, delivery log),
+//! with a controlled clock in [`group`]) says when a message is due. Each due message is
+//! delivered by a task of its own ([`delivery`]: retries, backoff, delivery log),
 //! so a slow or dead receiver delays neither other receivers nor other groups; one group sends
 //! one message at a time.
 //!
@@ -13,22 +13,25 @@
 //! [`DispatchHandle::reload`], so a missing variable or a group-readable file is an error the
 //! caller sees at once, naming the receiver and the variable, never the value.
 
+pub mod delivery;
+pub mod group;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exporter_protocol::alert::{Alert, AlertState};
 use exporter_runtime::Shutdown;
-use exporter_settings::alerts::{ReceiverSettings, RouteSettings};
-use exporter_settings::secrets::SecretError;
 use exporter_store::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::dispatch_delivery::{self, Delivery};
-use super::dispatch_group::{GroupState, GroupTiming};
-use super::receivers::{Message, Receiver};
+use self::delivery::Delivery;
+use self::group::{GroupState, GroupTiming};
+use crate::message::Message;
+use crate::receivers::{self, Receiver, ReceiverError};
+use crate::schema::{ReceiverSettings, RouteSettings};
 
 /// How long in-flight deliveries may finish after shutdown before they are cut off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -44,7 +47,7 @@ pub struct Notice {
 /// Delivery tuning that is not in the rules file.
 #[derive(Debug, Clone)]
 pub struct DispatchOptions {
-    /// First wait after a failed attempt; doubles per attempt.
+    /// First wait after a failed attempt; doubles per attempt (see [`delivery::policy`]).
     pub retry_initial: Duration,
     /// Longest wait between attempts (unless the service asks for more with `Retry-After`).
     pub retry_max: Duration,
@@ -66,20 +69,8 @@ impl Default for DispatchOptions {
 /// file, never a secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    #[error("receiver `{receiver}`: environment variable {variable} is not set")]
-    MissingEnv { receiver: String, variable: String },
-    #[error("receiver `{receiver}`: environment variable {variable} is empty")]
-    EmptyEnv { receiver: String, variable: String },
-    #[error("receiver `{receiver}`: {source}")]
-    SecretFile {
-        receiver: String,
-        #[source]
-        source: SecretError,
-    },
-    #[error("receiver `{receiver}`: {message}")]
-    Invalid { receiver: String, message: String },
-    #[error("receiver `{receiver}` is configured twice")]
-    Duplicate { receiver: String },
+    #[error(transparent)]
+    Receiver(#[from] ReceiverError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error("the alert dispatcher has stopped")]
@@ -148,7 +139,7 @@ impl DispatchHandle {
         route: RouteSettings,
         receivers: Vec<ReceiverSettings>,
     ) -> Result<(), DispatchError> {
-        let receivers = resolve_all(&receivers)?;
+        let receivers = receivers::resolve_all(&receivers)?;
         self.tx
             .send(Command::Reload { route, receivers })
             .map_err(|_| DispatchError::Stopped)
@@ -160,26 +151,6 @@ impl DispatchHandle {
     }
 }
 
-/// Resolves every receiver's secrets and URL without sending anything (`exporter check`).
-pub fn check_receivers(settings: &[ReceiverSettings]) -> Result<(), DispatchError> {
-    resolve_all(settings).map(|_| ())
-}
-
-fn resolve_all(settings: &[ReceiverSettings]) -> Result<Vec<Arc<Receiver>>, DispatchError> {
-    let mut names = HashSet::new();
-    settings
-        .iter()
-        .map(|s| {
-            if !names.insert(s.name.as_str()) {
-                return Err(DispatchError::Duplicate {
-                    receiver: s.name.clone(),
-                });
-            }
-            Receiver::from_settings(s).map(Arc::new)
-        })
-        .collect()
-}
-
 /// Resolves the receivers' secrets, then starts the dispatcher task; it runs until `shutdown`
 /// (or until every handle is dropped), then gives in-flight deliveries a few seconds.
 pub fn spawn(
@@ -189,7 +160,7 @@ pub fn spawn(
     options: DispatchOptions,
     shutdown: Shutdown,
 ) -> Result<(DispatchHandle, tokio::task::JoinHandle<()>), DispatchError> {
-    let receivers = resolve_all(&receivers)?;
+    let receivers = receivers::resolve_all(&receivers)?;
     let client = reqwest::Client::builder()
         // A redirect would carry the request (and its token) somewhere else; refuse.
         .redirect(reqwest::redirect::Policy::none())
@@ -224,6 +195,21 @@ pub fn spawn(
 struct ReceiverGroups {
     receiver: Arc<Receiver>,
     groups: HashMap<String, GroupState>,
+}
+
+impl ReceiverGroups {
+    /// This receiver's group `key`, created empty when new.
+    fn group(
+        &mut self,
+        key: &str,
+        labels: &BTreeMap<String, String>,
+        timing: GroupTiming,
+    ) -> &mut GroupState {
+        let send_resolved = self.receiver.send_resolved;
+        self.groups.entry(key.to_owned()).or_insert_with(|| {
+            GroupState::new(key.to_owned(), labels.clone(), timing, send_resolved)
+        })
+    }
 }
 
 /// The dispatcher task's state (see the module documentation).
@@ -341,14 +327,7 @@ impl Dispatcher {
             if !known && (alert.state != AlertState::Firing || !rg.receiver.accepts(alert)) {
                 continue;
             }
-            let group = rg.groups.entry(key.clone()).or_insert_with(|| {
-                GroupState::new(
-                    key.clone(),
-                    labels.clone(),
-                    timing,
-                    rg.receiver.send_resolved,
-                )
-            });
+            let group = rg.group(&key, &labels, timing);
             group.on_notice(now, alert, notice.silenced);
             if group.is_empty() {
                 rg.groups.remove(&key);
@@ -392,18 +371,12 @@ impl Dispatcher {
                 if !rg.receiver.accepts(alert) {
                     continue;
                 }
-                let group = rg.groups.entry(key.clone()).or_insert_with(|| {
-                    GroupState::new(
-                        key.clone(),
-                        labels.clone(),
-                        timing,
-                        rg.receiver.send_resolved,
-                    )
-                });
+                let was_notified = notified.contains(&(alert.id, rg.receiver.name.clone()));
+                let group = rg.group(&key, &labels, timing);
                 if group.contains(alert.id) {
                     continue;
                 }
-                if notified.contains(&(alert.id, rg.receiver.name.clone())) {
+                if was_notified {
                     group.restore_notified(now, alert, notice.silenced);
                 } else {
                     group.on_notice(now, alert, notice.silenced);
@@ -460,7 +433,7 @@ impl Dispatcher {
                     alerts = flush.alerts.len(),
                     "alert notification due"
                 );
-                let delivery = Delivery {
+                let job = Delivery {
                     receiver: rg.receiver.clone(),
                     message: Message {
                         receiver: rg.receiver.name.clone(),
@@ -470,13 +443,12 @@ impl Dispatcher {
                     },
                     client: self.client.clone(),
                     store: self.store.clone(),
-                    retry_initial: self.options.retry_initial,
-                    retry_max: self.options.retry_max,
+                    retry: delivery::policy(&self.options),
                     external_url: self.external_url.clone(),
                 };
                 let handle = self
                     .deliveries
-                    .spawn(dispatch_delivery::deliver(delivery, self.shutdown.clone()));
+                    .spawn(delivery::deliver(job, self.shutdown.clone()));
                 self.in_flight.insert(
                     handle.id(),
                     (rg.receiver.name.clone(), group.key().to_owned()),

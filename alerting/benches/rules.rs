@@ -2,7 +2,7 @@
 //! rules evaluated, against a baseline in the same process: parsing that sample's JSON (work
 //! the aggregator does for every sample anyway).
 //!
-//! `cargo bench -p exporter-aggregator --bench rules`
+//! `cargo bench -p exporter-alerting --bench rules`
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,10 +10,10 @@ use std::hint::black_box;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
-use exporter_aggregator::alerts::engine::Engine;
-use exporter_aggregator::alerts::rules::compile;
+use exporter_alerting::AlertRules;
+use exporter_alerting::engine::Engine;
+use exporter_alerting::rules::compile;
 use exporter_protocol::SeriesPoint;
-use exporter_settings::AlertRules;
 
 const RULES: usize = 100;
 const ROUNDS: u32 = 20_000;

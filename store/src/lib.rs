@@ -46,10 +46,8 @@ pub enum StoreError {
 /// password.
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
-    let authority = url
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
-    let names_user = authority.contains('@') || url.contains("user=");
+    let names_user = exporter_settings::url_authority(url).is_some_and(|a| a.contains('@'))
+        || url.contains("user=");
     if names_user || std::env::var_os("PGUSER").is_some() {
         return Ok(options);
     }
@@ -119,10 +117,6 @@ impl Store {
             pool,
             caches: Default::default(),
         }
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// Applies the pending migrations (safe to run from several processes at once: sqlx takes

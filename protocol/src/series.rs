@@ -54,6 +54,10 @@ pub trait HasSeries {
 pub enum SeriesType {
     Gauge,
     Counter,
+    /// A distribution, flattened as Prometheus does: `<name>_bucket{le="…"}` (cumulative
+    /// counts, `le="+Inf"` last), `<name>_sum` and `<name>_count`, all counters. The catalogue
+    /// declares `<name>` once; [`describe`] finds it from any of the three.
+    Histogram,
 }
 
 /// The unit of a series' values, as flattened (before any conversion for an exposition).
@@ -147,14 +151,17 @@ macro_rules! series_catalogue {
     };
     (@kind gauge) => { $crate::series::SeriesType::Gauge };
     (@kind counter) => { $crate::series::SeriesType::Counter };
+    (@kind histogram) => { $crate::series::SeriesType::Histogram };
 }
 
 /// What the series called `name` is, if this build flattens it.
 pub fn describe(name: &str) -> Option<&'static SeriesDef> {
-    crate::kinds::CATALOGUES
+    let histogram = ["_bucket", "_sum", "_count"]
         .iter()
-        .flat_map(|catalogue| catalogue.iter())
-        .find(|def| def.name == name)
+        .find_map(|suffix| name.strip_suffix(suffix));
+    all().find(|def| {
+        def.name == name || (def.kind == SeriesType::Histogram && Some(def.name) == histogram)
+    })
 }
 
 /// Every series this build flattens.
@@ -173,13 +180,17 @@ mod tests {
         let mut names = std::collections::BTreeSet::new();
         for def in all() {
             assert!(names.insert(def.name), "{} declared twice", def.name);
+            assert!(!def.help.is_empty(), "{} has no help", def.name);
+            if def.kind == SeriesType::Histogram {
+                assert!(!def.name.ends_with("_total"), "{}", def.name);
+                continue;
+            }
             assert_eq!(
                 def.is_counter(),
                 def.name.ends_with("_total"),
                 "{}: counters, and only counters, end in _total",
                 def.name
             );
-            assert!(!def.help.is_empty(), "{} has no help", def.name);
         }
         assert_eq!(
             describe("gpu.energy_joules_total").map(|d| (d.kind, d.unit)),

@@ -32,7 +32,8 @@ impl LogsWorld {
             "collectors:\n  heartbeat_interval_seconds: 1\n  logs:\n    enabled: true\n    \
              files:\n      - path: \"{dir}/*.log\"\n{extra_files}    \
              start_position: {start_position}\n    max_line_bytes: 65536\n    \
-             batch_max_lines: 200\n    batch_max_wait_ms: 50\n    poll_interval_ms: 50\n  \
+             batch_max_lines: 200\n    batch_max_wait_ms: 50\n    poll_interval_ms: 50\n    \
+             partial_line_wait_ms: 60000\n  \
              notifications:\n    file: \"{dir}/notifications.jsonl\"\n    \
              start_position: {start_position}\n    poll_interval_ms: 50\n",
             dir = logs.path().display(),

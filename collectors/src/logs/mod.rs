@@ -17,7 +17,7 @@ use exporter_protocol::SourceKind;
 use exporter_protocol::logs::{LogBatch, LogLine};
 use exporter_settings::{LogFileSettings, StartPosition};
 
-use crate::follow::{self, FollowConfig, Follower, LineSource, RawLine, cut};
+use crate::follow::{FollowConfig, Follower, LineSource, RawLine, cut};
 use crate::{CollectorContext, CollectorError};
 
 /// Log lines from files: parsed by their pattern's format.
@@ -152,7 +152,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
         patterns_error: "collectors.logs.files: invalid glob pattern",
         start_position: config.start_position,
         max_line_bytes: config.max_line_bytes,
-        partial_line_wait: Some(follow::tail::PARTIAL_LINE_WAIT),
+        partial_line_wait: Some(Duration::from_millis(config.partial_line_wait_ms)),
         batch_max_lines: config.batch_max_lines,
         batch_max_wait: Duration::from_millis(config.batch_max_wait_ms),
         poll_interval: Duration::from_millis(config.poll_interval_ms),

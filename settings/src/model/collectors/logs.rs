@@ -55,6 +55,8 @@ pub struct LogsCollectorSettings {
     pub batch_max_wait_ms: u64,
     /// How often files are checked for new data, rotation and new matches.
     pub poll_interval_ms: u64,
+    /// A last line without its newline is handed out once its file was idle this long.
+    pub partial_line_wait_ms: u64,
 }
 
 impl Default for LogsCollectorSettings {
@@ -72,6 +74,7 @@ impl Default for LogsCollectorSettings {
             batch_max_lines: 500,
             batch_max_wait_ms: 500,
             poll_interval_ms: 250,
+            partial_line_wait_ms: 5_000,
         }
     }
 }
@@ -89,7 +92,8 @@ impl Validate for LogsCollectorSettings {
         key!(at, self.max_line_bytes).in_range(self.max_line_bytes as u64, 256, 131_072)?;
         key!(at, self.batch_max_lines).in_range(self.batch_max_lines as u64, 1, 100_000)?;
         key!(at, self.batch_max_wait_ms).in_range(self.batch_max_wait_ms, 1, 60_000)?;
-        key!(at, self.poll_interval_ms).in_range(self.poll_interval_ms, 10, 60_000)
+        key!(at, self.poll_interval_ms).in_range(self.poll_interval_ms, 10, 60_000)?;
+        key!(at, self.partial_line_wait_ms).in_range(self.partial_line_wait_ms, 100, 3_600_000)
     }
 }
 

@@ -38,13 +38,13 @@ pub struct RouteSettings {
     /// Labels whose values make a group; alerts of one group go out in one message.
     pub group_by: Vec<String>,
     /// How long a new group waits for more alerts before its first message.
-    #[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]
+    #[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]
     pub group_wait: Duration,
     /// How long a group waits before a message about new or changed alerts.
-    #[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]
+    #[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]
     pub group_interval: Duration,
     /// How often a firing, unacknowledged, unsilenced alert is sent again.
-    #[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]
+    #[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]
     pub repeat_interval: Duration,
 }
 
@@ -209,7 +209,7 @@ pub struct LogRuleSettings {
     pub pattern: Option<String>,
     #[serde(default = "one")]
     pub count: u32,
-    #[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]
+    #[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]
     pub window: Duration,
 }
 
@@ -259,7 +259,7 @@ struct RawRule {
     resolve_threshold: Option<f64>,
     #[serde(
         default = "five_minutes",
-        deserialize_with = "exporter_settings::alerts::deserialize_duration"
+        deserialize_with = "exporter_settings::duration::deserialize_duration"
     )]
     stale_after: Duration,
     #[serde(default)]
@@ -269,12 +269,12 @@ struct RawRule {
     #[serde(
         default,
         rename = "for",
-        deserialize_with = "exporter_settings::alerts::deserialize_duration"
+        deserialize_with = "exporter_settings::duration::deserialize_duration"
     )]
     for_duration: Duration,
     #[serde(
         default,
-        deserialize_with = "exporter_settings::alerts::deserialize_duration"
+        deserialize_with = "exporter_settings::duration::deserialize_duration"
     )]
     keep_firing_for: Duration,
     #[serde(default)]
@@ -294,7 +294,7 @@ struct RawAbsent {
     process: Option<String>,
     #[serde(default)]
     hosts: Vec<String>,
-    #[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]
+    #[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]
     after: Duration,
 }
 

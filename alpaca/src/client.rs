@@ -393,11 +393,13 @@ impl Client {
     }
 
     /// Exponential backoff for the `attempt`-th failure (1-based): [`RetryPolicy::REMOTE`]
-    /// from the configured first delay (±25 % jitter), capped at [`MAX_RETRY_DELAY`].
+    /// from the configured first delay, capped at [`MAX_RETRY_DELAY`], with up to 25 % more
+    /// (never sooner than the doubling: Alpaca's limits are per minute).
     fn backoff(&self, attempt: u32) -> Duration {
         RetryPolicy::REMOTE
             .with_initial(self.retry_base_delay)
             .with_max(MAX_RETRY_DELAY)
+            .with_upward_jitter(0.25)
             .delay(attempt.saturating_sub(1))
     }
 }
@@ -530,9 +532,9 @@ mod tests {
             .unwrap()
             .with_retry_base_delay(Duration::from_millis(100));
         let first = client.backoff(1);
-        assert!(first >= Duration::from_millis(75) && first <= Duration::from_millis(125));
+        assert!(first >= Duration::from_millis(100) && first < Duration::from_millis(126));
         let third = client.backoff(3);
-        assert!(third >= Duration::from_millis(300) && third <= Duration::from_millis(500));
+        assert!(third >= Duration::from_millis(400) && third < Duration::from_millis(501));
         assert!(client.backoff(40) <= MAX_RETRY_DELAY + MAX_RETRY_DELAY / 4);
     }
 }

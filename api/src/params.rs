@@ -201,9 +201,9 @@ impl Params {
 pub const MAX_LIST_ITEMS: usize = 100;
 
 /// A positive whole number of seconds, in the one duration grammar of the project
-/// ([`exporter_settings::alerts::parse_duration`]: `90`, `5m`, `1h30m`, `2d`).
+/// ([`exporter_settings::duration::parse_duration`]: `90`, `5m`, `1h30m`, `2d`).
 fn parse_duration_seconds(value: &str) -> Option<i64> {
-    let duration = exporter_settings::alerts::parse_duration(value).ok()?;
+    let duration = exporter_settings::duration::parse_duration(value).ok()?;
     i64::try_from(duration.as_secs())
         .ok()
         .filter(|s| *s > 0 && *s <= MAX_DURATION_SECONDS)

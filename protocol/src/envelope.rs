@@ -19,9 +19,10 @@ pub struct Envelope<T> {
     pub id: Uuid,
     /// Host label of the machine the sample describes.
     pub host: String,
-    /// Collector kind that produced it (`system`, `hardware`, ...).
+    /// The source kind of the body ([`crate::SourceKind`]: `system`, `gpu_event`, ...).
     pub source: String,
-    /// Per-process sequence number, starting at 1 when the collector starts.
+    /// Sequence number of this source in the publishing process, starting at 1 when it
+    /// starts: a gap means a lost sample.
     pub seq: u64,
     /// When the sample was taken (UTC, nanosecond precision).
     pub time: DateTime<Utc>,

@@ -12,5 +12,5 @@ pub mod retry;
 pub mod shutdown;
 pub mod systemd;
 
-pub use retry::{Backoff, RetryPolicy};
+pub use retry::{Backoff, Jitter, RetryPolicy};
 pub use shutdown::Shutdown;

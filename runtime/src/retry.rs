@@ -14,6 +14,18 @@ use rand::Rng;
 
 use crate::Shutdown;
 
+/// How a delay is spread around its doubling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Jitter {
+    /// Exactly the doubling.
+    None,
+    /// Scaled by a random factor in `1 - f ..= 1 + f`.
+    Symmetric(f64),
+    /// Scaled by a random factor in `1 ..= 1 + f`: never sooner than the doubling (for a
+    /// service that asked for a minimum pause, such as a rate-limited API).
+    UpTo(f64),
+}
+
 /// How a failing operation is retried. Plain data, so a policy can be a `const`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -21,9 +33,8 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// No delay is longer than this (before jitter).
     pub max: Duration,
-    /// Each delay is scaled by a random factor in `1 - jitter ..= 1 + jitter` (0 = exact), so
-    /// many clients that failed together do not retry together.
-    pub jitter: f64,
+    /// How each delay is spread, so many clients that failed together do not retry together.
+    pub jitter: Jitter,
     /// Give up once this much time has passed since the first failure (`None`: never).
     pub deadline: Option<Duration>,
 }
@@ -53,14 +64,20 @@ impl RetryPolicy {
         Self {
             initial,
             max,
-            jitter: 0.0,
+            jitter: Jitter::None,
             deadline: None,
         }
     }
 
-    /// The same policy with `fraction` of jitter (clamped to `0.0..=1.0`).
+    /// The same policy with ±`fraction` of jitter (clamped to `0.0..=1.0`).
     pub const fn with_jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction.clamp(0.0, 1.0);
+        self.jitter = Jitter::Symmetric(fraction.clamp(0.0, 1.0));
+        self
+    }
+
+    /// The same policy with up to +`fraction` of jitter: never sooner than the doubling.
+    pub const fn with_upward_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = Jitter::UpTo(fraction.clamp(0.0, 1.0));
         self
     }
 
@@ -93,10 +110,12 @@ impl RetryPolicy {
     /// The delay before retry number `attempt` (0-based), jitter applied.
     pub fn delay(&self, attempt: u32) -> Duration {
         let base = self.base_delay(attempt);
-        if self.jitter <= 0.0 {
-            return base;
-        }
-        base.mul_f64(rand::rng().random_range(1.0 - self.jitter..=1.0 + self.jitter))
+        let (low, high) = match self.jitter {
+            Jitter::Symmetric(f) if f > 0.0 => (1.0 - f, 1.0 + f),
+            Jitter::UpTo(f) if f > 0.0 => (1.0, 1.0 + f),
+            _ => return base,
+        };
+        base.mul_f64(rand::rng().random_range(low..=high))
     }
 
     /// A fresh [`Backoff`] following this policy.
@@ -239,6 +258,16 @@ mod tests {
         );
         let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
         assert!(distinct.len() > 10, "jitter should vary the delays");
+    }
+
+    #[test]
+    fn upward_jitter_is_never_sooner_than_the_doubling() {
+        let policy = RetryPolicy::new(Duration::from_secs(1), Duration::from_secs(1))
+            .with_upward_jitter(0.25);
+        for _ in 0..200 {
+            let delay = policy.delay(0);
+            assert!(delay >= Duration::from_secs(1) && delay <= Duration::from_millis(1250));
+        }
     }
 
     #[test]

@@ -5,13 +5,12 @@
 //! key (`api.port`) and, where the YAML parser knows it, the line. No secret has a value here:
 //! secrets come from the environment or from files with mode 0600 (see [`secrets`]).
 
-pub mod alerts;
+pub mod duration;
 mod model;
 pub mod secrets;
 
 use std::path::{Path, PathBuf};
 
-pub use alerts::AlertsSettings;
 pub use model::*;
 
 /// Default location of the settings file, relative to the working directory.

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use aggregator::*;
+pub use alerts::*;
 pub use alpaca::*;
 pub use api::*;
 pub use collectors::*;
@@ -59,7 +60,7 @@ pub struct Settings {
     pub alpaca: AlpacaSettings,
     pub trading: TradingSettings,
     pub market: MarketSettings,
-    pub alerts: crate::AlertsSettings,
+    pub alerts: AlertsSettings,
     /// Alpaca key id and secret key (environment or 0600 files only; not YAML keys).
     #[serde(skip)]
     pub alpaca_keys: Option<(ApiKeySource, ApiKeySource)>,
@@ -107,7 +108,7 @@ impl Default for Settings {
             alpaca: AlpacaSettings::default(),
             trading: TradingSettings::default(),
             market: MarketSettings::default(),
-            alerts: crate::AlertsSettings::default(),
+            alerts: AlertsSettings::default(),
             alpaca_keys: None,
             api_key_source: ApiKeySource::default(),
             tunnel_token_source: None,

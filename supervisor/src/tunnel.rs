@@ -59,9 +59,11 @@ pub async fn run(settings: Settings, state: TunnelState, shutdown: Shutdown) {
         },
     };
     let state_file = settings.state_dir.join("tunnel-url");
+    let initial = Duration::from_secs(settings.tunnel.retry_initial_seconds);
+    // The cap never shortens the configured first delay.
     let mut backoff = RetryPolicy::REMOTE
-        .with_initial(Duration::from_secs(settings.tunnel.retry_initial_seconds))
-        .with_max(MAX_RETRY)
+        .with_initial(initial)
+        .with_max(MAX_RETRY.max(initial))
         .backoff();
     loop {
         set(&state, "connecting", None, None);

@@ -32,12 +32,13 @@ use crate::rules::{Absent, Condition, Rule};
 pub const NOTIFICATION_RULE: &str = "notification";
 
 /// The portfolio collector's equity series, from which [`DRAWDOWN_SERIES`] is derived.
-pub const EQUITY_SERIES: &str = "portfolio.equity";
+pub const EQUITY_SERIES: &str = exporter_protocol::brokerage::PORTFOLIO_EQUITY.name;
 /// Derived: percent below the highest equity recorded (`exporter_trading::drawdown_percent`).
-pub const DRAWDOWN_SERIES: &str = "portfolio.drawdown_percent";
+pub const DRAWDOWN_SERIES: &str = exporter_protocol::brokerage::PORTFOLIO_DRAWDOWN_PERCENT.name;
 /// Derived by the runner: realised P&L of today's trading day
 /// (`exporter_trading::realised_pnl_on`), observed with [`Engine::observe_value`].
-pub const REALISED_PNL_TODAY_SERIES: &str = "trading.realized_pnl_today";
+pub const REALISED_PNL_TODAY_SERIES: &str =
+    exporter_protocol::brokerage::TRADING_REALIZED_PNL_TODAY.name;
 
 /// Labels of a series instance (with `host`).
 type Labels = BTreeMap<String, String>;

@@ -274,7 +274,7 @@ fn silence_from_body(
         }
         (Some(ends_at), None) => ("ends_at", ends_at),
         (None, Some(duration)) => {
-            let length = exporter_settings::alerts::parse_duration(&duration)
+            let length = exporter_settings::duration::parse_duration(&duration)
                 .map_err(|err| ApiError::invalid("duration", err))?;
             let length = TimeDelta::from_std(length)
                 .ok()

@@ -1,51 +1,10 @@
-//! The `alerts:` section of `system.yaml` (whether this aggregator evaluates rules, where the
-//! rules file is, how often, how long alert history is kept) and the duration grammar that
-//! settings files share (`30s`, `5m`, `1h30m`).
-//!
-//! The rules file itself (`settings/alerts.yaml`: rules, route, receivers) is the alerting
-//! crate's (`exporter_alerting::schema`): its types, checks and compilation live in one place
-//! there, used by both the aggregator and `exporter check`.
+//! The duration grammar that settings files share (`30s`, `5m`, `1h30m`, `2d`, `500ms`, or a
+//! plain number of seconds): `system.yaml`, the alert rules file, and the API's `step` and
+//! silence `duration` parameters all read durations this one way.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
-
-/// Default rules file: beside `system.yaml` (a relative path is resolved against the settings
-/// file's directory, as Prometheus does for `rule_files`).
-pub const DEFAULT_RULES_PATH: &str = "alerts.yaml";
-
-/// The `alerts:` section of `system.yaml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsSettings {
-    /// Evaluate rules in this aggregator. With several aggregators, leave it on in one only.
-    pub enabled: bool,
-    /// The rules file, relative to the directory of `system.yaml` (env `EXPORTER_ALERTS`, which
-    /// is relative to the working directory). See [`crate::Settings::alert_rules_path`].
-    pub rules_file: PathBuf,
-    /// Seconds between rule evaluations (1 to 300).
-    pub evaluation_interval_seconds: u64,
-    /// Seconds between checks of the rules file for changes (0: only on SIGHUP).
-    pub watch_interval_seconds: u64,
-    /// A notification alert resolves by itself after this long without a repeat.
-    pub notification_resolve_after_seconds: u64,
-    /// Days resolved alerts, transitions and the delivery log are kept.
-    pub retention_days: u32,
-}
-
-impl Default for AlertsSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            rules_file: PathBuf::from(DEFAULT_RULES_PATH),
-            evaluation_interval_seconds: 5,
-            watch_interval_seconds: 10,
-            notification_resolve_after_seconds: 3600,
-            retention_days: 90,
-        }
-    }
-}
 
 /// Reads `30s`, `5m`, `1h`, `2d`, `500ms`, `1h30m` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -94,7 +53,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Reads a duration field with [`parse_duration`] (or a plain number of seconds), for
-/// `#[serde(deserialize_with = "exporter_settings::alerts::deserialize_duration")]`.
+/// `#[serde(deserialize_with = "exporter_settings::duration::deserialize_duration")]`.
 pub fn deserialize_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Duration, D::Error> {

@@ -539,40 +539,68 @@ fn contract_family(def: &series::SeriesDef) -> String {
     format!("gh200_{}", name.replace('.', "_"))
 }
 
+/// Computed by the API at scrape time, not a catalogue series.
+const EXPOSITION_ONLY: &str = "gh200_exporter_last_sample_timestamp_seconds";
+
+/// `family -> type` of the catalogue's domain series (`exporter: false`) or self-metrics.
+fn catalogued(exporter: bool) -> BTreeMap<String, String> {
+    series::all()
+        .filter(|def| def.name.starts_with("exporter.") == exporter)
+        .map(|def| {
+            let kind = serde_json::to_value(def.kind).unwrap();
+            (contract_family(def), kind.as_str().unwrap().to_owned())
+        })
+        .filter(|(family, _)| family != EXPOSITION_ONLY)
+        .collect()
+}
+
+/// The listed `gh200_` families of the same part.
+fn listed(families: &BTreeMap<String, String>, exporter: bool) -> BTreeMap<String, String> {
+    families
+        .iter()
+        .filter(|(f, _)| f.starts_with("gh200_") && *f != EXPOSITION_ONLY)
+        .filter(|(f, _)| f.starts_with("gh200_exporter_") == exporter)
+        .map(|(f, k)| (f.clone(), k.clone()))
+        .collect()
+}
+
+/// What `listed` lacks or has beyond `catalogue` (family and type), for a readable failure.
+fn differences(
+    listed: &BTreeMap<String, String>,
+    catalogue: &BTreeMap<String, String>,
+) -> (Vec<String>, Vec<String>) {
+    let line = |(f, k): (&String, &String)| format!("{f} {k}");
+    let missing = catalogue
+        .iter()
+        .filter(|(f, k)| listed.get(*f) != Some(k))
+        .map(line)
+        .collect();
+    let extra = listed
+        .iter()
+        .filter(|(f, k)| catalogue.get(*f) != Some(k))
+        .map(line)
+        .collect();
+    (missing, extra)
+}
+
 #[test]
 fn the_family_list_is_the_catalogue_renamed_by_the_contract() {
     let families = families();
-    let listed = |exporter: bool| -> BTreeSet<String> {
-        families
-            .keys()
-            .filter(|f| f.starts_with("gh200_") && f.starts_with("gh200_exporter_") == exporter)
-            .filter(|f| *f != "gh200_exporter_last_sample_timestamp_seconds")
-            .cloned()
-            .collect()
-    };
-    let catalogue = |exporter: bool| -> BTreeMap<String, String> {
-        series::all()
-            .filter(|def| def.name.starts_with("exporter.") == exporter)
-            .map(|def| {
-                let kind = serde_json::to_value(def.kind).unwrap();
-                (contract_family(def), kind.as_str().unwrap().to_owned())
-            })
-            .collect()
-    };
-    let domain = catalogue(false);
-    assert_eq!(
-        listed(false),
-        domain.keys().cloned().collect::<BTreeSet<_>>(),
-        "prometheus_families.txt and the protocol catalogue disagree"
+    let (missing, extra) = differences(&listed(&families, false), &catalogued(false));
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "tests/tests/prometheus_families.txt lacks {missing:?} and has {extra:?}, which the \
+         protocol catalogue renamed by the contract does not"
     );
-    for (family, kind) in &domain {
-        assert_eq!(&families[family], kind, "{family}");
-    }
-    // The self-metrics join the catalogue with the `/metrics` endpoint; from then on the list
-    // must name them exactly as the catalogue does.
-    let own = catalogue(true);
+    // The self-metrics (`exporter.*`) join the catalogue with the `/metrics` endpoint; from then
+    // on the list must name them, with their types, exactly as the catalogue does.
+    let own = catalogued(true);
     if !own.is_empty() {
-        assert_eq!(listed(true), own.keys().cloned().collect::<BTreeSet<_>>());
+        let (missing, extra) = differences(&listed(&families, true), &own);
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "tests/tests/prometheus_families.txt lacks self-metrics {missing:?} and has {extra:?}"
+        );
     }
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared by deploy/up.sh and deploy/test.sh: makes sure NATS (with JetStream) and PostgreSQL are
 # installed and running on this machine, and that the current OS user has a PostgreSQL role that
-# may create databases (peer authentication over the Unix socket: no password anywhere).
+# may create databases (peer authentication over the Unix socket: no password anywhere). Also
+# installs Debian's prometheus (prometheus, promtool) and prometheus-node-exporter for the tests
+# (they start their own instances on free ports): never started nor enabled here.
 # Debian/Ubuntu only (apt-get). Idempotent: does nothing that is already done.
 
 set -euo pipefail
@@ -37,6 +39,51 @@ ensure_packages() {
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   command -v pg_isready >/dev/null || apt_install postgresql-client
   command -v systemd-analyze >/dev/null || apt_install systemd
+  ensure_prometheus_tools
+}
+
+# Runs "$@" with a policy-rc.d that refuses every service start (invoke-rc.d and
+# deb-systemd-invoke ask it), unless one is there already (Docker images ship one).
+with_services_held() {
+  local policy=/usr/sbin/policy-rc.d created=0 status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by deploy/lib/services.sh while installing; removed after\nexit 101\n' |
+      as_root tee "$policy" >/dev/null
+    as_root chmod 0755 "$policy"
+    created=1
+  fi
+  "$@" || status=$?
+  if [ "$created" -eq 1 ]; then as_root rm -f "$policy"; fi
+  return "$status"
+}
+
+# Prometheus' own tools for the tests: promtool (config and rule checks, rule unit tests), a
+# prometheus that scrapes the stack, node_exporter as the benchmark's baseline. Installed without
+# recommends (no extra exporters), their services neither started nor enabled at boot, so nothing
+# new listens on 9090/9100 now or after a reboot.
+PROMETHEUS_UNITS=(prometheus.service prometheus-node-exporter.service)
+ensure_prometheus_tools() {
+  local missing=()
+  { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing+=(prometheus)
+  [ -x /usr/bin/prometheus-node-exporter ] || missing+=(prometheus-node-exporter)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return
+  fi
+  local before=() port
+  for port in 9090 9100; do port_open "$port" && before+=("$port"); done
+  with_services_held apt_install --no-install-recommends "${missing[@]}"
+  if command -v deb-systemd-helper >/dev/null; then
+    as_root deb-systemd-helper disable "${PROMETHEUS_UNITS[@]}" >/dev/null 2>&1 || true
+  fi
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now "${PROMETHEUS_UNITS[@]}" >/dev/null 2>&1 || true
+  fi
+  for port in 9090 9100; do
+    if port_open "$port" && [[ " ${before[*]} " != *" $port "* ]]; then
+      log "something listens on 127.0.0.1:$port since installing ${missing[*]}; stop it (systemctl stop ${PROMETHEUS_UNITS[*]})"
+      return 1
+    fi
+  done
 }
 
 ensure_nats() {

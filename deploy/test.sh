@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 source deploy/lib/services.sh
 
 ensure_services
+# Only the tests need Prometheus' tools; `up.sh` and install.sh do not install them.
+ensure_prometheus_tools
 cargo build --workspace --bins
 started=$(date +%s)
 output=$(mktemp)

@@ -39,7 +39,6 @@ ensure_packages() {
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   command -v pg_isready >/dev/null || apt_install postgresql-client
   command -v systemd-analyze >/dev/null || apt_install systemd
-  ensure_prometheus_tools
 }
 
 # Runs "$@" with a policy-rc.d that refuses every service start (invoke-rc.d and

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared by deploy/up.sh and deploy/test.sh: makes sure NATS (with JetStream) and PostgreSQL are
 # installed and running on this machine, and that the current OS user has a PostgreSQL role that
-# may create databases (peer authentication over the Unix socket: no password anywhere). Also
+# may create databases (peer authentication over the Unix socket: no password anywhere).
+# `ensure_prometheus_tools` (called by deploy/test.sh only)
 # installs Debian's prometheus (prometheus, promtool) and prometheus-node-exporter for the tests
 # (they start their own instances on free ports): never started nor enabled here.
 # Debian/Ubuntu only (apt-get). Idempotent: does nothing that is already done.

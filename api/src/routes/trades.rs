@@ -32,8 +32,9 @@ async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
         return Ok(trades.clone());
     }
     let fills = state.store.fills().await?;
+    let method = state.cost_basis;
     let trades = Arc::new(
-        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills))
+        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills, method))
             .await
             .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
     );
@@ -240,7 +241,7 @@ pub async fn daily(State(state): State<AppState>, params: Params) -> Result<Json
                 by_day
                     .range(..row.date)
                     .next_back()
-                    .map(|(_, previous)| today - previous)
+                    .map(|(_, previous)| exporter_trading::cents(today - previous))
             });
             let mut value = json!(row);
             value["equity_change"] = json!(change);

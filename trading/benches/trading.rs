@@ -90,10 +90,7 @@ fn main() {
     );
     println!(
         "   net P&L {}, fees {}, notional {notional}, win rate {:?}, Sharpe {:?}",
-        stats.net_pnl.round_dp(2),
-        stats.total_fees.round_dp(2),
-        stats.win_rate.map(|rate| rate.round_dp(4)),
-        stats.sharpe_ratio,
+        stats.net_pnl, stats.total_fees, stats.win_rate, stats.sharpe_ratio,
     );
     println!(
         "   {first_year}: {} months with P&L, March total {}",

@@ -44,3 +44,29 @@ impl Validate for TradingSettings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_basis_defaults_to_fifo_and_refuses_other_methods() {
+        let at = KeyPath::root().key("trading");
+        let settings = TradingSettings::default();
+        assert_eq!(settings.cost_basis, "fifo");
+        assert!(settings.validate(&at).is_ok());
+        let average = TradingSettings {
+            cost_basis: "average".into(),
+            ..TradingSettings::default()
+        };
+        assert!(average.validate(&at).is_ok());
+        let lifo = TradingSettings {
+            cost_basis: "lifo".into(),
+            ..TradingSettings::default()
+        };
+        assert_eq!(
+            lifo.validate(&at).unwrap_err().to_string(),
+            "invalid settings: key `trading.cost_basis`: `lifo` is not fifo or average"
+        );
+    }
+}

@@ -83,42 +83,44 @@ pub(crate) struct Taken {
     pub fees: Decimal,
 }
 
-/// The open lots of one position, with running totals.
+/// The open lots of one position: the oldest inline (under average cost, the only one), the
+/// younger ones (FIFO only) behind it, so a trade with one lot allocates nothing.
 #[derive(Debug)]
 pub(crate) struct Lots {
     method: CostBasis,
-    lots: VecDeque<Lot>,
+    /// The oldest open lot; its quantity is 0 once everything is closed.
+    head: Lot,
+    /// Younger lots, oldest first (FIFO only).
+    tail: VecDeque<Lot>,
+    /// Quantity still open, all lots together.
     quantity: Decimal,
-    cost: Decimal,
-    fees: Decimal,
 }
 
 impl Lots {
     /// A position opened with `quantity` costing `cost`, with entry fee `fees` (cents).
     pub fn open(method: CostBasis, quantity: Decimal, cost: Decimal, fees: Decimal) -> Self {
-        let mut lots = Self {
+        Self {
             method,
-            lots: VecDeque::with_capacity(2),
-            quantity: Decimal::ZERO,
-            cost: Decimal::ZERO,
-            fees: Decimal::ZERO,
-        };
-        lots.add(quantity, cost, fees);
-        lots
+            head: Lot {
+                quantity,
+                cost,
+                fees,
+            },
+            tail: VecDeque::new(),
+            quantity,
+        }
     }
 
     /// A scale-in: a new lot under FIFO, merged into the one lot under average cost.
     pub fn add(&mut self, quantity: Decimal, cost: Decimal, fees: Decimal) {
         self.quantity += quantity;
-        self.cost += cost;
-        self.fees += fees;
-        match (self.method, self.lots.front_mut()) {
-            (CostBasis::Average, Some(lot)) => {
-                lot.quantity += quantity;
-                lot.cost += cost;
-                lot.fees += fees;
+        match self.method {
+            CostBasis::Average => {
+                self.head.quantity += quantity;
+                self.head.cost += cost;
+                self.head.fees += fees;
             }
-            _ => self.lots.push_back(Lot {
+            CostBasis::Fifo => self.tail.push_back(Lot {
                 quantity,
                 cost,
                 fees,
@@ -131,17 +133,24 @@ impl Lots {
         self.quantity
     }
 
+    /// Every open lot, oldest first.
+    fn lots(&self) -> impl Iterator<Item = &Lot> {
+        std::iter::once(&self.head)
+            .chain(&self.tail)
+            .filter(|lot| !lot.quantity.is_zero())
+    }
+
     /// Cost of the quantity still open.
     pub fn cost(&self) -> Decimal {
-        self.cost
+        self.lots().map(|lot| lot.cost).sum()
     }
 
     /// Entry fees of the quantity still open, not yet realised (cents).
     pub fn fees(&self) -> Decimal {
-        self.fees
+        self.lots().map(|lot| lot.fees).sum()
     }
 
-    /// Closes `quantity` (at most [`Self::quantity`]) from the front lots. A lot closed whole
+    /// Closes `quantity` (at most [`Self::quantity`]) from the oldest lots. A lot closed whole
     /// gives all its cost and fees; a lot closed in part gives `cost × q / Q` (to
     /// [`PRO_RATA_DECIMAL_PLACES`], exact under FIFO where the cost is `Q × price`) and
     /// `fees × q / Q` in cents, so nothing is lost when the rest is closed later.
@@ -151,15 +160,17 @@ impl Lots {
             fees: Decimal::ZERO,
         };
         let mut left = quantity;
-        while left > Decimal::ZERO {
-            let Some(lot) = self.lots.front_mut() else {
-                break;
-            };
+        while left > Decimal::ZERO && !self.head.quantity.is_zero() {
+            let lot = &mut self.head;
             if left >= lot.quantity {
                 left -= lot.quantity;
                 taken.cost += lot.cost;
                 taken.fees += lot.fees;
-                self.lots.pop_front();
+                self.head = self.tail.pop_front().unwrap_or(Lot {
+                    quantity: Decimal::ZERO,
+                    cost: Decimal::ZERO,
+                    fees: Decimal::ZERO,
+                });
             } else {
                 let cost = (lot.cost * left / lot.quantity).round_dp(PRO_RATA_DECIMAL_PLACES);
                 let fees = cents_pro_rata(lot.fees, left, lot.quantity);
@@ -171,18 +182,7 @@ impl Lots {
                 left = Decimal::ZERO;
             }
         }
-        let closed = quantity - left;
-        self.quantity -= closed;
-        if self.lots.is_empty() {
-            // Closed to flat: whatever the totals still hold is what the lots held.
-            taken.cost = self.cost;
-            taken.fees = self.fees;
-            self.cost = Decimal::ZERO;
-            self.fees = Decimal::ZERO;
-        } else {
-            self.cost -= taken.cost;
-            self.fees -= taken.fees;
-        }
+        self.quantity -= quantity - left;
         taken
     }
 }

@@ -23,6 +23,7 @@ use crate::routes::{
         metrics::history,
         portfolio::portfolio,
         trades::active,
+        trades::fills,
         trades::history,
         trades::stats,
         trades::daily,

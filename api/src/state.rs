@@ -27,6 +27,8 @@ pub struct AppState {
     pub market_rpc_timeout_seconds: u64,
     /// Time zone whose calendar days P&L belongs to.
     pub timezone: chrono_tz::Tz,
+    /// How exits are matched to lots (`trading.cost_basis`).
+    pub cost_basis: exporter_trading::CostBasis,
     /// Trades built from the stored fills, rebuilt only when the fills changed.
     pub trades: crate::routes::trades::TradesCache,
     /// The latest tunnel report of each host's supervisor, kept from NATS.
@@ -61,6 +63,7 @@ impl AppState {
                 .timezone
                 .parse()
                 .unwrap_or(exporter_trading::DEFAULT_TIMEZONE),
+            cost_basis: settings.trading.cost_basis.parse().unwrap_or_default(),
             trades: Default::default(),
         }
     }

@@ -3,6 +3,8 @@
 //! same run and printed as a ratio (these machines are shared and noisy: the ratios mean more
 //! than the absolute times).
 //!
+//! Trades are built under both cost basis methods (FIFO lots and the moving average cost).
+//!
 //! Run: `cargo bench -p exporter-trading --bench trading` (env `BENCH_FILLS`, default
 //! 1000000; `BENCH_RUNS`, default 3, the best run of each step is printed).
 
@@ -12,8 +14,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use exporter_trading::{
-    DEFAULT_TIMEZONE, EquityPoint, Fill, build_trades, daily_pnl, month_calendar, sample_fills,
-    statistics, year_calendar,
+    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, build_trades, build_trades_with, daily_pnl,
+    month_calendar, sample_fills, statistics, year_calendar,
 };
 use rust_decimal::Decimal;
 
@@ -53,6 +55,9 @@ fn main() {
             .sum::<Decimal>()
     });
     let (build, trades) = best_of(runs, || build_trades(black_box(&fills)));
+    let (build_average, _) = best_of(runs, || {
+        build_trades_with(black_box(&fills), CostBasis::Average)
+    });
     let (daily_time, daily) = best_of(runs, || {
         daily_pnl(black_box(&trades), DEFAULT_TIMEZONE, None, None)
     });
@@ -90,21 +95,19 @@ fn main() {
     );
     println!(
         "   net P&L {}, fees {}, notional {notional}, win rate {:?}, Sharpe {:?}",
-        stats.net_pnl.round_dp(2),
-        stats.total_fees.round_dp(2),
-        stats.win_rate.map(|rate| rate.round_dp(4)),
-        stats.sharpe_ratio,
+        stats.net_pnl, stats.total_fees, stats.win_rate, stats.sharpe_ratio,
     );
     println!(
         "   {first_year}: {} months with P&L, March total {}",
         year.iter().filter(|month| month.trading_days > 0).count(),
-        month.month_total.round_dp(2)
+        month.month_total
     );
     let ratio = |time: Duration| time.as_secs_f64() / baseline.as_secs_f64();
     println!("{:<34} {:>12} {:>10}", "step", "time", "x baseline");
     for (name, time) in [
         ("baseline: sum of price*quantity", baseline),
-        ("build_trades", build),
+        ("build_trades (FIFO, the default)", build),
+        ("build_trades (average cost)", build_average),
         ("daily_pnl (America/New_York)", daily_time),
         ("statistics (trades + equity)", stats_time),
         ("year_calendar", year_time),

@@ -9,12 +9,13 @@ use chrono_tz::Tz;
 use exporter_protocol::brokerage::FillRecord;
 use rust_decimal::Decimal;
 
-use crate::{Fill, Trade, build_trades, daily_pnl};
+use crate::{CostBasis, Fill, Trade, build_trades_with, daily_pnl};
 
-/// The trades of the stored fills (as the store returns them, oldest first).
-pub fn trades_from_records(records: Vec<FillRecord>) -> Vec<Trade> {
+/// The trades of the stored fills (as the store returns them, oldest first), lots matched by
+/// `method` (the `trading.cost_basis` setting).
+pub fn trades_from_records(records: Vec<FillRecord>, method: CostBasis) -> Vec<Trade> {
     let fills: Vec<Fill> = records.into_iter().map(Fill::from).collect();
-    build_trades(&fills)
+    build_trades_with(&fills, method)
 }
 
 /// Realised P&L of the trading day `day` (calendar date in `tz`): zero on a day without any.
@@ -38,7 +39,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample_fills;
+    use crate::{build_trades, sample_fills};
 
     #[test]
     fn drawdown_is_the_fall_below_the_peak_in_percent() {

@@ -4,9 +4,11 @@
 //! trader reads, so this crate turns them into trades (flat-to-flat round trips), realised P&L
 //! per trading day, performance statistics and a P&L calendar. It is pure computation (no I/O,
 //! no async), and money is exact: every amount, price and quantity is a
-//! [`rust_decimal::Decimal`]; only ratios that need a square root (Sharpe, Sortino) are `f64`.
+//! [`rust_decimal::Decimal`], each realisation booked to the cent as a broker books it (see
+//! [`money`]); ratios and percentages are `f64`.
 //!
-//! The pipeline: [`build_trades`] (fills → [`Trade`]s with [`Realisation`]s), then
+//! The pipeline: [`build_trades_with`] (fills → [`Trade`]s with [`Realisation`]s, lots matched
+//! by the [`CostBasis`] method; [`build_trades`] uses the default, FIFO), then
 //! [`daily_pnl`] (realisations → [`DailyPnl`] per trading day in a time zone), then
 //! [`month_calendar`] / [`year_calendar`]; [`statistics`] summarises trades and an equity
 //! curve. Each module documents its rules; the formulas are also collected in `docs/trading.md`.
@@ -31,6 +33,8 @@ pub mod daily;
 pub mod derived;
 pub mod error;
 pub mod fill;
+pub mod lots;
+pub mod money;
 pub mod sample;
 pub mod stats;
 pub mod trade;
@@ -40,6 +44,8 @@ pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, trading_day};
 pub use derived::{drawdown_percent, realised_pnl_on, trades_from_records};
 pub use error::TradingError;
 pub use fill::{Fill, Side};
+pub use lots::{CostBasis, UnknownCostBasis};
+pub use money::{cents, ratio_number};
 pub use sample::sample_fills;
 pub use stats::{
     Drawdown, EquityPoint, Statistics, SymbolStatistics, TRADING_DAYS_PER_YEAR, TradeRef,
@@ -47,5 +53,5 @@ pub use stats::{
 };
 pub use trade::{
     PRO_RATA_DECIMAL_PLACES, Realisation, Trade, TradeSide, TradeStatus, build_trades,
-    try_build_trades,
+    build_trades_with, try_build_trades,
 };

@@ -7,7 +7,8 @@
 //! Trade statistics are over **closed** trades only (open trades are only counted), in close
 //! order: by `closed_at`, ties kept in the order the trades were opened. A trade is a win when
 //! its `realised_pnl > 0`, a loss when `< 0`, breakeven when `= 0`. Money stays
-//! [`Decimal`]; only the Sharpe and Sortino ratios, which go through a square root, are `f64`.
+//! [`Decimal`] in cents (sums of booked cents; averages rounded half to even to the cent);
+//! ratios and percentages are `f64` rounded to 6 decimals ([`crate::money::ratio`]).
 
 use std::collections::HashMap;
 
@@ -17,6 +18,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::Trade;
+use crate::money::{cents, ratio, ratio_number};
 
 /// Trading days in a year, used to annualise daily Sharpe and Sortino ratios.
 pub const TRADING_DAYS_PER_YEAR: f64 = 252.0;
@@ -57,7 +59,7 @@ pub struct Drawdown {
 }
 
 /// Statistics of one symbol's closed trades.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SymbolStatistics {
     /// Instrument symbol.
     pub symbol: String,
@@ -70,7 +72,7 @@ pub struct SymbolStatistics {
     /// Sum of their `realised_pnl`.
     pub net_pnl: Decimal,
     /// `wins / closed_trades` as a fraction in 0..=1 (not a percentage).
-    pub win_rate: Option<Decimal>,
+    pub win_rate: Option<f64>,
 }
 
 /// Statistics of a set of trades and of an equity curve; see each field for its formula.
@@ -87,7 +89,7 @@ pub struct Statistics {
     /// Closed trades with `realised_pnl = 0`.
     pub breakeven: usize,
     /// `wins / N`, a fraction in 0..=1 (not a percentage); `None` when `N = 0`.
-    pub win_rate: Option<Decimal>,
+    pub win_rate: Option<f64>,
     /// Sum of the winning trades' `realised_pnl` (>= 0).
     pub gross_profit: Decimal,
     /// Sum of the losing trades' `realised_pnl` (<= 0, kept negative).
@@ -95,14 +97,15 @@ pub struct Statistics {
     /// Sum of every closed trade's `realised_pnl` (`gross_profit + gross_loss`).
     pub net_pnl: Decimal,
     /// `gross_profit / |gross_loss|`; `None` when there is no loss.
-    pub profit_factor: Option<Decimal>,
-    /// `gross_profit / wins`; `None` when there is no win.
+    pub profit_factor: Option<f64>,
+    /// `gross_profit / wins` in cents; `None` when there is no win.
     pub average_win: Option<Decimal>,
-    /// `gross_loss / losses` (negative); `None` when there is no loss.
+    /// `gross_loss / losses` (negative) in cents; `None` when there is no loss.
     pub average_loss: Option<Decimal>,
-    /// `average_win / |average_loss|`; `None` unless there are both wins and losses.
-    pub payoff_ratio: Option<Decimal>,
-    /// `net_pnl / N`: the average net P&L per closed trade; `None` when `N = 0`.
+    /// `average_win / |average_loss|` (of the unrounded averages); `None` unless there are both
+    /// wins and losses.
+    pub payoff_ratio: Option<f64>,
+    /// `net_pnl / N` in cents: the average net P&L per closed trade; `None` when `N = 0`.
     pub expectancy: Option<Decimal>,
     /// Largest `realised_pnl` among the wins; `None` when there is no win.
     pub largest_win: Option<Decimal>,
@@ -138,7 +141,7 @@ pub struct Statistics {
     /// Largest peak-to-trough fall of equity, in percent of the peak:
     /// `max over t of (P_t - E_t) / P_t * 100` with `P_t` the running maximum of `E` up to `t`
     /// (points with `P_t <= 0` are skipped). 0 when equity never falls; `None` with no points.
-    pub max_equity_drawdown_percent: Option<Decimal>,
+    pub max_equity_drawdown_percent: Option<f64>,
 }
 
 /// Running per-symbol sums.
@@ -150,8 +153,8 @@ struct SymbolAccumulator {
     net_pnl: Decimal,
 }
 
-/// `numerator / denominator` as a fraction, `None` when the denominator is 0.
-fn ratio(numerator: Decimal, denominator: Decimal) -> Option<Decimal> {
+/// `numerator / denominator` exactly, `None` when the denominator is 0.
+fn quotient(numerator: Decimal, denominator: Decimal) -> Option<Decimal> {
     (!denominator.is_zero()).then(|| numerator / denominator)
 }
 
@@ -257,8 +260,8 @@ pub fn statistics(trades: &[Trade], equity: &[EquityPoint]) -> Statistics {
 
     let net_pnl = gross_profit + gross_loss;
     let count = Decimal::from(closed_trades);
-    let average_win = ratio(gross_profit, Decimal::from(wins));
-    let average_loss = ratio(gross_loss, Decimal::from(losses));
+    let average_win = quotient(gross_profit, Decimal::from(wins));
+    let average_loss = quotient(gross_loss, Decimal::from(losses));
     let returns = daily_returns(equity);
 
     Statistics {
@@ -272,12 +275,12 @@ pub fn statistics(trades: &[Trade], equity: &[EquityPoint]) -> Statistics {
         gross_loss,
         net_pnl,
         profit_factor: ratio(gross_profit, gross_loss.abs()),
-        average_win,
-        average_loss,
+        average_win: average_win.map(cents),
+        average_loss: average_loss.map(cents),
         payoff_ratio: average_win
             .zip(average_loss)
             .and_then(|(win, loss)| ratio(win, loss.abs())),
-        expectancy: ratio(net_pnl, count),
+        expectancy: quotient(net_pnl, count).map(cents),
         largest_win,
         largest_loss,
         average_duration_seconds: (closed_trades > 0)
@@ -338,7 +341,7 @@ pub fn sortino_ratio(returns: &[f64]) -> Option<f64> {
 
 /// `max over t of (P_t - E_t) / P_t * 100`, `P_t` the running peak of equity (points where it
 /// is <= 0 skipped); `None` with no points.
-pub fn max_equity_drawdown_percent(equity: &[EquityPoint]) -> Option<Decimal> {
+pub fn max_equity_drawdown_percent(equity: &[EquityPoint]) -> Option<f64> {
     let points = in_time_order(equity);
     let mut peak: Option<Decimal> = None;
     let mut worst = Decimal::ZERO;
@@ -349,5 +352,5 @@ pub fn max_equity_drawdown_percent(equity: &[EquityPoint]) -> Option<Decimal> {
             worst = worst.max(fall);
         }
     }
-    peak.map(|_| worst)
+    peak.map(|_| ratio_number(worst))
 }

@@ -15,25 +15,25 @@
 //!   with the remainder ("flip"): the fill's quantity and fee are split pro rata by quantity,
 //!   `fee_close = fee * closed_qty / fill_qty` and `fee_open = fee - fee_close` (so the two
 //!   parts add up to the fee exactly). The fill's id appears in both trades' `fill_ids`.
-//! * **Cost basis: moving average cost.** The open position carries a cost basis (the sum of
-//!   `qty * price` of the opening fills, less what earlier exits took out). An exit of `q` out of
-//!   an open quantity `Q` takes out `basis * q / Q` (the whole remaining basis on the final exit,
-//!   so nothing is lost to rounding). Realised gross P&L of the exit is
-//!   `q * exit_price - basis_taken` for a long and `basis_taken - q * exit_price` for a short.
-//!   For a fully closed trade this equals `(exit_price - entry_price) * quantity` (long) or
-//!   `(entry_price - exit_price) * quantity` (short) exactly, and it equals what FIFO or LIFO
-//!   would give in total (every method sums to the trade's cash flow); only the split between
-//!   partial exits differs, and then only when there were scale-ins after a partial exit.
-//! * **Fees.** Each exit realises its own fee (its share, for a flip) plus the same proportion of
-//!   the not-yet-realised entry fees as of the open quantity it closes (`pending * q / Q`, all of
-//!   what is left on the final exit). So a closed trade's `realised_pnl = gross_pnl - fees`
-//!   exactly; an open trade has realised only the entry fees of the quantity already closed.
+//! * **Cost basis: FIFO lots or moving average cost** ([`CostBasis`], `trading.cost_basis`).
+//!   Each opening fill (and each scale-in) is a lot of `qty` costing `qty * price`. Under FIFO
+//!   an exit closes the oldest lots first, at their own cost; under average cost every lot is
+//!   merged into one, so an exit of `q` out of `Q` takes `basis * q / Q` (see [`crate::lots`]).
+//!   Realised gross P&L of the exit is `q * exit_price - cost_taken` for a long and
+//!   `cost_taken - q * exit_price` for a short. For a closed trade both methods give the same
+//!   total (the trade's cash flow, up to the cent rounding of each exit); only the split between
+//!   exits differs, and only when a scale-in follows a partial exit.
+//! * **Fees.** Fees are booked in cents. Each exit realises its own fee (its share, for a flip)
+//!   plus the entry fees of the lots it closes (in part: `lot_fee * q / Q` in cents, all of what
+//!   is left when the lot closes). So a closed trade's `realised_pnl = gross_pnl - fees` exactly.
+//! * **Booking.** Each exit's net P&L is booked to the cent when it is realised, half to even
+//!   ([`crate::money::cents`]); its `gross_pnl` is that plus its fees. Trade, day and statistic
+//!   totals are sums of booked cents, so they reconcile exactly.
 //! * **Attribution.** Every exit produces a [`Realisation`] carrying the fill's time, so P&L can
 //!   be put on the day of the fill that realised it.
 //!
-//! Pro-rata amounts (basis taken, fee shares) are rounded to [`PRO_RATA_DECIMAL_PLACES`]
-//! decimal places (banker's rounding); each split's last piece is always "what is left", so
-//! totals stay exact.
+//! Costs taken out of a lot in part are rounded to [`PRO_RATA_DECIMAL_PLACES`] decimal places
+//! (exact under FIFO); each split's last piece is always "what is left", so totals stay exact.
 
 use std::collections::HashMap;
 
@@ -41,9 +41,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::{Fill, Side, TradingError};
+use crate::lots::Lots;
+use crate::money::{AVERAGE_PRICE_EXTRA_DECIMAL_PLACES, cents, cents_pro_rata, ratio_number};
+use crate::{CostBasis, Fill, Side, TradingError};
 
-/// Decimal places kept for pro-rata amounts (basis taken out by a partial exit, fee shares).
+/// Decimal places kept for the cost taken out of a lot closed in part (average cost).
 pub const PRO_RATA_DECIMAL_PLACES: u32 = 10;
 
 /// Direction of a trade.
@@ -93,16 +95,18 @@ pub struct Realisation {
     pub fill_id: String,
     /// Quantity this exit closed (for a flip, only the closing part).
     pub quantity: Decimal,
-    /// Price difference times quantity against the moving average cost, before fees.
+    /// `pnl + fees`: price difference times quantity against the cost of the lots closed, as
+    /// booked.
     pub gross_pnl: Decimal,
-    /// Fees realised with this exit: its own fee (share) plus the pro-rata entry fees.
+    /// Fees realised with this exit, in cents: its own fee (share) plus the entry fees of the
+    /// lots it closed.
     pub fees: Decimal,
-    /// `gross_pnl - fees`: the net P&L realised by this exit.
+    /// Net P&L realised by this exit, booked to the cent (half to even).
     pub pnl: Decimal,
 }
 
 /// One symbol's position from flat to flat (or from flat to now, while open).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trade {
     /// Id of the fill that opened the trade (unique as long as fill ids are).
     pub id: String,
@@ -122,22 +126,29 @@ pub struct Trade {
     pub exit_quantity: Decimal,
     /// `entry_quantity - exit_quantity`: the quantity still held (0 once closed).
     pub open_quantity: Decimal,
-    /// Quantity-weighted average price of the opening fills: `sum(qty * price) / sum(qty)`.
+    /// Quantity-weighted average price of the opening fills: `sum(qty * price) / sum(qty)`,
+    /// rounded to the fills' price precision plus 4 decimals.
     pub entry_price: Decimal,
-    /// Quantity-weighted average price of the closing fills; `None` before the first exit.
+    /// Quantity-weighted average price of the closing fills (same rounding); `None` before the
+    /// first exit.
     pub exit_price: Option<Decimal>,
-    /// All fees attributed to the trade (entry fees, exit fees, the trade's share of a flip).
+    /// All fees attributed to the trade, in cents (entry, exit, the trade's share of a flip).
     pub fees: Decimal,
     /// Realised P&L before fees: sum of the realisations' `gross_pnl`.
     pub gross_pnl: Decimal,
-    /// Realised P&L after the fees realised so far: sum of the realisations' `pnl`.
+    /// Realised P&L after the fees realised so far: sum of the realisations' booked `pnl`.
     /// For a closed trade, `gross_pnl - fees`.
     pub realised_pnl: Decimal,
-    /// Closed trades only: `realised_pnl / (entry_price * exit_quantity) * 100`, i.e. net P&L
-    /// as a percentage of the capital the entry took (`None` if that is 0). Computed with the
-    /// exact `sum(qty * price)` of the opening fills, which is `entry_price * exit_quantity`
-    /// without the average's rounding.
-    pub return_percent: Option<Decimal>,
+    /// Cost of the quantity still held under the cost basis method (0 once closed); shown in
+    /// cents.
+    #[serde(serialize_with = "crate::money::serialize_cents")]
+    pub open_cost_basis: Decimal,
+    /// Entry fees of the quantity still held, not yet realised (0 once closed).
+    pub open_entry_fees: Decimal,
+    /// Closed trades only: `realised_pnl / sum(qty * price of the opening fills) * 100`, i.e.
+    /// net P&L as a percentage of the capital the entry took (`None` if that is 0), rounded to
+    /// 6 decimals.
+    pub return_percent: Option<f64>,
     /// Closed trades only: `closed_at - opened_at` in whole seconds.
     pub duration_seconds: Option<i64>,
     /// Strategy tag of the opening fill.
@@ -153,6 +164,18 @@ impl Trade {
     pub fn is_closed(&self) -> bool {
         self.status == TradeStatus::Closed
     }
+
+    /// P&L of the quantity still held if it were closed at `mark` with no further fee, in
+    /// cents: `open_quantity * mark - open_cost_basis - open_entry_fees` for a long,
+    /// `open_cost_basis - open_quantity * mark - open_entry_fees` for a short; 0 once closed.
+    pub fn unrealised_pnl(&self, mark: Decimal) -> Decimal {
+        let value = self.open_quantity * mark;
+        let gross = match self.side {
+            TradeSide::Long => value - self.open_cost_basis,
+            TradeSide::Short => self.open_cost_basis - value,
+        };
+        cents(gross - self.open_entry_fees)
+    }
 }
 
 /// Running state of the open trade of one symbol.
@@ -160,12 +183,8 @@ impl Trade {
 struct OpenPosition {
     /// Index of the trade in the output.
     trade_index: usize,
-    /// Quantity still held (> 0).
-    open_quantity: Decimal,
-    /// Cost of the quantity still held, at moving average cost.
-    cost_basis: Decimal,
-    /// Entry fees not yet realised.
-    pending_entry_fees: Decimal,
+    /// The open lots.
+    lots: Lots,
 }
 
 /// Sums kept per trade until the averages are taken at the end.
@@ -175,29 +194,32 @@ struct Notionals {
     entry: Decimal,
     /// `sum(qty * price)` of the closing fills.
     exit: Decimal,
+    /// Largest number of decimals of the trade's fill prices.
+    price_scale: u32,
 }
 
-/// `amount * part / whole`, rounded to [`PRO_RATA_DECIMAL_PLACES`].
-fn pro_rata(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal {
-    (amount * part / whole).round_dp(PRO_RATA_DECIMAL_PLACES)
-}
-
-/// Checks every fill (see [`Fill::validate`]) and then builds the trades.
+/// Checks every fill (see [`Fill::validate`]) and then builds the trades with `method`.
 ///
 /// Use this where a bad fill must be reported; [`build_trades`] skips fills it cannot use.
-pub fn try_build_trades(fills: &[Fill]) -> Result<Vec<Trade>, TradingError> {
+pub fn try_build_trades(fills: &[Fill], method: CostBasis) -> Result<Vec<Trade>, TradingError> {
     fills.iter().try_for_each(Fill::validate)?;
-    Ok(build_trades(fills))
+    Ok(build_trades_with(fills, method))
 }
 
-/// Rebuilds the trades (flat-to-flat round trips per symbol) from fills in any order.
+/// [`build_trades_with`] under the default cost basis, FIFO.
+pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
+    build_trades_with(fills, CostBasis::default())
+}
+
+/// Rebuilds the trades (flat-to-flat round trips per symbol) from fills in any order, matching
+/// exits to lots by `method`.
 ///
-/// See the [module documentation](self) for the rules (ordering, flips, moving average cost,
-/// fee attribution). Fills with a quantity <= 0 are skipped, as they cannot move a position;
+/// See the [module documentation](self) for the rules (ordering, flips, lots, fee attribution,
+/// booking). Fills with a quantity <= 0 are skipped, as they cannot move a position;
 /// [`try_build_trades`] rejects them instead.
 ///
 /// Cost: one sort of the fills by `(time, id)` and one pass over them.
-pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
+pub fn build_trades_with(fills: &[Fill], method: CostBasis) -> Vec<Trade> {
     let mut ordered: Vec<&Fill> = fills
         .iter()
         .filter(|fill| fill.quantity > Decimal::ZERO)
@@ -209,56 +231,53 @@ pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
     let mut open: HashMap<&str, OpenPosition> = HashMap::new();
 
     for fill in ordered {
+        let fee = cents(fill.fee);
         let Some(position) = open.get_mut(fill.symbol.as_str()) else {
-            let position = open_trade(&mut trades, &mut notionals, fill, fill.quantity, fill.fee);
+            let position = open_trade(
+                &mut trades,
+                &mut notionals,
+                method,
+                fill,
+                fill.quantity,
+                fee,
+            );
             open.insert(fill.symbol.as_str(), position);
             continue;
         };
         let trade = &mut trades[position.trade_index];
         let notional = &mut notionals[position.trade_index];
+        notional.price_scale = notional.price_scale.max(fill.price.scale());
         let value = fill.quantity * fill.price;
 
         if fill.side == trade.side.entry_fill_side() {
-            // Scale-in: adds to the entry and to the cost basis.
+            // Scale-in: a new lot (FIFO) or more of the one lot (average).
             trade.entry_quantity += fill.quantity;
             trade.open_quantity += fill.quantity;
-            trade.fees += fill.fee;
+            trade.fees += fee;
             trade.fill_ids.push(fill.id.clone());
             notional.entry += value;
-            position.open_quantity += fill.quantity;
-            position.cost_basis += value;
-            position.pending_entry_fees += fill.fee;
+            position.lots.add(fill.quantity, value, fee);
             continue;
         }
 
         // Exit, possibly flipping into the opposite trade.
-        let closed_quantity = fill.quantity.min(position.open_quantity);
+        let closed_quantity = fill.quantity.min(position.lots.quantity());
         let remainder = fill.quantity - closed_quantity;
         let exit_fee = if remainder.is_zero() {
-            fill.fee
+            fee
         } else {
-            pro_rata(fill.fee, closed_quantity, fill.quantity)
+            cents_pro_rata(fee, closed_quantity, fill.quantity)
         };
-        let is_final = closed_quantity == position.open_quantity;
-        let (basis_taken, entry_fees_taken) = if is_final {
-            (position.cost_basis, position.pending_entry_fees)
-        } else {
-            (
-                pro_rata(position.cost_basis, closed_quantity, position.open_quantity),
-                pro_rata(
-                    position.pending_entry_fees,
-                    closed_quantity,
-                    position.open_quantity,
-                ),
-            )
-        };
+        let is_final = closed_quantity == position.lots.quantity();
+        let taken = position.lots.take(closed_quantity);
         let exit_value = closed_quantity * fill.price;
-        let gross_pnl = match trade.side {
-            TradeSide::Long => exit_value - basis_taken,
-            TradeSide::Short => basis_taken - exit_value,
+        let raw_gross = match trade.side {
+            TradeSide::Long => exit_value - taken.cost,
+            TradeSide::Short => taken.cost - exit_value,
         };
-        let realised_fees = exit_fee + entry_fees_taken;
-        let pnl = gross_pnl - realised_fees;
+        let realised_fees = exit_fee + taken.fees;
+        let pnl = cents(raw_gross - realised_fees);
+        let gross_pnl = pnl + realised_fees;
 
         trade.exit_quantity += closed_quantity;
         trade.open_quantity -= closed_quantity;
@@ -275,9 +294,6 @@ pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
             pnl,
         });
         notional.exit += exit_value;
-        position.open_quantity -= closed_quantity;
-        position.cost_basis -= basis_taken;
-        position.pending_entry_fees -= entry_fees_taken;
 
         if is_final {
             trade.status = TradeStatus::Closed;
@@ -289,22 +305,31 @@ pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
                 let flipped = open_trade(
                     &mut trades,
                     &mut notionals,
+                    method,
                     fill,
                     remainder,
-                    fill.fee - exit_fee,
+                    fee - exit_fee,
                 );
                 open.insert(fill.symbol.as_str(), flipped);
             }
         }
     }
 
+    for position in open.values() {
+        let trade = &mut trades[position.trade_index];
+        trade.open_cost_basis = position.lots.cost();
+        trade.open_entry_fees = position.lots.fees();
+    }
     for (trade, notional) in trades.iter_mut().zip(&notionals) {
-        trade.entry_price = notional.entry / trade.entry_quantity;
+        let places = notional.price_scale + AVERAGE_PRICE_EXTRA_DECIMAL_PLACES;
+        trade.entry_price = (notional.entry / trade.entry_quantity).round_dp(places);
         if !trade.exit_quantity.is_zero() {
-            trade.exit_price = Some(notional.exit / trade.exit_quantity);
+            trade.exit_price = Some((notional.exit / trade.exit_quantity).round_dp(places));
         }
         if trade.is_closed() && !notional.entry.is_zero() {
-            trade.return_percent = Some(trade.realised_pnl / notional.entry * Decimal::ONE_HUNDRED);
+            trade.return_percent = Some(ratio_number(
+                trade.realised_pnl / notional.entry * Decimal::ONE_HUNDRED,
+            ));
         }
     }
     trades
@@ -314,6 +339,7 @@ pub fn build_trades(fills: &[Fill]) -> Vec<Trade> {
 fn open_trade(
     trades: &mut Vec<Trade>,
     notionals: &mut Vec<Notionals>,
+    method: CostBasis,
     fill: &Fill,
     quantity: Decimal,
     fee: Decimal,
@@ -335,6 +361,8 @@ fn open_trade(
         fees: fee,
         gross_pnl: Decimal::ZERO,
         realised_pnl: Decimal::ZERO,
+        open_cost_basis: Decimal::ZERO,
+        open_entry_fees: Decimal::ZERO,
         return_percent: None,
         duration_seconds: None,
         strategy: fill.strategy.clone(),
@@ -349,11 +377,10 @@ fn open_trade(
     notionals.push(Notionals {
         entry: value,
         exit: Decimal::ZERO,
+        price_scale: fill.price.scale(),
     });
     OpenPosition {
         trade_index,
-        open_quantity: quantity,
-        cost_basis: value,
-        pending_entry_fees: fee,
+        lots: Lots::open(method, quantity, value, fee),
     }
 }

@@ -8,8 +8,8 @@ mod common;
 use chrono::TimeDelta;
 use common::{buy, d, fill, sell, t};
 use exporter_trading::{
-    DEFAULT_TIMEZONE, EquityPoint, Fill, Side, TradeSide, TradeStatus, build_trades, daily_pnl,
-    sample_fills, statistics, year_calendar,
+    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, Side, TradeSide, build_trades,
+    build_trades_with, cents, daily_pnl, sample_fills, statistics, year_calendar,
 };
 use rust_decimal::Decimal;
 
@@ -60,14 +60,14 @@ fn statistics_on_a_known_set() {
     assert_eq!(stats.open_trades, 1);
     // Wins 100, 50, 200; losses -30, -20, -60, -10; breakeven 0.
     assert_eq!((stats.wins, stats.losses, stats.breakeven), (3, 4, 1));
-    assert_eq!(stats.win_rate, Some(d("0.375"))); // 3 / 8
+    assert_eq!(stats.win_rate, Some(0.375)); // 3 / 8
     assert_eq!(stats.gross_profit, d("350")); // 100 + 50 + 200
     assert_eq!(stats.gross_loss, d("-120")); // -30 - 20 - 60 - 10
     assert_eq!(stats.net_pnl, d("230"));
-    assert_eq!(stats.profit_factor, Some(d("350") / d("120"))); // 2.91666...
-    assert_eq!(stats.average_win, Some(d("350") / d("3"))); // 116.666...
+    assert_eq!(stats.profit_factor, Some(2.916667)); // 350 / 120 = 2.91666.., 6 decimals
+    assert_eq!(stats.average_win, Some(d("116.67"))); // 350 / 3 = 116.666.., to the cent
     assert_eq!(stats.average_loss, Some(d("-30"))); // -120 / 4
-    assert_eq!(stats.payoff_ratio, Some(d("350") / d("3") / d("30"))); // 3.888...
+    assert_eq!(stats.payoff_ratio, Some(3.888889)); // (350 / 3) / 30 = 3.888..
     assert_eq!(stats.expectancy, Some(d("28.75"))); // 230 / 8
     assert_eq!(stats.largest_win, Some(d("200")));
     assert_eq!(stats.largest_loss, Some(d("-60")));
@@ -97,14 +97,14 @@ fn statistics_on_a_known_set() {
         ("X", 4, 2, 2)
     );
     assert_eq!(x.net_pnl, d("250"));
-    assert_eq!(x.win_rate, Some(d("0.5")));
+    assert_eq!(x.win_rate, Some(0.5));
     let y = &stats.per_symbol[1];
     assert_eq!(
         (y.symbol.as_str(), y.closed_trades, y.wins, y.losses),
         ("Y", 4, 1, 2)
     );
     assert_eq!(y.net_pnl, d("-20"));
-    assert_eq!(y.win_rate, Some(d("0.25")));
+    assert_eq!(y.win_rate, Some(0.25));
 
     // No equity points: no equity figures.
     assert_eq!(stats.daily_returns, 0);
@@ -128,7 +128,7 @@ fn drawdown_from_the_start_has_no_peak_trade() {
     assert_eq!(drawdown.peak, None);
     assert_eq!(drawdown.peak_cumulative_pnl, Decimal::ZERO);
     assert_eq!(drawdown.trough.id, "a");
-    assert_eq!(stats.profit_factor, Some(d("0.5"))); // 5 / 10
+    assert_eq!(stats.profit_factor, Some(0.5)); // 5 / 10
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn empty_and_all_winning_sets() {
         sell("b", "X", "1", "110", "0", "2026-01-05T15:01:00Z"),
     ];
     let stats = statistics(&build_trades(&fills), &[]);
-    assert_eq!(stats.win_rate, Some(Decimal::ONE));
+    assert_eq!(stats.win_rate, Some(1.0));
     assert_eq!(stats.profit_factor, None);
     assert_eq!(stats.payoff_ratio, None);
     assert_eq!(stats.average_loss, None);
@@ -189,7 +189,7 @@ fn sharpe_sortino_and_equity_drawdown_by_hand() {
         (sortino - 7.937_253_933_193_772).abs() < 1e-9,
         "sortino {sortino}"
     );
-    assert_eq!(stats.max_equity_drawdown_percent, Some(d("10")));
+    assert_eq!(stats.max_equity_drawdown_percent, Some(10.0));
 
     // Flat equity: returns all 0, so neither ratio is defined; drawdown 0.
     let flat: Vec<EquityPoint> = equity
@@ -202,7 +202,7 @@ fn sharpe_sortino_and_equity_drawdown_by_hand() {
     let stats = statistics(&[], &flat);
     assert_eq!(stats.sharpe_ratio, None);
     assert_eq!(stats.sortino_ratio, None);
-    assert_eq!(stats.max_equity_drawdown_percent, Some(Decimal::ZERO));
+    assert_eq!(stats.max_equity_drawdown_percent, Some(0.0));
     // One point: no return at all.
     let stats = statistics(&[], &equity[..1]);
     assert_eq!(stats.daily_returns, 0);
@@ -266,72 +266,146 @@ fn flatten(fills: &mut Vec<Fill>) {
     assert!(fills.iter().all(|fill| fill.time <= end));
 }
 
-#[test]
-fn daily_totals_match_trade_totals_on_generated_fills() {
-    let mut cases: Vec<Vec<Fill>> = Vec::new();
-    for seed in [1_u64, 7, 2026] {
-        cases.push(lcg_fills(3000, seed));
-        cases.push(sample_fills(5000, seed));
-    }
-    for (case, mut fills) in cases.into_iter().enumerate() {
-        // Open trades: sum of daily P&L still equals sum of trades' realised P&L.
-        let trades = build_trades(&fills);
-        let by_trade: Decimal = trades.iter().map(|trade| trade.realised_pnl).sum();
-        for tz in [DEFAULT_TIMEZONE, chrono_tz::UTC, chrono_tz::Asia::Tokyo] {
-            let by_day: Decimal = daily_pnl(&trades, tz, None, None)
-                .iter()
-                .map(|day| day.realised_pnl)
-                .sum();
-            assert_eq!(by_day, by_trade, "case {case} {tz}");
-        }
-        // Every fee is attributed to exactly one trade (a flip's two shares add up).
-        let fill_fees: Decimal = fills.iter().map(|fill| fill.fee).sum();
-        let trade_fees: Decimal = trades.iter().map(|trade| trade.fees).sum();
-        assert_eq!(trade_fees, fill_fees, "case {case}");
-        // Open quantity left per symbol is the net position.
-        for trade in trades
-            .iter()
-            .filter(|trade| trade.status == TradeStatus::Open)
-        {
-            let net: Decimal = fills
-                .iter()
-                .filter(|fill| fill.symbol == trade.symbol)
-                .map(|fill| fill.side.sign() * fill.quantity)
-                .sum();
-            let signed = match trade.side {
-                TradeSide::Long => trade.open_quantity,
-                TradeSide::Short => -trade.open_quantity,
-            };
-            assert_eq!(signed, net, "case {case} {}", trade.symbol);
-        }
+/// Half a cent: the most one booking (one realisation, or one open position's mark) can move
+/// a total away from the exact cash flow.
+fn half_cent() -> Decimal {
+    d("0.005")
+}
 
-        // All closed: realised P&L is exactly the cash flow, sells - buys - fees.
-        flatten(&mut fills);
-        let trades = build_trades(&fills);
-        assert!(trades.iter().all(|trade| trade.is_closed()));
-        let cash: Decimal = fills
-            .iter()
-            .map(|fill| -fill.side.sign() * fill.notional() - fill.fee)
-            .sum();
-        let by_trade: Decimal = trades.iter().map(|trade| trade.realised_pnl).sum();
-        assert_eq!(by_trade, cash, "case {case}");
-        for trade in &trades {
-            assert_eq!(trade.realised_pnl, trade.gross_pnl - trade.fees);
-            assert_eq!(trade.exit_quantity, trade.entry_quantity);
+/// Cash flow of the fills with fees as booked (in cents): sells - buys - fees.
+fn cash_flow(fills: &[Fill]) -> Decimal {
+    fills
+        .iter()
+        .map(|fill| -fill.side.sign() * fill.notional() - cents(fill.fee))
+        .sum()
+}
+
+#[test]
+fn daily_totals_and_open_pnl_reconcile_to_the_trades_on_generated_fills() {
+    let mut cases: Vec<(Vec<Fill>, bool)> = Vec::new();
+    for seed in [1_u64, 7, 2026] {
+        // Odd prices and fractional quantities: exits are rounded to the cent.
+        cases.push((lcg_fills(3000, seed), false));
+        // Cent prices and whole shares: FIFO exits are whole cents, nothing to round.
+        cases.push((sample_fills(5000, seed), true));
+    }
+    for (case, (mut fills, cent_prices)) in cases.into_iter().enumerate() {
+        // The mark of each symbol: its last fill price.
+        let mut marks: std::collections::HashMap<String, Decimal> = Default::default();
+        let mut ordered = fills.clone();
+        ordered.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        for fill in &ordered {
+            marks.insert(fill.symbol.clone(), fill.price);
         }
-        let daily = daily_pnl(&trades, DEFAULT_TIMEZONE, None, None);
-        let by_day: Decimal = daily.iter().map(|day| day.realised_pnl).sum();
-        assert_eq!(by_day, cash, "case {case}");
-        let closed_by_day: u32 = daily.iter().map(|day| day.trades_closed).sum();
-        assert_eq!(closed_by_day as usize, trades.len());
-        let stats = statistics(&trades, &[]);
-        assert_eq!(stats.net_pnl, cash);
-        // The year summaries over every year add up to the same total.
-        let by_month: Decimal = (2025..=2030)
-            .flat_map(|year| year_calendar(&daily, year))
-            .map(|month| month.pnl)
-            .sum();
-        assert_eq!(by_month, cash, "case {case}");
+        let exact_total = cash_flow(&fills)
+            + fills
+                .iter()
+                .map(|fill| fill.side.sign() * fill.quantity * marks[&fill.symbol])
+                .sum::<Decimal>();
+        let mut totals = Vec::new();
+        for method in [CostBasis::Fifo, CostBasis::Average] {
+            let trades = build_trades_with(&fills, method);
+            let by_trade: Decimal = trades.iter().map(|trade| trade.realised_pnl).sum();
+            for tz in [DEFAULT_TIMEZONE, chrono_tz::UTC, chrono_tz::Asia::Tokyo] {
+                let by_day: Decimal = daily_pnl(&trades, tz, None, None)
+                    .iter()
+                    .map(|day| day.realised_pnl)
+                    .sum();
+                assert_eq!(by_day, by_trade, "case {case} {method} {tz}");
+            }
+            // Every fee is attributed to exactly one trade (a flip's two shares add up).
+            let fill_fees: Decimal = fills.iter().map(|fill| cents(fill.fee)).sum();
+            let trade_fees: Decimal = trades.iter().map(|trade| trade.fees).sum();
+            assert_eq!(trade_fees, fill_fees, "case {case} {method}");
+            // Every booked amount is whole cents.
+            for trade in &trades {
+                for realisation in &trade.realisations {
+                    assert_eq!(realisation.pnl, cents(realisation.pnl), "case {case}");
+                    assert_eq!(realisation.fees, cents(realisation.fees), "case {case}");
+                }
+            }
+            // Realised by day + open P&L at the marks = the cash flow + open positions at the
+            // marks, within half a cent per booking; to the cent exactly for FIFO on cent prices.
+            let open: Vec<_> = trades.iter().filter(|trade| !trade.is_closed()).collect();
+            let unrealised: Decimal = open
+                .iter()
+                .map(|trade| trade.unrealised_pnl(marks[&trade.symbol]))
+                .sum();
+            let bookings: usize = trades
+                .iter()
+                .map(|trade| trade.realisations.len())
+                .sum::<usize>()
+                + open.len();
+            let total = by_trade + unrealised;
+            let slack = half_cent() * Decimal::from(bookings);
+            assert!(
+                (total - exact_total).abs() <= slack,
+                "case {case} {method}: {total} vs {exact_total}"
+            );
+            if cent_prices && method == CostBasis::Fifo {
+                let unrounded: Decimal = open
+                    .iter()
+                    .map(|trade| {
+                        let value = trade.open_quantity * marks[&trade.symbol];
+                        let gross = match trade.side {
+                            TradeSide::Long => value - trade.open_cost_basis,
+                            TradeSide::Short => trade.open_cost_basis - value,
+                        };
+                        gross - trade.open_entry_fees
+                    })
+                    .sum();
+                assert_eq!(by_trade + unrounded, exact_total, "case {case}");
+            }
+            totals.push(total);
+            // Open quantity left per symbol is the net position.
+            for trade in &open {
+                let net: Decimal = fills
+                    .iter()
+                    .filter(|fill| fill.symbol == trade.symbol)
+                    .map(|fill| fill.side.sign() * fill.quantity)
+                    .sum();
+                let signed = match trade.side {
+                    TradeSide::Long => trade.open_quantity,
+                    TradeSide::Short => -trade.open_quantity,
+                };
+                assert_eq!(signed, net, "case {case} {}", trade.symbol);
+            }
+        }
+        // Both methods value the account the same, up to their roundings.
+        let slack = half_cent() * Decimal::from(2 * fills.len());
+        assert!((totals[0] - totals[1]).abs() <= slack, "case {case}");
+
+        // All closed: realised P&L is the cash flow, sells - buys - fees.
+        flatten(&mut fills);
+        let cash = cash_flow(&fills);
+        for method in [CostBasis::Fifo, CostBasis::Average] {
+            let trades = build_trades_with(&fills, method);
+            assert!(trades.iter().all(|trade| trade.is_closed()));
+            let by_trade: Decimal = trades.iter().map(|trade| trade.realised_pnl).sum();
+            let realisations: usize = trades.iter().map(|trade| trade.realisations.len()).sum();
+            let slack = half_cent() * Decimal::from(realisations);
+            assert!((by_trade - cash).abs() <= slack, "case {case} {method}");
+            if cent_prices && method == CostBasis::Fifo {
+                assert_eq!(by_trade, cash, "case {case}");
+            }
+            for trade in &trades {
+                assert_eq!(trade.realised_pnl, trade.gross_pnl - trade.fees);
+                assert_eq!(trade.exit_quantity, trade.entry_quantity);
+            }
+            // Days, months, years and statistics are sums of the same booked cents: exact.
+            let daily = daily_pnl(&trades, DEFAULT_TIMEZONE, None, None);
+            let by_day: Decimal = daily.iter().map(|day| day.realised_pnl).sum();
+            assert_eq!(by_day, by_trade, "case {case} {method}");
+            let closed_by_day: u32 = daily.iter().map(|day| day.trades_closed).sum();
+            assert_eq!(closed_by_day as usize, trades.len());
+            let stats = statistics(&trades, &[]);
+            assert_eq!(stats.net_pnl, by_trade);
+            let by_month: Decimal = (2025..=2030)
+                .flat_map(|year| year_calendar(&daily, year))
+                .map(|month| month.pnl)
+                .sum();
+            assert_eq!(by_month, by_trade, "case {case} {method}");
+        }
     }
 }
 

@@ -7,7 +7,8 @@ mod common;
 
 use common::{buy, d, fill, sell, t};
 use exporter_trading::{
-    Side, TradeSide, TradeStatus, TradingError, build_trades, try_build_trades,
+    CostBasis, Side, TradeSide, TradeStatus, TradingError, build_trades, build_trades_with,
+    try_build_trades,
 };
 use rust_decimal::Decimal;
 
@@ -36,7 +37,7 @@ fn long_round_trip_with_fees() {
     assert_eq!(trade.gross_pnl, d("150"));
     assert_eq!(trade.fees, d("2"));
     assert_eq!(trade.realised_pnl, d("148"));
-    assert_eq!(trade.return_percent, Some(d("14.8")));
+    assert_eq!(trade.return_percent, Some(14.8));
     assert_eq!(trade.duration_seconds, Some(3600));
     assert_eq!(trade.fill_ids, ["b1", "s1"]);
     assert_eq!(trade.realisations.len(), 1);
@@ -67,7 +68,7 @@ fn scale_in_two_buys_one_sell() {
     assert_eq!(trade.gross_pnl, d("400"));
     assert_eq!(trade.fees, d("4"));
     assert_eq!(trade.realised_pnl, d("396"));
-    assert_eq!(trade.return_percent, Some(d("18")));
+    assert_eq!(trade.return_percent, Some(18.0));
     assert_eq!(trade.duration_seconds, Some(1200));
     assert_eq!(trade.fill_ids, ["b1", "b2", "s1"]);
 }
@@ -114,22 +115,31 @@ fn partial_exit_then_final_exit_realises_on_each_fill() {
     assert_eq!(trade.fees, d("3"));
     assert_eq!(trade.realised_pnl, d("17"));
     // 17 / 2000 * 100 = 0.85 %
-    assert_eq!(trade.return_percent, Some(d("0.85")));
+    assert_eq!(trade.return_percent, Some(0.85));
 }
 
 #[test]
-fn scale_in_after_partial_exit_uses_moving_average_cost() {
+fn scale_in_after_partial_exit_with_one_lot_left_is_the_same_under_both_methods() {
     // Buy 100 @ 10, sell 50 @ 12, buy 50 @ 14, sell 100 @ 15; no fees.
     // Exit 1: basis 1000 * 50/100 = 500 taken; gross = 600 - 500 = 100.
     // Then 50 held at basis 500, + 50 @ 14 = 700 -> 100 held at basis 1200 (average 12).
     // Exit 2: gross = 1500 - 1200 = 300. Total 400 = cash flow (600 + 1500) - (1000 + 700).
+    // FIFO: exit 1 takes 50 of the 100 @ 10 lot (500, the same); exit 2 closes 50 @ 10 and
+    // 50 @ 14: 1500 - 500 - 700 = 300, the same split (one lot was open at the first exit).
     let fills = [
         buy("b1", "AMD", "100", "10", "0", "2026-01-05T15:00:00Z"),
         sell("s1", "AMD", "50", "12", "0", "2026-01-05T15:01:00Z"),
         buy("b2", "AMD", "50", "14", "0", "2026-01-05T15:02:00Z"),
         sell("s2", "AMD", "100", "15", "0", "2026-01-05T15:03:00Z"),
     ];
-    let trades = build_trades(&fills);
+    assert_eq!(
+        build_trades(&fills),
+        build_trades_with(&fills, CostBasis::Fifo)
+    );
+    let fifo = build_trades(&fills);
+    assert_eq!(fifo[0].realisations[0].gross_pnl, d("100"));
+    assert_eq!(fifo[0].realisations[1].gross_pnl, d("300"));
+    let trades = build_trades_with(&fills, CostBasis::Average);
     assert_eq!(trades.len(), 1);
     let trade = &trades[0];
     assert_eq!(trade.realisations[0].gross_pnl, d("100"));
@@ -137,8 +147,8 @@ fn scale_in_after_partial_exit_uses_moving_average_cost() {
     assert_eq!(trade.gross_pnl, d("400"));
     assert_eq!(trade.realised_pnl, d("400"));
     assert_eq!(trade.entry_quantity, d("150"));
-    // entry avg = 1700 / 150 = 11.333...; exit avg = 2100 / 150 = 14.
-    assert_eq!(trade.entry_price, d("1700") / d("150"));
+    // entry avg = 1700 / 150 = 11.333...: kept to the prices' 0 decimals + 4; exit avg = 2100 / 150 = 14.
+    assert_eq!(trade.entry_price, d("11.3333"));
     assert_eq!(trade.exit_price, Some(d("14")));
 }
 
@@ -160,7 +170,7 @@ fn short_round_trip() {
     assert_eq!(trade.gross_pnl, d("500"));
     assert_eq!(trade.fees, d("1"));
     assert_eq!(trade.realised_pnl, d("499"));
-    assert_eq!(trade.return_percent, Some(d("3.992")));
+    assert_eq!(trade.return_percent, Some(3.992));
     assert_eq!(trade.duration_seconds, Some(3 * 3600 + 1800));
 }
 
@@ -205,15 +215,15 @@ fn flip_long_to_short_in_one_fill_splits_quantity_and_fee() {
     assert_eq!(short.fill_ids, ["x1", "b2"]);
     assert_eq!(short.strategy.as_deref(), Some("reversal"));
 
-    // A fee that does not divide evenly: 1.00 over 150 -> close 100/150 = 0.6666666667 (10 dp),
-    // open = 1.00 - 0.6666666667 = 0.3333333333; the two add up to the fee exactly.
+    // A fee that does not divide evenly: 1.00 over 150 -> close 100/150 = 0.666.. booked 0.67,
+    // open = 1.00 - 0.67 = 0.33; the two add up to the fee exactly.
     let uneven = [
         buy("b1", "SPY", "100", "10", "0", "2026-01-08T15:00:00Z"),
         sell("x1", "SPY", "150", "12", "1.00", "2026-01-08T16:00:00Z"),
     ];
     let trades = build_trades(&uneven);
-    assert_eq!(trades[0].fees, d("0.6666666667"));
-    assert_eq!(trades[1].fees, d("0.3333333333"));
+    assert_eq!(trades[0].fees, d("0.67"));
+    assert_eq!(trades[1].fees, d("0.33"));
     assert_eq!(trades[0].fees + trades[1].fees, d("1.00"));
     assert_eq!(trades[1].status, TradeStatus::Open);
 }
@@ -296,14 +306,14 @@ fn invalid_fills_are_rejected_or_skipped() {
     let zero = buy("z", "AAPL", "0", "100", "0", "2026-01-09T15:00:00Z");
     let negative_fee = buy("n", "AAPL", "1", "100", "-1", "2026-01-09T15:00:00Z");
     assert_eq!(
-        try_build_trades(std::slice::from_ref(&zero)),
+        try_build_trades(std::slice::from_ref(&zero), CostBasis::Fifo),
         Err(TradingError::NonPositiveQuantity {
             fill_id: "z".to_owned(),
             quantity: Decimal::ZERO,
         })
     );
     assert!(matches!(
-        try_build_trades(&[negative_fee]),
+        try_build_trades(&[negative_fee], CostBasis::Average),
         Err(TradingError::NegativeFee { .. })
     ));
     assert!(build_trades(&[zero]).is_empty());

@@ -134,6 +134,7 @@ impl AlertRunner {
 pub(super) async fn follow_realised_pnl(
     store: Store,
     timezone: String,
+    cost_basis: exporter_trading::CostBasis,
     sender: tokio::sync::watch::Sender<Option<f64>>,
     shutdown: Shutdown,
 ) {
@@ -160,7 +161,7 @@ pub(super) async fn follow_realised_pnl(
             continue;
         };
         let pnl = tokio::task::spawn_blocking(move || {
-            let trades = exporter_trading::trades_from_records(fills);
+            let trades = exporter_trading::trades_from_records(fills, cost_basis);
             exporter_trading::realised_pnl_on(&trades, tz, today)
         })
         .await;

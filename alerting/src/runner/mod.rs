@@ -147,6 +147,7 @@ impl AlertRunner {
         tokio::spawn(follow_realised_pnl(
             store.clone(),
             settings.trading.timezone.clone(),
+            settings.trading.cost_basis.parse().unwrap_or_default(),
             pnl_sender,
             shutdown.clone(),
         ));

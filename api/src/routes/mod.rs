@@ -2,6 +2,7 @@
 //! the API key.
 
 pub mod alerts;
+pub mod csv;
 pub mod hardware;
 pub mod health;
 pub mod logs;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/market/chart/{symbol}", get(market::chart))
         .route("/market/quote/{symbol}", get(market::quote))
         .route("/trades/active", get(trades::active))
+        .route("/trades/fills", get(trades::fills))
         .route("/trades/history", get(trades::history))
         .route("/trades/statistics", get(trades::stats))
         .route("/trades/daily-pnl", get(trades::daily))

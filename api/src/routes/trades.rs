@@ -1,20 +1,26 @@
-//! `/trades/*`: open and closed trades, statistics, daily P&L and the P&L calendar, computed with
-//! `exporter-trading` from the fills and equity history in the store. Trades are rebuilt only
-//! when the fill table changed (a count and a timestamp tell), so repeated requests are cheap.
+//! `/trades/*`: fills, open and closed trades, statistics, daily P&L and the P&L calendar,
+//! computed with `exporter-trading` from the fills and equity history in the store (lots matched
+//! by `trading.cost_basis`). Trades are rebuilt only when the fill table changed (a count and a
+//! timestamp tell), so repeated requests are cheap. Fills, trades and daily P&L also come as
+//! CSV ([`super::csv`]).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate, Utc};
-use exporter_protocol::brokerage::{ORDERS_KIND, OpenOrders};
+use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, Trade, TradeStatus, daily_pnl, month_calendar, statistics, trading_day, year_calendar,
+    DailyPnl, Trade, TradeStatus, cents, daily_pnl, month_calendar, statistics, trading_day,
+    year_calendar,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use super::csv::{self, Format};
 use super::metrics::latest_typed;
 use crate::params::Params;
 use crate::{ApiError, AppState};
@@ -32,8 +38,9 @@ async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
         return Ok(trades.clone());
     }
     let fills = state.store.fills().await?;
+    let method = state.cost_basis;
     let trades = Arc::new(
-        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills))
+        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills, method))
             .await
             .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
     );
@@ -110,17 +117,19 @@ pub async fn active(
         ("end_date" = Option<String>, Query, description = "closed on or before (YYYY-MM-DD)"),
         ("side" = Option<String>, Query, description = "long or short"),
         ("strategy" = Option<String>, Query, description = "strategy tag"),
+        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV, which holds every matching trade unless limit or offset is given"),
     ),
     responses(
-        (status = 200, description = "Closed trades, newest first: `total`, `limit`, `offset`, `trades`"),
+        (status = 200, description = "Closed trades, newest first: `total`, `limit`, `offset`, `trades`; or a CSV attachment, one trade a row"),
         (status = 400, body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
     )
 )]
 pub async fn history(
     State(state): State<AppState>,
+    headers: HeaderMap,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     params.only(&[
         "limit",
         "offset",
@@ -129,9 +138,10 @@ pub async fn history(
         "end_date",
         "side",
         "strategy",
+        "format",
     ])?;
-    let limit = params.integer("limit", 1, 1000)?.unwrap_or(100) as usize;
-    let offset = params.integer("offset", 0, i64::MAX)?.unwrap_or(0) as usize;
+    let format = Format::of(&params, &headers)?;
+    let (limit, offset) = page(&params, format)?;
     let symbol = params.text("symbol")?;
     let side = params.choice("side", &["long", "short"])?;
     let strategy = params.text("strategy")?;
@@ -150,9 +160,167 @@ pub async fn history(
     closed.sort_by(|a, b| b.closed_at.cmp(&a.closed_at).then_with(|| b.id.cmp(&a.id)));
     let total = closed.len();
     let page: Vec<&&Trade> = closed.iter().skip(offset).take(limit).collect();
-    Ok(Json(
-        json!({ "total": total, "limit": limit, "offset": offset, "trades": page }),
-    ))
+    if format == Format::Csv {
+        let rows = page.iter().map(|trade| trade_row(trade));
+        return Ok(csv::attachment(
+            "trades.csv",
+            csv::table(&TRADE_COLUMNS, rows),
+        ));
+    }
+    Ok(
+        Json(json!({ "total": total, "limit": limit, "offset": offset, "trades": page }))
+            .into_response(),
+    )
+}
+
+/// `limit` (1 to 1000, default 100) and `offset` (default 0); a CSV export without either holds
+/// every row.
+fn page(params: &Params, format: Format) -> Result<(usize, usize), ApiError> {
+    let limit = params.integer("limit", 1, 1000)?;
+    let offset = params.integer("offset", 0, i64::MAX)?;
+    let everything = format == Format::Csv && limit.is_none() && offset.is_none();
+    let limit = if everything {
+        usize::MAX
+    } else {
+        limit.unwrap_or(100) as usize
+    };
+    Ok((limit, offset.unwrap_or(0) as usize))
+}
+
+/// The columns of a trade in CSV.
+const TRADE_COLUMNS: [&str; 16] = [
+    "id",
+    "symbol",
+    "side",
+    "status",
+    "opened_at",
+    "closed_at",
+    "entry_quantity",
+    "exit_quantity",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "gross_pnl",
+    "realised_pnl",
+    "return_percent",
+    "duration_seconds",
+    "strategy",
+];
+
+fn trade_row(trade: &Trade) -> Vec<String> {
+    vec![
+        trade.id.clone(),
+        trade.symbol.clone(),
+        match trade.side {
+            exporter_trading::TradeSide::Long => "long".into(),
+            exporter_trading::TradeSide::Short => "short".into(),
+        },
+        match trade.status {
+            TradeStatus::Open => "open".into(),
+            TradeStatus::Closed => "closed".into(),
+        },
+        csv::time(trade.opened_at),
+        csv::optional(trade.closed_at.map(csv::time)),
+        trade.entry_quantity.to_string(),
+        trade.exit_quantity.to_string(),
+        trade.entry_price.to_string(),
+        csv::optional(trade.exit_price),
+        trade.fees.to_string(),
+        trade.gross_pnl.to_string(),
+        trade.realised_pnl.to_string(),
+        csv::optional(trade.return_percent),
+        csv::optional(trade.duration_seconds),
+        trade.strategy.clone().unwrap_or_default(),
+    ]
+}
+
+#[utoipa::path(
+    get, path = "/trades/fills", tag = "trading", security(("api_key" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("offset" = Option<u32>, Query, description = "default 0"),
+        ("symbol" = Option<String>, Query, description = "only this symbol"),
+        ("start_date" = Option<String>, Query, description = "filled on or after (YYYY-MM-DD, trading time zone)"),
+        ("end_date" = Option<String>, Query, description = "filled on or before (YYYY-MM-DD)"),
+        ("side" = Option<String>, Query, description = "buy or sell"),
+        ("strategy" = Option<String>, Query, description = "strategy tag"),
+        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV, which holds every matching fill unless limit or offset is given"),
+    ),
+    responses(
+        (status = 200, description = "Stored fills, newest first: `total`, `limit`, `offset`, `fills` (fees in cents as booked); or a CSV attachment, one fill a row"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn fills(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&[
+        "limit",
+        "offset",
+        "symbol",
+        "start_date",
+        "end_date",
+        "side",
+        "strategy",
+        "format",
+    ])?;
+    let format = Format::of(&params, &headers)?;
+    let (limit, offset) = page(&params, format)?;
+    let symbol = params.text("symbol")?;
+    let side = params.choice("side", &["buy", "sell"])?;
+    let strategy = params.text("strategy")?;
+    let (start, end) = date_range(&params)?;
+    let mut fills: Vec<FillRecord> = state
+        .store
+        .fills()
+        .await?
+        .into_iter()
+        .filter(|f| symbol.as_ref().is_none_or(|s| &f.symbol == s))
+        .filter(|f| side.is_none_or(|s| (s == "buy") == (f.side == "buy")))
+        .filter(|f| strategy.is_none() || f.strategy == strategy)
+        .filter(|f| {
+            (start.is_none() && end.is_none())
+                || within(Some(trading_day(f.time, state.timezone)), start, end)
+        })
+        .collect();
+    fills.reverse();
+    let total = fills.len();
+    let page: Vec<FillRecord> = fills
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|f| FillRecord {
+            side: if f.side == "buy" { "buy" } else { "sell" }.to_owned(),
+            fee: cents(f.fee),
+            ..f
+        })
+        .collect();
+    if format == Format::Csv {
+        let rows = page.iter().map(|f| {
+            vec![
+                f.id.clone(),
+                csv::time(f.time),
+                f.symbol.clone(),
+                f.side.clone(),
+                f.quantity.to_string(),
+                f.price.to_string(),
+                f.fee.to_string(),
+                f.order_id.clone().unwrap_or_default(),
+                f.strategy.clone().unwrap_or_default(),
+            ]
+        });
+        let columns = [
+            "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy",
+        ];
+        return Ok(csv::attachment("fills.csv", csv::table(&columns, rows)));
+    }
+    Ok(
+        Json(json!({ "total": total, "limit": limit, "offset": offset, "fills": page }))
+            .into_response(),
+    )
 }
 
 #[utoipa::path(
@@ -216,15 +384,21 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
     params(
         ("start_date" = Option<String>, Query, description = "first day (YYYY-MM-DD, trading time zone)"),
         ("end_date" = Option<String>, Query, description = "last day"),
+        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV"),
     ),
     responses(
-        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change"),
+        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row"),
         (status = 400, body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
     )
 )]
-pub async fn daily(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    params.only(&["start_date", "end_date"])?;
+pub async fn daily(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["start_date", "end_date", "format"])?;
+    let format = Format::of(&params, &headers)?;
     let (start, end) = date_range(&params)?;
     let trades = trades(&state).await?;
     let rows = daily_pnl(&trades, state.timezone, start, end);
@@ -233,23 +407,49 @@ pub async fn daily(State(state): State<AppState>, params: Params) -> Result<Json
     for point in equity(&state).await? {
         by_day.insert(trading_day(point.time, state.timezone), point.equity);
     }
+    let change = |row: &DailyPnl| {
+        by_day.get(&row.date).and_then(|today| {
+            by_day
+                .range(..row.date)
+                .next_back()
+                .map(|(_, previous)| cents(today - previous))
+        })
+    };
+    if format == Format::Csv {
+        let columns = [
+            "date",
+            "realised_pnl",
+            "fees",
+            "trades_closed",
+            "wins",
+            "losses",
+            "equity_change",
+        ];
+        let lines = rows.iter().map(|row| {
+            vec![
+                row.date.to_string(),
+                row.realised_pnl.to_string(),
+                row.fees.to_string(),
+                row.trades_closed.to_string(),
+                row.wins.to_string(),
+                row.losses.to_string(),
+                csv::optional(change(row)),
+            ]
+        });
+        return Ok(csv::attachment(
+            "daily-pnl.csv",
+            csv::table(&columns, lines),
+        ));
+    }
     let days: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let change = by_day.get(&row.date).and_then(|today| {
-                by_day
-                    .range(..row.date)
-                    .next_back()
-                    .map(|(_, previous)| today - previous)
-            });
             let mut value = json!(row);
-            value["equity_change"] = json!(change);
+            value["equity_change"] = json!(change(row));
             value
         })
         .collect();
-    Ok(Json(
-        json!({ "timezone": state.timezone.name(), "days": days }),
-    ))
+    Ok(Json(json!({ "timezone": state.timezone.name(), "days": days })).into_response())
 }
 
 #[utoipa::path(

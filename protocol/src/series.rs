@@ -122,9 +122,17 @@ impl SeriesDef {
 
     /// The Prometheus metric family of this series (the naming contract of docs/metrics.md):
     /// `gh200_` + the name with `.` as `_`, percent as a 0–1 `_ratio` and MHz as `_hertz`
-    /// (see [`Self::prometheus_value`]); every other name unchanged. Counters keep their
-    /// `_total`, as the text format 0.0.4 wants; OpenMetrics strips it from the family.
+    /// (see [`Self::prometheus_value`]); every other name unchanged, except a gauge named
+    /// like a histogram's parts, which Prometheus reserves ([`RESERVED_SUFFIX_RENAMES`]).
+    /// Counters keep their `_total`, as the text format 0.0.4 wants; OpenMetrics strips it
+    /// from the family.
     pub fn prometheus_family(&self) -> String {
+        if let Some((_, family)) = RESERVED_SUFFIX_RENAMES
+            .iter()
+            .find(|(name, _)| *name == self.name)
+        {
+            return (*family).to_owned();
+        }
         let name = match self.unit {
             Unit::Percent => self
                 .name
@@ -177,6 +185,14 @@ impl SeriesDef {
         self.unit == Unit::Currency
     }
 }
+
+/// Series whose name ends in `_count`, `_sum` or `_bucket` without being a histogram: Prometheus
+/// reserves those suffixes (`promtool check metrics` refuses them), so their families are named
+/// here. A unit test keeps new series from needing an entry unnoticed.
+pub const RESERVED_SUFFIX_RENAMES: &[(&str, &str)] = &[
+    ("gpu.count", "gh200_gpus"),
+    ("host.process_count", "gh200_host_processes"),
+];
 
 /// Declares a module's series: one `pub const NAME: SeriesDef` each, and `pub const SERIES`
 /// listing them all (the module's catalogue, gathered by [`describe`]).
@@ -293,6 +309,8 @@ mod tests {
         assert_eq!(family("load.one"), "gh200_load_one");
         assert_eq!(family("process.up"), "gh200_process_up");
         assert_eq!(family("gpu.xid"), "gh200_gpu_xid");
+        assert_eq!(family("gpu.count"), "gh200_gpus");
+        assert_eq!(family("host.process_count"), "gh200_host_processes");
         assert_eq!(family("portfolio.equity"), "gh200_portfolio_equity");
         assert_eq!(
             family("trading.realized_pnl_today"),
@@ -332,6 +350,15 @@ mod tests {
                 "{family}"
             );
             assert!(families.insert(family.clone()), "{family} twice");
+            if def.kind != SeriesType::Histogram {
+                for reserved in ["_count", "_sum", "_bucket"] {
+                    assert!(
+                        !family.ends_with(reserved),
+                        "{family}: {reserved} is reserved for histograms; add {} to RESERVED_SUFFIX_RENAMES",
+                        def.name
+                    );
+                }
+            }
         }
     }
 

@@ -106,8 +106,12 @@ pub struct Exposition {
 impl Exposition {
     /// The series of one stored latest sample, unless it is older than `stale_before`. Every
     /// periodic source also gets its `gh200_exporter_last_sample_timestamp_seconds`.
+    ///
+    /// Only periodic sources go stale: an event's or an inventory's latest sample stays true
+    /// until the next one (the last XID code, the GPU count), as `/metrics/hardware` shows it.
     pub fn add_latest(&mut self, latest: &LatestSample, stale_before: DateTime<Utc>) {
-        if kinds::is_periodic(&latest.source) {
+        let periodic = kinds::is_periodic(&latest.source);
+        if periodic {
             let labels = Labels::from([
                 ("host".to_owned(), latest.host.clone()),
                 ("source".to_owned(), latest.source.clone()),
@@ -122,7 +126,7 @@ impl Exposition {
             .samples
             .insert(("", labels), (seconds, latest.sample_time));
         }
-        if latest.sample_time < stale_before {
+        if periodic && latest.sample_time < stale_before {
             self.stale_samples += 1;
             return;
         }
@@ -537,6 +541,10 @@ mod tests {
             "{text}"
         );
         assert_eq!(exposition.stale_samples, 1);
+        let inventory = serde_json::json!({"gpus": []});
+        let mut exposition = Exposition::default();
+        exposition.add_latest(&latest("gpu_inventory", 3600, inventory), stale_before());
+        assert_eq!(exposition.stale_samples, 0, "inventories do not go stale");
     }
 
     #[test]
@@ -597,6 +605,48 @@ mod tests {
         exposition.add_alerts(&[alert]);
         let text = exposition.encode(Format::Text);
         assert!(text.contains("ALERTS{alertname=\"HighCpu\",alertstate=\"firing\",category=\"system\",host=\"gh1\",severity=\"critical\"} 1\n"), "{text}");
+    }
+
+    static BATCH_SECONDS: SeriesDef = SeriesDef {
+        name: "exporter.batch_commit_seconds",
+        kind: exporter_protocol::series::SeriesType::Histogram,
+        unit: exporter_protocol::series::Unit::Seconds,
+        help: "Time to commit one batch",
+    };
+
+    #[test]
+    fn histogram_points_become_one_family_with_buckets_in_order() {
+        let mut exposition = Exposition::default();
+        let now = Utc::now();
+        let process = || Labels::from([("process".to_owned(), "aggregator".to_owned())]);
+        for (le, count) in [("10", 5.0), ("+Inf", 6.0), ("0.5", 2.0), ("2.5", 4.0)] {
+            let mut labels = process();
+            labels.insert("le".to_owned(), le.to_owned());
+            let name = "exporter.batch_commit_seconds_bucket";
+            exposition.add_point(&BATCH_SECONDS, name, "gh1", labels, count, now);
+        }
+        let sum = "exporter.batch_commit_seconds_sum";
+        exposition.add_point(&BATCH_SECONDS, sum, "gh1", process(), 7.5, now);
+        let count = "exporter.batch_commit_seconds_count";
+        exposition.add_point(&BATCH_SECONDS, count, "gh1", process(), 6.0, now);
+        let text = exposition.encode(Format::Text);
+        let family = "gh200_exporter_batch_commit_seconds";
+        let expected = format!(
+            "# HELP {family} Time to commit one batch\n# TYPE {family} histogram\n\
+             {family}_bucket{{host=\"gh1\",le=\"0.5\",process=\"aggregator\"}} 2\n\
+             {family}_bucket{{host=\"gh1\",le=\"2.5\",process=\"aggregator\"}} 4\n\
+             {family}_bucket{{host=\"gh1\",le=\"10\",process=\"aggregator\"}} 5\n\
+             {family}_bucket{{host=\"gh1\",le=\"+Inf\",process=\"aggregator\"}} 6\n\
+             {family}_sum{{host=\"gh1\",process=\"aggregator\"}} 7.5\n\
+             {family}_count{{host=\"gh1\",process=\"aggregator\"}} 6\n"
+        );
+        assert_eq!(text, expected);
+        let om = exposition.encode(Format::OpenMetrics);
+        assert!(om.contains(&format!("# UNIT {family} seconds\n")), "{om}");
+        assert!(
+            om.ends_with("_count{host=\"gh1\",process=\"aggregator\"} 6\n# EOF\n"),
+            "{om}"
+        );
     }
 
     #[test]

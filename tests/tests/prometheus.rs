@@ -264,6 +264,39 @@ async fn metrics_is_a_prometheus_target() {
         "bearer"
     );
 
+    // Today's realised P&L, from the stored fills: bought 10 at 100, sold 10 at 105.
+    for (id, side, price, minutes_ago) in [("f1", "buy", 100, 2), ("f2", "sell", 105, 1)] {
+        sqlx::query(
+            "INSERT INTO fill (fill_id, symbol, side, quantity, price, time, origin) \
+             VALUES ($1, 'AAPL', $2, 10, $3, now() - make_interval(mins => $4), 'broker')",
+        )
+        .bind(id)
+        .bind(side)
+        .bind(price)
+        .bind(minutes_ago)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO latest_sample (source, host, message_id, sample_time, body) \
+         VALUES ('fills', 'test-host', $1, now(), '{\"fills\": []}')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let (_, _, text) = scrape(&env, &env.api_key, None).await;
+    let pnl = parse(&text)[&(
+        "gh200_trading_realized_pnl_today".to_owned(),
+        BTreeMap::from([
+            ("currency".to_owned(), "USD".to_owned()),
+            ("host".to_owned(), "test-host".to_owned()),
+        ]),
+    )];
+    assert_eq!(pnl, 50.0, "{text}");
+    assert_eq!(promtool_check(&text), "", "{text}");
+
     // A real Prometheus scrapes it with the key from a credentials file.
     let prometheus = Prometheus::start(&env);
     let up = prometheus

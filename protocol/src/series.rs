@@ -341,6 +341,7 @@ mod tests {
     #[test]
     fn every_family_is_a_valid_prometheus_name_and_no_two_series_share_one() {
         let mut families = std::collections::BTreeSet::new();
+        let mut openmetrics_families = std::collections::BTreeSet::new();
         for def in all() {
             let family = def.prometheus_family();
             assert!(
@@ -350,6 +351,16 @@ mod tests {
                 "{family}"
             );
             assert!(families.insert(family.clone()), "{family} twice");
+            // OpenMetrics names a counter's family without `_total`: no gauge may be called
+            // that.
+            let openmetrics = match def.kind {
+                SeriesType::Counter => family.trim_end_matches("_total").to_owned(),
+                _ => family.clone(),
+            };
+            assert!(
+                openmetrics_families.insert(openmetrics.clone()),
+                "{openmetrics} twice in OpenMetrics"
+            );
             if def.kind != SeriesType::Histogram {
                 for reserved in ["_count", "_sum", "_bucket"] {
                     assert!(

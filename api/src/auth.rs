@@ -1,6 +1,7 @@
 //! API keys: kept only as SHA-256 hashes in memory, compared in constant time against every
 //! configured key (no early exit), each with a scope. A missing or wrong key gets the same 401,
-//! with no hint which part was wrong.
+//! with no hint which part was wrong. The key is read from `X-API-Key` or, as Prometheus'
+//! `authorization` scrape option sends it, from `Authorization: Bearer <key>`.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -14,6 +15,23 @@ use crate::{ApiError, AppState};
 
 /// The header carrying the key.
 pub const HEADER: &str = "x-api-key";
+
+/// The key a request presents: `X-API-Key`, else the token of `Authorization: Bearer <key>`
+/// (the scheme is case-insensitive, as RFC 7235 says).
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get(HEADER) {
+        return key.to_str().ok();
+    }
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
 
 /// Why keys could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -101,10 +119,7 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = request
-        .headers()
-        .get(HEADER)
-        .and_then(|value| value.to_str().ok())
+    let caller = presented_key(request.headers())
         .and_then(|key| state.keys.authenticate(key))
         .ok_or(ApiError::Unauthorized)?;
     tracing::debug!(caller = %caller.name, "authenticated");
@@ -125,5 +140,38 @@ mod tests {
         assert_eq!(keys.authenticate("alpha").unwrap().scope, KeyScope::Admin);
         assert!(keys.authenticate("alph").is_none());
         assert!(keys.authenticate("").is_none());
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> axum::http::HeaderMap {
+        let mut map = axum::http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_key_comes_from_x_api_key_or_a_bearer_token() {
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", "alpha")])),
+            Some("alpha")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer alpha")])),
+            Some("alpha")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "bearer  alpha ")])),
+            Some("alpha")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic YTpi")])),
+            None
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
+        assert_eq!(presented_key(&headers(&[])), None);
     }
 }

@@ -93,7 +93,7 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "/problems/unauthorized",
                 "Unauthorized",
-                "missing or invalid X-API-Key".to_owned(),
+                "missing or invalid API key (X-API-Key or Authorization: Bearer)".to_owned(),
                 None,
             ),
             Self::NotFound(detail) => (

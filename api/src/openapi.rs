@@ -2,21 +2,23 @@
 //! `/openapi.json`. Every route must be listed here.
 
 use axum::Json;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    alerts, hardware, health, logs, market, metrics, portfolio, silences, stream, trades,
+    alerts, hardware, health, logs, market, metrics, portfolio, prometheus, silences, stream,
+    trades,
 };
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "GH200 Trading System Exporter",
-        description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the X-API-Key header. Errors are application/problem+json."
+        description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the API key, in the X-API-Key header or as `Authorization: Bearer <key>` (as Prometheus sends it). Errors are application/problem+json."
     ),
     paths(
         health::health,
+        prometheus::exposition,
         metrics::system,
         hardware::hardware,
         metrics::all,
@@ -67,6 +69,17 @@ impl Modify for ApiKeyScheme {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The same API key as `Authorization: Bearer <key>` (Prometheus' `authorization` scrape option)",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

@@ -119,7 +119,80 @@ impl SeriesDef {
     pub fn is_counter(&self) -> bool {
         self.kind == SeriesType::Counter
     }
+
+    /// The Prometheus metric family of this series (the naming contract of docs/metrics.md):
+    /// `gh200_` + the name with `.` as `_`, percent as a 0–1 `_ratio` and MHz as `_hertz`
+    /// (see [`Self::prometheus_value`]); every other name unchanged, except a gauge named
+    /// like a histogram's parts, which Prometheus reserves ([`RESERVED_SUFFIX_RENAMES`]).
+    /// Counters keep their `_total`, as the text format 0.0.4 wants; OpenMetrics strips it
+    /// from the family.
+    pub fn prometheus_family(&self) -> String {
+        if let Some((_, family)) = RESERVED_SUFFIX_RENAMES
+            .iter()
+            .find(|(name, _)| *name == self.name)
+        {
+            return (*family).to_owned();
+        }
+        let name = match self.unit {
+            Unit::Percent => self
+                .name
+                .strip_suffix("_percent")
+                .map(|n| format!("{n}_ratio")),
+            Unit::Megahertz => self.name.strip_suffix("_mhz").map(|n| format!("{n}_hertz")),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.name.to_owned());
+        format!("gh200_{}", name.replace('.', "_"))
+    }
+
+    /// A flattened value in the exposition's base unit: percent / 100, MHz × 10⁶.
+    pub fn prometheus_value(&self, value: f64) -> f64 {
+        match self.unit {
+            Unit::Percent => value / 100.0,
+            Unit::Megahertz => value * 1e6,
+            _ => value,
+        }
+    }
+
+    /// `gauge`, `counter` or `histogram`, as `# TYPE` writes it.
+    pub fn prometheus_type(&self) -> &'static str {
+        match self.kind {
+            SeriesType::Gauge => "gauge",
+            SeriesType::Counter => "counter",
+            SeriesType::Histogram => "histogram",
+        }
+    }
+
+    /// The base unit OpenMetrics' `# UNIT` names, when the family ends with it.
+    pub fn prometheus_unit(&self) -> Option<&'static str> {
+        let unit = match self.unit {
+            Unit::Percent => "ratio",
+            Unit::Bytes => "bytes",
+            Unit::Seconds => "seconds",
+            Unit::Celsius => "celsius",
+            Unit::Watts => "watts",
+            Unit::Joules => "joules",
+            Unit::Megahertz => "hertz",
+            _ => return None,
+        };
+        let family = self.prometheus_family();
+        let family = family.strip_suffix("_total").unwrap_or(&family);
+        family.ends_with(&format!("_{unit}")).then_some(unit)
+    }
+
+    /// True when the series is money: its family gets a `currency` label.
+    pub fn is_currency(&self) -> bool {
+        self.unit == Unit::Currency
+    }
 }
+
+/// Series whose name ends in `_count`, `_sum` or `_bucket` without being a histogram: Prometheus
+/// reserves those suffixes (`promtool check metrics` refuses them), so their families are named
+/// here. A unit test keeps new series from needing an entry unnoticed.
+pub const RESERVED_SUFFIX_RENAMES: &[(&str, &str)] = &[
+    ("gpu.count", "gh200_gpus"),
+    ("host.process_count", "gh200_host_processes"),
+];
 
 /// Declares a module's series: one `pub const NAME: SeriesDef` each, and `pub const SERIES`
 /// listing them all (the module's catalogue, gathered by [`describe`]).
@@ -201,5 +274,166 @@ mod tests {
             Some(Unit::Bytes)
         );
         assert!(describe("no.such_series").is_none());
+    }
+
+    fn family(name: &str) -> String {
+        describe(name).unwrap().prometheus_family()
+    }
+
+    #[test]
+    fn prometheus_families_follow_the_naming_contract() {
+        assert_eq!(family("cpu.usage_percent"), "gh200_cpu_usage_ratio");
+        assert_eq!(family("memory.used_percent"), "gh200_memory_used_ratio");
+        assert_eq!(
+            family("filesystem.used_percent"),
+            "gh200_filesystem_used_ratio"
+        );
+        assert_eq!(
+            family("gpu.utilization_percent"),
+            "gh200_gpu_utilization_ratio"
+        );
+        assert_eq!(
+            family("pressure.avg10_percent"),
+            "gh200_pressure_avg10_ratio"
+        );
+        assert_eq!(family("gpu.sm_clock_mhz"), "gh200_gpu_sm_clock_hertz");
+        assert_eq!(family("memory.total_bytes"), "gh200_memory_total_bytes");
+        assert_eq!(
+            family("gpu.temperature_celsius"),
+            "gh200_gpu_temperature_celsius"
+        );
+        assert_eq!(
+            family("gpu.energy_joules_total"),
+            "gh200_gpu_energy_joules_total"
+        );
+        assert_eq!(family("load.one"), "gh200_load_one");
+        assert_eq!(family("process.up"), "gh200_process_up");
+        assert_eq!(family("gpu.xid"), "gh200_gpu_xid");
+        assert_eq!(family("gpu.count"), "gh200_gpus");
+        assert_eq!(family("host.process_count"), "gh200_host_processes");
+        assert_eq!(family("portfolio.equity"), "gh200_portfolio_equity");
+        assert_eq!(
+            family("trading.realized_pnl_today"),
+            "gh200_trading_realized_pnl_today"
+        );
+        assert!(describe("portfolio.equity").unwrap().is_currency());
+    }
+
+    #[test]
+    fn prometheus_values_are_in_base_units() {
+        let percent = describe("cpu.usage_percent").unwrap();
+        assert_eq!(percent.prometheus_value(42.0), 0.42);
+        assert_eq!(percent.prometheus_unit(), Some("ratio"));
+        let clock = describe("gpu.sm_clock_mhz").unwrap();
+        assert_eq!(clock.prometheus_value(1980.0), 1.98e9);
+        assert_eq!(clock.prometheus_unit(), Some("hertz"));
+        let bytes = describe("memory.total_bytes").unwrap();
+        assert_eq!(bytes.prometheus_value(1024.0), 1024.0);
+        assert_eq!(bytes.prometheus_type(), "gauge");
+        let energy = describe("gpu.energy_joules_total").unwrap();
+        assert_eq!(
+            (energy.prometheus_type(), energy.prometheus_unit()),
+            ("counter", Some("joules"))
+        );
+        assert_eq!(describe("load.one").unwrap().prometheus_unit(), None);
+    }
+
+    #[test]
+    fn every_family_is_a_valid_prometheus_name_and_no_two_series_share_one() {
+        let mut families = std::collections::BTreeSet::new();
+        let mut openmetrics_families = std::collections::BTreeSet::new();
+        for def in all() {
+            let family = def.prometheus_family();
+            assert!(
+                family
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{family}"
+            );
+            assert!(families.insert(family.clone()), "{family} twice");
+            // OpenMetrics names a counter's family without `_total`: no gauge may be called
+            // that.
+            let openmetrics = match def.kind {
+                SeriesType::Counter => family.trim_end_matches("_total").to_owned(),
+                _ => family.clone(),
+            };
+            assert!(
+                openmetrics_families.insert(openmetrics.clone()),
+                "{openmetrics} twice in OpenMetrics"
+            );
+            if def.kind != SeriesType::Histogram {
+                for reserved in ["_count", "_sum", "_bucket"] {
+                    assert!(
+                        !family.ends_with(reserved),
+                        "{family}: {reserved} is reserved for histograms; add {} to RESERVED_SUFFIX_RENAMES",
+                        def.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// docs/metrics.md's table lists every catalogued series with the family, type and unit
+    /// this build exports, and nothing else.
+    #[test]
+    fn the_docs_table_matches_the_catalogue() {
+        let docs = include_str!("../../docs/metrics.md");
+        let (_, families) = docs.split_once("## Families").unwrap();
+        let documented: Vec<Vec<String>> = families
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| {
+                line.trim_matches('|')
+                    .split('|')
+                    .map(|cell| cell.trim().trim_matches('`').to_owned())
+                    .collect()
+            })
+            .collect();
+        let mut expected: Vec<String> = all()
+            .map(|def| {
+                format!(
+                    "| `{}` | `{}` | {} | {} |",
+                    def.name,
+                    def.prometheus_family(),
+                    def.prometheus_type(),
+                    unit_word(def)
+                )
+            })
+            .collect();
+        expected.sort();
+        let mut actual: Vec<String> = documented
+            .iter()
+            .map(|cells| {
+                format!(
+                    "| `{}` | `{}` | {} | {} |",
+                    cells[0], cells[1], cells[2], cells[3]
+                )
+            })
+            .collect();
+        actual.sort();
+        assert_eq!(
+            actual,
+            expected,
+            "docs/metrics.md's table has drifted; the rows should be (labels column aside):\n{}",
+            expected.join("\n")
+        );
+        for cells in &documented {
+            assert!(
+                cells.len() >= 5 && cells[4].starts_with("host"),
+                "{cells:?}"
+            );
+        }
+    }
+
+    /// The unit as exported (after the conversion of [`SeriesDef::prometheus_value`]).
+    fn unit_word(def: &SeriesDef) -> String {
+        match def.unit {
+            Unit::Percent => "ratio".to_owned(),
+            Unit::Megahertz => "hertz".to_owned(),
+            unit => serde_json::to_value(unit)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod market;
 pub mod metrics;
 pub mod portfolio;
+pub mod prometheus;
 pub mod silences;
 pub mod stream;
 pub mod trades;
@@ -22,6 +23,7 @@ use crate::{AppState, auth, openapi};
 /// Every route.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
+        .route("/metrics", get(prometheus::exposition))
         .route("/metrics/system", get(metrics::system))
         .route("/metrics/hardware", get(hardware::hardware))
         .route("/metrics/all", get(metrics::all))

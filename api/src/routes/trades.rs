@@ -29,7 +29,7 @@ use crate::{ApiError, AppState};
 pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>)>>>;
 
 /// Every trade, rebuilt when the fills changed.
-async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
     let version = state.store.fills_version().await?;
     let mut cache = state.trades.lock().await;
     if let Some((built_from, trades)) = cache.as_ref()

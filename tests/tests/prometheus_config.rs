@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use exporter_protocol::series::{self, Unit};
+use exporter_protocol::series;
 
 /// Where the shipped scrape configuration expects the API key.
 const SHIPPED_KEY_FILE: &str = "/etc/gh200-exporter/prometheus-api-key";
@@ -529,16 +529,6 @@ fn the_shipped_rules_query_only_contract_families() {
     }
 }
 
-/// The contract's family of a catalogue series.
-fn contract_family(def: &series::SeriesDef) -> String {
-    let name = match def.unit {
-        Unit::Percent => def.name.replace("_percent", "_ratio"),
-        Unit::Megahertz => def.name.replace("_mhz", "_hertz"),
-        _ => def.name.to_owned(),
-    };
-    format!("gh200_{}", name.replace('.', "_"))
-}
-
 /// Computed by the API at scrape time, not a catalogue series.
 const EXPOSITION_ONLY: &str = "gh200_exporter_last_sample_timestamp_seconds";
 
@@ -548,7 +538,7 @@ fn catalogued(exporter: bool) -> BTreeMap<String, String> {
         .filter(|def| def.name.starts_with("exporter.") == exporter)
         .map(|def| {
             let kind = serde_json::to_value(def.kind).unwrap();
-            (contract_family(def), kind.as_str().unwrap().to_owned())
+            (def.prometheus_family(), kind.as_str().unwrap().to_owned())
         })
         .filter(|(family, _)| family != EXPOSITION_ONLY)
         .collect()

@@ -306,7 +306,11 @@ mod tests {
         let payload = serde_json::to_vec(&odd).unwrap();
         match decoder.decode(raw("exporter.v1.sample.exporter.h", &payload)) {
             Decoded::Dead(dead) => {
-                assert!(dead.reason.contains("exporter body does not parse"), "{}", dead.reason);
+                assert!(
+                    dead.reason.contains("exporter body does not parse"),
+                    "{}",
+                    dead.reason
+                );
                 assert_eq!(reason_category(&dead.reason), "invalid_body");
             }
             other => panic!("{other:?}"),

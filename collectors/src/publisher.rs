@@ -85,7 +85,9 @@ impl PublishMetrics {
     }
 
     fn drop_one(&self, counters: &HeartbeatCounters) {
-        counters.dropped_samples_total.fetch_add(1, Ordering::Relaxed);
+        counters
+            .dropped_samples_total
+            .fetch_add(1, Ordering::Relaxed);
         self.dropped.inc();
     }
 

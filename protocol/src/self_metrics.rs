@@ -300,7 +300,10 @@ mod tests {
         assert_eq!(histograms, named);
         for names in HISTOGRAMS {
             for name in [names.bucket, names.sum, names.count] {
-                assert_eq!(crate::series::describe(name).map(|d| d.name), Some(names.base));
+                assert_eq!(
+                    crate::series::describe(name).map(|d| d.name),
+                    Some(names.base)
+                );
             }
         }
         assert!(SERIES.iter().all(|def| def.name.starts_with(PREFIX)));

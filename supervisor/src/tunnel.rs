@@ -21,7 +21,14 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// The tunnel's state, shared with the reporter.
 pub type TunnelState = Arc<Mutex<TunnelReport>>;
 
+/// Records the tunnel's state, and `exporter.tunnel_up` once a tunnel is configured (a tunnel
+/// that is off by choice reports no series, rather than a 0 that reads as an outage).
 fn set(state: &TunnelState, status: &str, url: Option<String>, reason: Option<String>) {
+    if status != "off" {
+        exporter_runtime::self_metrics::global()
+            .gauge(&exporter_protocol::self_metrics::TUNNEL_UP, &[])
+            .set(if status == "up" { 1.0 } else { 0.0 });
+    }
     let mut report = state.lock().expect("tunnel state");
     if report.status != status || report.url != url || report.reason != reason {
         *report = TunnelReport {

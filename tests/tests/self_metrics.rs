@@ -1,0 +1,241 @@
+//! The exporter's own metrics, end to end: the aggregator, the system collector and the API
+//! each publish their self-metrics over the real bus, the aggregator stores them like any other
+//! sample, and `/metrics/history` serves them labelled by process. A self-metrics message of a
+//! shape this build cannot read becomes a dead letter and ingest goes on.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use exporter_protocol::Envelope;
+use exporter_tests::{TestEnv, eventually};
+
+/// The values of the one series `name` with `labels`, oldest first (raw points, max per step).
+async fn values(env: &TestEnv, name: &str, labels: &str) -> Vec<f64> {
+    let (status, body) = env
+        .get(&format!(
+            "/metrics/history?name={name}&labels={labels}&agg=max"
+        ))
+        .await;
+    if status != 200 {
+        return Vec::new();
+    }
+    body["series"][0]["points"]
+        .as_array()
+        .map(|points| points.iter().filter_map(|p| p["value"].as_f64()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_reports_its_own_metrics_through_the_store() {
+    let env = TestEnv::new("").await;
+    let _aggregator = env.spawn("exporter-aggregator", &[]);
+    let _collector = env.spawn("exporter-collector", &["system"]);
+    let _api = env.spawn("exporter-api", &[]);
+
+    // The aggregator's ingested-message counter grows from snapshot to snapshot.
+    let ingested = eventually(
+        "three increasing snapshots of exporter.ingested_messages_total",
+        Duration::from_secs(40),
+        || async {
+            let values = values(
+                &env,
+                "exporter.ingested_messages_total",
+                "process=aggregator",
+            )
+            .await;
+            (values.len() >= 3 && values.last() > values.first()).then_some(values)
+        },
+    )
+    .await;
+    assert!(
+        ingested.windows(2).all(|w| w[0] <= w[1]),
+        "a counter never goes down: {ingested:?}"
+    );
+
+    // The system collector's buffer gauge and cycle histogram.
+    let buffered = eventually(
+        "exporter.buffered_samples of collector-system",
+        Duration::from_secs(20),
+        || async {
+            let values = values(
+                &env,
+                "exporter.buffered_samples",
+                "process=collector-system",
+            )
+            .await;
+            (!values.is_empty()).then_some(values)
+        },
+    )
+    .await;
+    assert!(buffered.iter().all(|v| *v >= 0.0), "{buffered:?}");
+    let cycles = eventually(
+        "exporter.collection_cycle_seconds_count of collector-system",
+        Duration::from_secs(20),
+        || async {
+            let values = values(
+                &env,
+                "exporter.collection_cycle_seconds_count",
+                "process=collector-system",
+            )
+            .await;
+            values.last().copied().filter(|count| *count >= 1.0)
+        },
+    )
+    .await;
+    let (_, inf) = env
+        .get(
+            "/metrics/history?name=exporter.collection_cycle_seconds_bucket\
+             &labels=process=collector-system,le=%2BInf&agg=max",
+        )
+        .await;
+    assert!(
+        inf["series"][0]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "the +Inf bucket is stored: {inf}"
+    );
+    assert!(cycles >= 1.0);
+
+    // A few requests to one route show up in the API's histogram, by route template and status.
+    for _ in 0..3 {
+        let (status, _) = env.get("/metrics/system").await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = env
+        .get("/alerts/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(status, 404);
+    let requests = eventually(
+        "exporter.http_request_duration_seconds_count of /metrics/system",
+        Duration::from_secs(20),
+        || async {
+            let values = values(
+                &env,
+                "exporter.http_request_duration_seconds_count",
+                "process=api,route=/metrics/system,status=200",
+            )
+            .await;
+            values.last().copied().filter(|count| *count >= 3.0)
+        },
+    )
+    .await;
+    assert!(requests >= 3.0);
+    eventually(
+        "the 404 of /alerts/{alert_id} under its route template",
+        Duration::from_secs(20),
+        || async {
+            let values = values(
+                &env,
+                "exporter.http_request_duration_seconds_count",
+                "process=api,route=/alerts/%7Balert_id%7D,status=404",
+            )
+            .await;
+            (!values.is_empty()).then_some(())
+        },
+    )
+    .await;
+
+    // /health lists collectors' freshness only: the processes' own snapshots are not one.
+    let (_, health) = env.get("/health").await;
+    let sources: Vec<&str> = health["collectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["source"].as_str())
+        .collect();
+    assert!(sources.contains(&"system"), "{health}");
+    assert!(!sources.contains(&"exporter"), "{health}");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_metrics_sample_of_an_unknown_shape_is_a_dead_letter_and_ingest_goes_on() {
+    let env = TestEnv::new("collectors:\n  heartbeat_interval_seconds: 1\n").await;
+    let _aggregator = env.spawn("exporter-aggregator", &[]);
+    let _api = env.spawn("exporter-api", &[]);
+    env.heartbeat("aggregator").await;
+    let js = env.jetstream().await;
+    let subject = "exporter.v1.sample.exporter.test-host";
+    // An older or broken shape: no process, counters not a list.
+    let broken = Envelope::new(
+        "test-host",
+        "exporter",
+        1,
+        serde_json::json!({"counters": 7}),
+    );
+    // A newer build's snapshot: an unknown metric and an unknown field are no harm.
+    let newer = Envelope::new(
+        "elsewhere",
+        "exporter",
+        1,
+        serde_json::json!({
+            "process": "collector-future",
+            "counters": [
+                {"name": "brand_new_total", "value": 1.0},
+                {"name": "dropped_samples_total", "value": 4.0}
+            ],
+            "exemplars": []
+        }),
+    );
+    for envelope in [&broken, &newer] {
+        js.publish(subject, serde_json::to_vec(envelope).unwrap().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    let reason: String = eventually("the dead letter", Duration::from_secs(20), || async {
+        sqlx::query_scalar("SELECT reason FROM dead_letter")
+            .fetch_optional(&env.pool)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    assert!(reason.contains("exporter body does not parse"), "{reason}");
+    let dropped = eventually(
+        "the newer snapshot's known counter",
+        Duration::from_secs(20),
+        || async {
+            values(
+                &env,
+                "exporter.dropped_samples_total",
+                "process=collector-future",
+            )
+            .await
+            .last()
+            .copied()
+        },
+    )
+    .await;
+    assert_eq!(dropped, 4.0);
+    let (_, unknown) = env
+        .get("/metrics/history?name=exporter.brand_new_total")
+        .await;
+    assert!(
+        unknown["series"].as_array().is_none_or(|s| s.is_empty()),
+        "a metric this build does not know makes no series: {unknown}"
+    );
+
+    // Ingest goes on, and the aggregator counts the dead letter by its category.
+    let categories = eventually(
+        "exporter.dead_letters_total{reason=invalid_body}",
+        Duration::from_secs(20),
+        || async {
+            values(
+                &env,
+                "exporter.dead_letters_total",
+                "process=aggregator,reason=invalid_body",
+            )
+            .await
+            .last()
+            .copied()
+            .filter(|count| *count >= 1.0)
+        },
+    )
+    .await;
+    assert_eq!(categories, 1.0);
+    env.finish().await;
+}

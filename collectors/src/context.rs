@@ -106,6 +106,16 @@ impl CollectorContext {
         }
     }
 
+    /// Times one sampling cycle of a collector with a loop of its own (not [`Self::every`]):
+    /// the cycle ends, and is observed, when the guard drops.
+    pub fn cycle(&self) -> CycleTimer {
+        CycleTimer {
+            cycle: self_metrics::global()
+                .histogram(&exporter_protocol::self_metrics::COLLECTION_CYCLE, &[]),
+            started: Instant::now(),
+        }
+    }
+
     /// Counts a sampling cycle in which `family` failed or was missing.
     pub fn family_error(&self, family: &str) {
         self_metrics::global()
@@ -122,6 +132,19 @@ impl CollectorContext {
             kind: self.kind,
             message: message.into(),
         }
+    }
+}
+
+/// One sampling cycle in `exporter.collection_cycle_seconds`, observed on drop.
+#[derive(Debug)]
+pub struct CycleTimer {
+    cycle: Histogram,
+    started: Instant,
+}
+
+impl Drop for CycleTimer {
+    fn drop(&mut self) {
+        self.cycle.observe_since(self.started);
     }
 }
 

@@ -136,6 +136,24 @@ async fn every_process_reports_its_own_metrics_through_the_store() {
     )
     .await;
 
+    // Every process keeps its own latest snapshot (one publisher per process, not per host).
+    let processes = eventually(
+        "a latest exporter sample of each process",
+        Duration::from_secs(20),
+        || async {
+            let (_, all) = env.get("/metrics/all").await;
+            let mut processes: Vec<String> = all["sources"]["exporter"]
+                .as_array()?
+                .iter()
+                .filter_map(|s| s["sample"]["process"].as_str().map(str::to_owned))
+                .collect();
+            processes.sort();
+            (processes.len() == 3).then_some(processes)
+        },
+    )
+    .await;
+    assert_eq!(processes, ["aggregator", "api", "collector-system"]);
+
     // /health lists collectors' freshness only: the processes' own snapshots are not one.
     let (_, health) = env.get("/health").await;
     let sources: Vec<&str> = health["collectors"]

@@ -1,6 +1,7 @@
 //! The exporter's own metrics, end to end: the aggregator, the system collector and the API
 //! each publish their self-metrics over the real bus, the aggregator stores them like any other
-//! sample, and `/metrics/history` serves them labelled by process. A self-metrics message of a
+//! sample, and `/metrics/history` serves them labelled by process; under `exporter up` the
+//! supervisor counts restarts and the alert engine its evaluations. A self-metrics message of a
 //! shape this build cannot read becomes a dead letter and ingest goes on.
 
 #![allow(clippy::unwrap_used)]
@@ -255,5 +256,76 @@ async fn a_self_metrics_sample_of_an_unknown_shape_is_a_dead_letter_and_ingest_g
     )
     .await;
     assert_eq!(categories, 1.0);
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_counts_restarts_and_the_alert_engine_its_evaluations() {
+    let env = TestEnv::new("alerts:\n  evaluation_interval_seconds: 1\n").await;
+    let mut up = env.spawn("exporter", &["up"]);
+    env.stored_sample("system").await;
+    let (collector_pid, _) = eventually(
+        "the system collector running",
+        Duration::from_secs(30),
+        || async {
+            exporter_tests::children_of(up.pid())
+                .into_iter()
+                .find(|(_, cmd)| cmd.contains("exporter-collector system"))
+        },
+    )
+    .await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(collector_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let restarts = eventually(
+        "exporter.process_restarts_total of collector-system",
+        Duration::from_secs(40),
+        || async {
+            values(
+                &env,
+                "exporter.process_restarts_total",
+                "process=supervisor,child=collector-system",
+            )
+            .await
+            .last()
+            .copied()
+            .filter(|count| *count >= 1.0)
+        },
+    )
+    .await;
+    assert_eq!(restarts, 1.0);
+
+    // The aggregator's alert engine times its evaluations and counts its rules by state.
+    let evaluations = eventually(
+        "exporter.alert_evaluation_seconds_count of the aggregator",
+        Duration::from_secs(20),
+        || async {
+            values(
+                &env,
+                "exporter.alert_evaluation_seconds_count",
+                "process=aggregator",
+            )
+            .await
+            .last()
+            .copied()
+            .filter(|count| *count >= 2.0)
+        },
+    )
+    .await;
+    assert!(evaluations >= 2.0);
+    let inactive = values(
+        &env,
+        "exporter.alert_rules",
+        "process=aggregator,state=inactive",
+    )
+    .await;
+    assert!(
+        inactive.last().is_some_and(|rules| *rules >= 1.0),
+        "the shipped rules are counted: {inactive:?}"
+    );
+    up.signal(nix::sys::signal::Signal::SIGTERM);
+    up.wait_exit(Duration::from_secs(20));
     env.finish().await;
 }

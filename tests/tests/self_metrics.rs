@@ -11,11 +11,11 @@ use std::time::Duration;
 use exporter_protocol::Envelope;
 use exporter_tests::{TestEnv, eventually};
 
-/// The values of the one series `name` with `labels`, oldest first (raw points, max per step).
+/// The values of the one series `name` with `labels`, oldest first (the last of each step).
 async fn values(env: &TestEnv, name: &str, labels: &str) -> Vec<f64> {
     let (status, body) = env
         .get(&format!(
-            "/metrics/history?name={name}&labels={labels}&agg=max"
+            "/metrics/history?name={name}&labels={labels}&agg=last"
         ))
         .await;
     if status != 200 {
@@ -134,6 +134,33 @@ async fn every_process_reports_its_own_metrics_through_the_store() {
             .await;
             (!values.is_empty()).then_some(())
         },
+    )
+    .await;
+
+    // An open event stream is counted while it is open.
+    let stream = reqwest::Client::new()
+        .get(env.api_url("/alerts/stream"))
+        .header("X-API-Key", &env.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let sse = |open: f64| {
+        let env = &env;
+        async move {
+            let values = values(env, "exporter.sse_streams", "process=api").await;
+            (values.last() == Some(&open)).then_some(())
+        }
+    };
+    eventually("exporter.sse_streams at 1", Duration::from_secs(20), || {
+        sse(1.0)
+    })
+    .await;
+    drop(stream);
+    eventually(
+        "exporter.sse_streams back to 0",
+        Duration::from_secs(20),
+        || sse(0.0),
     )
     .await;
 

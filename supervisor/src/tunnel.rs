@@ -181,3 +181,27 @@ fn local_host(bind: &str) -> String {
         other => other.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_up_follows_the_state_and_an_off_tunnel_reports_nothing() {
+        let gauge = || {
+            exporter_runtime::self_metrics::global()
+                .snapshot("supervisor")
+                .gauges
+                .into_iter()
+                .find(|g| g.name == "tunnel_up")
+                .map(|g| g.value)
+        };
+        let state = TunnelState::default();
+        set(&state, "off", None, Some("disabled in the settings".into()));
+        assert_eq!(gauge(), None, "an off tunnel is no outage");
+        set(&state, "up", Some("https://example.invalid".into()), None);
+        assert_eq!(gauge(), Some(1.0));
+        set(&state, "down", None, Some("session lost".into()));
+        assert_eq!(gauge(), Some(0.0));
+    }
+}

@@ -54,6 +54,32 @@ async fn every_process_reports_its_own_metrics_through_the_store() {
         "a counter never goes down: {ingested:?}"
     );
 
+    // The aggregator's other series, and the collector's publish latency, are there too.
+    for (name, labels) in [
+        ("exporter.ingested_points_total", "process=aggregator"),
+        ("exporter.batch_commit_seconds_count", "process=aggregator"),
+        ("exporter.consumer_pending_messages", "process=aggregator"),
+        (
+            "exporter.publish_latency_seconds_count",
+            "process=collector-system",
+        ),
+        (
+            "exporter.collection_cycle_seconds_sum",
+            "process=collector-system",
+        ),
+    ] {
+        let last = eventually(name, Duration::from_secs(20), || async {
+            values(&env, name, labels).await.last().copied()
+        })
+        .await;
+        assert!(last >= 0.0, "{name}: {last}");
+    }
+    let points = values(&env, "exporter.ingested_points_total", "process=aggregator").await;
+    assert!(
+        points.last().is_some_and(|p| *p > 0.0),
+        "system samples have points: {points:?}"
+    );
+
     // The system collector's buffer gauge and cycle histogram.
     let buffered = eventually(
         "exporter.buffered_samples of collector-system",

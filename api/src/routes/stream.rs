@@ -62,9 +62,8 @@ pub async fn alerts(
         }
     })?;
     let open = OpenStream::new();
-    let events = subscription.filter_map(move |message| {
-        let _open = &open;
-        async move {
+    let events = subscription
+        .filter_map(|message| async move {
             let kind = message
                 .subject
                 .as_str()
@@ -74,7 +73,10 @@ pub async fn alerts(
                 .to_owned();
             let data = String::from_utf8(message.payload.to_vec()).ok()?;
             Some(Ok(Event::default().event(kind).data(data)))
-        }
-    });
+        })
+        // The stream owns the count: it ends when axum drops the stream.
+        .inspect(move |_| {
+            let _ = &open;
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -112,12 +112,12 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         subjects.clone(),
         "aggregator".to_owned(),
         settings.host_name().to_owned(),
-        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let pending = tokio::spawn(follow_pending(
         consumer.clone(),
-        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let retention = tokio::spawn(retention::run(

@@ -107,7 +107,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
         "api".to_owned(),
         settings.host_name().to_owned(),
-        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let heartbeat = tokio::spawn(exporter_runtime::heartbeat::run(

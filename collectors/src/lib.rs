@@ -96,7 +96,7 @@ pub async fn run(
         subjects.clone(),
         process.clone(),
         settings.host_name().to_owned(),
-        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let (publisher, handle) = publisher::Publisher::spawn(

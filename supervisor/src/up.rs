@@ -111,7 +111,7 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
             subjects.clone(),
             "supervisor".to_owned(),
             host.clone(),
-            Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+            Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
             shutdown.clone(),
         )),
     ];
@@ -249,7 +249,7 @@ pub async fn run_tunnel_only(settings: Settings) -> Result<(), SupervisorError> 
         subjects.clone(),
         "tunnel".to_owned(),
         host.clone(),
-        Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let reports = tokio::spawn(

@@ -11,6 +11,17 @@ use std::time::Duration;
 use exporter_protocol::Envelope;
 use exporter_tests::{TestEnv, eventually};
 
+/// Settings with every interval at 1 s (self-metrics, heartbeats, the system and hardware
+/// collectors on the sysfs fixture) and `extra` appended.
+fn fast(extra: &str) -> String {
+    format!(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  self_metrics_interval_seconds: 1\n  \
+         system:\n    interval_seconds: 1\n  hardware:\n    interval_seconds: 1\n    \
+         sysfs_root: {}\n{extra}",
+        exporter_tests::sysfs_fixture().display()
+    )
+}
+
 /// The values of the one series `name` with `labels`, oldest first (the last of each step).
 async fn values(env: &TestEnv, name: &str, labels: &str) -> Vec<f64> {
     let (status, body) = env
@@ -29,7 +40,7 @@ async fn values(env: &TestEnv, name: &str, labels: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_reports_its_own_metrics_through_the_store() {
-    let env = TestEnv::new("").await;
+    let env = TestEnv::new(&fast("")).await;
     let _aggregator = env.spawn("exporter-aggregator", &[]);
     let _collector = env.spawn("exporter-collector", &["system"]);
     let _api = env.spawn("exporter-api", &[]);
@@ -223,7 +234,7 @@ async fn every_process_reports_its_own_metrics_through_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_metrics_sample_of_an_unknown_shape_is_a_dead_letter_and_ingest_goes_on() {
-    let env = TestEnv::new("collectors:\n  heartbeat_interval_seconds: 1\n").await;
+    let env = TestEnv::new(&fast("")).await;
     let _aggregator = env.spawn("exporter-aggregator", &[]);
     let _api = env.spawn("exporter-api", &[]);
     env.heartbeat("aggregator").await;
@@ -314,7 +325,7 @@ async fn a_self_metrics_sample_of_an_unknown_shape_is_a_dead_letter_and_ingest_g
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_supervisor_counts_restarts_and_the_alert_engine_its_evaluations() {
-    let env = TestEnv::new("alerts:\n  evaluation_interval_seconds: 1\n").await;
+    let env = TestEnv::new(&fast("alerts:\n  evaluation_interval_seconds: 1\n")).await;
     let mut up = env.spawn("exporter", &["up"]);
     env.stored_sample("system").await;
     let (collector_pid, _) = eventually(

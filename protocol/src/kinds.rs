@@ -4,7 +4,9 @@
 //! envelope's `source`).
 //!
 //! They differ because one collector publishes several sources (the trades collector publishes
-//! fills and open orders; the hardware collector samples, GPU inventories and XID events).
+//! fills and open orders; the hardware collector samples, GPU inventories and XID events), and
+//! one source, the processes' own self-metrics (`exporter`), comes from every process rather
+//! than from a collector.
 //! Adding a kind here is a compile error in every `match` that must handle it: the collector
 //! binary's dispatch, the aggregator's decoder and the settings' list of enabled collectors.
 

@@ -122,6 +122,28 @@ impl Decoder {
     }
 }
 
+/// The short, fixed category of a dead letter's reason, the `reason` label of
+/// `exporter.dead_letters_total` (the reason itself is free text, one series each would never
+/// end).
+pub fn reason_category(reason: &str) -> &'static str {
+    const CATEGORIES: &[(&str, &str)] = &[
+        ("refused by PostgreSQL", "refused"),
+        ("NUL character", "nul"),
+        ("not a JSON envelope", "envelope"),
+        ("envelope schema", "envelope"),
+        ("envelope field", "envelope"),
+        ("does not match the subject's kind", "source_mismatch"),
+        ("no handler for subject", "subject"),
+        ("unknown sample kind", "unknown_kind"),
+        ("older than the retention", "too_old"),
+        ("in the future", "future"),
+    ];
+    CATEGORIES
+        .iter()
+        .find(|(needle, _)| reason.contains(needle))
+        .map_or("invalid_body", |(_, category)| category)
+}
+
 /// True when any string (or object key) in `value` holds a NUL character.
 fn has_nul(value: &serde_json::Value) -> bool {
     match value {
@@ -265,6 +287,37 @@ mod tests {
     }
 
     #[test]
+    fn self_metrics_decode_and_a_shape_from_another_build_is_a_dead_letter() {
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let registry = exporter_runtime::self_metrics::Registry::new();
+        registry
+            .counter(&exporter_protocol::self_metrics::INGESTED_MESSAGES, &[])
+            .add(3);
+        let envelope = Envelope::new("h", "exporter", 1, registry.snapshot("aggregator"));
+        let payload = serde_json::to_vec(&envelope).unwrap();
+        match decoder.decode(raw("exporter.v1.sample.exporter.h", &payload)) {
+            Decoded::Sample(sample) => {
+                assert_eq!(sample.points.len(), 1);
+                assert_eq!(sample.points[0].labels["process"], "aggregator");
+            }
+            other => panic!("{other:?}"),
+        }
+        let odd = Envelope::new("h", "exporter", 2, serde_json::json!({"counters": 5}));
+        let payload = serde_json::to_vec(&odd).unwrap();
+        match decoder.decode(raw("exporter.v1.sample.exporter.h", &payload)) {
+            Decoded::Dead(dead) => {
+                assert!(
+                    dead.reason.contains("exporter body does not parse"),
+                    "{}",
+                    dead.reason
+                );
+                assert_eq!(reason_category(&dead.reason), "invalid_body");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn ingest_fills_are_checked_like_samples() {
         let decoder = Decoder::new(&Subjects::new("exporter"), 30);
         let good = br#"{"id":"f1","symbol":"AAPL","side":"buy","quantity":"2","price":"10.5","time":"2026-01-02T15:00:00Z"}"#;
@@ -339,9 +392,19 @@ mod tests {
                 "older than the retention",
             ),
         ];
-        for (subject, payload, reason) in cases {
+        let categories = [
+            "envelope",
+            "source_mismatch",
+            "invalid_body",
+            "unknown_kind",
+            "nul",
+            "nul",
+            "too_old",
+        ];
+        for ((subject, payload, reason), category) in cases.into_iter().zip(categories) {
             match decoder.decode(raw(subject, &payload)) {
                 Decoded::Dead(dead) => {
+                    assert_eq!(reason_category(&dead.reason), category, "{}", dead.reason);
                     assert!(dead.reason.contains(reason), "{} vs {reason}", dead.reason);
                     assert_eq!(dead.raw, payload);
                     assert_eq!(dead.dedupe_key, "id-1");

@@ -10,7 +10,50 @@ use exporter_settings::AggregatorSettings;
 use exporter_store::{Batch, DeadLetter, Store};
 use futures::StreamExt;
 
-use crate::decode::{Decoded, Decoder, RawMessage};
+use exporter_protocol::self_metrics as names;
+use exporter_runtime::self_metrics::{self, Counter, Histogram};
+
+use crate::decode::{Decoded, Decoder, RawMessage, reason_category};
+
+/// The aggregator's self-metrics handles, looked up once.
+#[derive(Debug, Clone)]
+struct Metrics {
+    messages: Counter,
+    points: Counter,
+    commit: Histogram,
+    redeliveries: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = self_metrics::global();
+        Self {
+            messages: registry.counter(&names::INGESTED_MESSAGES, &[]),
+            points: registry.counter(&names::INGESTED_POINTS, &[]),
+            commit: registry.histogram(&names::BATCH_COMMIT, &[]),
+            redeliveries: registry.counter(&names::REDELIVERIES, &[]),
+        }
+    }
+
+    /// Counts a committed batch of `messages` messages.
+    fn committed(&self, batch: &Batch, messages: usize) {
+        self.messages.add(messages as u64);
+        let points: usize = batch.samples.iter().map(|s| s.points.len()).sum();
+        self.points.add(points as u64);
+    }
+}
+
+/// Counts dead letters by the category of their reason.
+fn count_dead_letters(dead: &[DeadLetter]) {
+    for letter in dead {
+        self_metrics::global()
+            .counter(
+                &names::DEAD_LETTERS,
+                &[("reason", reason_category(&letter.reason))],
+            )
+            .inc();
+    }
+}
 
 /// Batch bounds.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +79,7 @@ pub async fn run(
     options: IngestOptions,
     shutdown: Shutdown,
 ) {
+    let metrics = Metrics::new();
     let mut pull_backoff = RetryPolicy::FAST.backoff();
     while !shutdown.is_triggered() {
         let messages = match pull(&consumer, options, &shutdown).await {
@@ -59,7 +103,8 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
-        let batch = decode_all(&decoder, &messages);
+        let batch = decode_all(&decoder, &messages, &metrics);
+        let started = Instant::now();
         if !write_with_retry(&store, &batch, &shutdown).await {
             tracing::info!(
                 messages = messages.len(),
@@ -67,6 +112,8 @@ pub async fn run(
             );
             return;
         }
+        metrics.commit.observe_since(started);
+        metrics.committed(&batch, messages.len());
         for message in &messages {
             if let Err(err) = message.ack().await {
                 tracing::warn!(error = %err, "ack failed; the message will be redelivered and skipped as a duplicate");
@@ -107,13 +154,16 @@ async fn pull(
     Ok(messages)
 }
 
-fn decode_all(decoder: &Decoder, messages: &[jetstream::Message]) -> Batch {
+fn decode_all(decoder: &Decoder, messages: &[jetstream::Message], metrics: &Metrics) -> Batch {
     let mut batch = Batch::default();
     for message in messages {
-        let position = message
-            .info()
+        let info = message.info().ok();
+        if info.as_ref().is_some_and(|info| info.delivered > 1) {
+            metrics.redeliveries.inc();
+        }
+        let position = info
             .map(|info| format!("{}:{}", info.stream, info.stream_sequence))
-            .unwrap_or_else(|_| format!("unknown:{}", uuid::Uuid::now_v7()));
+            .unwrap_or_else(|| format!("unknown:{}", uuid::Uuid::now_v7()));
         let message_id = message
             .headers
             .as_ref()
@@ -160,10 +210,11 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
                 tracing::warn!(error = %err, "PostgreSQL refused a batch's content; isolating the refused samples");
                 write_isolating(store, batch).await
             }
-            other => other.map(|_| ()),
+            other => other.map(|_| batch.dead_letters.clone()),
         };
         match result {
-            Ok(()) => {
+            Ok(dead) => {
+                count_dead_letters(&dead);
                 tracing::debug!(
                     samples = batch.samples.len(),
                     dead_letters = batch.dead_letters.len(),
@@ -187,8 +238,12 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
     }
 }
 
-/// Writes each sample on its own; those refused for their content become dead letters.
-async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_store::StoreError> {
+/// Writes each sample on its own; those refused for their content become dead letters (every
+/// dead letter committed is returned).
+async fn write_isolating(
+    store: &Store,
+    batch: &Batch,
+) -> Result<Vec<DeadLetter>, exporter_store::StoreError> {
     let mut dead = batch.dead_letters.clone();
     for sample in &batch.samples {
         let single = Batch {
@@ -212,11 +267,11 @@ async fn write_isolating(store: &Store, batch: &Batch) -> Result<(), exporter_st
     }
     store
         .write_batch(&Batch {
-            dead_letters: dead,
+            dead_letters: dead.clone(),
             ingest_fills: batch.ingest_fills.clone(),
             ingest_notifications: batch.ingest_notifications.clone(),
             ..Batch::default()
         })
         .await
-        .map(|_| ())
+        .map(|_| dead)
 }

@@ -107,6 +107,19 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         Arc::new(HeartbeatCounters::default()),
         shutdown.clone(),
     ));
+    let self_metrics = tokio::spawn(exporter_runtime::self_metrics::run(
+        client.clone(),
+        subjects.clone(),
+        "aggregator".to_owned(),
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+        shutdown.clone(),
+    ));
+    let pending = tokio::spawn(follow_pending(
+        consumer.clone(),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+        shutdown.clone(),
+    ));
     let retention = tokio::spawn(retention::run(
         store.clone(),
         settings.aggregator.retention_days,
@@ -123,12 +136,34 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     exporter_runtime::systemd::ready("ingesting");
     ingest::run(consumer, store, decoder, options, shutdown).await;
     let _ = heartbeat.await;
+    let _ = self_metrics.await;
+    let _ = pending.await;
     let _ = retention.await;
     if let Some((runner, dispatcher)) = alerting {
         let _ = runner.await;
         let _ = dispatcher.await;
     }
     Ok(())
+}
+
+/// Keeps `exporter.consumer_pending_messages` (what the consumer has not delivered yet, how far
+/// behind ingest is) from the consumer's info, once per `interval`.
+async fn follow_pending(
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
+    let pending = exporter_runtime::self_metrics::global()
+        .gauge(&exporter_protocol::self_metrics::CONSUMER_PENDING, &[]);
+    loop {
+        match consumer.get_info().await {
+            Ok(info) => pending.set(info.num_pending as f64),
+            Err(err) => tracing::debug!(error = %err, "consumer info not read"),
+        }
+        if shutdown.sleep(interval).await {
+            return;
+        }
+    }
 }
 
 /// What the alert engine observes of a live message: the sample `decoder` reads from it.

@@ -15,7 +15,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 use exporter_store::Store;
@@ -49,11 +52,31 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_seconds);
     routes::router(state)
+        .route_layer(middleware::from_fn(time_request))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Observes `exporter.http_request_duration_seconds{route, status}`: the route is the matched
+/// template (`/alerts/{alert_id}`), never the path, so the series stay few. A request no route
+/// matches is not timed.
+async fn time_request(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    exporter_runtime::self_metrics::global()
+        .histogram(
+            &exporter_protocol::self_metrics::HTTP_REQUEST_DURATION,
+            &[("route", &route), ("status", response.status().as_str())],
+        )
+        .observe_since(started);
+    response
 }
 
 /// Loads the keys, connects, binds `api.host:api.port` and serves until `shutdown`.
@@ -76,6 +99,17 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         state.tunnels.clone(),
         shutdown.clone(),
     ));
+    // Present at 0 before the first stream opens.
+    exporter_runtime::self_metrics::global()
+        .gauge(&exporter_protocol::self_metrics::SSE_STREAMS, &[]);
+    let self_metrics = tokio::spawn(exporter_runtime::self_metrics::run(
+        client.clone(),
+        exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
+        "api".to_owned(),
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+        shutdown.clone(),
+    ));
     let heartbeat = tokio::spawn(exporter_runtime::heartbeat::run(
         client,
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
@@ -93,6 +127,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         .await
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;
+    let _ = self_metrics.await;
     Ok(())
 }
 

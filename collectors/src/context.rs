@@ -8,10 +8,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use async_nats::jetstream;
 use exporter_protocol::{CollectorKind, Envelope, SourceKind, Subjects};
 use exporter_runtime::Shutdown;
+use exporter_runtime::self_metrics::{self, Histogram};
 use exporter_settings::Settings;
 use serde::Serialize;
 
@@ -92,12 +94,36 @@ impl CollectorContext {
         publish_acked(&self.jetstream, self.subject(source), envelope).await
     }
 
-    /// A sampling schedule of `seconds` that ends at shutdown (see [`Ticks`]).
+    /// A sampling schedule of `seconds` that ends at shutdown (see [`Ticks`]); the time from
+    /// one tick to the next call of [`Ticks::next`] is this collector's cycle duration.
     pub fn every(&self, seconds: u64) -> Ticks {
         Ticks {
             ticker: crate::every(seconds),
             shutdown: self.shutdown.clone(),
+            cycle: self_metrics::global()
+                .histogram(&exporter_protocol::self_metrics::COLLECTION_CYCLE, &[]),
+            cycle_started: None,
         }
+    }
+
+    /// Times one sampling cycle of a collector with a loop of its own (not [`Self::every`]):
+    /// the cycle ends, and is observed, when the guard drops.
+    pub fn cycle(&self) -> CycleTimer {
+        CycleTimer {
+            cycle: self_metrics::global()
+                .histogram(&exporter_protocol::self_metrics::COLLECTION_CYCLE, &[]),
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts a sampling cycle in which `family` failed or was missing.
+    pub fn family_error(&self, family: &str) {
+        self_metrics::global()
+            .counter(
+                &exporter_protocol::self_metrics::COLLECTION_ERRORS,
+                &[("family", family)],
+            )
+            .inc();
     }
 
     /// "This collector cannot start": a configuration or environment problem.
@@ -109,19 +135,44 @@ impl CollectorContext {
     }
 }
 
+/// One sampling cycle in `exporter.collection_cycle_seconds`, observed on drop.
+#[derive(Debug)]
+pub struct CycleTimer {
+    cycle: Histogram,
+    started: Instant,
+}
+
+impl Drop for CycleTimer {
+    fn drop(&mut self) {
+        self.cycle.observe_since(self.started);
+    }
+}
+
 /// The ticks of [`crate::every`] until shutdown.
 #[derive(Debug)]
 pub struct Ticks {
     ticker: tokio::time::Interval,
     shutdown: Shutdown,
+    /// `exporter.collection_cycle_seconds`.
+    cycle: Histogram,
+    /// When the cycle now ending began.
+    cycle_started: Option<Instant>,
 }
 
 impl Ticks {
-    /// Waits for the next tick; `false` once shutdown came.
+    /// Ends the current cycle (observing its duration), then waits for the next tick; `false`
+    /// once shutdown came.
     pub async fn next(&mut self) -> bool {
-        tokio::select! {
+        if let Some(started) = self.cycle_started.take() {
+            self.cycle.observe_since(started);
+        }
+        let ticked = tokio::select! {
             () = self.shutdown.wait() => false,
             _ = self.ticker.tick() => true,
+        };
+        if ticked {
+            self.cycle_started = Some(Instant::now());
         }
+        ticked
     }
 }

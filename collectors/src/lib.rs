@@ -85,10 +85,18 @@ pub async fn run(
     let heartbeat = tokio::spawn(heartbeat::run(
         client.clone(),
         subjects.clone(),
-        process,
+        process.clone(),
         settings.host_name().to_owned(),
         Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
         counters.clone(),
+        shutdown.clone(),
+    ));
+    let self_metrics = tokio::spawn(exporter_runtime::self_metrics::run(
+        client.clone(),
+        subjects.clone(),
+        process.clone(),
+        settings.host_name().to_owned(),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
     let (publisher, handle) = publisher::Publisher::spawn(
@@ -122,6 +130,7 @@ pub async fn run(
     stream_setup.abort();
     let _ = publisher.await;
     let _ = heartbeat.await;
+    let _ = self_metrics.await;
     client.flush().await.ok();
     result
 }

@@ -16,7 +16,9 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use exporter_protocol::Envelope;
+use exporter_protocol::self_metrics as names;
 use exporter_runtime::heartbeat::HeartbeatCounters;
+use exporter_runtime::self_metrics::{self, Counter, Gauge, Histogram};
 use exporter_runtime::{Backoff, RetryPolicy, Shutdown};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -51,6 +53,7 @@ pub async fn publish_payload_acked(
     message_id: &str,
     payload: Bytes,
 ) -> Result<(), AckedPublishError> {
+    let started = Instant::now();
     let publish = PublishMessage::build()
         .payload(payload)
         .message_id(message_id);
@@ -58,8 +61,42 @@ pub async fn publish_payload_acked(
         .await
         .map_err(|err| AckedPublishError::Publish(err.to_string()))?
         .await
-        .map(|_| ())
-        .map_err(|err| AckedPublishError::Ack(err.to_string()))
+        .map_err(|err| AckedPublishError::Ack(err.to_string()))?;
+    PublishMetrics::new().latency.observe_since(started);
+    Ok(())
+}
+
+/// The publisher's self-metrics; each mirrors a [`HeartbeatCounters`] field or adds to it.
+#[derive(Debug, Clone)]
+struct PublishMetrics {
+    latency: Histogram,
+    buffered: Gauge,
+    dropped: Counter,
+}
+
+impl PublishMetrics {
+    fn new() -> Self {
+        let registry = self_metrics::global();
+        Self {
+            latency: registry.histogram(&names::PUBLISH_LATENCY, &[]),
+            buffered: registry.gauge(&names::BUFFERED_SAMPLES, &[]),
+            dropped: registry.counter(&names::DROPPED_SAMPLES, &[]),
+        }
+    }
+
+    fn drop_one(&self, counters: &HeartbeatCounters) {
+        counters
+            .dropped_samples_total
+            .fetch_add(1, Ordering::Relaxed);
+        self.dropped.inc();
+    }
+
+    fn buffered(&self, counters: &HeartbeatCounters, samples: usize) {
+        counters
+            .buffered_samples
+            .store(samples as u64, Ordering::Relaxed);
+        self.buffered.set(samples as f64);
+    }
 }
 
 /// Publishes sent concurrently before their acks are awaited.
@@ -78,6 +115,8 @@ struct Pending {
     subject: String,
     message_id: String,
     payload: Bytes,
+    /// When it was queued, for the publish latency.
+    queued_at: Instant,
 }
 
 /// What collectors hold to publish; cloneable, never blocks.
@@ -85,6 +124,7 @@ struct Pending {
 pub struct PublishHandle {
     tx: mpsc::Sender<Pending>,
     counters: Arc<HeartbeatCounters>,
+    metrics: PublishMetrics,
 }
 
 impl PublishHandle {
@@ -94,9 +134,7 @@ impl PublishHandle {
             Ok(payload) => payload,
             Err(err) => {
                 tracing::error!(error = %err, %subject, "sample could not be serialised; dropped");
-                self.counters
-                    .dropped_samples_total
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.drop_one(&self.counters);
                 return;
             }
         };
@@ -104,11 +142,10 @@ impl PublishHandle {
             subject,
             message_id: envelope.id.to_string(),
             payload: payload.into(),
+            queued_at: Instant::now(),
         };
         if self.tx.try_send(pending).is_err() {
-            self.counters
-                .dropped_samples_total
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.drop_one(&self.counters);
             tracing::warn!("publisher queue full; sample dropped");
         }
     }
@@ -121,6 +158,7 @@ pub struct Publisher {
     buffer: VecDeque<Pending>,
     capacity: usize,
     counters: Arc<HeartbeatCounters>,
+    metrics: PublishMetrics,
     failing_since: Option<Instant>,
     /// When the next retry is due while failing: a fixed deadline, so samples arriving more
     /// often than the backoff cannot keep pushing the retry away.
@@ -138,18 +176,27 @@ impl Publisher {
         shutdown: Shutdown,
     ) -> (tokio::task::JoinHandle<()>, PublishHandle) {
         let (tx, rx) = mpsc::channel(1024);
+        let metrics = PublishMetrics::new();
         let publisher = Self {
             js,
             buffer: VecDeque::new(),
             capacity,
             counters: counters.clone(),
+            metrics: metrics.clone(),
             failing_since: None,
             next_retry: None,
             dropped_during_outage: 0,
             backoff: JETSTREAM_RETRY.backoff(),
         };
         let task = tokio::spawn(publisher.run(rx, shutdown));
-        (task, PublishHandle { tx, counters })
+        (
+            task,
+            PublishHandle {
+                tx,
+                counters,
+                metrics,
+            },
+        )
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Pending>, shutdown: Shutdown) {
@@ -193,14 +240,10 @@ impl Publisher {
         if self.buffer.len() >= self.capacity {
             self.buffer.pop_front();
             self.dropped_during_outage += 1;
-            self.counters
-                .dropped_samples_total
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.drop_one(&self.counters);
         }
         self.buffer.push_back(pending);
-        self.counters
-            .buffered_samples
-            .store(self.buffer.len() as u64, Ordering::Relaxed);
+        self.metrics.buffered(&self.counters, self.buffer.len());
     }
 
     /// Publishes the buffer in order, a window at a time, until it is empty or a publish fails.
@@ -219,9 +262,7 @@ impl Publisher {
                     Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
                         // It would fail forever and block everything behind it.
                         tracing::error!(subject = %pending.subject, bytes = pending.payload.len(), error = %err, "sample larger than the server's max_payload; dropped");
-                        self.counters
-                            .dropped_samples_total
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.metrics.drop_one(&self.counters);
                         oversized.push(pending.message_id.clone());
                         break;
                     }
@@ -234,9 +275,12 @@ impl Publisher {
             let acks_sent = acks.len();
             let mut acked = 0;
             let mut contiguous = true;
-            for ack in acks {
+            for (ack, pending) in acks.into_iter().zip(&window) {
                 match ack.await {
-                    Ok(_) if contiguous => acked += 1,
+                    Ok(_) if contiguous => {
+                        acked += 1;
+                        self.metrics.latency.observe_since(pending.queued_at);
+                    }
                     Ok(_) => {}
                     Err(err) => {
                         contiguous = false;
@@ -250,9 +294,7 @@ impl Publisher {
             if !oversized.is_empty() && acked == acks_sent {
                 self.buffer.retain(|p| !oversized.contains(&p.message_id));
             }
-            self.counters
-                .buffered_samples
-                .store(self.buffer.len() as u64, Ordering::Relaxed);
+            self.metrics.buffered(&self.counters, self.buffer.len());
             if let Some(error) = error {
                 if acked > 0 {
                     // Progress: the server is back, only part of the window failed.

@@ -4,7 +4,9 @@
 //! envelope's `source`).
 //!
 //! They differ because one collector publishes several sources (the trades collector publishes
-//! fills and open orders; the hardware collector samples, GPU inventories and XID events).
+//! fills and open orders; the hardware collector samples, GPU inventories and XID events), and
+//! one source, the processes' own self-metrics (`exporter`), comes from every process rather
+//! than from a collector.
 //! Adding a kind here is a compile error in every `match` that must handle it: the collector
 //! binary's dispatch, the aggregator's decoder and the settings' list of enabled collectors.
 
@@ -124,11 +126,13 @@ pub enum SourceKind {
     Notifications,
     /// [`crate::pressure::PressureSample`]
     Pressure,
+    /// [`crate::self_metrics::SelfMetrics`]: every process's own metrics, not a collector's.
+    Exporter,
 }
 
 impl SourceKind {
     /// Every source kind.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::System,
         Self::Hardware,
         Self::GpuInventory,
@@ -142,6 +146,7 @@ impl SourceKind {
         Self::Logs,
         Self::Notifications,
         Self::Pressure,
+        Self::Exporter,
     ];
 
     /// The subject token and the envelope's `source`.
@@ -160,6 +165,7 @@ impl SourceKind {
             Self::Logs => crate::logs::KIND,
             Self::Notifications => crate::alert::NOTIFICATIONS_KIND,
             Self::Pressure => "pressure",
+            Self::Exporter => crate::self_metrics::KIND,
         }
     }
 
@@ -176,14 +182,16 @@ impl SourceKind {
             | Self::Orders
             | Self::MarketBars
             | Self::Quote
-            | Self::Pressure => true,
+            | Self::Pressure
+            | Self::Exporter => true,
             Self::GpuInventory | Self::GpuEvent | Self::Logs | Self::Notifications => false,
         }
     }
 
-    /// The collector that publishes this source.
-    pub const fn collector(self) -> CollectorKind {
-        match self {
+    /// The collector that publishes this source; `None` for [`SourceKind::Exporter`], which
+    /// every process publishes about itself.
+    pub const fn collector(self) -> Option<CollectorKind> {
+        Some(match self {
             Self::System => CollectorKind::System,
             Self::Hardware | Self::GpuInventory | Self::GpuEvent => CollectorKind::Hardware,
             Self::Portfolio | Self::EquityHistory => CollectorKind::Portfolio,
@@ -192,7 +200,16 @@ impl SourceKind {
             Self::Logs => CollectorKind::Logs,
             Self::Notifications => CollectorKind::Notifications,
             Self::Pressure => CollectorKind::Pressure,
-        }
+            Self::Exporter => return None,
+        })
+    }
+
+    /// True when a collector's freshness is told by this source (every source but the
+    /// processes' own self-metrics).
+    pub fn from_collector(source: &str) -> bool {
+        source
+            .parse::<SourceKind>()
+            .map_or(true, |kind| kind.collector().is_some())
     }
 }
 
@@ -208,7 +225,7 @@ impl SourceKind {
                 .map(|payload| payload.series())
                 .map_err(|err| format!("{kind} body does not parse: {err}"))
         }
-        use crate::{alert, brokerage, hardware, logs, market, pressure, system};
+        use crate::{alert, brokerage, hardware, logs, market, pressure, self_metrics, system};
         match self {
             Self::System => typed::<system::SystemSample>(self, body),
             Self::Hardware => typed::<hardware::HardwareSample>(self, body),
@@ -223,6 +240,7 @@ impl SourceKind {
             Self::Logs => typed::<logs::LogBatch>(self, body),
             Self::Notifications => typed::<alert::NotificationBatch>(self, body),
             Self::Pressure => typed::<pressure::PressureSample>(self, body),
+            Self::Exporter => typed::<self_metrics::SelfMetrics>(self, body),
         }
     }
 }
@@ -235,6 +253,7 @@ pub(crate) const CATALOGUES: &[&[SeriesDef]] = &[
     crate::brokerage::SERIES,
     crate::market::SERIES,
     crate::pressure::SERIES,
+    crate::self_metrics::SERIES,
 ];
 
 /// A name that is no known kind.
@@ -294,10 +313,15 @@ mod tests {
     #[test]
     fn every_source_belongs_to_the_collector_that_lists_it() {
         for source in SourceKind::ALL {
-            assert!(source.collector().sources().contains(&source), "{source}");
+            match source.collector() {
+                Some(collector) => assert!(collector.sources().contains(&source), "{source}"),
+                None => assert_eq!(source, SourceKind::Exporter),
+            }
         }
         let listed: usize = CollectorKind::ALL.iter().map(|c| c.sources().len()).sum();
-        assert_eq!(listed, SourceKind::ALL.len());
+        assert_eq!(listed, SourceKind::ALL.len() - 1);
+        assert!(!SourceKind::from_collector("exporter"));
+        assert!(SourceKind::from_collector("system"));
     }
 
     #[test]

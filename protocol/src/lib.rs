@@ -15,6 +15,7 @@ pub mod logs;
 pub mod market;
 pub mod nullable;
 pub mod pressure;
+pub mod self_metrics;
 pub mod series;
 pub mod subjects;
 pub mod supervisor;

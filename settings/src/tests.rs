@@ -201,6 +201,10 @@ fn every_check_names_its_key_exactly() {
             "key `collectors.heartbeat_interval_seconds`: 0 is out of range 1..=3600",
         ),
         (
+            "collectors: {self_metrics_interval_seconds: 0}",
+            "key `collectors.self_metrics_interval_seconds`: 0 is out of range 1..=3600",
+        ),
+        (
             "collectors: {buffer_max_samples: 0}",
             "key `collectors.buffer_max_samples`: 0 is out of range 1..=10000000",
         ),

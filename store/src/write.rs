@@ -174,10 +174,14 @@ impl Store {
             .await?;
         }
 
-        let mut newest: HashMap<(&str, &str), &IncomingSample> = HashMap::new();
+        let mut newest: HashMap<(&str, &str, &str), &IncomingSample> = HashMap::new();
         for sample in &fresh {
             let entry = newest
-                .entry((sample.source.as_str(), sample.host.as_str()))
+                .entry((
+                    sample.source.as_str(),
+                    sample.host.as_str(),
+                    latest_process(sample),
+                ))
                 .or_insert(sample);
             if sample.time > entry.time {
                 *entry = sample;
@@ -186,9 +190,9 @@ impl Store {
         if !newest.is_empty() {
             let latest: Vec<&IncomingSample> = newest.into_values().collect();
             sqlx::query(
-                "INSERT INTO latest_sample (source, host, message_id, sample_time, body) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
-                 ON CONFLICT (source, host) DO UPDATE SET message_id = excluded.message_id, \
+                "INSERT INTO latest_sample (source, host, message_id, sample_time, body, process) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[], $6::text[]) \
+                 ON CONFLICT (source, host, process) DO UPDATE SET message_id = excluded.message_id, \
                    sample_time = excluded.sample_time, received_at = now(), body = excluded.body \
                  WHERE excluded.sample_time >= latest_sample.sample_time",
             )
@@ -197,6 +201,12 @@ impl Store {
             .bind(latest.iter().map(|s| s.message_id).collect::<Vec<_>>())
             .bind(latest.iter().map(|s| s.time).collect::<Vec<_>>())
             .bind(latest.iter().map(|s| latest_body(s)).collect::<Vec<_>>())
+            .bind(
+                latest
+                    .iter()
+                    .map(|s| latest_process(s).to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
         }
@@ -402,6 +412,16 @@ fn series_key(sample: &IncomingSample, point: &SeriesPoint) -> SeriesKey {
         point.name,
         labels,
     )
+}
+
+/// The publishing process a latest sample is kept per: the `process` of a self-metrics
+/// snapshot (every process on a host sends one), '' for every other source.
+fn latest_process(sample: &IncomingSample) -> &str {
+    if sample.source == exporter_protocol::self_metrics::KIND {
+        sample.body["process"].as_str().unwrap_or_default()
+    } else {
+        ""
+    }
 }
 
 /// What `latest_sample` keeps of a sample: the whole body, except for log lines and

@@ -227,6 +227,12 @@ pub async fn supervise(
             return;
         }
         registry.update(&spec.name, |r| r.restarts += 1);
+        exporter_runtime::self_metrics::global()
+            .counter(
+                &exporter_protocol::self_metrics::PROCESS_RESTARTS,
+                &[("child", &spec.name)],
+            )
+            .inc();
     }
 }
 

@@ -148,7 +148,11 @@ pub async fn collect(settings: &Settings) -> Status {
         processes,
         collectors: freshness
             .into_iter()
-            .filter(|f| exporter_protocol::is_periodic(&f.source))
+            // The processes' own self-metrics are periodic too, but no collector publishes them.
+            .filter(|f| {
+                exporter_protocol::is_periodic(&f.source)
+                    && exporter_protocol::SourceKind::from_collector(&f.source)
+            })
             .map(|f| {
                 let age = age_seconds(f.sample_time);
                 Freshness {

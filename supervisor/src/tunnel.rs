@@ -21,7 +21,14 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// The tunnel's state, shared with the reporter.
 pub type TunnelState = Arc<Mutex<TunnelReport>>;
 
+/// Records the tunnel's state, and `exporter.tunnel_up` once a tunnel is configured (a tunnel
+/// that is off by choice reports no series, rather than a 0 that reads as an outage).
 fn set(state: &TunnelState, status: &str, url: Option<String>, reason: Option<String>) {
+    if status != "off" {
+        exporter_runtime::self_metrics::global()
+            .gauge(&exporter_protocol::self_metrics::TUNNEL_UP, &[])
+            .set(if status == "up" { 1.0 } else { 0.0 });
+    }
     let mut report = state.lock().expect("tunnel state");
     if report.status != status || report.url != url || report.reason != reason {
         *report = TunnelReport {
@@ -174,5 +181,29 @@ fn local_host(bind: &str) -> String {
         // An IPv6 address in a URL needs brackets.
         other if other.contains(':') && !other.starts_with('[') => format!("[{other}]"),
         other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_up_follows_the_state_and_an_off_tunnel_reports_nothing() {
+        let gauge = || {
+            exporter_runtime::self_metrics::global()
+                .snapshot("supervisor")
+                .gauges
+                .into_iter()
+                .find(|g| g.name == "tunnel_up")
+                .map(|g| g.value)
+        };
+        let state = TunnelState::default();
+        set(&state, "off", None, Some("disabled in the settings".into()));
+        assert_eq!(gauge(), None, "an off tunnel is no outage");
+        set(&state, "up", Some("https://example.invalid".into()), None);
+        assert_eq!(gauge(), Some(1.0));
+        set(&state, "down", None, Some("session lost".into()));
+        assert_eq!(gauge(), Some(0.0));
     }
 }

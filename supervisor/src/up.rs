@@ -106,6 +106,14 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
             tunnel_state,
             shutdown.clone(),
         )),
+        tokio::spawn(exporter_runtime::self_metrics::run(
+            client.clone(),
+            subjects.clone(),
+            "supervisor".to_owned(),
+            host.clone(),
+            Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+            shutdown.clone(),
+        )),
     ];
 
     let bin_dir = binary_dir()?;
@@ -236,6 +244,14 @@ pub async fn run_tunnel_only(settings: Settings) -> Result<(), SupervisorError> 
     let subjects = Subjects::new(&settings.nats.subject_prefix);
     let client = bus::connect(&settings.nats, "tunnel").await?;
     let tunnel_state = TunnelState::default();
+    let self_metrics = tokio::spawn(exporter_runtime::self_metrics::run(
+        client.clone(),
+        subjects.clone(),
+        "tunnel".to_owned(),
+        host.clone(),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+        shutdown.clone(),
+    ));
     let reports = tokio::spawn(
         report::Reporter {
             client,
@@ -252,5 +268,6 @@ pub async fn run_tunnel_only(settings: Settings) -> Result<(), SupervisorError> 
     tokio::spawn(exporter_runtime::systemd::watchdog(shutdown.clone()));
     tunnel::run(settings, tunnel_state, shutdown).await;
     let _ = reports.await;
+    let _ = self_metrics.await;
     Ok(())
 }

@@ -219,6 +219,16 @@ async fn a_500_is_retried_and_a_400_is_not() {
         "{rows:?}"
     );
     assert_eq!(strict.count(), 1);
+    // The dispatcher's self-metrics (this process's registry) count each message's outcome.
+    let notifications = |outcome: &str| {
+        exporter_runtime::self_metrics::global()
+            .counter(
+                &exporter_protocol::self_metrics::NOTIFICATIONS,
+                &[("receiver", "strict"), ("outcome", outcome)],
+            )
+            .get()
+    };
+    assert_eq!((notifications("failed"), notifications("sent")), (1, 0));
     handle.stop().await;
     env.finish().await;
 }

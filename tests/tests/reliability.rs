@@ -34,6 +34,10 @@ fn sample(seq: u64) -> SystemSample {
     }
 }
 
+/// Points of the system samples (the processes' own self-metrics are stored beside them).
+const SYSTEM_POINTS: &str =
+    "SELECT count(*) FROM point JOIN series USING (series_id) WHERE series.source = 'system'";
+
 async fn scalar(env: &TestEnv, sql: &'static str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql)
         .fetch_one(&env.pool)
@@ -91,7 +95,13 @@ async fn two_aggregators_one_killed_twice_lose_and_duplicate_nothing() {
     publisher.await.unwrap();
 
     eventually("every sample stored", Duration::from_secs(60), || async {
-        (scalar(&env, "SELECT count(*) FROM ingested_message").await >= N as i64).then_some(())
+        (scalar(
+            &env,
+            "SELECT count(*) FROM ingested_message WHERE source = 'system'",
+        )
+        .await
+            >= N as i64)
+            .then_some(())
     })
     .await;
     eventually("the stream drained", Duration::from_secs(30), || async {
@@ -99,15 +109,23 @@ async fn two_aggregators_one_killed_twice_lose_and_duplicate_nothing() {
     })
     .await;
     assert_eq!(
-        scalar(&env, "SELECT count(*) FROM ingested_message").await,
+        scalar(
+            &env,
+            "SELECT count(*) FROM ingested_message WHERE source = 'system'"
+        )
+        .await,
         N as i64
     );
     assert_eq!(
-        scalar(&env, "SELECT count(DISTINCT seq) FROM ingested_message").await,
+        scalar(
+            &env,
+            "SELECT count(DISTINCT seq) FROM ingested_message WHERE source = 'system'"
+        )
+        .await,
         N as i64
     );
     assert_eq!(
-        scalar(&env, "SELECT count(*) FROM point").await,
+        scalar(&env, SYSTEM_POINTS).await,
         N as i64 * points_per_sample
     );
 
@@ -130,11 +148,15 @@ async fn two_aggregators_one_killed_twice_lose_and_duplicate_nothing() {
     )
     .await;
     assert_eq!(
-        scalar(&env, "SELECT count(*) FROM ingested_message").await,
+        scalar(
+            &env,
+            "SELECT count(*) FROM ingested_message WHERE source = 'system'"
+        )
+        .await,
         N as i64
     );
     assert_eq!(
-        scalar(&env, "SELECT count(*) FROM point").await,
+        scalar(&env, SYSTEM_POINTS).await,
         N as i64 * points_per_sample
     );
     // The latest snapshot is the newest sample, not the last one to arrive.
@@ -187,12 +209,13 @@ async fn malformed_messages_become_dead_letters_and_ingest_goes_on() {
         "the good sample stored",
         Duration::from_secs(30),
         || async {
-            let stored: Option<uuid::Uuid> =
-                sqlx::query_scalar("SELECT message_id FROM ingested_message WHERE seq = 2")
-                    .fetch_optional(&env.pool)
-                    .await
-                    .ok()
-                    .flatten();
+            let stored: Option<uuid::Uuid> = sqlx::query_scalar(
+                "SELECT message_id FROM ingested_message WHERE source = 'system' AND seq = 2",
+            )
+            .fetch_optional(&env.pool)
+            .await
+            .ok()
+            .flatten();
             (stored == Some(good.id)).then_some(())
         },
     )
@@ -227,12 +250,14 @@ async fn collector_buffers_through_a_nats_outage_without_gaps() {
     let max_seq = |env: &TestEnv| {
         let pool = env.pool.clone();
         async move {
-            sqlx::query_scalar::<_, Option<i64>>("SELECT max(seq) FROM ingested_message")
-                .fetch_one(&pool)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(0)
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT max(seq) FROM ingested_message WHERE source = 'system'",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
         }
     };
     eventually("first samples stored", Duration::from_secs(30), || async {

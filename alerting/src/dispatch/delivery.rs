@@ -208,8 +208,24 @@ async fn record(delivery: &Delivery, ids: &[Uuid], row: Row<'_>) {
 }
 
 /// Tries until the receiver accepts, a permanent error, the last attempt, or `shutdown`.
-/// Returns true when delivered.
+/// Returns true when delivered, and counts the outcome in
+/// `exporter.notifications_total{receiver, outcome}` (`sent`, or `failed` when given up on).
 pub async fn deliver(delivery: Delivery, shutdown: Shutdown) -> bool {
+    let receiver = delivery.receiver.name.clone();
+    let sent = try_deliver(delivery, shutdown).await;
+    exporter_runtime::self_metrics::global()
+        .counter(
+            &exporter_protocol::self_metrics::NOTIFICATIONS,
+            &[
+                ("receiver", &receiver),
+                ("outcome", if sent { "sent" } else { "failed" }),
+            ],
+        )
+        .inc();
+    sent
+}
+
+async fn try_deliver(delivery: Delivery, shutdown: Shutdown) -> bool {
     let receiver = delivery.receiver.name.clone();
     let group_key = delivery.message.group_key.clone();
     let ids: Vec<Uuid> = delivery.message.alerts.iter().map(|a| a.id).collect();

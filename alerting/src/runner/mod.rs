@@ -19,8 +19,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use exporter_protocol::alert::{Alert, AlertEvent, AlertEventKind, AlertState};
+use exporter_protocol::self_metrics as names;
 use exporter_protocol::{Heartbeat, Subjects};
-use exporter_runtime::Shutdown;
+use exporter_runtime::{Shutdown, self_metrics};
 use exporter_settings::Settings;
 use exporter_store::{Domain, IncomingSample, Store};
 use futures::StreamExt;
@@ -278,6 +279,7 @@ impl AlertRunner {
     /// One evaluation: notifications, acknowledgements, silences, rules; then store, publish,
     /// dispatch.
     async fn tick(&mut self) {
+        let started = std::time::Instant::now();
         let now = Utc::now();
         // State reads are bounded: with PostgreSQL slow or away, evaluation goes on with what
         // the engine knows, at its normal pace.
@@ -334,6 +336,34 @@ impl AlertRunner {
             tokio::time::timeout(DB_STEP_TIMEOUT, self.store.touch_alerts(&open)).await
         {
             tracing::debug!(error = %err, "alert values not updated");
+        }
+        self.count_rules();
+        self_metrics::global()
+            .histogram(&names::ALERT_EVALUATION, &[])
+            .observe_since(started);
+    }
+
+    /// `exporter.alert_rules{state}`: open alerts pending and firing, and the rules with no
+    /// open alert (inactive).
+    fn count_rules(&self) {
+        let open: Vec<&Alert> = self.engine.open_alerts().collect();
+        let in_state = |state: AlertState| open.iter().filter(|a| a.state == state).count();
+        let rules_open: HashSet<&str> = open.iter().map(|a| a.rule.as_str()).collect();
+        let inactive = self
+            .engine
+            .rules()
+            .iter()
+            .filter(|rule| !rules_open.contains(rule.name.as_str()))
+            .count();
+        let registry = self_metrics::global();
+        for (state, count) in [
+            ("inactive", inactive),
+            ("pending", in_state(AlertState::Pending)),
+            ("firing", in_state(AlertState::Firing)),
+        ] {
+            registry
+                .gauge(&names::ALERT_RULES, &[("state", state)])
+                .set(count as f64);
         }
     }
 

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use exporter_protocol::SourceKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -148,7 +149,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         .collect();
     let collectors: Vec<CollectorFreshness> = latest
         .into_iter()
-        .filter(|l| exporter_protocol::is_periodic(&l.source))
+        // The processes' own self-metrics are periodic too, but no collector publishes them.
+        .filter(|l| {
+            exporter_protocol::is_periodic(&l.source) && SourceKind::from_collector(&l.source)
+        })
         .map(|latest| {
             let age = (now - latest.sample_time).num_milliseconds() as f64 / 1000.0;
             CollectorFreshness {

@@ -14,6 +14,26 @@ use futures::{Stream, StreamExt};
 
 use crate::{ApiError, AppState};
 
+/// One open stream in `exporter.sse_streams`, for as long as the stream lives (dropped when the
+/// client goes away and axum drops the stream).
+#[derive(Debug)]
+struct OpenStream(exporter_runtime::self_metrics::Gauge);
+
+impl OpenStream {
+    fn new() -> Self {
+        let gauge = exporter_runtime::self_metrics::global()
+            .gauge(&exporter_protocol::self_metrics::SSE_STREAMS, &[]);
+        gauge.add(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.add(-1.0);
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/alerts/stream",
@@ -41,16 +61,22 @@ pub async fn alerts(
             retry_after_seconds: 5,
         }
     })?;
-    let events = subscription.filter_map(|message| async move {
-        let kind = message
-            .subject
-            .as_str()
-            .rsplit('.')
-            .next()
-            .unwrap_or("event")
-            .to_owned();
-        let data = String::from_utf8(message.payload.to_vec()).ok()?;
-        Some(Ok(Event::default().event(kind).data(data)))
-    });
+    let open = OpenStream::new();
+    let events = subscription
+        .filter_map(|message| async move {
+            let kind = message
+                .subject
+                .as_str()
+                .rsplit('.')
+                .next()
+                .unwrap_or("event")
+                .to_owned();
+            let data = String::from_utf8(message.payload.to_vec()).ok()?;
+            Some(Ok(Event::default().event(kind).data(data)))
+        })
+        // The stream owns the count: it ends when axum drops the stream.
+        .inspect(move |_| {
+            let _ = &open;
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -43,6 +43,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
                 ctx.publish(SourceKind::GpuEvent, event);
             }
             _ = ticker.tick() => {
+                let _cycle = ctx.cycle();
                 let sample = tokio::task::block_in_place(|| sampler.sample());
                 if sample.nvml.status == "ok" && xid_watcher.is_none() {
                     xid_watcher = Some(watch_xid_events(event_tx.clone(), stop_events.clone()));

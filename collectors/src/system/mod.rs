@@ -62,7 +62,11 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
     let mut ticks = ctx.every(config.interval_seconds);
     tracing::info!(subject = %ctx.subject(SourceKind::System), interval_seconds = config.interval_seconds, "system collector started");
     while ticks.next().await {
-        ctx.publish(SourceKind::System, sampler.sample());
+        let sample = sampler.sample();
+        for family in missing_families(&sample) {
+            ctx.family_error(family);
+        }
+        ctx.publish(SourceKind::System, sample);
     }
     Ok(())
 }
@@ -273,17 +277,8 @@ impl Sampler {
     }
 
     fn log_missing_families(&mut self, sample: &SystemSample) {
-        let families: [(&'static str, bool); 7] = [
-            ("cpu", sample.cpu.is_some()),
-            ("load", sample.load.is_some()),
-            ("memory", sample.memory.is_some()),
-            ("filesystems", sample.filesystems.is_some()),
-            ("disks", sample.disks.is_some()),
-            ("networks", sample.networks.is_some()),
-            ("temperatures", sample.temperatures.is_some()),
-        ];
-        for (family, present) in families {
-            if !present && self.reported_missing.insert(family) {
+        for family in missing_families(sample) {
+            if self.reported_missing.insert(family) {
                 tracing::info!(
                     family,
                     "not available on this host; left out of system samples"
@@ -291,6 +286,24 @@ impl Sampler {
             }
         }
     }
+}
+
+/// The families left out of `sample` (failed, or absent on this host): the `family` label of
+/// `exporter.collection_errors_total`.
+fn missing_families(sample: &SystemSample) -> impl Iterator<Item = &'static str> {
+    let families: [(&'static str, bool); 7] = [
+        ("cpu", sample.cpu.is_some()),
+        ("load", sample.load.is_some()),
+        ("memory", sample.memory.is_some()),
+        ("filesystems", sample.filesystems.is_some()),
+        ("disks", sample.disks.is_some()),
+        ("networks", sample.networks.is_some()),
+        ("temperatures", sample.temperatures.is_some()),
+    ];
+    families
+        .into_iter()
+        .filter(|(_, present)| !present)
+        .map(|(family, _)| family)
 }
 
 /// Space of one filesystem in bytes.

@@ -24,6 +24,9 @@ use crate::{Settings, SettingsError};
 pub struct CollectorsSettings {
     /// Seconds between heartbeats of every process.
     pub heartbeat_interval_seconds: u64,
+    /// Seconds between self-metrics snapshots of every process (stored like samples: a
+    /// shorter interval is finer history and more points).
+    pub self_metrics_interval_seconds: u64,
     /// Samples a collector keeps while NATS is away; the oldest is dropped (and counted) beyond.
     pub buffer_max_samples: usize,
     pub system: SystemCollectorSettings,
@@ -37,6 +40,7 @@ impl Default for CollectorsSettings {
     fn default() -> Self {
         Self {
             heartbeat_interval_seconds: 5,
+            self_metrics_interval_seconds: 15,
             buffer_max_samples: 10_000,
             system: SystemCollectorSettings::default(),
             hardware: HardwareCollectorSettings::default(),
@@ -88,6 +92,11 @@ impl Validate for CollectorsSettings {
     fn validate(&self, at: &KeyPath) -> Result<(), SettingsError> {
         key!(at, self.heartbeat_interval_seconds).in_range(
             self.heartbeat_interval_seconds,
+            1,
+            3600,
+        )?;
+        key!(at, self.self_metrics_interval_seconds).in_range(
+            self.self_metrics_interval_seconds,
             1,
             3600,
         )?;

@@ -32,11 +32,17 @@ async fn env_with_stale_after(stale_after_seconds: u64) -> TestEnv {
     let env = TestEnv::new("").await;
     let yaml = std::fs::read_to_string(&env.settings_path).unwrap();
     assert!(yaml.contains("stale_after_seconds: 30"));
+    assert!(yaml.contains("heartbeat_interval_seconds: 1\n"));
     std::fs::write(
         &env.settings_path,
         yaml.replace(
             "stale_after_seconds: 30",
             &format!("stale_after_seconds: {stale_after_seconds}"),
+        )
+        // Self-metrics every second, so a counter moves between scrapes.
+        .replace(
+            "heartbeat_interval_seconds: 1\n",
+            "heartbeat_interval_seconds: 1\n  self_metrics_interval_seconds: 1\n",
         ),
     )
     .unwrap();
@@ -158,7 +164,9 @@ async fn expected_series(env: &TestEnv) -> BTreeSet<(String, BTreeMap<String, St
                 if def.is_currency() {
                     labels.insert("currency".to_owned(), "USD".to_owned());
                 }
-                expected.insert((def.prometheus_family(), labels));
+                // A histogram's points keep their `_bucket`/`_sum`/`_count` suffix.
+                let suffix = point.name.strip_prefix(def.name).unwrap_or("");
+                expected.insert((format!("{}{suffix}", def.prometheus_family()), labels));
             }
         }
     }
@@ -310,6 +318,19 @@ async fn metrics_is_a_prometheus_target() {
         )
         .await;
     assert_eq!(scraped_memory, mem_total_bytes());
+    // The aggregator's own counter, scraped through the same exposition, increases.
+    let ingested = "gh200_exporter_ingested_messages_total{process=\"aggregator\"}";
+    let first = prometheus
+        .value_eventually(ingested, Duration::from_secs(30))
+        .await;
+    let increased = poll_until(Duration::from_secs(30), || async {
+        prometheus
+            .value_eventually(ingested, Duration::from_secs(5))
+            .await
+            > first
+    })
+    .await;
+    assert!(increased, "{ingested} stayed at {first}");
 
     // A stopped collector's series leave once stale; its last sample time stays.
     system.kill();

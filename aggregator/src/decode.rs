@@ -251,9 +251,16 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
             let quote = typed::<Quote>(source, body)?;
             Ok((quote.series(), Domain::Quote(Box::new(quote))))
         }
-        // Every other kind is numeric series only (its latest sample is kept as it came): a new
-        // kind needs an arm here only when it has a table of its own.
-        plain => plain.series_of(body).map(|points| (points, Domain::None)),
+        // Numeric series only (the latest sample is kept as it came). A new kind goes in this
+        // list, or gets an arm of its own when it has a table of its own.
+        SourceKind::System
+        | SourceKind::Hardware
+        | SourceKind::GpuInventory
+        | SourceKind::GpuEvent
+        | SourceKind::Portfolio
+        | SourceKind::Orders
+        | SourceKind::Pressure
+        | SourceKind::Exporter => kind.series_of(body).map(|points| (points, Domain::None)),
     }
 }
 

@@ -71,11 +71,8 @@ impl CollectorContext {
     /// An envelope of `source` from this host, with the source's next sequence number
     /// (per process, starting at 1).
     pub fn envelope<T>(&self, source: SourceKind, body: T) -> Envelope<T> {
-        let index = SourceKind::ALL
-            .iter()
-            .position(|s| *s == source)
-            .unwrap_or_default();
-        let seq = self.sequences[index].fetch_add(1, Ordering::Relaxed) + 1;
+        // `ALL` is the declaration order, so the discriminant is the source's index in it.
+        let seq = self.sequences[source as usize].fetch_add(1, Ordering::Relaxed) + 1;
         Envelope::new(&self.host, source.name(), seq, body)
     }
 

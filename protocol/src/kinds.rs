@@ -18,41 +18,54 @@ use serde::{Deserialize, Serialize};
 
 use crate::series::{HasSeries, SeriesDef, SeriesPoint};
 
-/// A collector process: `exporter-collector <kind>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CollectorKind {
-    /// Host CPU, memory, disks, network, processes (sysinfo, /proc).
-    System,
-    /// GPUs through NVML, GH200 power rails and temperatures through sysfs.
-    Hardware,
-    /// The brokerage account and positions, and the equity history.
-    Portfolio,
-    /// The brokerage's fills and open orders.
-    Trades,
-    /// Market charts and quotes (Yahoo), on a schedule and on request.
-    Market,
-    /// Log files and journal units.
-    Logs,
-    /// The trading engine's notifications file.
-    Notifications,
-    /// Linux pressure stall information (CPU, memory, I/O).
-    Pressure,
+/// Declares a kind enum and its `ALL` (every variant, in declaration order) from one list, so
+/// a new variant cannot be left out of `ALL` (which parsing, `exporter up` and the per-source
+/// sequence numbers iterate).
+macro_rules! kind_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident,)+
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: [Self; [$(stringify!($variant)),+].len()] = [$(Self::$variant),+];
+        }
+    };
+}
+
+kind_enum! {
+    /// A collector process: `exporter-collector <kind>`. Declared in the order `exporter up`
+    /// starts them, which is the order of [`CollectorKind::ALL`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CollectorKind {
+        /// Host CPU, memory, disks, network, processes (sysinfo, /proc).
+        System,
+        /// GPUs through NVML, GH200 power rails and temperatures through sysfs.
+        Hardware,
+        /// Linux pressure stall information (CPU, memory, I/O).
+        Pressure,
+        /// Log files and journal units.
+        Logs,
+        /// The trading engine's notifications file.
+        Notifications,
+        /// Market charts and quotes (Yahoo), on a schedule and on request.
+        Market,
+        /// The brokerage account and positions, and the equity history.
+        Portfolio,
+        /// The brokerage's fills and open orders.
+        Trades,
+    }
 }
 
 impl CollectorKind {
-    /// Every collector kind, in the order `exporter up` starts them.
-    pub const ALL: [Self; 8] = [
-        Self::System,
-        Self::Hardware,
-        Self::Pressure,
-        Self::Logs,
-        Self::Notifications,
-        Self::Market,
-        Self::Portfolio,
-        Self::Trades,
-    ];
-
     /// The name on the command line, in settings and in process names (`collector-<name>`).
     pub const fn name(self) -> &'static str {
         match self {
@@ -96,59 +109,43 @@ impl CollectorKind {
     }
 }
 
-/// What one message carries: the `<kind>` token of `exporter.v1.sample.<kind>.<host>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// [`crate::system::SystemSample`]
-    System,
-    /// [`crate::hardware::HardwareSample`]
-    Hardware,
-    /// [`crate::hardware::GpuInventory`]
-    GpuInventory,
-    /// [`crate::hardware::XidEvent`]
-    GpuEvent,
-    /// [`crate::brokerage::PortfolioSnapshot`]
-    Portfolio,
-    /// [`crate::brokerage::EquityHistory`]
-    EquityHistory,
-    /// [`crate::brokerage::FillBatch`]
-    Fills,
-    /// [`crate::brokerage::OpenOrders`]
-    Orders,
-    /// [`crate::market::BarBatch`]
-    MarketBars,
-    /// [`crate::market::Quote`]
-    Quote,
-    /// [`crate::logs::LogBatch`]
-    Logs,
-    /// [`crate::alert::NotificationBatch`]
-    Notifications,
-    /// [`crate::pressure::PressureSample`]
-    Pressure,
-    /// [`crate::self_metrics::SelfMetrics`]: every process's own metrics, not a collector's.
-    Exporter,
+kind_enum! {
+    /// What one message carries: the `<kind>` token of `exporter.v1.sample.<kind>.<host>`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SourceKind {
+        /// [`crate::system::SystemSample`]
+        System,
+        /// [`crate::hardware::HardwareSample`]
+        Hardware,
+        /// [`crate::hardware::GpuInventory`]
+        GpuInventory,
+        /// [`crate::hardware::XidEvent`]
+        GpuEvent,
+        /// [`crate::brokerage::PortfolioSnapshot`]
+        Portfolio,
+        /// [`crate::brokerage::EquityHistory`]
+        EquityHistory,
+        /// [`crate::brokerage::FillBatch`]
+        Fills,
+        /// [`crate::brokerage::OpenOrders`]
+        Orders,
+        /// [`crate::market::BarBatch`]
+        MarketBars,
+        /// [`crate::market::Quote`]
+        Quote,
+        /// [`crate::logs::LogBatch`]
+        Logs,
+        /// [`crate::alert::NotificationBatch`]
+        Notifications,
+        /// [`crate::pressure::PressureSample`]
+        Pressure,
+        /// [`crate::self_metrics::SelfMetrics`]: every process's own metrics, not a collector's.
+        Exporter,
+    }
 }
 
 impl SourceKind {
-    /// Every source kind.
-    pub const ALL: [Self; 14] = [
-        Self::System,
-        Self::Hardware,
-        Self::GpuInventory,
-        Self::GpuEvent,
-        Self::Portfolio,
-        Self::EquityHistory,
-        Self::Fills,
-        Self::Orders,
-        Self::MarketBars,
-        Self::Quote,
-        Self::Logs,
-        Self::Notifications,
-        Self::Pressure,
-        Self::Exporter,
-    ];
-
     /// The subject token and the envelope's `source`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -308,6 +305,16 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
         assert!("weird".parse::<SourceKind>().is_err());
+    }
+
+    #[test]
+    fn all_lists_every_variant_in_declaration_order() {
+        for (index, kind) in SourceKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind}");
+        }
+        for (index, kind) in CollectorKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind}");
+        }
     }
 
     #[test]

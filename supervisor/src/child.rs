@@ -145,7 +145,7 @@ pub async fn supervise(
                     r.phase = ProcessPhase::Restarting;
                     r.last_exit = Some(format!("could not start: {err}"));
                 });
-                if wait_or_stop(policy.delay(attempt), &stop).await {
+                if stop.sleep(policy.delay(attempt)).await {
                     registry.update(&spec.name, |r| r.phase = ProcessPhase::Stopped);
                     return;
                 }
@@ -222,7 +222,7 @@ pub async fn supervise(
             );
             delay
         };
-        if wait_or_stop(delay, &stop).await {
+        if stop.sleep(delay).await {
             registry.update(&spec.name, |r| r.phase = ProcessPhase::Stopped);
             return;
         }
@@ -359,13 +359,6 @@ fn describe(status: std::io::Result<ExitStatus>) -> String {
 }
 
 /// Sleeps `delay`; true when `stop` came first.
-async fn wait_or_stop(delay: Duration, stop: &Shutdown) -> bool {
-    tokio::select! {
-        _ = stop.wait() => true,
-        _ = tokio::time::sleep(delay) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,12 +51,13 @@ pub enum StartError {
 /// The whole router.
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_seconds);
+    // The timing wraps the timeout, so a request cut at the timeout is observed with its 503.
     routes::router(state)
-        .route_layer(middleware::from_fn(time_request))
-        .layer(TimeoutLayer::with_status_code(
+        .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        .route_layer(middleware::from_fn(time_request))
         .layer(TraceLayer::new_for_http())
 }
 

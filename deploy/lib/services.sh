@@ -51,9 +51,15 @@ with_services_held() {
       as_root tee "$policy" >/dev/null
     as_root chmod 0755 "$policy"
     created=1
+    # Interrupted or not, a policy left behind would keep every later upgrade from starting
+    # its service (PostgreSQL's included).
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT INT TERM
   fi
   "$@" || status=$?
-  if [ "$created" -eq 1 ]; then as_root rm -f "$policy"; fi
+  if [ "$created" -eq 1 ]; then
+    as_root rm -f "$policy"
+    trap - EXIT INT TERM
+  fi
   return "$status"
 }
 
@@ -61,26 +67,27 @@ with_services_held() {
 # prometheus that scrapes the stack, node_exporter as the benchmark's baseline. Installed without
 # recommends (no extra exporters), their services neither started nor enabled at boot, so nothing
 # new listens on 9090/9100 now or after a reboot.
-PROMETHEUS_UNITS=(prometheus.service prometheus-node-exporter.service)
 ensure_prometheus_tools() {
-  local missing=()
-  { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || missing+=(prometheus)
-  [ -x /usr/bin/prometheus-node-exporter ] || missing+=(prometheus-node-exporter)
+  local missing=() units=()
+  { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || { missing+=(prometheus); units+=(prometheus.service); }
+  [ -x /usr/bin/prometheus-node-exporter ] || { missing+=(prometheus-node-exporter); units+=(prometheus-node-exporter.service); }
   if [ "${#missing[@]}" -eq 0 ]; then
     return
   fi
   local before=() port
   for port in 9090 9100; do port_open "$port" && before+=("$port"); done
   with_services_held apt_install --no-install-recommends "${missing[@]}"
+  # Only the units of what was just installed: a Prometheus or node_exporter the machine
+  # already ran stays as it was.
   if command -v deb-systemd-helper >/dev/null; then
-    as_root deb-systemd-helper disable "${PROMETHEUS_UNITS[@]}" >/dev/null 2>&1 || true
+    as_root deb-systemd-helper disable "${units[@]}" >/dev/null 2>&1 || true
   fi
   if [ -d /run/systemd/system ]; then
-    as_root systemctl disable --now "${PROMETHEUS_UNITS[@]}" >/dev/null 2>&1 || true
+    as_root systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
   fi
   for port in 9090 9100; do
     if port_open "$port" && [[ " ${before[*]} " != *" $port "* ]]; then
-      log "something listens on 127.0.0.1:$port since installing ${missing[*]}; stop it (systemctl stop ${PROMETHEUS_UNITS[*]})"
+      log "something listens on 127.0.0.1:$port since installing ${missing[*]}; stop it (systemctl stop ${units[*]})"
       return 1
     fi
   done

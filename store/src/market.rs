@@ -193,6 +193,18 @@ impl Store {
         Ok(meta.and_then(|m| serde_json::from_value(m).ok()))
     }
 
+    /// The latest stored quote of every symbol, and when each was stored.
+    pub async fn quotes(&self) -> Result<Vec<(Quote, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(serde_json::Value, DateTime<Utc>)> =
+            sqlx::query_as("SELECT quote, received_at FROM quote ORDER BY symbol")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(q, at)| serde_json::from_value(q).ok().map(|q| (q, at)))
+            .collect())
+    }
+
     /// The latest stored quote and when it was stored.
     pub async fn quote(&self, symbol: &str) -> Result<Option<(Quote, DateTime<Utc>)>, StoreError> {
         let row: Option<(serde_json::Value, DateTime<Utc>)> =

@@ -294,14 +294,21 @@ async fn metrics_is_a_prometheus_target() {
     .execute(&env.pool)
     .await
     .unwrap();
-    let (_, _, text) = scrape(&env, &env.api_key, None).await;
-    let pnl = parse(&text)[&(
+    // A scrape never rebuilds trades itself: the first one after new fills starts a rebuild in
+    // the background, a later one shows it.
+    let pnl_key = (
         "gh200_trading_realized_pnl_today".to_owned(),
         BTreeMap::from([
             ("currency".to_owned(), "USD".to_owned()),
             ("host".to_owned(), "test-host".to_owned()),
         ]),
-    )];
+    );
+    let (text, pnl) = eventually("today's realised P&L", Duration::from_secs(20), || async {
+        let (_, _, text) = scrape(&env, &env.api_key, None).await;
+        let pnl = parse(&text).get(&pnl_key).copied();
+        pnl.map(|pnl| (text, pnl))
+    })
+    .await;
     assert_eq!(pnl, 50.0, "{text}");
     assert_eq!(promtool_check(&text), "", "{text}");
 

@@ -44,12 +44,21 @@ impl Format {
 }
 
 /// One field as RFC 4180 writes it: quoted (with quotes doubled) when it holds a comma, a
-/// quote, a CR or an LF.
+/// quote, a CR or an LF. A text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// a tab or a CR first: a strategy tag is whatever the trading engine sent) gets a leading `'`,
+/// as OWASP advises; numbers (`-12.50`) stay numbers.
 fn field(text: &str) -> String {
+    let formula =
+        text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err();
+    let text = if formula {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     if text.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text.into_owned()
     }
 }
 
@@ -95,6 +104,15 @@ pub fn attachment(filename: &str, body: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_defused_and_numbers_kept() {
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(field("+1-2"), "'+1-2");
+        assert_eq!(field("-12.50"), "-12.50");
+        assert_eq!(field("momentum"), "momentum");
+    }
 
     #[test]
     fn fields_are_quoted_only_when_they_must_be() {

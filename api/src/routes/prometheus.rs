@@ -105,29 +105,46 @@ pub struct Exposition {
 
 impl Exposition {
     /// The series of one stored latest sample, unless it is older than `stale_before`. Every
-    /// periodic source also gets its `gh200_exporter_last_sample_timestamp_seconds`.
+    /// periodic source also gets its `gh200_exporter_last_sample_timestamp_seconds` (for a day:
+    /// a host retired longer ago leaves the exposition, so absence rules about it resolve).
     ///
-    /// Only periodic sources go stale: an event's or an inventory's latest sample stays true
-    /// until the next one (the last XID code, the GPU count), as `/metrics/hardware` shows it.
+    /// Periodic sources and events go stale (an XID reported once is not an XID now); an
+    /// inventory's latest sample stays true until the next one (the GPU count), as
+    /// `/metrics/hardware` shows it.
     pub fn add_latest(&mut self, latest: &LatestSample, stale_before: DateTime<Utc>) {
         let periodic = kinds::is_periodic(&latest.source);
-        if periodic {
+        let retired = latest.sample_time < Utc::now() - chrono::Duration::days(1);
+        if periodic && !retired {
             let labels = Labels::from([
                 ("host".to_owned(), latest.host.clone()),
                 ("source".to_owned(), latest.source.clone()),
             ]);
             let seconds = latest.sample_time.timestamp_millis() as f64 / 1000.0;
-            self.family(
+            let family = self.family(
                 LAST_SAMPLE_FAMILY,
                 "gauge",
                 "Unix time of the latest stored sample of each host and periodic source",
                 Some("seconds"),
-            )
-            .samples
-            .insert(("", labels), (seconds, latest.sample_time));
+            );
+            // Several processes share the `exporter` source of a host: keep the newest.
+            let newest = family
+                .samples
+                .get(&("", labels.clone()))
+                .is_none_or(|(value, _)| *value < seconds);
+            if newest {
+                family
+                    .samples
+                    .insert(("", labels), (seconds, latest.sample_time));
+            }
         }
-        if periodic && latest.sample_time < stale_before {
+        let expires = periodic || latest.source == SourceKind::GpuEvent.name();
+        if expires && latest.sample_time < stale_before {
             self.stale_samples += 1;
+            return;
+        }
+        // Quotes are exported per symbol from the quote table (`add_quotes`): the latest
+        // sample holds only the last symbol fetched.
+        if latest.source == SourceKind::Quote.name() {
             return;
         }
         let Ok(kind) = latest.source.parse::<SourceKind>() else {
@@ -380,25 +397,39 @@ fn format_value(value: f64) -> String {
 }
 
 /// Realised P&L of today's trading day, from the API's trades cache, on each host that sent
-/// fills (in the currency of that host's account).
-async fn add_realised_pnl(
-    state: &AppState,
-    rows: &[LatestSample],
-    exposition: &mut Exposition,
-) -> Result<(), ApiError> {
+/// fills (in the currency of that host's account). A scrape never rebuilds the trades: when the
+/// fills changed, a rebuild starts in the background and this scrape uses the cached trades
+/// (or leaves the family out until the first build is there).
+async fn add_realised_pnl(state: &AppState, rows: &[LatestSample], exposition: &mut Exposition) {
     use rust_decimal::prelude::ToPrimitive;
     let fill_hosts: Vec<&LatestSample> = rows
         .iter()
         .filter(|row| row.source == SourceKind::Fills.name())
         .collect();
     if fill_hosts.is_empty() {
-        return Ok(());
+        return;
     }
-    let trades = crate::routes::trades::trades(state).await?;
+    let cached = state.trades.try_lock().ok().and_then(|cache| {
+        cache
+            .as_ref()
+            .map(|(version, trades)| (*version, trades.clone()))
+    });
+    let current = state.store.fills_version().await.ok();
+    if cached.as_ref().map(|(version, _)| *version) != current {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) = crate::routes::trades::trades(&state).await {
+                tracing::warn!(error = %err, "rebuilding trades for /metrics failed");
+            }
+        });
+    }
+    let Some((_, trades)) = cached else {
+        return;
+    };
     let today = Utc::now().with_timezone(&state.timezone).date_naive();
     let pnl = exporter_trading::realised_pnl_on(&trades, state.timezone, today);
     let Some(value) = pnl.to_f64() else {
-        return Ok(());
+        return;
     };
     let def = &exporter_protocol::brokerage::TRADING_REALIZED_PNL_TODAY;
     for fills in fill_hosts {
@@ -409,7 +440,97 @@ async fn add_realised_pnl(
         let labels = Labels::from([("currency".to_owned(), currency)]);
         exposition.add_point(def, def.name, &fills.host, labels, value, fills.sample_time);
     }
-    Ok(())
+}
+
+/// The last price of every symbol, from the quote table (one row per symbol), labelled with
+/// the host of the market collector. Quotes older than `stale_before` are left out.
+async fn add_quotes(
+    state: &AppState,
+    rows: &[LatestSample],
+    stale_before: DateTime<Utc>,
+    exposition: &mut Exposition,
+) {
+    let Some(collector) = rows
+        .iter()
+        .find(|row| row.source == SourceKind::Quote.name())
+    else {
+        return;
+    };
+    let quotes = match state.store.quotes().await {
+        Ok(quotes) => quotes,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading quotes for /metrics failed; market prices left out");
+            return;
+        }
+    };
+    for (quote, received_at) in quotes {
+        if received_at < stale_before {
+            exposition.stale_samples += 1;
+            continue;
+        }
+        for point in exporter_protocol::HasSeries::series(&quote) {
+            let Some(def) = describe(point.name) else {
+                continue;
+            };
+            let mut labels = point.labels;
+            labels.insert(
+                "currency".to_owned(),
+                quote.currency.clone().unwrap_or_else(|| "USD".to_owned()),
+            );
+            exposition.add_point(
+                def,
+                point.name,
+                &collector.host,
+                labels,
+                point.value,
+                received_at,
+            );
+        }
+    }
+}
+
+/// `gh200_portfolio_drawdown_ratio`: how far each host's equity is below the highest equity
+/// recorded, as the alert engine derives it (`exporter_trading::drawdown_percent`).
+async fn add_drawdown(state: &AppState, rows: &[LatestSample], exposition: &mut Exposition) {
+    let def = &exporter_protocol::brokerage::PORTFOLIO_DRAWDOWN_PERCENT;
+    let equity_def = &exporter_protocol::brokerage::PORTFOLIO_EQUITY;
+    let portfolios: Vec<&LatestSample> = rows
+        .iter()
+        .filter(|row| row.source == SourceKind::Portfolio.name())
+        .collect();
+    if portfolios.is_empty() {
+        return;
+    }
+    let peak = match state.store.max_equity().await {
+        Ok(peak) => peak,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the equity peak for /metrics failed");
+            return;
+        }
+    };
+    for portfolio in portfolios {
+        let Ok(points) = SourceKind::Portfolio.series_of(&portfolio.body) else {
+            continue;
+        };
+        let Some(equity) = points
+            .iter()
+            .find(|p| p.name == equity_def.name)
+            .map(|p| p.value)
+        else {
+            continue;
+        };
+        let peak = peak.unwrap_or(equity).max(equity);
+        if let Some(percent) = exporter_trading::drawdown_percent(peak, equity) {
+            exposition.add_point(
+                def,
+                def.name,
+                &portfolio.host,
+                Labels::new(),
+                percent,
+                portfolio.sample_time,
+            );
+        }
+    }
 }
 
 #[utoipa::path(
@@ -449,7 +570,14 @@ pub async fn exposition(
         exposition.add_latest(row, stale_before);
     }
     exposition.add_alerts(&alerts);
-    add_realised_pnl(&state, &rows, &mut exposition).await?;
+    let fresh: Vec<LatestSample> = rows
+        .iter()
+        .filter(|row| row.sample_time >= stale_before)
+        .cloned()
+        .collect();
+    add_realised_pnl(&state, &fresh, &mut exposition).await;
+    add_quotes(&state, &rows, stale_before, &mut exposition).await;
+    add_drawdown(&state, &fresh, &mut exposition).await;
     if exposition.uncatalogued > 0 {
         tracing::debug!(
             points = exposition.uncatalogued,

@@ -4,10 +4,14 @@
 //! The aggregator's batch write calls [`upsert`] in the same transaction as the points it
 //! inserts, with exactly those points (only points of newly ingested message ids), so a
 //! redelivered or replayed batch changes nothing, and a late or backfilled sample lands in its
-//! buckets like any other. One statement for both resolutions: the batch is grouped into minute
-//! buckets once, and the hour buckets are grouped from those.
+//! buckets like any other. The batch is grouped here into minute buckets, and those into hour
+//! buckets; then one set-based upsert per table (`INSERT .. SELECT FROM UNNEST .. ON CONFLICT DO
+//! UPDATE`), never a statement per row.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 
 use crate::StoreError;
 
@@ -68,10 +72,87 @@ impl Resolution {
     }
 }
 
-/// Adds the points (parallel arrays) to their minute and hour buckets. `last` keeps the value
-/// with the greatest time, `first` the one with the least; two values at the same time tie-break
-/// on the value (greatest last, least first), so the result does not depend on arrival order and
-/// equals the migration's backfill and the raw history's `last`.
+/// One bucket of one series, as stored.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    sum: f64,
+    count: i32,
+    min: f64,
+    max: f64,
+    first: (DateTime<Utc>, f64),
+    last: (DateTime<Utc>, f64),
+}
+
+impl Bucket {
+    fn of(time: DateTime<Utc>, value: f64) -> Self {
+        Self {
+            sum: value,
+            count: 1,
+            min: value,
+            max: value,
+            first: (time, value),
+            last: (time, value),
+        }
+    }
+
+    /// The same merge as the upsert's `ON CONFLICT` clause (values are finite: they came as
+    /// JSON numbers).
+    fn merge(&mut self, other: &Self) {
+        self.sum += other.sum;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if other.first < self.first {
+            self.first = other.first;
+        }
+        if other.last > self.last {
+            self.last = other.last;
+        }
+    }
+}
+
+/// Buckets keyed by (series, bucket start in microseconds since the epoch), sorted: the upsert
+/// then touches the primary key in order, and two writers lock rows in the same order.
+fn group<'a>(
+    rows: impl Iterator<Item = (i32, DateTime<Utc>, &'a Bucket)>,
+    width_seconds: i64,
+) -> Vec<((i32, i64), Bucket)> {
+    let width = width_seconds * 1_000_000;
+    let mut buckets: HashMap<(i32, i64), Bucket> = HashMap::new();
+    for (series_id, time, bucket) in rows {
+        let start = time.timestamp_micros().div_euclid(width) * width;
+        buckets
+            .entry((series_id, start))
+            .and_modify(|b| b.merge(bucket))
+            .or_insert(*bucket);
+    }
+    let mut sorted: Vec<_> = buckets.into_iter().collect();
+    sorted.sort_unstable_by_key(|(key, _)| *key);
+    sorted
+}
+
+/// The upsert of one table (`{table}`): one row per bucket of the batch, merged into the stored
+/// row.
+const UPSERT: &str = "INSERT INTO {table} AS r (series_id, bucket_time, sum, count, min, max, \
+       first_time, first_value, last_time, last_value) \
+     SELECT * FROM UNNEST($1::int4[], $2::timestamptz[], $3::float8[], $4::int4[], $5::float8[], \
+       $6::float8[], $7::timestamptz[], $8::float8[], $9::timestamptz[], $10::float8[]) \
+     ON CONFLICT (series_id, bucket_time) DO UPDATE SET \
+       sum = r.sum + excluded.sum, count = r.count + excluded.count, \
+       min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), \
+       first_value = CASE WHEN (excluded.first_time, excluded.first_value) < (r.first_time, r.first_value) \
+         THEN excluded.first_value ELSE r.first_value END, \
+       first_time = least(r.first_time, excluded.first_time), \
+       last_value = CASE WHEN (excluded.last_time, excluded.last_value) > (r.last_time, r.last_value) \
+         THEN excluded.last_value ELSE r.last_value END, \
+       last_time = greatest(r.last_time, excluded.last_time)";
+
+/// Adds the points (parallel arrays) to their minute and hour buckets: grouped here (a batch of
+/// thousands of points is a few hundred minute rows and a few dozen hour rows), then one
+/// set-based upsert per table. `last` keeps the value with the greatest time, `first` the one
+/// with the least; two values at the same time tie-break on the value (greatest last, least
+/// first), so the result does not depend on arrival order and equals the migration's backfill
+/// and the raw history's `last`.
 pub(crate) async fn upsert(
     tx: &mut sqlx::PgConnection,
     times: &[DateTime<Utc>],
@@ -81,43 +162,51 @@ pub(crate) async fn upsert(
     if times.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "WITH p AS ( \
-           SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[]) AS u(time, series_id, value) \
-         ), m AS ( \
-           SELECT series_id, date_bin('1 minute', time, timestamptz '1970-01-01 00:00:00+00') AS bucket_time, \
-                  sum(value) AS sum, count(*)::int4 AS count, min(value) AS min, max(value) AS max, \
-                  min(time) AS first_time, (min(ARRAY[extract(epoch FROM time)::float8, value]))[2] AS first_value, \
-                  max(time) AS last_time, (max(ARRAY[extract(epoch FROM time)::float8, value]))[2] AS last_value \
-           FROM p GROUP BY 1, 2 \
-         ), minute AS ( \
-           INSERT INTO rollup_1m AS r SELECT * FROM m \
-           ON CONFLICT (series_id, bucket_time) DO UPDATE SET \
-             sum = r.sum + excluded.sum, count = r.count + excluded.count, \
-             min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), \
-             first_value = CASE WHEN (excluded.first_time, excluded.first_value) < (r.first_time, r.first_value) THEN excluded.first_value ELSE r.first_value END, \
-             first_time = least(r.first_time, excluded.first_time), \
-             last_value = CASE WHEN (excluded.last_time, excluded.last_value) > (r.last_time, r.last_value) THEN excluded.last_value ELSE r.last_value END, \
-             last_time = greatest(r.last_time, excluded.last_time) \
-         ) \
-         INSERT INTO rollup_1h AS r \
-         SELECT series_id, date_bin('1 hour', bucket_time, timestamptz '1970-01-01 00:00:00+00'), \
-                sum(sum), sum(count)::int4, min(min), max(max), \
-                min(first_time), (min(ARRAY[extract(epoch FROM first_time)::float8, first_value]))[2], \
-                max(last_time), (max(ARRAY[extract(epoch FROM last_time)::float8, last_value]))[2] \
-         FROM m GROUP BY 1, 2 \
-         ON CONFLICT (series_id, bucket_time) DO UPDATE SET \
-           sum = r.sum + excluded.sum, count = r.count + excluded.count, \
-           min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), \
-           first_value = CASE WHEN (excluded.first_time, excluded.first_value) < (r.first_time, r.first_value) THEN excluded.first_value ELSE r.first_value END, \
-           first_time = least(r.first_time, excluded.first_time), \
-           last_value = CASE WHEN (excluded.last_time, excluded.last_value) > (r.last_time, r.last_value) THEN excluded.last_value ELSE r.last_value END, \
-           last_time = greatest(r.last_time, excluded.last_time)",
-    )
-    .bind(times)
-    .bind(series_ids)
-    .bind(values)
-    .execute(&mut *tx)
-    .await?;
+    let points: Vec<Bucket> = times
+        .iter()
+        .zip(values)
+        .map(|(&time, &value)| Bucket::of(time, value))
+        .collect();
+    let minutes = group(
+        series_ids
+            .iter()
+            .zip(times)
+            .zip(&points)
+            .map(|((&id, &time), b)| (id, time, b)),
+        60,
+    );
+    let hours = group(
+        minutes.iter().map(|((id, start), b)| {
+            (
+                *id,
+                DateTime::from_timestamp_micros(*start).unwrap_or_default(),
+                b,
+            )
+        }),
+        3600,
+    );
+    for (table, buckets) in [("rollup_1m", &minutes), ("rollup_1h", &hours)] {
+        let column =
+            |f: fn(&((i32, i64), Bucket)) -> f64| buckets.iter().map(f).collect::<Vec<_>>();
+        let time = |micros: i64| DateTime::from_timestamp_micros(micros).unwrap_or_default();
+        sqlx::query(AssertSqlSafe(UPSERT.replace("{table}", table)))
+            .bind(buckets.iter().map(|((id, _), _)| *id).collect::<Vec<_>>())
+            .bind(
+                buckets
+                    .iter()
+                    .map(|((_, start), _)| time(*start))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(column(|(_, b)| b.sum))
+            .bind(buckets.iter().map(|(_, b)| b.count).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.min))
+            .bind(column(|(_, b)| b.max))
+            .bind(buckets.iter().map(|(_, b)| b.first.0).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.first.1))
+            .bind(buckets.iter().map(|(_, b)| b.last.0).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.last.1))
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }

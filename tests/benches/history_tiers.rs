@@ -180,20 +180,6 @@ async fn main() {
         .await
         .unwrap();
 
-    // 72 series over the whole range at one hour: raw points against the hourly roll-up.
-    let plan = |resolution| HistoryPlan::new(start, end, Some(3600), 1000, Some(resolution));
-    let (raw_seconds, raw) = timed_history(&store, plan(Resolution::Raw)).await;
-    let (hour_seconds, hourly) = timed_history(&store, plan(Resolution::Hour)).await;
-    let (minute_seconds, _) = timed_history(&store, plan(Resolution::Minute)).await;
-    assert_eq!(raw.len(), CORES);
-    assert_eq!(hourly.len(), CORES);
-    for (r, h) in raw.iter().zip(&hourly) {
-        assert_eq!(r.buckets.len(), h.buckets.len());
-        for (a, b) in r.buckets.iter().zip(&h.buckets) {
-            assert!(a.count == b.count && (a.avg - b.avg).abs() < 1e-9 && a.last == b.last);
-        }
-    }
-
     let write_rate = points as f64 / write_seconds;
     let copy_rate = copied as f64 / copy_seconds;
     println!(
@@ -215,6 +201,20 @@ async fn main() {
         write_rate / copy_rate,
         plain_seconds / write_seconds
     );
+    // 72 series over the whole range at one hour: raw points against the hourly roll-up.
+    let plan = |resolution| HistoryPlan::new(start, end, Some(3600), 1000, Some(resolution));
+    let (raw_seconds, raw) = timed_history(&store, plan(Resolution::Raw)).await;
+    let (hour_seconds, hourly) = timed_history(&store, plan(Resolution::Hour)).await;
+    let (minute_seconds, _) = timed_history(&store, plan(Resolution::Minute)).await;
+    assert_eq!(raw.len(), CORES);
+    assert_eq!(hourly.len(), CORES);
+    for (r, h) in raw.iter().zip(&hourly) {
+        assert_eq!(r.buckets.len(), h.buckets.len());
+        for (a, b) in r.buckets.iter().zip(&h.buckets) {
+            assert!(a.count == b.count && (a.avg - b.avg).abs() < 1e-9 && a.last == b.last);
+        }
+    }
+
     println!(
         "  history, 72 series, {days} days, step 1h: raw {:.1} ms, 1m tier {:.1} ms, 1h tier {:.1} ms",
         raw_seconds * 1000.0,

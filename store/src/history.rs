@@ -113,11 +113,16 @@ pub struct SeriesHistory {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
+struct Series {
     series_id: i32,
     source: String,
     host: String,
     labels: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    series_id: i32,
     bucket: DateTime<Utc>,
     avg: f64,
     min: f64,
@@ -127,44 +132,55 @@ struct Row {
 }
 
 impl Store {
-    /// Buckets of every series named `query.name` that matches the host and labels.
+    /// Buckets of every series named `query.name` that matches the host and labels; a series
+    /// without a point in the range is left out.
     pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
+        // The series first, so the bucket rows carry only numbers.
+        let series = sqlx::query_as::<_, Series>(
+            "SELECT series_id, source, host, labels FROM series \
+             WHERE name = $1 AND ($2::text IS NULL OR host = $2) AND labels @> $3::jsonb \
+             ORDER BY series_id",
+        )
+        .bind(&query.name)
+        .bind(query.host.as_deref())
+        .bind(serde_json::Value::Object(query.labels.clone()))
+        .fetch_all(&self.pool)
+        .await?;
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
         // `last` is the value at the greatest time of the bucket: a plain max over
         // [epoch, value] pairs (no per-bucket sort; a tie goes to the greater value, as in the
         // roll-ups).
         let sql = match query.resolution.table() {
-            None => "SELECT s.series_id, s.source, s.host, s.labels, \
-                    date_bin(make_interval(secs => $5), p.time, $3) AS bucket, \
+            None => {
+                "SELECT p.series_id, date_bin(make_interval(secs => $4), p.time, $2) AS bucket, \
                     avg(p.value) AS avg, min(p.value) AS min, max(p.value) AS max, \
                     (max(ARRAY[extract(epoch FROM p.time)::float8, p.value]))[2] AS last, \
                     count(*) AS count \
-             FROM series s JOIN point p ON p.series_id = s.series_id \
-             WHERE s.name = $1 AND ($2::text IS NULL OR s.host = $2) AND s.labels @> $6::jsonb \
-               AND p.time >= $3 AND p.time < $4 \
-             GROUP BY s.series_id, bucket ORDER BY s.series_id, bucket"
-                .to_owned(),
+             FROM point p WHERE p.series_id = ANY($1) AND p.time >= $2 AND p.time < $3 \
+             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket"
+                    .to_owned()
+            }
             Some(table) => format!(
-                "SELECT s.series_id, s.source, s.host, s.labels, \
-                    date_bin(make_interval(secs => $5), r.bucket_time, $3) AS bucket, \
+                "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \
                     sum(r.sum) / sum(r.count) AS avg, min(r.min) AS min, max(r.max) AS max, \
                     (max(ARRAY[extract(epoch FROM r.last_time)::float8, r.last_value]))[2] AS last, \
                     sum(r.count)::int8 AS count \
-             FROM series s JOIN {table} r ON r.series_id = s.series_id \
-             WHERE s.name = $1 AND ($2::text IS NULL OR s.host = $2) AND s.labels @> $6::jsonb \
-               AND r.bucket_time >= $3 AND r.bucket_time < $4 \
-             GROUP BY s.series_id, bucket ORDER BY s.series_id, bucket"
+             FROM {table} r WHERE r.series_id = ANY($1) AND r.bucket_time >= $2 AND r.bucket_time < $3 \
+             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket"
             ),
         };
         let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
-            .bind(&query.name)
-            .bind(query.host.as_deref())
+            .bind(series.iter().map(|s| s.series_id).collect::<Vec<_>>())
             .bind(query.from)
             .bind(query.to)
             .bind(query.step_seconds as f64)
-            .bind(serde_json::Value::Object(query.labels.clone()))
             .fetch_all(&self.pool)
             .await?;
-        let mut out: Vec<(i32, SeriesHistory)> = Vec::new();
+        let mut out: Vec<SeriesHistory> = Vec::new();
+        let mut series = series.into_iter();
+        let mut current = None;
         for row in rows {
             let bucket = HistoryBucket {
                 time: row.bucket,
@@ -174,19 +190,23 @@ impl Store {
                 last: row.last,
                 count: row.count,
             };
-            match out.last_mut() {
-                Some((id, series)) if *id == row.series_id => series.buckets.push(bucket),
-                _ => out.push((
-                    row.series_id,
-                    SeriesHistory {
-                        source: row.source,
-                        host: row.host,
-                        labels: row.labels,
-                        buckets: vec![bucket],
-                    },
-                )),
+            if current != Some(row.series_id) {
+                // Rows and series are both in series_id order: skip those without buckets.
+                let Some(meta) = series.find(|s| s.series_id == row.series_id) else {
+                    continue;
+                };
+                current = Some(row.series_id);
+                out.push(SeriesHistory {
+                    source: meta.source,
+                    host: meta.host,
+                    labels: meta.labels,
+                    buckets: Vec::new(),
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.buckets.push(bucket);
             }
         }
-        Ok(out.into_iter().map(|(_, series)| series).collect())
+        Ok(out)
     }
 }

@@ -23,6 +23,9 @@ const CORES: usize = 72;
 const INTERVAL_SECONDS: i64 = 5;
 const SAMPLES_PER_BATCH: usize = 100;
 
+/// series_id, bucket_time, sum, count, min, max, last_value.
+type HourRow = (i32, DateTime<Utc>, f64, i32, f64, f64, f64);
+
 fn sample(time: DateTime<Utc>, seq: u64) -> IncomingSample {
     let mut points: Vec<SeriesPoint> = (0..CORES)
         .map(|core| {
@@ -210,7 +213,7 @@ async fn main() {
     let mut plain_seconds = f64::MAX;
     for _ in 0..3 {
         let started = Instant::now();
-        let rows: Vec<(i32, DateTime<Utc>, f64, i32, f64, f64, f64)> = sqlx::query_as(
+        let rows: Vec<HourRow> = sqlx::query_as(
             "SELECT r.series_id, r.bucket_time, r.sum, r.count, r.min, r.max, r.last_value \
              FROM rollup_1h r JOIN series s USING (series_id) \
              WHERE s.name = 'cpu.core_usage_percent' AND r.bucket_time >= $1 AND r.bucket_time < $2",

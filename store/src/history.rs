@@ -210,3 +210,51 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("RFC 3339")
+    }
+
+    #[test]
+    fn the_step_picks_the_coarsest_tier_that_fits() {
+        assert_eq!(Resolution::for_step(1), Resolution::Raw);
+        assert_eq!(Resolution::for_step(59), Resolution::Raw);
+        assert_eq!(Resolution::for_step(60), Resolution::Minute);
+        assert_eq!(Resolution::for_step(3599), Resolution::Minute);
+        assert_eq!(Resolution::for_step(3600), Resolution::Hour);
+        assert_eq!(Resolution::for_step(86_400), Resolution::Hour);
+        for r in Resolution::ALL {
+            assert_eq!(Resolution::parse(r.as_str()), Some(r));
+        }
+    }
+
+    #[test]
+    fn a_rollup_plan_widens_to_whole_buckets_and_keeps_the_point_budget() {
+        let (from, to) = (at("2026-01-01T10:17:30Z"), at("2026-01-15T08:05:00Z"));
+        let plan = HistoryPlan::new(from, to, Some(3600), 1000, None);
+        assert_eq!(plan.resolution, Resolution::Hour);
+        assert_eq!(plan.from, at("2026-01-01T10:00:00Z"));
+        assert_eq!(plan.to, at("2026-01-15T09:00:00Z"));
+        assert_eq!(plan.step_seconds, 3600);
+
+        let plan = HistoryPlan::new(from, to, Some(90), 100, None);
+        assert_eq!(plan.resolution, Resolution::Hour, "raised past an hour");
+        assert_eq!(plan.step_seconds % 3600, 0);
+        let buckets = (plan.to - plan.from)
+            .num_seconds()
+            .div_euclid(plan.step_seconds);
+        assert!(buckets <= 100, "{plan:?}");
+
+        let plan = HistoryPlan::new(from, at("2026-01-01T11:00:00Z"), Some(90), 1000, None);
+        assert_eq!(plan.resolution, Resolution::Minute);
+        assert_eq!(plan.step_seconds, 120);
+        assert_eq!(plan.from, at("2026-01-01T10:17:00Z"));
+
+        let raw = HistoryPlan::new(from, to, Some(3600), 1000, Some(Resolution::Raw));
+        assert_eq!((raw.from, raw.to, raw.step_seconds), (from, to, 3600));
+    }
+}

@@ -17,6 +17,7 @@ mod logs;
 mod market;
 mod paging;
 mod partitions;
+mod rollup;
 mod write;
 
 use std::time::Duration;
@@ -27,9 +28,10 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use brokerage::FillsVersion;
-pub use history::{HistoryBucket, HistoryQuery, SeriesHistory};
+pub use history::{HistoryBucket, HistoryPlan, HistoryQuery, SeriesHistory};
 pub use latest::{Freshness, LatestSample};
 pub use logs::IncomingNotification;
+pub use rollup::Resolution;
 pub use write::{Batch, BatchOutcome, DeadLetter, Domain, IncomingSample};
 
 /// Why a store operation failed.

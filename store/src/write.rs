@@ -1,5 +1,6 @@
 //! The aggregator's batch write: one transaction per batch, bulk statements over `UNNEST`
-//! arrays (never row by row), idempotent on the message id.
+//! arrays (never row by row), idempotent on the message id. The roll-ups (`rollup.rs`) are kept
+//! in the same transaction, from the same newly inserted points.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -172,6 +173,7 @@ impl Store {
             .bind(&values)
             .execute(&mut *tx)
             .await?;
+            crate::rollup::upsert(&mut tx, &times, &ids, &values).await?;
         }
 
         let mut newest: HashMap<(&str, &str, &str), &IncomingSample> = HashMap::new();

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use exporter_protocol::system::SystemSample;
-use exporter_store::{HistoryQuery, LatestSample};
+use exporter_store::{HistoryPlan, HistoryQuery, LatestSample, Resolution};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -169,6 +169,10 @@ struct HistoryParams {
     max_points: Option<u32>,
     /// Value per bucket: `avg` (default), `min`, `max`, `last`, `count`.
     agg: Option<String>,
+    /// Table to read: `auto` (default: the coarsest whose buckets fit the step: `1h` for a step of
+    /// an hour or more, `1m` for a minute or more, else `raw`), `raw`, `1m` or `1h`. From a
+    /// roll-up, `from`/`to` widen to its bucket edges and the step rounds up to a multiple of it.
+    resolution: Option<String>,
 }
 
 /// One point of a series.
@@ -193,11 +197,15 @@ pub struct HistorySeries {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct History {
     pub name: String,
+    /// The range served: the caller's, widened to the roll-up's bucket edges when one served.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// The bucket width actually used.
     pub step_seconds: i64,
     pub agg: &'static str,
+    /// Which table served the answer: `raw` (the points), `1m` or `1h` (the roll-ups).
+    #[schema(example = "1h")]
+    pub resolution: &'static str,
     pub series: Vec<HistorySeries>,
 }
 
@@ -228,6 +236,7 @@ pub async fn history(
         "step",
         "max_points",
         "agg",
+        "resolution",
     ])?;
     let name = params.required("name")?;
     let host = params.text("host")?;
@@ -241,22 +250,20 @@ pub async fn history(
         .integer("max_points", 1, i64::from(state.history_max_points))?
         .unwrap_or(i64::from(state.history_max_points));
     let agg = params.choice("agg", AGGS)?.unwrap_or("avg");
-    // Buckets start at `from`, so ceil(range / step) buckets cover the range: never more than
-    // max_points.
-    let range_ms = (to - from).num_milliseconds().max(1);
-    let smallest_step = (range_ms + max_points * 1000 - 1) / (max_points * 1000);
-    let step_seconds = params
-        .duration_seconds("step")?
-        .unwrap_or(1)
-        .max(smallest_step)
-        .max(1);
+    let forced = match params.choice("resolution", &["auto", "raw", "1m", "1h"])? {
+        None | Some("auto") => None,
+        Some(text) => Resolution::parse(text),
+    };
+    let step = params.duration_seconds("step")?;
+    let plan = HistoryPlan::new(from, to, step, max_points, forced);
     let query = HistoryQuery {
         name: name.clone(),
         host,
         labels,
-        from,
-        to,
-        step_seconds,
+        from: plan.from,
+        to: plan.to,
+        step_seconds: plan.step_seconds,
+        resolution: plan.resolution,
     };
     let series = state
         .store
@@ -285,10 +292,11 @@ pub async fn history(
         .collect();
     Ok(Json(History {
         name,
-        from,
-        to,
-        step_seconds,
+        from: plan.from,
+        to: plan.to,
+        step_seconds: plan.step_seconds,
         agg,
+        resolution: plan.resolution.as_str(),
         series,
     }))
 }

@@ -1,0 +1,212 @@
+//! Roll-ups of the raw points at 1 minute and 1 hour (`rollup_1m`, `rollup_1h`), so a history
+//! over days or months reads a few rows per series instead of every point.
+//!
+//! The aggregator's batch write calls [`upsert`] in the same transaction as the points it
+//! inserts, with exactly those points (only points of newly ingested message ids), so a
+//! redelivered or replayed batch changes nothing, and a late or backfilled sample lands in its
+//! buckets like any other. The batch is grouped here into minute buckets, and those into hour
+//! buckets; then one set-based upsert per table (`INSERT .. SELECT FROM UNNEST .. ON CONFLICT DO
+//! UPDATE`), never a statement per row.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::StoreError;
+
+/// Which table serves a history query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resolution {
+    /// The points themselves.
+    Raw,
+    /// `rollup_1m`.
+    Minute,
+    /// `rollup_1h`.
+    Hour,
+}
+
+impl Resolution {
+    /// Every resolution, finest first.
+    pub const ALL: [Self; 3] = [Self::Raw, Self::Minute, Self::Hour];
+
+    /// Bucket width of the table in seconds (1 for raw points: any step fits).
+    pub fn width_seconds(self) -> i64 {
+        match self {
+            Self::Raw => 1,
+            Self::Minute => 60,
+            Self::Hour => 3600,
+        }
+    }
+
+    /// The coarsest resolution whose buckets are no wider than `step_seconds`.
+    pub fn for_step(step_seconds: i64) -> Self {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|r| r.width_seconds() <= step_seconds)
+            .unwrap_or(Self::Raw)
+    }
+
+    /// The name the API answers with: `raw`, `1m`, `1h`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Minute => "1m",
+            Self::Hour => "1h",
+        }
+    }
+
+    /// The inverse of [`Self::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// The roll-up table, `None` for raw points.
+    pub(crate) fn table(self) -> Option<&'static str> {
+        match self {
+            Self::Raw => None,
+            Self::Minute => Some("rollup_1m"),
+            Self::Hour => Some("rollup_1h"),
+        }
+    }
+}
+
+/// One bucket of one series, as stored.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    sum: f64,
+    count: i32,
+    min: f64,
+    max: f64,
+    first: (DateTime<Utc>, f64),
+    last: (DateTime<Utc>, f64),
+}
+
+impl Bucket {
+    fn of(time: DateTime<Utc>, value: f64) -> Self {
+        Self {
+            sum: value,
+            count: 1,
+            min: value,
+            max: value,
+            first: (time, value),
+            last: (time, value),
+        }
+    }
+
+    /// The same merge as the upsert's `ON CONFLICT` clause (values are finite: they came as
+    /// JSON numbers).
+    fn merge(&mut self, other: &Self) {
+        self.sum += other.sum;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if other.first < self.first {
+            self.first = other.first;
+        }
+        if other.last > self.last {
+            self.last = other.last;
+        }
+    }
+}
+
+/// Buckets keyed by (series, bucket start in microseconds since the epoch), sorted: the upsert
+/// then touches the primary key in order, and two writers lock rows in the same order.
+fn group<'a>(
+    rows: impl Iterator<Item = (i32, DateTime<Utc>, &'a Bucket)>,
+    width_seconds: i64,
+) -> Vec<((i32, i64), Bucket)> {
+    let width = width_seconds * 1_000_000;
+    let mut buckets: HashMap<(i32, i64), Bucket> = HashMap::new();
+    for (series_id, time, bucket) in rows {
+        let start = time.timestamp_micros().div_euclid(width) * width;
+        buckets
+            .entry((series_id, start))
+            .and_modify(|b| b.merge(bucket))
+            .or_insert(*bucket);
+    }
+    let mut sorted: Vec<_> = buckets.into_iter().collect();
+    sorted.sort_unstable_by_key(|(key, _)| *key);
+    sorted
+}
+
+/// The upsert of one table (`{table}`): one row per bucket of the batch, merged into the stored
+/// row.
+const UPSERT: &str = "INSERT INTO {table} AS r (series_id, bucket_time, sum, count, min, max, \
+       first_time, first_value, last_time, last_value) \
+     SELECT * FROM UNNEST($1::int4[], $2::timestamptz[], $3::float8[], $4::int4[], $5::float8[], \
+       $6::float8[], $7::timestamptz[], $8::float8[], $9::timestamptz[], $10::float8[]) \
+     ON CONFLICT (series_id, bucket_time) DO UPDATE SET \
+       sum = r.sum + excluded.sum, count = r.count + excluded.count, \
+       min = least(r.min, excluded.min), max = greatest(r.max, excluded.max), \
+       first_value = CASE WHEN (excluded.first_time, excluded.first_value) < (r.first_time, r.first_value) \
+         THEN excluded.first_value ELSE r.first_value END, \
+       first_time = least(r.first_time, excluded.first_time), \
+       last_value = CASE WHEN (excluded.last_time, excluded.last_value) > (r.last_time, r.last_value) \
+         THEN excluded.last_value ELSE r.last_value END, \
+       last_time = greatest(r.last_time, excluded.last_time)";
+
+/// Adds the points (parallel arrays) to their minute and hour buckets: grouped here (a batch of
+/// thousands of points is a few hundred minute rows and a few dozen hour rows), then one
+/// set-based upsert per table. `last` keeps the value with the greatest time, `first` the one
+/// with the least; two values at the same time tie-break on the value (greatest last, least
+/// first), so the result does not depend on arrival order and equals the migration's backfill
+/// and the raw history's `last`.
+pub(crate) async fn upsert(
+    tx: &mut sqlx::PgConnection,
+    times: &[DateTime<Utc>],
+    series_ids: &[i32],
+    values: &[f64],
+) -> Result<(), StoreError> {
+    if times.is_empty() {
+        return Ok(());
+    }
+    let points: Vec<Bucket> = times
+        .iter()
+        .zip(values)
+        .map(|(&time, &value)| Bucket::of(time, value))
+        .collect();
+    let minutes = group(
+        series_ids
+            .iter()
+            .zip(times)
+            .zip(&points)
+            .map(|((&id, &time), b)| (id, time, b)),
+        60,
+    );
+    let hours = group(
+        minutes.iter().map(|((id, start), b)| {
+            (
+                *id,
+                DateTime::from_timestamp_micros(*start).unwrap_or_default(),
+                b,
+            )
+        }),
+        3600,
+    );
+    for (table, buckets) in [("rollup_1m", &minutes), ("rollup_1h", &hours)] {
+        let column =
+            |f: fn(&((i32, i64), Bucket)) -> f64| buckets.iter().map(f).collect::<Vec<_>>();
+        let time = |micros: i64| DateTime::from_timestamp_micros(micros).unwrap_or_default();
+        sqlx::query(AssertSqlSafe(UPSERT.replace("{table}", table)))
+            .bind(buckets.iter().map(|((id, _), _)| *id).collect::<Vec<_>>())
+            .bind(
+                buckets
+                    .iter()
+                    .map(|((_, start), _)| time(*start))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(column(|(_, b)| b.sum))
+            .bind(buckets.iter().map(|(_, b)| b.count).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.min))
+            .bind(column(|(_, b)| b.max))
+            .bind(buckets.iter().map(|(_, b)| b.first.0).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.first.1))
+            .bind(buckets.iter().map(|(_, b)| b.last.0).collect::<Vec<_>>())
+            .bind(column(|(_, b)| b.last.1))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}

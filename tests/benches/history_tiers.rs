@@ -210,7 +210,7 @@ async fn main() {
         .fetch_one(&env.pool)
         .await
         .unwrap();
-    let migration = include_str!("../../store/migrations/0006_rollups.sql");
+    let migration = include_str!("../../store/migrations/0007_rollups.sql");
     let backfill = &migration[migration.find("INSERT INTO rollup_1m").unwrap()..];
     sqlx::query("TRUNCATE rollup_1m, rollup_1h")
         .execute(&env.pool)
@@ -232,7 +232,7 @@ async fn main() {
     );
     let stored = points + batches[0].samples.len() * (CORES + 1);
     println!(
-        "  migration 0006's backfill of the {stored} stored points: {:>8.0} points/s  ({backfill_seconds:.2} s; ratio to COPY {:.2})",
+        "  migration 0007's backfill of the {stored} stored points: {:>8.0} points/s  ({backfill_seconds:.2} s; ratio to COPY {:.2})",
         stored as f64 / backfill_seconds,
         (stored as f64 / backfill_seconds) / copy_rate
     );

@@ -154,7 +154,18 @@ impl Settings {
         alpaca.validate(&key!(at, self.alpaca))?;
         market.validate(&key!(at, self.market))?;
         trading.validate(&key!(at, self.trading))?;
-        tunnel.validate(&key!(at, self.tunnel))
+        tunnel.validate(&key!(at, self.tunnel))?;
+        // Self-metrics older than `api.stale_after_seconds` leave `/metrics`: they must come
+        // more often than that, or they would be missing between two snapshots.
+        let self_metrics = key!(at, self.collectors).key("self_metrics_interval_seconds");
+        self_metrics.check(
+            collectors.self_metrics_interval_seconds < api.stale_after_seconds,
+            format!(
+                "must be shorter than api.stale_after_seconds ({}), or the exporter's own \
+                 metrics drop out of /metrics between snapshots",
+                api.stale_after_seconds
+            ),
+        )
     }
 }
 

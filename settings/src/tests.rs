@@ -205,6 +205,10 @@ fn every_check_names_its_key_exactly() {
             "key `collectors.self_metrics_interval_seconds`: 0 is out of range 1..=3600",
         ),
         (
+            "collectors: {self_metrics_interval_seconds: 60}",
+            "key `collectors.self_metrics_interval_seconds`: must be shorter than api.stale_after_seconds (60), or the exporter's own metrics drop out of /metrics between snapshots",
+        ),
+        (
             "collectors: {buffer_max_samples: 0}",
             "key `collectors.buffer_max_samples`: 0 is out of range 1..=10000000",
         ),

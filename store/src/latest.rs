@@ -26,7 +26,7 @@ impl Store {
         let rows = sqlx::query_as::<_, LatestSample>(
             "SELECT source, host, message_id, sample_time, received_at, body FROM latest_sample \
              WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR host = $2) \
-             ORDER BY source, host",
+             ORDER BY source, host, process",
         )
         .bind(source)
         .bind(host)
@@ -55,7 +55,7 @@ impl Store {
             "SELECT source, host, sample_time, body->'nvml' AS nvml, \
                     COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(body->'gpus') = 'array' \
                                                      THEN body->'gpus' END), 0) AS gpu_count \
-             FROM latest_sample ORDER BY source, host",
+             FROM latest_sample ORDER BY source, host, process",
         )
         .fetch_all(&self.pool)
         .await?;

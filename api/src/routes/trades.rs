@@ -107,6 +107,51 @@ pub async fn active(
     })))
 }
 
+/// The parameters `/trades/history` and `/trades/fills` share: the format, the page and the
+/// filters (`side` is long/short for trades, buy/sell for fills).
+struct ListQuery {
+    format: Format,
+    limit: usize,
+    offset: usize,
+    symbol: Option<String>,
+    side: Option<&'static str>,
+    strategy: Option<String>,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+}
+
+impl ListQuery {
+    fn parse(
+        params: &Params,
+        headers: &HeaderMap,
+        sides: &[&'static str],
+    ) -> Result<Self, ApiError> {
+        params.only(&[
+            "limit",
+            "offset",
+            "symbol",
+            "start_date",
+            "end_date",
+            "side",
+            "strategy",
+            "format",
+        ])?;
+        let format = Format::of(params, headers)?;
+        let (limit, offset) = page(params, format)?;
+        let (start, end) = date_range(params)?;
+        Ok(Self {
+            format,
+            limit,
+            offset,
+            symbol: params.text("symbol")?,
+            side: params.choice("side", sides)?,
+            strategy: params.text("strategy")?,
+            start,
+            end,
+        })
+    }
+}
+
 #[utoipa::path(
     get, path = "/trades/history", tag = "trading", security(("api_key" = [])),
     params(
@@ -130,22 +175,16 @@ pub async fn history(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    params.only(&[
-        "limit",
-        "offset",
-        "symbol",
-        "start_date",
-        "end_date",
-        "side",
-        "strategy",
-        "format",
-    ])?;
-    let format = Format::of(&params, &headers)?;
-    let (limit, offset) = page(&params, format)?;
-    let symbol = params.text("symbol")?;
-    let side = params.choice("side", &["long", "short"])?;
-    let strategy = params.text("strategy")?;
-    let (start, end) = date_range(&params)?;
+    let ListQuery {
+        format,
+        limit,
+        offset,
+        symbol,
+        side,
+        strategy,
+        start,
+        end,
+    } = ListQuery::parse(&params, &headers, &["long", "short"])?;
     let trades = trades(&state).await?;
     let mut closed: Vec<&Trade> = trades
         .iter()
@@ -257,22 +296,16 @@ pub async fn fills(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    params.only(&[
-        "limit",
-        "offset",
-        "symbol",
-        "start_date",
-        "end_date",
-        "side",
-        "strategy",
-        "format",
-    ])?;
-    let format = Format::of(&params, &headers)?;
-    let (limit, offset) = page(&params, format)?;
-    let symbol = params.text("symbol")?;
-    let side = params.choice("side", &["buy", "sell"])?;
-    let strategy = params.text("strategy")?;
-    let (start, end) = date_range(&params)?;
+    let ListQuery {
+        format,
+        limit,
+        offset,
+        symbol,
+        side,
+        strategy,
+        start,
+        end,
+    } = ListQuery::parse(&params, &headers, &["buy", "sell"])?;
     let mut fills: Vec<FillRecord> = state
         .store
         .fills()

@@ -32,12 +32,15 @@ pub fn client(ctx: &CollectorContext) -> Result<Client, CollectorError> {
     Client::new(config).map_err(|err| init(err.to_string()))
 }
 
-/// Logs a failed broker call; a rejected key stops the collector (retrying cannot help).
+/// Logs a failed broker call and counts it against `family` (`exporter.collection_errors_total`);
+/// a rejected key stops the collector (retrying cannot help).
 pub fn on_error(
     ctx: &CollectorContext,
+    family: &str,
     what: &str,
     err: exporter_alpaca::AlpacaError,
 ) -> Result<(), CollectorError> {
+    ctx.family_error(family);
     if err.is_unauthorized() {
         return Err(ctx.init_error(err.to_string()));
     }

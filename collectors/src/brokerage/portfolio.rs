@@ -19,10 +19,14 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
     loop {
         tokio::select! {
             _ = ctx.shutdown.wait() => return Ok(()),
-            _ = snapshot_tick.tick() => match snapshot(&client).await {
-                Ok(snapshot) => ctx.publish(SourceKind::Portfolio, snapshot),
-                Err(err) => super::on_error(ctx, "reading the account and positions", err)?,
-            },
+            _ = snapshot_tick.tick() => {
+                // One cycle: the account and its positions (the history has its own schedule).
+                let _cycle = ctx.cycle();
+                match snapshot(&client).await {
+                    Ok(snapshot) => ctx.publish(SourceKind::Portfolio, snapshot),
+                    Err(err) => super::on_error(ctx, "account", "reading the account and positions", err)?,
+                }
+            }
             _ = history_tick.tick() => match client
                 .portfolio_history(&settings.alpaca.history_period, &settings.alpaca.history_timeframe)
                 .await
@@ -40,7 +44,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
                     };
                     ctx.publish(SourceKind::EquityHistory, body);
                 }
-                Err(err) => super::on_error(ctx, "reading the portfolio history", err)?,
+                Err(err) => super::on_error(ctx, "equity_history", "reading the portfolio history", err)?,
             },
         }
     }

@@ -65,6 +65,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
             _ = ctx.shutdown.wait() => return Ok(()),
             _ = ticker.tick() => {}
         }
+        let _cycle = ctx.cycle();
         let since = cursor.last_fill_time.map(|t| t - OVERLAP);
         // Forget what is older than the window: it will not be fetched again.
         published.retain(|_, time| since.is_none_or(|s| *time >= s));
@@ -95,7 +96,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
                     tracing::info!(fills = chunk.len(), last_fill_time = ?cursor.last_fill_time, "new fills published");
                 }
             }
-            Err(err) => super::on_error(ctx, "reading account activities", err)?,
+            Err(err) => super::on_error(ctx, "fills", "reading account activities", err)?,
         }
         match client.open_orders().await {
             Ok(orders) => {
@@ -104,7 +105,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
                 };
                 ctx.publish(SourceKind::Orders, body);
             }
-            Err(err) => super::on_error(ctx, "reading open orders", err)?,
+            Err(err) => super::on_error(ctx, "orders", "reading open orders", err)?,
         }
     }
 }

@@ -274,14 +274,53 @@ fn default_true() -> bool {
     true
 }
 
+/// Largest compiled program one matcher's regex may take (the `regex` crate's size limit): a
+/// pattern beyond it is refused when the silence is created, so no silence can make every
+/// evaluation and every `GET /alerts` slow.
+pub const MATCHER_REGEX_SIZE_LIMIT_BYTES: usize = 10 << 20;
+
+/// Most distinct matcher regexes kept compiled; beyond it the cache starts over.
+const MATCHER_REGEX_CACHE_ENTRIES: usize = 1024;
+
+/// The anchored regex of a matcher value, compiled once per process and pattern: silences are
+/// read again on every evaluation and every `GET /alerts`, and their matchers are checked
+/// against every alert.
+fn matcher_regex(value: &str) -> Result<std::sync::Arc<regex::Regex>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, Arc<regex::Regex>>>> =
+        LazyLock::new(Mutex::default);
+    if let Some(regex) = CACHE
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(value).cloned())
+    {
+        return Ok(regex);
+    }
+    let regex = regex::RegexBuilder::new(&format!("^(?:{value})$"))
+        .size_limit(MATCHER_REGEX_SIZE_LIMIT_BYTES)
+        .dfa_size_limit(MATCHER_REGEX_SIZE_LIMIT_BYTES)
+        .build()
+        .map(Arc::new)
+        .map_err(|err| err.to_string())?;
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() >= MATCHER_REGEX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(value.to_owned(), regex.clone());
+    }
+    Ok(regex)
+}
+
 impl Matcher {
-    /// Checks the regex compiles (anchored, as Alertmanager does).
+    /// Checks the regex compiles (anchored, as Alertmanager does) within
+    /// [`MATCHER_REGEX_SIZE_LIMIT_BYTES`].
     pub fn validate(&self) -> Result<(), String> {
         if self.name.is_empty() {
             return Err("a matcher needs a label name".into());
         }
         if self.is_regex {
-            regex::Regex::new(&format!("^(?:{})$", self.value))
+            matcher_regex(&self.value)
                 .map_err(|err| format!("matcher `{}`: invalid regex: {err}", self.name))?;
         }
         Ok(())
@@ -291,7 +330,7 @@ impl Matcher {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let value = labels.get(&self.name).map(String::as_str).unwrap_or("");
         let hit = if self.is_regex {
-            regex::Regex::new(&format!("^(?:{})$", self.value)).is_ok_and(|re| re.is_match(value))
+            matcher_regex(&self.value).is_ok_and(|re| re.is_match(value))
         } else {
             value == self.value
         };
@@ -330,6 +369,25 @@ impl Silence {
 #[cfg(test)]
 mod silence_tests {
     use super::*;
+
+    #[test]
+    fn a_matcher_regex_is_compiled_once_and_a_huge_one_refused() {
+        // A regex-heavy value a user may well write is accepted...
+        let first = matcher_regex("[\\p{L}\\p{N}]{0,200}").unwrap();
+        let again = matcher_regex("[\\p{L}\\p{N}]{0,200}").unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        let huge = Matcher {
+            name: "alertname".into(),
+            value: "[\\p{L}\\p{N}]{0,5000}".into(),
+            is_regex: true,
+            is_equal: true,
+        };
+        let err = huge.validate().unwrap_err();
+        assert!(
+            err.contains("invalid regex") && err.contains("size limit"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn silences_match_all_matchers_within_their_window() {

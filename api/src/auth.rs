@@ -57,10 +57,11 @@ struct Entry {
     hash: [u8; 32],
 }
 
-/// Every accepted key, hashed.
+/// Every accepted key, hashed. Replaced whole on SIGHUP ([`ApiKeys::replace`]), so a rotated
+/// or added key file works without a restart.
 #[derive(Debug, Default)]
 pub struct ApiKeys {
-    entries: Vec<Entry>,
+    entries: std::sync::RwLock<Vec<Entry>>,
 }
 
 fn hash(key: &str) -> [u8; 32] {
@@ -91,7 +92,11 @@ impl ApiKeys {
 
     /// Adds a key (tests build their own sets).
     pub fn add(&mut self, name: &str, scope: KeyScope, key: &str) {
-        self.entries.push(Entry {
+        let entries = self
+            .entries
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.push(Entry {
             caller: Caller {
                 name: name.to_owned(),
                 scope,
@@ -104,12 +109,37 @@ impl ApiKeys {
     pub fn authenticate(&self, presented: &str) -> Option<Caller> {
         let presented = hash(presented);
         let mut found = None;
-        for entry in &self.entries {
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for entry in entries.iter() {
             if bool::from(entry.hash.ct_eq(&presented)) {
                 found = Some(entry.caller.clone());
             }
         }
         found
+    }
+
+    /// Takes `fresh`'s keys in place of these (requests in flight finish with the old set).
+    pub fn replace(&self, fresh: ApiKeys) {
+        let fresh = fresh
+            .entries
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *self
+            .entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+
+    /// How many keys are accepted.
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |entries| entries.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

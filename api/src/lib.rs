@@ -12,6 +12,7 @@ pub mod routes;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -80,6 +81,35 @@ async fn time_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// On SIGHUP (`systemctl reload exporter-api`, `exporter reload`), reads the key files again:
+/// a rotated key works without a restart, a removed one stops working. A file that cannot be
+/// read keeps the keys in force, with a log line saying which.
+async fn reload_keys_on_hangup(settings: Settings, keys: Arc<auth::ApiKeys>, shutdown: Shutdown) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGHUP; keys are read at start only");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = hangup.recv() => {}
+        }
+        match auth::ApiKeys::load(&settings) {
+            Ok(fresh) => {
+                keys.replace(fresh);
+                tracing::info!(keys = keys.len(), "SIGHUP: API keys read again");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "SIGHUP: cannot read the API keys; the keys in force stay")
+            }
+        }
+    }
+}
+
 /// Loads the keys, connects, binds `api.host:api.port` and serves until `shutdown`.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartError> {
     let keys = auth::ApiKeys::load(&settings)?;
@@ -94,6 +124,11 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         })?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     let state = AppState::new(&settings, store, Some(client.clone()), keys);
+    tokio::spawn(reload_keys_on_hangup(
+        settings.clone(),
+        state.keys.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(follow_tunnels(
         client.clone(),
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),

@@ -26,6 +26,15 @@ impl Shutdown {
         }
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        // SIGHUP's default action would end the process: a process with nothing to reload
+        // (a collector) notes it and goes on; those that reload (the API's keys, the
+        // aggregator's rules, the supervisor) listen for it themselves as well.
+        let mut hangup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::debug!(signal = "SIGHUP", "received");
+            }
+        });
         let token = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {

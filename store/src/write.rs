@@ -77,8 +77,10 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// A dead letter with its texts cut to [`DEAD_LETTER_TEXT_MAX_BYTES`] (NUL characters
-    /// escaped, PostgreSQL cannot store them) and its raw bytes to [`DEAD_LETTER_RAW_MAX_BYTES`].
+    /// A dead letter with its texts cut to [`DEAD_LETTER_TEXT_MAX_BYTES`] and its raw bytes to
+    /// [`DEAD_LETTER_RAW_MAX_BYTES`]. Control characters in the texts are escaped: NUL as `\0`
+    /// (PostgreSQL cannot store it), the others as `\n`, `\u{1b}`..., so a reason quoting the
+    /// body is one log line and cannot forge others.
     pub fn new(
         dedupe_key: &str,
         subject: &str,
@@ -86,8 +88,7 @@ impl DeadLetter {
         raw: &[u8],
         headers: Option<serde_json::Value>,
     ) -> Self {
-        let text =
-            |t: &str| cut_text(&t.replace('\0', "\\0"), DEAD_LETTER_TEXT_MAX_BYTES).into_owned();
+        let text = |t: &str| cut_text(&escape_controls(t), DEAD_LETTER_TEXT_MAX_BYTES).into_owned();
         Self {
             dedupe_key: text(dedupe_key),
             subject: text(subject),
@@ -102,6 +103,22 @@ impl DeadLetter {
     pub fn raw_cut_bytes(&self) -> usize {
         self.raw_size_bytes.saturating_sub(self.raw.len())
     }
+}
+
+/// `text` with its control characters escaped (NUL as `\0`, as stored before).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\0' => escaped.push_str("\\0"),
+            c if c.is_control() => escaped.extend(c.escape_default()),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
 }
 
 /// `text` if it fits in `max_bytes`, else its start and end around a marker saying how many
@@ -552,6 +569,8 @@ mod tests {
         assert_eq!(dead.raw.len(), DEAD_LETTER_RAW_MAX_BYTES);
         assert_eq!(dead.raw_size_bytes, 900_000);
         assert_eq!(dead.raw_cut_bytes(), 900_000 - DEAD_LETTER_RAW_MAX_BYTES);
+        let forged = DeadLetter::new("id", "subject", "bad `a\nFORGED\tb\u{1b}`", b"{x", None);
+        assert_eq!(forged.reason, "bad `a\\nFORGED\\tb\\u{1b}`");
         let small = DeadLetter::new("id", "subject", "bad", b"{x", None);
         assert_eq!(
             (small.raw.as_slice(), small.raw_cut_bytes()),

@@ -52,6 +52,17 @@ async fn huge_malformed_bodies_give_short_reasons_capped_raw_and_short_log_lines
             sample_subject,
             serde_json::to_vec(&Envelope::new("test-host", huge.as_str(), 1, 0)).unwrap(),
         ),
+        // A source full of line breaks, each followed by a forged log line.
+        (
+            sample_subject,
+            serde_json::to_vec(&Envelope::new(
+                "test-host",
+                "\nFORGED ERROR line\n".repeat(HUGE_BYTES / 20),
+                4,
+                0,
+            ))
+            .unwrap(),
+        ),
         // A body whose parse error quotes the 900 KB string.
         (
             sample_subject,
@@ -83,7 +94,7 @@ async fn huge_malformed_bodies_give_short_reasons_capped_raw_and_short_log_lines
     }
 
     type Row = (String, String, Vec<u8>, i64, i64);
-    let rows: Vec<Row> = eventually("the four dead letters", Duration::from_secs(30), || async {
+    let rows: Vec<Row> = eventually("every dead letter", Duration::from_secs(30), || async {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT subject, reason, raw, raw_size_bytes, raw_cut_bytes FROM dead_letter \
              ORDER BY dead_letter_id",
@@ -119,7 +130,7 @@ async fn huge_malformed_bodies_give_short_reasons_capped_raw_and_short_log_lines
     // Each is counted, in its category (the reason's end survives the cut).
     for (reason, count) in [
         ("envelope", 1.0),
-        ("source_mismatch", 1.0),
+        ("source_mismatch", 2.0),
         ("invalid_body", 2.0),
     ] {
         let counted = eventually(
@@ -176,5 +187,9 @@ async fn huge_malformed_bodies_give_short_reasons_capped_raw_and_short_log_lines
     );
     let longest = log.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 1024, "a {longest} byte log line");
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a reason can break the log's lines"
+    );
     env.finish().await;
 }

@@ -68,13 +68,14 @@ impl Decoder {
         };
         match decoded {
             Ok(decoded) => decoded,
-            Err(reason) => Decoded::Dead(DeadLetter {
-                dedupe_key: without_nul(raw.message_id.unwrap_or(raw.stream_position)),
-                subject: without_nul(raw.subject),
-                reason: without_nul(&reason),
-                raw: raw.payload.to_vec(),
-                headers: raw.headers.map(|h| strip_nul(&h)),
-            }),
+            // Cut: a reason can quote the body (a 900 KB string value), the raw bytes are capped.
+            Err(reason) => Decoded::Dead(DeadLetter::new(
+                raw.message_id.unwrap_or(raw.stream_position),
+                raw.subject,
+                &reason,
+                raw.payload,
+                raw.headers.map(|h| strip_nul(&h)),
+            )),
         }
     }
 
@@ -414,7 +415,38 @@ mod tests {
                     assert_eq!(reason_category(&dead.reason), category, "{}", dead.reason);
                     assert!(dead.reason.contains(reason), "{} vs {reason}", dead.reason);
                     assert_eq!(dead.raw, payload);
+                    assert_eq!(dead.raw_size_bytes, payload.len());
                     assert_eq!(dead.dedupe_key, "id-1");
+                }
+                other => panic!("{subject} should be dead: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_malformed_body_gives_a_short_reason_in_its_category() {
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let huge = "€".repeat(300_000);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "exporter.v1.sample.system.h",
+                serde_json::to_vec(&Envelope::new("h", &huge, 1, 0)).unwrap(),
+                "source_mismatch",
+            ),
+            (
+                "exporter.v1.ingest.fill",
+                format!(r#"{{"id":"f1","symbol":"AAPL","side":"{huge}","quantity":"2","price":"1","time":"2026-01-02T15:00:00Z"}}"#).into_bytes(),
+                "invalid_body",
+            ),
+        ];
+        for (subject, payload, category) in cases {
+            match decoder.decode(raw(subject, &payload)) {
+                Decoded::Dead(dead) => {
+                    assert!(dead.reason.len() <= 400, "{} bytes", dead.reason.len());
+                    assert!(dead.reason.contains("(cut, "), "{}", dead.reason);
+                    assert_eq!(reason_category(&dead.reason), category, "{}", dead.reason);
+                    assert_eq!(dead.raw, &payload[..64 * 1024]);
+                    assert_eq!(dead.raw_size_bytes, payload.len());
                 }
                 other => panic!("{subject} should be dead: {other:?}"),
             }

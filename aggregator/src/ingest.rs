@@ -190,7 +190,8 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message], metrics: &Metr
             Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
             Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
             Decoded::Dead(dead) => {
-                tracing::warn!(subject = %dead.subject, reason = %dead.reason, "message kept as a dead letter");
+                // Both are cut to a few hundred bytes: a flood of huge bodies never floods the log.
+                tracing::warn!(subject = %dead.subject, reason = %dead.reason, raw_size_bytes = dead.raw_size_bytes, "message kept as a dead letter");
                 batch.dead_letters.push(dead);
             }
         }
@@ -253,14 +254,15 @@ async fn write_isolating(
         match store.write_batch(&single).await {
             Ok(_) => {}
             Err(err) if err.is_permanent() => {
-                tracing::warn!(subject = %sample.subject, error = %err, "sample refused by PostgreSQL; kept as a dead letter");
-                dead.push(DeadLetter {
-                    dedupe_key: sample.message_id.to_string(),
-                    subject: sample.subject.clone(),
-                    reason: format!("refused by PostgreSQL: {err}").replace('\0', "\\0"),
-                    raw: serde_json::to_vec(&sample.body).unwrap_or_default(),
-                    headers: None,
-                });
+                let letter = DeadLetter::new(
+                    &sample.message_id.to_string(),
+                    &sample.subject,
+                    &format!("refused by PostgreSQL: {err}"),
+                    &serde_json::to_vec(&sample.body).unwrap_or_default(),
+                    None,
+                );
+                tracing::warn!(subject = %letter.subject, reason = %letter.reason, "sample refused by PostgreSQL; kept as a dead letter");
+                dead.push(letter);
             }
             Err(err) => return Err(err),
         }

@@ -119,30 +119,73 @@ pub async fn ensure_stream(
     Ok(stream)
 }
 
-/// Creates (or opens) the durable pull consumer every aggregator instance shares.
+/// Creates (or opens) the durable pull consumer every aggregator instance shares; an existing one
+/// whose settings differ (an upgrade, a changed `ack_wait_seconds`) is updated in place, keeping
+/// its position and its pending messages.
 pub async fn ensure_consumer(
     stream: &stream::Stream,
     settings: &NatsSettings,
     ack_wait: Duration,
     max_ack_pending: i64,
 ) -> Result<consumer::PullConsumer, BusError> {
-    stream
-        .get_or_create_consumer(
-            &settings.consumer,
-            consumer::pull::Config {
-                durable_name: Some(settings.consumer.clone()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait,
-                max_ack_pending,
-                max_deliver: -1,
-                ..Default::default()
-            },
-        )
+    let wanted = consumer::pull::Config {
+        durable_name: Some(settings.consumer.clone()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait,
+        max_ack_pending,
+        max_deliver: -1,
+        ..Default::default()
+    };
+    let existing: consumer::PullConsumer = stream
+        .get_or_create_consumer(&settings.consumer, wanted.clone())
         .await
         .map_err(|err| BusError::JetStream {
             what: "consumer creation",
             message: err.to_string(),
-        })
+        })?;
+    let changes = consumer_changes(&existing.cached_info().config, &wanted);
+    if changes.is_empty() {
+        return Ok(existing);
+    }
+    // A create with the same durable name and a new configuration updates it (nats-server 2.9+).
+    let updated = stream
+        .create_consumer(wanted)
+        .await
+        .map_err(|err| BusError::JetStream {
+            what: "consumer update",
+            message: format!("{err}; changing {}", changes.join(", ")),
+        })?;
+    tracing::info!(
+        consumer = %settings.consumer,
+        changes = %changes.join(", "),
+        "consumer settings updated from settings"
+    );
+    Ok(updated)
+}
+
+/// What differs between the consumer's `current` configuration and the `wanted` one, among the
+/// fields the exporter sets and JetStream can change in place (`name: old -> new` each).
+fn consumer_changes(current: &consumer::Config, wanted: &consumer::pull::Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    if current.ack_wait != wanted.ack_wait {
+        changes.push(format!(
+            "ack_wait: {:?} -> {:?}",
+            current.ack_wait, wanted.ack_wait
+        ));
+    }
+    if current.max_ack_pending != wanted.max_ack_pending {
+        changes.push(format!(
+            "max_ack_pending: {} -> {}",
+            current.max_ack_pending, wanted.max_ack_pending
+        ));
+    }
+    if current.max_deliver != wanted.max_deliver {
+        changes.push(format!(
+            "max_deliver: {} -> {}",
+            current.max_deliver, wanted.max_deliver
+        ));
+    }
+    changes
 }
 
 /// Runs `attempt` until it succeeds, following `policy`, with a log line per failure that says
@@ -169,4 +212,35 @@ where
                 message: last.to_string(),
             },
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_changes_name_each_differing_setting_with_old_and_new() {
+        let wanted = consumer::pull::Config {
+            ack_wait: Duration::from_secs(5),
+            max_ack_pending: 2000,
+            max_deliver: -1,
+            ..Default::default()
+        };
+        let same = consumer::Config {
+            ack_wait: Duration::from_secs(5),
+            max_ack_pending: 2000,
+            max_deliver: -1,
+            ..Default::default()
+        };
+        assert!(consumer_changes(&same, &wanted).is_empty());
+        let old = consumer::Config {
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 100,
+            ..same
+        };
+        assert_eq!(
+            consumer_changes(&old, &wanted),
+            ["ack_wait: 30s -> 5s", "max_ack_pending: 100 -> 2000"]
+        );
+    }
 }

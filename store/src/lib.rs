@@ -32,7 +32,10 @@ pub use history::{HistoryBucket, HistoryPlan, HistoryQuery, SeriesHistory};
 pub use latest::{Freshness, LatestSample};
 pub use logs::IncomingNotification;
 pub use rollup::Resolution;
-pub use write::{Batch, BatchOutcome, DeadLetter, Domain, IncomingSample};
+pub use write::{
+    Batch, BatchOutcome, DEAD_LETTER_RAW_MAX_BYTES, DEAD_LETTER_TEXT_MAX_BYTES, DeadLetter, Domain,
+    IncomingSample, cut_text,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

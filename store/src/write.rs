@@ -54,15 +54,97 @@ pub enum Domain {
     Notifications(Vec<Notification>),
 }
 
+/// The most bytes of a dead letter's `reason` (and of its subject) kept: a reason quoting a
+/// 900 KB body is cut in the middle, so its start and end (where the category is) survive.
+pub const DEAD_LETTER_TEXT_MAX_BYTES: usize = 400;
+
+/// The most bytes of a dead letter's raw message kept; the original size is stored beside it.
+pub const DEAD_LETTER_RAW_MAX_BYTES: usize = 64 * 1024;
+
 /// A message that could not be read, kept aside with the reason.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     /// `Nats-Msg-Id` if present, else `<stream>:<sequence>`: a redelivery is stored once.
     pub dedupe_key: String,
     pub subject: String,
+    /// At most [`DEAD_LETTER_TEXT_MAX_BYTES`] when built with [`DeadLetter::new`].
     pub reason: String,
+    /// The first [`DEAD_LETTER_RAW_MAX_BYTES`] bytes of the message.
     pub raw: Vec<u8>,
+    /// The message's size before `raw` was cut.
+    pub raw_size_bytes: usize,
     pub headers: Option<serde_json::Value>,
+}
+
+impl DeadLetter {
+    /// A dead letter with its texts cut to [`DEAD_LETTER_TEXT_MAX_BYTES`] and its raw bytes to
+    /// [`DEAD_LETTER_RAW_MAX_BYTES`]. Control characters in the texts are escaped: NUL as `\0`
+    /// (PostgreSQL cannot store it), the others as `\n`, `\u{1b}`..., so a reason quoting the
+    /// body is one log line and cannot forge others.
+    pub fn new(
+        dedupe_key: &str,
+        subject: &str,
+        reason: &str,
+        raw: &[u8],
+        headers: Option<serde_json::Value>,
+    ) -> Self {
+        let text = |t: &str| cut_text(&escape_controls(t), DEAD_LETTER_TEXT_MAX_BYTES).into_owned();
+        Self {
+            dedupe_key: text(dedupe_key),
+            subject: text(subject),
+            reason: text(reason),
+            raw: raw[..raw.len().min(DEAD_LETTER_RAW_MAX_BYTES)].to_vec(),
+            raw_size_bytes: raw.len(),
+            headers,
+        }
+    }
+
+    /// How many bytes of the message were not kept in `raw`.
+    pub fn raw_cut_bytes(&self) -> usize {
+        self.raw_size_bytes.saturating_sub(self.raw.len())
+    }
+}
+
+/// `text` with its control characters escaped (NUL as `\0`, as stored before).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\0' => escaped.push_str("\\0"),
+            c if c.is_control() => escaped.extend(c.escape_default()),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
+}
+
+/// `text` if it fits in `max_bytes`, else its start and end around a marker saying how many
+/// bytes were cut (`… (cut, N bytes) …`), at most `max_bytes` long and cut on char boundaries.
+pub fn cut_text(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return text.into();
+    }
+    // The marker is at its longest when N is the whole length.
+    let longest_marker = format!(" … (cut, {} bytes) … ", text.len()).len();
+    let keep = max_bytes.saturating_sub(longest_marker);
+    let mut head = keep * 3 / 4;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - (keep - keep * 3 / 4);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} … (cut, {} bytes) … {}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+    .into()
 }
 
 /// What one batch holds.
@@ -246,8 +328,10 @@ impl Store {
         if !batch.dead_letters.is_empty() {
             let d = &batch.dead_letters;
             dead_letters = sqlx::query(
-                "INSERT INTO dead_letter (dedupe_key, subject, reason, raw, headers) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) \
+                "INSERT INTO dead_letter \
+                 (dedupe_key, subject, reason, raw, headers, raw_size_bytes, raw_cut_bytes) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], \
+                 $5::jsonb[], $6::int8[], $7::int8[]) \
                  ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(d.iter().map(|l| l.dedupe_key.clone()).collect::<Vec<_>>())
@@ -255,6 +339,16 @@ impl Store {
             .bind(d.iter().map(|l| l.reason.clone()).collect::<Vec<_>>())
             .bind(d.iter().map(|l| l.raw.clone()).collect::<Vec<_>>())
             .bind(d.iter().map(|l| l.headers.clone()).collect::<Vec<_>>())
+            .bind(
+                d.iter()
+                    .map(|l| l.raw_size_bytes as i64)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                d.iter()
+                    .map(|l| l.raw_cut_bytes() as i64)
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?
             .rows_affected() as usize;
@@ -434,5 +528,53 @@ fn latest_body(sample: &IncomingSample) -> serde_json::Value {
         Domain::Logs(lines) => serde_json::json!({ "lines": lines.len() }),
         Domain::Notifications(list) => serde_json::json!({ "notifications": list.len() }),
         _ => sample.body.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_kept_whole_and_long_text_is_cut_on_char_boundaries() {
+        assert_eq!(cut_text("short", 400), "short");
+        // Multi-byte characters everywhere: 2, 3 and 4 bytes, at every offset.
+        for filler in ["é", "€", "𝄞", "a€"] {
+            for pad in 0..4 {
+                let text = format!("{}{}end", "x".repeat(pad), filler.repeat(300_000));
+                let cut = cut_text(&text, 400);
+                assert!(cut.len() <= 400, "{} bytes", cut.len());
+                assert!(cut.len() > 300, "too much cut: {} bytes", cut.len());
+                assert!(cut.ends_with("end"), "the end survives: {cut}");
+                let removed: usize = cut
+                    .split("(cut, ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .expect("the marker says how much was cut");
+                let marker = format!(" … (cut, {removed} bytes) … ");
+                assert_eq!(cut.len() + removed, text.len() + marker.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_caps_its_reason_and_raw_and_records_the_size() {
+        let raw = vec![b'{'; 900_000];
+        let reason = format!("envelope source `{}` does not match", "s\0".repeat(300_000));
+        let dead = DeadLetter::new("id", "subject", &reason, &raw, None);
+        assert!(dead.reason.len() <= DEAD_LETTER_TEXT_MAX_BYTES);
+        assert!(!dead.reason.contains('\0'));
+        assert!(dead.reason.ends_with("does not match"));
+        assert_eq!(dead.raw.len(), DEAD_LETTER_RAW_MAX_BYTES);
+        assert_eq!(dead.raw_size_bytes, 900_000);
+        assert_eq!(dead.raw_cut_bytes(), 900_000 - DEAD_LETTER_RAW_MAX_BYTES);
+        let forged = DeadLetter::new("id", "subject", "bad `a\nFORGED\tb\u{1b}`", b"{x", None);
+        assert_eq!(forged.reason, "bad `a\\nFORGED\\tb\\u{1b}`");
+        let small = DeadLetter::new("id", "subject", "bad", b"{x", None);
+        assert_eq!(
+            (small.raw.as_slice(), small.raw_cut_bytes()),
+            (&b"{x"[..], 0)
+        );
     }
 }

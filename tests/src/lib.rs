@@ -431,6 +431,21 @@ impl TestEnv {
             .unwrap_or_else(|_| panic!("no heartbeat from {process} within 30 s"));
     }
 
+    /// Waits (up to 30 s) until the message `id` is committed (its row in `ingested_message`).
+    pub async fn ingested(&self, id: uuid::Uuid) {
+        eventually("the message stored", Duration::from_secs(30), || async {
+            let stored: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM ingested_message WHERE message_id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ok()
+                    .flatten();
+            stored.map(|_| ())
+        })
+        .await;
+    }
+
     /// A JetStream context on this env's NATS, with the stream created.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let settings = self.settings();

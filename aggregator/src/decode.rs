@@ -127,23 +127,40 @@ impl Decoder {
 /// `exporter.dead_letters_total` (the reason itself is free text, one series each would never
 /// end).
 pub fn reason_category(reason: &str) -> &'static str {
-    const CATEGORIES: &[(&str, &str)] = &[
-        ("refused by PostgreSQL", "refused"),
-        ("NUL character", "nul"),
-        ("not a JSON envelope", "envelope"),
-        ("envelope schema", "envelope"),
-        ("envelope field", "envelope"),
-        ("does not match the subject's kind", "source_mismatch"),
-        ("no handler for subject", "subject"),
-        ("unknown sample kind", "unknown_kind"),
-        ("older than the retention", "too_old"),
-        ("in the future", "future"),
-    ];
-    CATEGORIES
+    REASON_CATEGORIES
         .iter()
         .find(|(needle, _)| reason.contains(needle))
-        .map_or("invalid_body", |(_, category)| category)
+        .map_or(OTHER_REASON, |(_, category)| category)
 }
+
+/// Every category [`reason_category`] can give (so their counters can start at zero).
+pub fn reason_categories() -> impl Iterator<Item = &'static str> {
+    let mut categories: Vec<&'static str> = REASON_CATEGORIES
+        .iter()
+        .map(|(_, category)| *category)
+        .collect();
+    categories.push(OTHER_REASON);
+    categories.sort_unstable();
+    categories.dedup();
+    categories.into_iter()
+}
+
+/// A text in a reason, and its category.
+const REASON_CATEGORIES: &[(&str, &str)] = &[
+    ("refused by PostgreSQL", "refused"),
+    ("NUL character", "nul"),
+    ("not a JSON envelope", "envelope"),
+    ("envelope schema", "envelope"),
+    ("envelope field", "envelope"),
+    ("does not match the subject's kind", "source_mismatch"),
+    ("no handler for subject", "subject"),
+    ("unknown sample kind", "unknown_kind"),
+    ("older than the retention", "too_old"),
+    ("in the future", "future"),
+];
+
+/// The category of a reason none of [`REASON_CATEGORIES`] names: a body that does not parse.
+const OTHER_REASON: &str = "invalid_body";
 
 /// True when any string (or object key) in `value` holds a NUL character.
 fn has_nul(value: &serde_json::Value) -> bool {
@@ -278,6 +295,25 @@ mod tests {
             stream_position: "S:1",
             headers: None,
         }
+    }
+
+    #[test]
+    fn every_category_is_known_up_front() {
+        let categories: Vec<&str> = reason_categories().collect();
+        for reason in [
+            "not a JSON envelope: x",
+            "a string contains a NUL character",
+            "system body does not parse: y",
+        ] {
+            assert!(categories.contains(&reason_category(reason)), "{reason}");
+        }
+        assert_eq!(
+            categories.len(),
+            categories
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
     }
 
     #[test]

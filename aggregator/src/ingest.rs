@@ -27,6 +27,11 @@ struct Metrics {
 impl Metrics {
     fn new() -> Self {
         let registry = self_metrics::global();
+        // Every dead-letter counter exists from the start at zero, so the first dead letter of
+        // a kind is an increase Prometheus sees, not a series appearing at 1.
+        for reason in crate::decode::reason_categories() {
+            registry.counter(&names::DEAD_LETTERS, &[("reason", reason)]);
+        }
         Self {
             messages: registry.counter(&names::INGESTED_MESSAGES, &[]),
             points: registry.counter(&names::INGESTED_POINTS, &[]),

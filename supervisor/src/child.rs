@@ -135,6 +135,11 @@ pub async fn supervise(
 ) {
     let mut attempt = 0u32;
     let mut exits: VecDeque<Instant> = VecDeque::new();
+    // At zero from the start, so the first restart is an increase Prometheus sees.
+    let restarts = exporter_runtime::self_metrics::global().counter(
+        &exporter_protocol::self_metrics::PROCESS_RESTARTS,
+        &[("child", &spec.name)],
+    );
     loop {
         let started_at = Instant::now();
         let mut child = match spawn(&spec, &logs) {
@@ -227,12 +232,7 @@ pub async fn supervise(
             return;
         }
         registry.update(&spec.name, |r| r.restarts += 1);
-        exporter_runtime::self_metrics::global()
-            .counter(
-                &exporter_protocol::self_metrics::PROCESS_RESTARTS,
-                &[("child", &spec.name)],
-            )
-            .inc();
+        restarts.inc();
     }
 }
 

@@ -1,6 +1,7 @@
-//! The ingest loop: pull a batch (bounded by size and by a short wait), decode, write it in one
-//! transaction, then ack. A failed write is retried with backoff without acking; a shutdown in
-//! the middle abandons the batch unacked, and JetStream redelivers it to whoever runs next.
+//! The ingest loop: pull a batch (up to `batch_max_messages`, committed as soon as the stream has
+//! nothing more for it), decode, write it in one transaction, then ack. A failed write is retried
+//! with backoff without acking; a shutdown in the middle abandons the batch unacked, and
+//! JetStream redelivers it to whoever runs next.
 
 use std::time::{Duration, Instant};
 
@@ -133,22 +134,46 @@ async fn pull(
     options: IngestOptions,
     shutdown: &Shutdown,
 ) -> Result<Vec<jetstream::Message>, async_nats::Error> {
-    let mut batch = consumer
+    // Wait (up to `batch_max_wait`) for the first message only, then take what else is already
+    // there without waiting: a batch is committed as soon as the stream has nothing more for
+    // it, never held back waiting to fill (freshness), and a backlog still comes in full
+    // batches.
+    let mut first = consumer
         .batch()
-        .max_messages(options.batch_max_messages)
+        .max_messages(1)
         .expires(options.batch_max_wait)
         .messages()
         .await?;
     let mut messages = Vec::with_capacity(options.batch_max_messages);
+    tokio::select! {
+        _ = shutdown.wait() => return Ok(Vec::new()),
+        next = first.next() => match next {
+            Some(Ok(message)) => messages.push(message),
+            Some(Err(err)) => return Err(err),
+            None => return Ok(messages),
+        }
+    }
+    if options.batch_max_messages <= 1 {
+        return Ok(messages);
+    }
+    let rest = consumer
+        .fetch()
+        .max_messages(options.batch_max_messages - 1)
+        .messages()
+        .await;
+    let mut rest = match rest {
+        Ok(rest) => rest,
+        Err(err) => {
+            tracing::debug!(error = %err, "no more messages for this batch");
+            return Ok(messages);
+        }
+    };
     loop {
         tokio::select! {
             _ = shutdown.wait() => return Ok(Vec::new()),
-            next = batch.next() => match next {
+            next = rest.next() => match next {
                 Some(Ok(message)) => messages.push(message),
                 Some(Err(err)) => {
-                    if messages.is_empty() {
-                        return Err(err);
-                    }
                     tracing::debug!(error = %err, "batch ended early");
                     break;
                 }

@@ -11,7 +11,8 @@ use crate::SettingsError;
 pub struct AggregatorSettings {
     /// Most messages written in one transaction.
     pub batch_max_messages: usize,
-    /// Longest a batch waits to fill before it is written anyway.
+    /// Longest one pull waits for its first message (a batch is then written with what is
+    /// already there, never held back to fill).
     pub batch_max_wait_ms: u64,
     /// Seconds JetStream waits for an ack before redelivering.
     pub ack_wait_seconds: u64,

@@ -42,6 +42,8 @@ pub enum KeyError {
     Missing(SecretError),
     #[error("extra key `{name}`: {source}")]
     Extra { name: String, source: SecretError },
+    #[error("API key `{name}` {reason}")]
+    TooShort { name: String, reason: String },
 }
 
 /// Who called: the key's name and scope (never the key).
@@ -77,6 +79,13 @@ impl ApiKeys {
                 secrets::read_secret_file(path).map_err(KeyError::Missing)?
             }
         };
+        let short = |name: &str, key: &secrets::Secret| {
+            secrets::check_api_key(key).map_err(|reason| KeyError::TooShort {
+                name: name.to_owned(),
+                reason,
+            })
+        };
+        short("main", &main)?;
         let mut keys = Self::default();
         keys.add("main", KeyScope::Admin, main.expose());
         for extra in &settings.api.extra_keys {
@@ -85,6 +94,7 @@ impl ApiKeys {
                     name: extra.name.clone(),
                     source,
                 })?;
+            short(&extra.name, &secret)?;
             keys.add(&extra.name, extra.scope, secret.expose());
         }
         Ok(keys)

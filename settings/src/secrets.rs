@@ -12,6 +12,21 @@ use std::path::Path;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// The shortest API key accepted: a key is a password anyone on the internet may try through
+/// the tunnel (`exporter up` generates 64 hex characters: 256 random bits).
+pub const MIN_API_KEY_CHARS: usize = 32;
+
+/// `Ok` for a key of at least [`MIN_API_KEY_CHARS`] characters; else why not, without the key.
+pub fn check_api_key(key: &Secret) -> Result<(), String> {
+    let length = key.expose().chars().count();
+    if length < MIN_API_KEY_CHARS {
+        return Err(format!(
+            "is {length} characters long; at least {MIN_API_KEY_CHARS} are needed (generate one with `openssl rand -base64 32`, or let `exporter up` create it)"
+        ));
+    }
+    Ok(())
+}
+
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
@@ -131,6 +146,20 @@ pub fn create_secret_file(path: &Path, secret: &Secret) -> Result<(), SecretErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_keys_shorter_than_32_characters_are_refused() {
+        let short = check_api_key(&Secret::new("x".repeat(24))).unwrap_err();
+        assert!(
+            short.contains("24 characters") && short.contains("at least 32"),
+            "{short}"
+        );
+        assert!(
+            !short.contains("xxxx"),
+            "the message must not hold the key: {short}"
+        );
+        assert!(check_api_key(&Secret::new("y".repeat(32))).is_ok());
+    }
 
     #[test]
     fn refuses_a_world_readable_file_and_reads_a_private_one() {

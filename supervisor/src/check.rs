@@ -142,10 +142,17 @@ async fn nats(settings: &Settings) -> Finding {
 
 fn api_key(settings: &Settings) -> Finding {
     match &settings.api_key_source {
-        ApiKeySource::Env(_) => Finding {
-            name: "api key",
-            ok: true,
-            detail: "from EXPORTER_API_KEY".into(),
+        ApiKeySource::Env(key) => match secrets::check_api_key(key) {
+            Ok(()) => Finding {
+                name: "api key",
+                ok: true,
+                detail: "from EXPORTER_API_KEY".into(),
+            },
+            Err(reason) => Finding {
+                name: "api key",
+                ok: false,
+                detail: format!("EXPORTER_API_KEY {reason}"),
+            },
         },
         ApiKeySource::File(path) if !path.exists() => Finding {
             name: "api key",
@@ -156,10 +163,17 @@ fn api_key(settings: &Settings) -> Finding {
             ),
         },
         ApiKeySource::File(path) => match secrets::read_secret_file(path) {
-            Ok(_) => Finding {
-                name: "api key",
-                ok: true,
-                detail: format!("{} (mode 0600)", path.display()),
+            Ok(key) => match secrets::check_api_key(&key) {
+                Ok(()) => Finding {
+                    name: "api key",
+                    ok: true,
+                    detail: format!("{} (mode 0600)", path.display()),
+                },
+                Err(reason) => Finding {
+                    name: "api key",
+                    ok: false,
+                    detail: format!("the key in {} {reason}", path.display()),
+                },
             },
             Err(err) => Finding {
                 name: "api key",

@@ -1,6 +1,7 @@
-//! API keys without a restart, and a harmless SIGHUP: a rotated key file is read again on
-//! SIGHUP (the old key then gets 401, the new one 200), SIGHUP leaves the API and a collector
-//! running, and a key file that cannot be read on reload keeps the keys in force.
+//! API keys: a key shorter than 32 characters is refused (by the API at start and by `exporter
+//! check`); a rotated key file is read again on SIGHUP (the old key then gets 401, the new one
+//! 200); SIGHUP leaves the API and a collector running; a key file that cannot be read on
+//! reload keeps the keys in force.
 
 #![allow(clippy::unwrap_used)]
 
@@ -88,5 +89,28 @@ async fn sighup_leaves_a_collector_running() {
     // A heartbeat after the signal: still running.
     env.heartbeat("collector-system").await;
     assert!(collector.alive(), "{}", collector.output());
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_api_key_is_refused_with_a_message() {
+    let env = TestEnv::new("").await;
+    let short = "k".repeat(24);
+    let mut api = env.spawn_with("exporter-api", &[], &[("EXPORTER_API_KEY", &short)]);
+    let status = api.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the API must not start with a 24-character key"
+    );
+    let output = api.output();
+    assert!(output.contains("at least 32"), "{output}");
+    assert!(
+        !output.contains(&short),
+        "the key must not be printed: {output}"
+    );
+    let check = env.run("exporter", &["check"], &[("EXPORTER_API_KEY", &short)]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{text}");
+    assert!(text.contains("at least 32"), "{text}");
     env.finish().await;
 }

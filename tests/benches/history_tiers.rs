@@ -126,27 +126,13 @@ async fn main() {
         .execute(&env.pool)
         .await
         .unwrap();
-    let rows: Vec<(String, i32, f64)> = sqlx::query_as(
+    let (copied, copy_seconds) = exporter_tests::copy_points_baseline(
+        &env.pool,
         "SELECT time::text, series_id, value FROM point WHERE time >= $1 ORDER BY time",
+        Some(batches[1].samples[0].time),
+        "COPY point_copy (time, series_id, value) FROM STDIN",
     )
-    .bind(batches[1].samples[0].time)
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
-    let mut text = String::with_capacity(rows.len() * 48);
-    for (time, series_id, value) in &rows {
-        text.push_str(&format!("{time}\t{series_id}\t{value}\n"));
-    }
-    let mut conn = env.pool.acquire().await.unwrap();
-    let started = Instant::now();
-    let mut copy = conn
-        .copy_in_raw("COPY point_copy (time, series_id, value) FROM STDIN")
-        .await
-        .unwrap();
-    copy.send(text.as_bytes()).await.unwrap();
-    let copied = copy.finish().await.unwrap();
-    let copy_seconds = started.elapsed().as_secs_f64();
-    drop(conn);
+    .await;
     assert_eq!(copied as usize, points, "the same rows");
     // The points' own insert of the batch write, without the roll-ups: the same statement over
     // the same batches into another copy of the table.

@@ -124,25 +124,13 @@ async fn main() {
     assert_eq!(stored_points as u64, total_points, "every point stored");
 
     // Baseline: the same rows, COPYed in bulk into the same table.
-    let rows: Vec<(String, i32, f64)> =
-        sqlx::query_as("SELECT time::text, series_id, value FROM point")
-            .fetch_all(&env.pool)
-            .await
-            .unwrap();
-    let mut text = String::with_capacity(rows.len() * 48);
-    for (time, series_id, value) in &rows {
-        text.push_str(&format!("{time}\t{series_id}\t{value}\n"));
-    }
-    let mut conn = env.pool.acquire().await.unwrap();
-    let started = Instant::now();
-    let mut copy = conn
-        .copy_in_raw("COPY point (time, series_id, value) FROM STDIN")
-        .await
-        .unwrap();
-    copy.send(text.as_bytes()).await.unwrap();
-    let copied = copy.finish().await.unwrap();
-    let copy_seconds = started.elapsed().as_secs_f64();
-    drop(conn);
+    let (copied, copy_seconds) = exporter_tests::copy_points_baseline(
+        &env.pool,
+        "SELECT time::text, series_id, value FROM point",
+        None,
+        "COPY point (time, series_id, value) FROM STDIN",
+    )
+    .await;
 
     let ingest_rate = total_points as f64 / ingest_seconds;
     let copy_rate = copied as f64 / copy_seconds;

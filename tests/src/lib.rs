@@ -588,3 +588,28 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The benchmarks' baseline: the `(time, series_id, value)` rows that `select` returns (bound to
+/// `since`), COPYed in bulk by the `copy` statement; how many rows and how long the COPY took.
+pub async fn copy_points_baseline(
+    pool: &PgPool,
+    select: &'static str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    copy: &'static str,
+) -> (u64, f64) {
+    let mut query = sqlx::query_as::<_, (String, i32, f64)>(select);
+    if let Some(since) = since {
+        query = query.bind(since);
+    }
+    let rows = query.fetch_all(pool).await.unwrap();
+    let mut text = String::with_capacity(rows.len() * 48);
+    for (time, series_id, value) in &rows {
+        text.push_str(&format!("{time}\t{series_id}\t{value}\n"));
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let mut sink = conn.copy_in_raw(copy).await.unwrap();
+    sink.send(text.as_bytes()).await.unwrap();
+    let copied = sink.finish().await.unwrap();
+    (copied, started.elapsed().as_secs_f64())
+}

@@ -246,14 +246,7 @@ impl Checkpoint {
                 reason: err.to_string(),
             })?;
         self.write_atomic(&self.positions, &bytes)?;
-        match std::fs::remove_file(&self.inflight) {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(CheckpointError::Write {
-                path: self.inflight.clone(),
-                source,
-            }),
-        }
+        self.discard_inflight()
     }
 
     /// Forgets the in-flight batch without saving positions (its lines are read again).

@@ -26,6 +26,8 @@ pub struct ChildSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Its whole environment (nothing else is inherited): see [`crate::child_env`].
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 /// Restart timing.
@@ -239,6 +241,8 @@ pub async fn supervise(
 fn spawn(spec: &ChildSpec, logs: &LogFiles) -> std::io::Result<Child> {
     let mut child = Command::new(&spec.program)
         .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env("EXPORTER_PARENT_PID", std::process::id().to_string())
         // Its own process group: a Ctrl-C at the terminal reaches only the supervisor, which
         // then stops the children itself, in reverse start order.

@@ -5,9 +5,11 @@
 
 pub mod check;
 pub mod child;
+pub mod child_env;
 pub mod keys;
 pub mod ops;
 pub mod report;
+pub mod state_dir;
 pub mod status;
 pub mod tunnel;
 pub mod up;

@@ -16,8 +16,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::SupervisorError;
 use crate::child::{self, ChildSpec, LogFiles, Registry, RestartPolicy};
+use crate::child_env::{self, ChildRole};
 use crate::keys::{self, KeyStatus};
 use crate::report::{self, PidFile};
+use crate::state_dir;
 use crate::tunnel::{self, TunnelState};
 
 /// Directory of the process binaries: `EXPORTER_BIN_DIR`, else next to this executable.
@@ -30,24 +32,30 @@ pub fn binary_dir() -> Result<PathBuf, SupervisorError> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// The processes `up` runs, in start order.
+/// The processes `up` runs, in start order, each with its environment: the supervisor's own
+/// minus the secrets that child does not use.
 pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
+    let receivers = child_env::receiver_variables(&settings.alert_rules_path());
+    let env = |role| child_env::child_environment(role, std::env::vars_os(), &receivers);
     let mut specs = vec![ChildSpec {
         name: "aggregator".into(),
         program: bin_dir.join("exporter-aggregator"),
         args: vec![],
+        env: env(ChildRole::Aggregator),
     }];
     for kind in settings.enabled_collector_kinds() {
         specs.push(ChildSpec {
             name: kind.process_name(),
             program: bin_dir.join("exporter-collector"),
             args: vec![kind.name().to_owned()],
+            env: env(ChildRole::Collector(kind)),
         });
     }
     specs.push(ChildSpec {
         name: "api".into(),
         program: bin_dir.join("exporter-api"),
         args: vec![],
+        env: env(ChildRole::Api),
     });
     specs
 }
@@ -57,6 +65,19 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
     // Installed first: SIGHUP's default action would kill the supervisor if it came during start.
     let mut hangup = signal(SignalKind::hangup()).map_err(SupervisorError::Signals)?;
+    match state_dir::make_private(&settings.state_dir) {
+        Ok(0) => {}
+        Ok(narrowed) => tracing::warn!(
+            state_dir = %settings.state_dir.display(),
+            narrowed,
+            "the state directory was readable by others: group and other rights removed"
+        ),
+        Err(err) => tracing::warn!(
+            state_dir = %settings.state_dir.display(),
+            error = %err,
+            "cannot make the state directory private (mode 0700); check its owner"
+        ),
+    }
     let _pid_file =
         PidFile::acquire(&settings.state_dir).map_err(SupervisorError::AlreadyRunning)?;
     let store = Store::connect_retrying(&settings.database, &shutdown).await?;

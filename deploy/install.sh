@@ -45,6 +45,7 @@ install -d -m 0755 "$etc"
 if [ ! -f "$etc/system.yaml" ]; then
   sed -e 's#^state_dir: .state#state_dir: /var/lib/gh200-exporter#' \
       -e 's#path: .state/logs/#path: /var/lib/gh200-exporter/logs/#' \
+      -e 's#^    enabled: true                   \# the managed bus.*#    enabled: false                  \# systemd units connect to url (the system nats-server)#' \
       -e 's#^    journal_units: \[\] .*#    journal_units: [exporter-aggregator.service, exporter-api.service, exporter-collector@system.service, exporter-collector@hardware.service, exporter-tunnel.service]#' \
       settings/system.yaml > "$etc/system.yaml"
   chmod 0644 "$etc/system.yaml"

@@ -90,6 +90,15 @@ impl Settings {
         if let Some(url) = env("EXPORTER_NATS_URL") {
             self.nats.url = url;
         }
+        if let Some(user) = env("EXPORTER_NATS_USER") {
+            self.nats.user = Some(user);
+        }
+        if let Some(file) = env("EXPORTER_NATS_PASSWORD_FILE") {
+            self.nats.password_file = Some(PathBuf::from(file));
+        }
+        if let Some(prefix) = env("EXPORTER_NATS_INBOX_PREFIX") {
+            self.nats.inbox_prefix = Some(prefix);
+        }
         if let Some(url) = env("EXPORTER_DATABASE_URL") {
             self.database.url = url;
         }

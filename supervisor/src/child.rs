@@ -106,6 +106,19 @@ impl Registry {
         });
     }
 
+    /// Records that `name` (a process that sends no heartbeats, like the managed nats-server)
+    /// answered a probe: it is ready.
+    pub fn probed(&self, name: &str) {
+        self.update(name, |r| {
+            if r.pid.is_some() {
+                r.last_heartbeat = Some(Utc::now());
+                if r.phase == ProcessPhase::Starting {
+                    r.phase = ProcessPhase::Running;
+                }
+            }
+        });
+    }
+
     /// True once `name` sent a heartbeat since its last start.
     pub fn is_ready(&self, name: &str) -> bool {
         self.snapshot()

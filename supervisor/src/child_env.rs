@@ -58,6 +58,8 @@ pub enum ChildRole {
     Aggregator,
     Collector(CollectorKind),
     Api,
+    /// The managed nats-server: its secrets are in its configuration file.
+    NatsServer,
 }
 
 impl ChildRole {
@@ -69,7 +71,7 @@ impl ChildRole {
             Self::Collector(CollectorKind::Portfolio | CollectorKind::Trades) => {
                 vec![ALPACA_KEY_ID, ALPACA_SECRET_KEY]
             }
-            Self::Collector(_) => vec![],
+            Self::Collector(_) | Self::NatsServer => vec![],
             Self::Aggregator => receiver_variables.iter().map(String::as_str).collect(),
         }
     }

@@ -3,6 +3,7 @@
 //! the alert rules, NATS or PostgreSQL, `migrate` applies the schema, and `status`, `logs`,
 //! `stop`, `reload` and `tunnel` operate a running `up` (or the systemd units).
 
+pub mod bus_server;
 pub mod check;
 pub mod child;
 pub mod child_env;
@@ -29,4 +30,6 @@ pub enum SupervisorError {
     Signals(std::io::Error),
     #[error("{0}")]
     AlreadyRunning(String),
+    #[error(transparent)]
+    BusServer(#[from] bus_server::BusServerError),
 }

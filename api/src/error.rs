@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The key is valid but its scope does not allow this route.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The route exists, but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The request contradicts the resource's state (acknowledging a resolved alert).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -116,6 +119,13 @@ impl IntoResponse for ApiError {
                 "Invalid field",
                 format!("field `{field}`: {detail}"),
                 Some(field),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                "this route does not take this method; see /openapi.json".to_owned(),
+                None,
             ),
             Self::Forbidden(detail) => (
                 StatusCode::FORBIDDEN,

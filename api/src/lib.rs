@@ -6,9 +6,10 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod openapi;
-pub mod params;
 pub mod routes;
+pub mod schema;
 pub mod state;
 
 use std::net::SocketAddr;

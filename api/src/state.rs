@@ -37,6 +37,8 @@ pub struct AppState {
             std::collections::BTreeMap<String, exporter_protocol::supervisor::TunnelReport>,
         >,
     >,
+    /// The OpenAPI document as JSON, set when the router is built from the same route list.
+    pub document: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
                 .unwrap_or(exporter_trading::DEFAULT_TIMEZONE),
             cost_basis: settings.trading.cost_basis.parse().unwrap_or_default(),
             trades: Default::default(),
+            document: Arc::default(),
         }
     }
 }

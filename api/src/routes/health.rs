@@ -88,6 +88,7 @@ pub struct CollectorFreshness {
     get,
     path = "/health",
     tag = "health",
+    security(()),
     responses(
         (status = 200, description = "PostgreSQL and NATS are up", body = Health),
         (status = 503, description = "A dependency is down", body = Health),

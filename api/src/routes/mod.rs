@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod csv;
+pub mod docs;
 pub mod hardware;
 pub mod health;
 pub mod logs;
@@ -16,45 +17,59 @@ pub mod trades;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::{AppState, auth, openapi};
 
-/// Every route.
+/// Every route, and the OpenAPI document built from the same declarations: a route exists only
+/// with its documentation. `/health` (and the docs page) need no key; every other route does.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/metrics", get(prometheus::exposition))
-        .route("/metrics/system", get(metrics::system))
-        .route("/metrics/hardware", get(hardware::hardware))
-        .route("/metrics/all", get(metrics::all))
-        .route("/metrics/portfolio", get(portfolio::portfolio))
-        .route("/market/chart/{symbol}", get(market::chart))
-        .route("/market/quote/{symbol}", get(market::quote))
-        .route("/trades/active", get(trades::active))
-        .route("/trades/fills", get(trades::fills))
-        .route("/trades/history", get(trades::history))
-        .route("/trades/statistics", get(trades::stats))
-        .route("/trades/daily-pnl", get(trades::daily))
-        .route("/trades/pnl-calendar", get(trades::calendar))
-        .route("/metrics/history", get(metrics::history))
-        .route("/logs", get(logs::logs))
-        .route("/alerts", get(alerts::alerts))
-        .route("/alerts/deliveries", get(alerts::deliveries))
-        .route("/alerts/stream", get(stream::alerts))
-        .route("/alerts/{alert_id}", get(alerts::alert))
-        .route("/alerts/{alert_id}/acknowledge", post(alerts::acknowledge))
-        .route(
-            "/silences",
-            get(silences::silences).post(silences::create_silence),
-        )
-        .route("/silences/{id}", delete(silences::delete_silence))
-        .route("/openapi.json", get(openapi::document))
+    let (router, document) = documented(state.clone()).split_for_parts();
+    let document = openapi::finish(document, &state);
+    match document.to_json() {
+        Ok(json) => {
+            let _ = state.document.set(json);
+        }
+        Err(err) => tracing::error!(error = %err, "cannot encode the OpenAPI document"),
+    }
+    router.method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
+}
+
+/// The routes with their document (the document is also served, at `/openapi.json`).
+pub fn documented(state: AppState) -> OpenApiRouter {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(prometheus::exposition))
+        .routes(routes!(metrics::system))
+        .routes(routes!(hardware::hardware))
+        .routes(routes!(metrics::all))
+        .routes(routes!(portfolio::portfolio))
+        .routes(routes!(market::chart))
+        .routes(routes!(market::quote))
+        .routes(routes!(trades::active))
+        .routes(routes!(trades::fills))
+        .routes(routes!(trades::history))
+        .routes(routes!(trades::stats))
+        .routes(routes!(trades::daily))
+        .routes(routes!(trades::calendar))
+        .routes(routes!(metrics::history))
+        .routes(routes!(logs::logs))
+        .routes(routes!(alerts::alerts))
+        .routes(routes!(alerts::deliveries))
+        .routes(routes!(stream::alerts))
+        .routes(routes!(alerts::alert))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(silences::silences, silences::create_silence))
+        .routes(routes!(silences::delete_silence))
+        .routes(routes!(openapi::document))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
         ));
-    Router::new()
-        .route("/health", get(health::health))
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::health))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::asset))
         .merge(protected)
         .fallback(|| async { crate::ApiError::NotFound("no such route; see /openapi.json".into()) })
         .with_state(state)

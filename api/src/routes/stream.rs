@@ -39,10 +39,10 @@ impl Drop for OpenStream {
     path = "/alerts/stream",
     tag = "alerts",
     responses(
-        (status = 200, description = "text/event-stream of alert state changes (AlertEvent JSON)"),
-        (status = 503, description = "NATS is not connected"),
-    ),
-    security(("api_key" = []))
+        (status = 200, description = "Server-sent events: one per alert state change, named by its kind (`pending`, `firing`, `resolved`, `inactive`, `acknowledged`), whose data is an AlertEvent; a comment line every 15 s", body = exporter_protocol::alert::AlertEvent, content_type = "text/event-stream"),
+        (status = 401, description = "Missing or wrong API key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "NATS is not connected (Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn alerts(
     State(state): State<AppState>,

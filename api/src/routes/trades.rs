@@ -10,19 +10,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, NaiveDate, Utc};
-use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrders};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrder, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, Trade, TradeStatus, cents, daily_pnl, month_calendar, statistics, trading_day,
-    year_calendar,
+    DailyPnl, MonthCalendar, MonthSummary, Statistics, Trade, TradeStatus, cents, daily_pnl,
+    month_calendar, statistics, trading_day, year_calendar,
 };
-use serde_json::{Value, json};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+use utoipa::{IntoParams, ToSchema};
 
-use super::csv::{self, Format};
+use super::csv::{self, Format, FormatParam};
 use super::metrics::latest_typed;
-use crate::params::Params;
+use crate::error::Problem;
+use crate::extract::{AppQuery, NoParams, de};
 use crate::{ApiError, AppState};
 
 /// The trades of the current fill table, and which version of it they were built from.
@@ -66,9 +69,10 @@ fn closed_day(state: &AppState, trade: &Trade) -> Option<NaiveDate> {
     trade.closed_at.map(|t| trading_day(t, state.timezone))
 }
 
-fn date_range(params: &Params) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
-    let start = params.date("start_date")?;
-    let end = params.date("end_date")?;
+fn date_range(
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
     if let (Some(s), Some(e)) = (start, end)
         && s > e
     {
@@ -81,124 +85,179 @@ fn within(day: Option<NaiveDate>, start: Option<NaiveDate>, end: Option<NaiveDat
     day.is_some_and(|d| start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e))
 }
 
+/// `GET /trades/active` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveTrades {
+    /// Open trades, built from the fills.
+    #[schema(value_type = Vec<crate::schema::Trade>)]
+    pub open_trades: Vec<Trade>,
+    /// The open orders of the latest snapshot.
+    pub open_orders: Vec<OpenOrder>,
+    /// When that snapshot was taken; null before the first.
+    pub orders_time: Option<DateTime<Utc>>,
+}
+
 #[utoipa::path(
-    get, path = "/trades/active", tag = "trading", security(("api_key" = [])),
+    get, path = "/trades/active", tag = "trading",
+    params(NoParams),
     responses(
-        (status = 200, description = "`open_trades` (built from the fills) and `open_orders` (the latest snapshot, with its time)"),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Open trades and open orders", body = ActiveTrades),
+        (status = 400, description = "A parameter was given; this route takes none", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn active(
     State(state): State<AppState>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&[])?;
+    AppQuery(NoParams {}): AppQuery<NoParams>,
+) -> Result<Json<ActiveTrades>, ApiError> {
     let trades = trades(&state).await?;
-    let open: Vec<&Trade> = trades
+    let open_trades = trades
         .iter()
         .filter(|t| t.status == TradeStatus::Open)
+        .cloned()
         .collect();
     let orders = latest_typed::<OpenOrders>(&state, None, ORDERS_KIND).await?;
     let latest_orders = orders.into_iter().max_by_key(|o| o.time);
-    Ok(Json(json!({
-        "open_trades": open,
-        "open_orders": latest_orders.as_ref().map(|o| o.sample.orders.clone()).unwrap_or_default(),
-        "orders_time": latest_orders.map(|o| o.time),
-    })))
+    Ok(Json(ActiveTrades {
+        open_trades,
+        orders_time: latest_orders.as_ref().map(|o| o.time),
+        open_orders: latest_orders.map(|o| o.sample.orders).unwrap_or_default(),
+    }))
 }
 
-/// The parameters `/trades/history` and `/trades/fills` share: the format, the page and the
-/// filters (`side` is long/short for trades, buy/sell for fills).
-struct ListQuery {
-    format: Format,
-    limit: usize,
-    offset: usize,
-    symbol: Option<String>,
-    side: Option<&'static str>,
-    strategy: Option<String>,
-    start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
+/// Side of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TradeSideParam {
+    Long,
+    Short,
 }
 
-impl ListQuery {
-    fn parse(
-        params: &Params,
-        headers: &HeaderMap,
-        sides: &[&'static str],
-    ) -> Result<Self, ApiError> {
-        params.only(&[
-            "limit",
-            "offset",
-            "symbol",
-            "start_date",
-            "end_date",
-            "side",
-            "strategy",
-            "format",
-        ])?;
-        let format = Format::of(params, headers)?;
-        let (limit, offset) = page(params, format)?;
-        let (start, end) = date_range(params)?;
-        Ok(Self {
-            format,
-            limit,
-            offset,
-            symbol: params.text("symbol")?,
-            side: params.choice("side", sides)?,
-            strategy: params.text("strategy")?,
-            start,
-            end,
-        })
-    }
+/// Side of a fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FillSideParam {
+    Buy,
+    Sell,
+}
+
+/// Query of `GET /trades/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TradeListParams {
+    /// Page size, default 100 (a CSV export without `limit` or `offset` holds every row).
+    #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Rows to skip, default 0.
+    #[serde(default, deserialize_with = "de::ranged::<0, { i64::MAX }, _>")]
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+    /// Only this symbol.
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256)]
+    pub symbol: Option<String>,
+    /// Closed on or after this day (trading time zone).
+    #[serde(default, deserialize_with = "de::date")]
+    pub start_date: Option<NaiveDate>,
+    /// Closed on or before this day.
+    #[serde(default, deserialize_with = "de::date")]
+    pub end_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub side: Option<TradeSideParam>,
+    /// Strategy tag.
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256)]
+    pub strategy: Option<String>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[serde(default)]
+    pub format: Option<FormatParam>,
+}
+
+/// Query of `GET /trades/fills`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FillListParams {
+    /// Page size, default 100 (a CSV export without `limit` or `offset` holds every row).
+    #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Rows to skip, default 0.
+    #[serde(default, deserialize_with = "de::ranged::<0, { i64::MAX }, _>")]
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+    /// Only this symbol.
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256)]
+    pub symbol: Option<String>,
+    /// Filled on or after this day (trading time zone).
+    #[serde(default, deserialize_with = "de::date")]
+    pub start_date: Option<NaiveDate>,
+    /// Filled on or before this day.
+    #[serde(default, deserialize_with = "de::date")]
+    pub end_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub side: Option<FillSideParam>,
+    /// Strategy tag.
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256)]
+    pub strategy: Option<String>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[serde(default)]
+    pub format: Option<FormatParam>,
+}
+
+/// `GET /trades/history` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TradePage<'a> {
+    /// Trades matching, in all.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+    /// Newest first.
+    #[schema(value_type = Vec<crate::schema::Trade>)]
+    pub trades: Vec<&'a Trade>,
 }
 
 #[utoipa::path(
-    get, path = "/trades/history", tag = "trading", security(("api_key" = [])),
-    params(
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
-        ("offset" = Option<u32>, Query, description = "default 0"),
-        ("symbol" = Option<String>, Query, description = "only this symbol"),
-        ("start_date" = Option<String>, Query, description = "closed on or after (YYYY-MM-DD, trading time zone)"),
-        ("end_date" = Option<String>, Query, description = "closed on or before (YYYY-MM-DD)"),
-        ("side" = Option<String>, Query, description = "long or short"),
-        ("strategy" = Option<String>, Query, description = "strategy tag"),
-        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV, which holds every matching trade unless limit or offset is given"),
-    ),
+    get, path = "/trades/history", tag = "trading",
+    params(TradeListParams),
     responses(
-        (status = 200, description = "Closed trades, newest first: `total`, `limit`, `offset`, `trades`; or a CSV attachment, one trade a row"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Closed trades, newest first; or a CSV attachment, one trade a row", content(
+            (TradePage = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn history(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Params,
+    AppQuery(params): AppQuery<TradeListParams>,
 ) -> Result<Response, ApiError> {
-    let ListQuery {
-        format,
-        limit,
-        offset,
-        symbol,
-        side,
-        strategy,
-        start,
-        end,
-    } = ListQuery::parse(&params, &headers, &["long", "short"])?;
+    let format = Format::of(params.format, &headers);
+    let (limit, offset) = page(params.limit, params.offset, format);
+    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
     let trades = trades(&state).await?;
     let mut closed: Vec<&Trade> = trades
         .iter()
         .filter(|t| t.status == TradeStatus::Closed)
         .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
         .filter(|t| {
-            side.is_none_or(|s| (s == "long") == (t.side == exporter_trading::TradeSide::Long))
+            side.is_none_or(|s| {
+                (s == TradeSideParam::Long) == (t.side == exporter_trading::TradeSide::Long)
+            })
         })
         .filter(|t| strategy.is_none() || t.strategy == strategy)
         .filter(|t| (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end))
         .collect();
     closed.sort_by(|a, b| b.closed_at.cmp(&a.closed_at).then_with(|| b.id.cmp(&a.id)));
     let total = closed.len();
-    let page: Vec<&&Trade> = closed.iter().skip(offset).take(limit).collect();
+    let page: Vec<&Trade> = closed.into_iter().skip(offset).take(limit).collect();
     if format == Format::Csv {
         let rows = page.iter().map(|trade| trade_row(trade));
         return Ok(csv::attachment(
@@ -206,24 +265,28 @@ pub async fn history(
             csv::table(&TRADE_COLUMNS, rows),
         ));
     }
-    Ok(
-        Json(json!({ "total": total, "limit": limit, "offset": offset, "trades": page }))
-            .into_response(),
-    )
+    Ok(Json(TradePage {
+        total: total as u64,
+        limit: limit as u64,
+        offset: offset as u64,
+        trades: page,
+    })
+    .into_response())
 }
 
 /// `limit` (1 to 1000, default 100) and `offset` (default 0); a CSV export without either holds
 /// every row.
-fn page(params: &Params, format: Format) -> Result<(usize, usize), ApiError> {
-    let limit = params.integer("limit", 1, 1000)?;
-    let offset = params.integer("offset", 0, i64::MAX)?;
+fn page(limit: Option<i64>, offset: Option<i64>, format: Format) -> (usize, usize) {
     let everything = format == Format::Csv && limit.is_none() && offset.is_none();
     let limit = if everything {
         usize::MAX
     } else {
         limit.unwrap_or(100) as usize
     };
-    Ok((limit, offset.unwrap_or(0) as usize))
+    (
+        limit,
+        usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX),
+    )
 }
 
 /// The columns of a trade in CSV.
@@ -273,46 +336,45 @@ fn trade_row(trade: &Trade) -> Vec<String> {
     ]
 }
 
+/// `GET /trades/fills` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FillPage {
+    /// Fills matching, in all.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+    /// Newest first; fees in cents as booked.
+    pub fills: Vec<FillRecord>,
+}
+
 #[utoipa::path(
-    get, path = "/trades/fills", tag = "trading", security(("api_key" = [])),
-    params(
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
-        ("offset" = Option<u32>, Query, description = "default 0"),
-        ("symbol" = Option<String>, Query, description = "only this symbol"),
-        ("start_date" = Option<String>, Query, description = "filled on or after (YYYY-MM-DD, trading time zone)"),
-        ("end_date" = Option<String>, Query, description = "filled on or before (YYYY-MM-DD)"),
-        ("side" = Option<String>, Query, description = "buy or sell"),
-        ("strategy" = Option<String>, Query, description = "strategy tag"),
-        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV, which holds every matching fill unless limit or offset is given"),
-    ),
+    get, path = "/trades/fills", tag = "trading",
+    params(FillListParams),
     responses(
-        (status = 200, description = "Stored fills, newest first: `total`, `limit`, `offset`, `fills` (fees in cents as booked); or a CSV attachment, one fill a row"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Stored fills, newest first; or a CSV attachment, one fill a row", content(
+            (FillPage = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn fills(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Params,
+    AppQuery(params): AppQuery<FillListParams>,
 ) -> Result<Response, ApiError> {
-    let ListQuery {
-        format,
-        limit,
-        offset,
-        symbol,
-        side,
-        strategy,
-        start,
-        end,
-    } = ListQuery::parse(&params, &headers, &["buy", "sell"])?;
+    let format = Format::of(params.format, &headers);
+    let (limit, offset) = page(params.limit, params.offset, format);
+    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
     let mut fills: Vec<FillRecord> = state
         .store
         .fills()
         .await?
         .into_iter()
         .filter(|f| symbol.as_ref().is_none_or(|s| &f.symbol == s))
-        .filter(|f| side.is_none_or(|s| (s == "buy") == (f.side == "buy")))
+        .filter(|f| side.is_none_or(|s| (s == FillSideParam::Buy) == (f.side == "buy")))
         .filter(|f| strategy.is_none() || f.strategy == strategy)
         .filter(|f| {
             (start.is_none() && end.is_none())
@@ -350,29 +412,47 @@ pub async fn fills(
         ];
         return Ok(csv::attachment("fills.csv", csv::table(&columns, rows)));
     }
-    Ok(
-        Json(json!({ "total": total, "limit": limit, "offset": offset, "fills": page }))
-            .into_response(),
-    )
+    Ok(Json(FillPage {
+        total: total as u64,
+        limit: limit as u64,
+        offset: offset as u64,
+        fills: page,
+    })
+    .into_response())
+}
+
+/// Query of `GET /trades/statistics`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatisticsParams {
+    /// Trades closed on or after this day (trading time zone).
+    #[serde(default, deserialize_with = "de::date")]
+    pub start_date: Option<NaiveDate>,
+    /// Trades closed on or before this day.
+    #[serde(default, deserialize_with = "de::date")]
+    pub end_date: Option<NaiveDate>,
+    /// Only this symbol (the equity-based figures are then null).
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256)]
+    pub symbol: Option<String>,
 }
 
 #[utoipa::path(
-    get, path = "/trades/statistics", tag = "trading", security(("api_key" = [])),
-    params(
-        ("start_date" = Option<String>, Query, description = "trades closed on or after (YYYY-MM-DD)"),
-        ("end_date" = Option<String>, Query, description = "trades closed on or before"),
-        ("symbol" = Option<String>, Query, description = "only this symbol"),
-    ),
+    get, path = "/trades/statistics", tag = "trading",
+    params(StatisticsParams),
     responses(
-        (status = 200, description = "Every statistic of docs/trading.md, over the closed trades in range"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Every statistic of docs/trading.md, over the closed trades in range", body = crate::schema::Statistics),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    params.only(&["start_date", "end_date", "symbol"])?;
-    let (start, end) = date_range(&params)?;
-    let symbol = params.text("symbol")?;
+pub async fn stats(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<StatisticsParams>,
+) -> Result<Json<Statistics>, ApiError> {
+    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let symbol = params.symbol;
     let trades = trades(&state).await?;
     let unfiltered = symbol.is_none() && start.is_none() && end.is_none();
     let selected: Option<Vec<Trade>> = (!unfiltered).then(|| {
@@ -409,30 +489,62 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
     })
     .await
     .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
+}
+
+/// Query of `GET /trades/daily-pnl`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DailyParams {
+    /// First day (trading time zone).
+    #[serde(default, deserialize_with = "de::date")]
+    pub start_date: Option<NaiveDate>,
+    /// Last day.
+    #[serde(default, deserialize_with = "de::date")]
+    pub end_date: Option<NaiveDate>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[serde(default)]
+    pub format: Option<FormatParam>,
+}
+
+/// One day of `GET /trades/daily-pnl`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyRow<'a> {
+    #[serde(flatten)]
+    #[schema(value_type = crate::schema::DailyPnl)]
+    pub day: &'a DailyPnl,
+    /// That day's last equity minus the previous day's; null without equity on both.
+    pub equity_change: Option<Decimal>,
+}
+
+/// `GET /trades/daily-pnl` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyPnlPage<'a> {
+    /// The trading time zone (IANA name) the days are in.
+    pub timezone: &'static str,
+    pub days: Vec<DailyRow<'a>>,
 }
 
 #[utoipa::path(
-    get, path = "/trades/daily-pnl", tag = "trading", security(("api_key" = [])),
-    params(
-        ("start_date" = Option<String>, Query, description = "first day (YYYY-MM-DD, trading time zone)"),
-        ("end_date" = Option<String>, Query, description = "last day"),
-        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV"),
-    ),
+    get, path = "/trades/daily-pnl", tag = "trading",
+    params(DailyParams),
     responses(
-        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row", content(
+            (DailyPnlPage = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn daily(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Params,
+    AppQuery(params): AppQuery<DailyParams>,
 ) -> Result<Response, ApiError> {
-    params.only(&["start_date", "end_date", "format"])?;
-    let format = Format::of(&params, &headers)?;
-    let (start, end) = date_range(&params)?;
+    let format = Format::of(params.format, &headers);
+    let (start, end) = date_range(params.start_date, params.end_date)?;
     let trades = trades(&state).await?;
     let rows = daily_pnl(&trades, state.timezone, start, end);
     // Equity change per day: that day's last equity minus the previous day's.
@@ -474,39 +586,80 @@ pub async fn daily(
             csv::table(&columns, lines),
         ));
     }
-    let days: Vec<Value> = rows
+    let days = rows
         .iter()
-        .map(|row| {
-            let mut value = json!(row);
-            value["equity_change"] = json!(change(row));
-            value
+        .map(|day| DailyRow {
+            day,
+            equity_change: change(day),
         })
         .collect();
-    Ok(Json(json!({ "timezone": state.timezone.name(), "days": days })).into_response())
+    Ok(Json(DailyPnlPage {
+        timezone: state.timezone.name(),
+        days,
+    })
+    .into_response())
+}
+
+/// Query of `GET /trades/pnl-calendar`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CalendarParams {
+    /// Default: the current year.
+    #[serde(default, deserialize_with = "de::ranged::<1970, 9999, _>")]
+    #[param(minimum = 1970, maximum = 9999)]
+    pub year: Option<i64>,
+    /// 1 to 12; without it, the year's 12 months.
+    #[serde(default, deserialize_with = "de::ranged::<1, 12, _>")]
+    #[param(minimum = 1, maximum = 12)]
+    pub month: Option<i64>,
+}
+
+/// A month of the P&L calendar.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthAnswer {
+    /// The trading time zone (IANA name).
+    pub timezone: &'static str,
+    /// Monday-first weeks, week totals, month total, best and worst day.
+    #[schema(value_type = crate::schema::MonthCalendar)]
+    pub calendar: MonthCalendar,
+}
+
+/// A year of the P&L calendar.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct YearAnswer {
+    /// The trading time zone (IANA name).
+    pub timezone: &'static str,
+    pub year: i32,
+    /// The 12 months.
+    #[schema(value_type = Vec<crate::schema::MonthSummary>)]
+    pub months: Vec<MonthSummary>,
+}
+
+/// `GET /trades/pnl-calendar` answer: a month with `month`, else the year.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CalendarAnswer {
+    Month(MonthAnswer),
+    Year(YearAnswer),
 }
 
 #[utoipa::path(
-    get, path = "/trades/pnl-calendar", tag = "trading", security(("api_key" = [])),
-    params(
-        ("year" = Option<i32>, Query, description = "default: the current year"),
-        ("month" = Option<u32>, Query, description = "1 to 12; without it, the year's 12 months"),
-    ),
+    get, path = "/trades/pnl-calendar", tag = "trading",
+    params(CalendarParams),
     responses(
-        (status = 200, description = "With `month`: the month grid (Monday-first weeks, week totals, month total, best and worst day). Without: 12 month summaries"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "With `month`: the month grid. Without: 12 month summaries", body = CalendarAnswer),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn calendar(
     State(state): State<AppState>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&["year", "month"])?;
+    AppQuery(params): AppQuery<CalendarParams>,
+) -> Result<Json<CalendarAnswer>, ApiError> {
     let today = trading_day(Utc::now(), state.timezone);
-    let year = params
-        .integer("year", 1970, 9999)?
-        .map_or(today.year(), |y| y as i32);
-    let month = params.integer("month", 1, 12)?.map(|m| m as u32);
+    let year = params.year.map_or(today.year(), |y| y as i32);
+    let month = params.month.map(|m| m as u32);
     let trades = trades(&state).await?;
     let rows: Vec<DailyPnl> = daily_pnl(
         &trades,
@@ -516,16 +669,17 @@ pub async fn calendar(
     );
     match month {
         Some(month) => {
-            let grid = month_calendar(&rows, year, month)
+            let calendar = month_calendar(&rows, year, month)
                 .map_err(|err| ApiError::bad("month", err.to_string()))?;
-            Ok(Json(
-                json!({ "timezone": state.timezone.name(), "calendar": grid }),
-            ))
+            Ok(Json(CalendarAnswer::Month(MonthAnswer {
+                timezone: state.timezone.name(),
+                calendar,
+            })))
         }
-        None => Ok(Json(json!({
-            "timezone": state.timezone.name(),
-            "year": year,
-            "months": year_calendar(&rows, year),
+        None => Ok(Json(CalendarAnswer::Year(YearAnswer {
+            timezone: state.timezone.name(),
+            year,
+            months: year_calendar(&rows, year),
         }))),
     }
 }

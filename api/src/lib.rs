@@ -10,6 +10,7 @@ pub mod extract;
 pub mod openapi;
 pub mod routes;
 pub mod schema;
+pub mod serve;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -158,9 +159,11 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
     ));
     tracing::info!(url = %format!("http://{local}"), "API listening");
     exporter_runtime::systemd::ready(&format!("listening on http://{local}"));
-    let stop = shutdown.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { stop.wait().await })
+    let limits = serve::ServeLimits {
+        max_connections: settings.api.max_connections as usize,
+        header_read_timeout: Duration::from_secs(settings.api.header_read_timeout_seconds),
+    };
+    serve::serve(listener, app(state), limits, shutdown.clone())
         .await
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;

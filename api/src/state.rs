@@ -39,6 +39,8 @@ pub struct AppState {
     >,
     /// The OpenAPI document as JSON, set when the router is built from the same route list.
     pub document: Arc<std::sync::OnceLock<String>>,
+    /// Open server-sent event streams and their caps.
+    pub streams: Arc<crate::routes::stream::StreamLimits>,
 }
 
 impl AppState {
@@ -68,6 +70,10 @@ impl AppState {
             cost_basis: settings.trading.cost_basis.parse().unwrap_or_default(),
             trades: Default::default(),
             document: Arc::default(),
+            streams: Arc::new(crate::routes::stream::StreamLimits::new(
+                settings.api.sse_max_streams as usize,
+                settings.api.sse_max_streams_per_key as usize,
+            )),
         }
     }
 }

@@ -46,6 +46,15 @@ pub struct ApiSettings {
     pub request_timeout_seconds: u64,
     /// A collector whose last sample is older than this is reported stale in `/health`.
     pub stale_after_seconds: u64,
+    /// Connections served at once. Past it, the oldest connection that has not sent a request
+    /// yet is closed to make room; when every one is busy, a new one gets 503.
+    pub max_connections: u32,
+    /// A connection that sends no complete request header within this time (a new one, or an
+    /// idle keep-alive one between requests) is closed.
+    pub header_read_timeout_seconds: u64,
+    /// Server-sent event streams open at once, in total and per key; past either, 503.
+    pub sse_max_streams: u32,
+    pub sse_max_streams_per_key: u32,
 }
 
 impl Default for ApiSettings {
@@ -58,6 +67,10 @@ impl Default for ApiSettings {
             history_max_points: 1000,
             request_timeout_seconds: 15,
             stale_after_seconds: 60,
+            max_connections: 512,
+            header_read_timeout_seconds: 10,
+            sse_max_streams: 64,
+            sse_max_streams_per_key: 8,
         }
     }
 }
@@ -72,6 +85,18 @@ impl Validate for ApiSettings {
         )?;
         key!(at, self.request_timeout_seconds).in_range(self.request_timeout_seconds, 1, 600)?;
         key!(at, self.stale_after_seconds).in_range(self.stale_after_seconds, 1, 86_400)?;
+        key!(at, self.max_connections).in_range(u64::from(self.max_connections), 8, 60_000)?;
+        key!(at, self.header_read_timeout_seconds).in_range(
+            self.header_read_timeout_seconds,
+            1,
+            300,
+        )?;
+        key!(at, self.sse_max_streams).in_range(u64::from(self.sse_max_streams), 1, 10_000)?;
+        key!(at, self.sse_max_streams_per_key).in_range(
+            u64::from(self.sse_max_streams_per_key),
+            1,
+            u64::from(self.sse_max_streams),
+        )?;
         key!(at, self.extra_keys).each(&self.extra_keys, |at, key| key.validate(at))
     }
 }

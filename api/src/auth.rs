@@ -159,9 +159,22 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = presented_key(request.headers())
-        .and_then(|key| state.keys.authenticate(key))
-        .ok_or(ApiError::Unauthorized)?;
+    let Some(caller) =
+        presented_key(request.headers()).and_then(|key| state.keys.authenticate(key))
+    else {
+        let address = crate::serve::client_address(&request);
+        return Err(
+            match state
+                .auth_failures
+                .record(&address, std::time::Instant::now())
+            {
+                Some(wait) => ApiError::Throttled {
+                    retry_after_seconds: wait.as_secs().max(1),
+                },
+                None => ApiError::Unauthorized,
+            },
+        );
+    };
     tracing::debug!(caller = %caller.name, "authenticated");
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

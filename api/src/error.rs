@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The request contradicts the resource's state (acknowledging a resolved alert).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many failed authentications from this client address: retry after the wait.
+    #[error("too many failed authentications")]
+    Throttled { retry_after_seconds: u64 },
     /// A dependency (the market collector, Yahoo) cannot answer now; retry later.
     #[error("unavailable: {detail}")]
     Unavailable {
@@ -81,6 +84,9 @@ impl IntoResponse for ApiError {
             Self::Unavailable {
                 retry_after_seconds,
                 ..
+            }
+            | Self::Throttled {
+                retry_after_seconds,
             } => Some(*retry_after_seconds),
             _ => None,
         };
@@ -91,6 +97,17 @@ impl IntoResponse for ApiError {
                 "Bad parameter",
                 format!("parameter `{parameter}`: {detail}"),
                 Some(parameter),
+            ),
+            Self::Throttled {
+                retry_after_seconds,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "/problems/too-many-failed-authentications",
+                "Too many failed authentications",
+                format!(
+                    "too many requests without a valid key from this address; retry in {retry_after_seconds} s"
+                ),
+                None,
             ),
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,

@@ -12,6 +12,7 @@ pub mod routes;
 pub mod schema;
 pub mod serve;
 pub mod state;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,6 +132,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         state.keys.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(state.auth_failures.clone().audit(shutdown.clone()));
     tokio::spawn(follow_tunnels(
         client.clone(),
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
@@ -163,12 +165,29 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         max_connections: settings.api.max_connections as usize,
         header_read_timeout: Duration::from_secs(settings.api.header_read_timeout_seconds),
     };
-    serve::serve(listener, app(state), limits, shutdown.clone())
+    let tunnel = bind_tunnel_socket(&settings.api_tunnel_socket())?;
+    serve::serve(listener, Some(tunnel), app(state), limits, shutdown.clone())
         .await
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;
     let _ = self_metrics.await;
     Ok(())
+}
+
+/// Binds the tunnel's socket (a stale one from an earlier run is replaced), mode 0600.
+fn bind_tunnel_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |source| StartError::Bind {
+        addr: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    Ok(listener)
 }
 
 /// Keeps the latest tunnel report of every supervisor, for `/health`.

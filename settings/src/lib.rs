@@ -165,6 +165,11 @@ impl Settings {
         Ok(())
     }
 
+    /// The API's tunnel socket: `api.tunnel_socket`, relative to `state_dir` unless absolute.
+    pub fn api_tunnel_socket(&self) -> PathBuf {
+        self.state_dir.join(&self.api.tunnel_socket)
+    }
+
     /// Where the alert rules file is: `alerts.rules_file`, relative to the settings file's
     /// directory unless absolute.
     pub fn alert_rules_path(&self) -> PathBuf {

@@ -1,7 +1,8 @@
 //! The API under a connection flood, as systemd's default limits would leave it: with its file
 //! descriptors lowered to 1,024, 1,100 half-open connections (a request header that never ends)
 //! do not stop `/health` from answering, and the server closes every one of them; live streams
-//! are capped per key and in total with a 503 naming the setting.
+//! are capped per key and in total with a 503 naming the setting; failed authentications through
+//! the tunnel's own socket are throttled per forwarded address, never a valid key.
 
 #![allow(clippy::unwrap_used)]
 
@@ -160,5 +161,106 @@ async fn live_streams_are_capped_per_key_and_in_total() {
         "a closed stream's slot is reused"
     );
     drop((second, phone));
+    env.finish().await;
+}
+
+/// One HTTP/1.1 request over the tunnel's Unix socket: (status, Retry-After).
+async fn through_tunnel(
+    socket: &std::path::Path,
+    key: &str,
+    forwarded_for: &str,
+) -> (u16, Option<String>) {
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let request = format!(
+        "GET /alerts HTTP/1.1\r\nHost: tunnel.example\r\nX-API-Key: {key}\r\nX-Forwarded-For: {forwarded_for}\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let retry_after = response.lines().find_map(|line| {
+        line.to_ascii_lowercase()
+            .strip_prefix("retry-after: ")
+            .map(str::to_owned)
+    });
+    (status, retry_after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_keys_through_the_tunnel_are_throttled_per_forwarded_address() {
+    let env = TestEnv::new("").await;
+    let api = api_with(&env, "").await;
+    let socket = env.dir.path().join("state/api-tunnel.sock");
+    let wrong = format!("wrong-{}", uuid::Uuid::new_v4().simple());
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        // ngrok appends the address it saw; the client's own claim comes first.
+        statuses.push(through_tunnel(&socket, &wrong, "10.9.9.9, 203.0.113.7").await);
+    }
+    assert!(
+        statuses[..20].iter().all(|(status, _)| *status == 401),
+        "the first 20 (api.auth_failure_limit) are 401: {statuses:?}"
+    );
+    assert!(
+        statuses[20..].iter().all(|(status, retry)| *status == 429
+            && retry
+                .as_deref()
+                .is_some_and(|r| r.trim().parse::<u64>().is_ok_and(|s| s >= 1))),
+        "past the limit: 429 with Retry-After: {statuses:?}"
+    );
+    assert_eq!(
+        through_tunnel(&socket, &wrong, "198.51.100.4").await.0,
+        401,
+        "another forwarded address is not throttled"
+    );
+    assert_eq!(
+        through_tunnel(&socket, &env.api_key, "10.9.9.9, 203.0.113.7")
+            .await
+            .0,
+        200,
+        "a valid key from the throttled address still works"
+    );
+    // On the direct listener X-Forwarded-For is not believed: the loopback peer is counted.
+    let client = reqwest::Client::new();
+    let direct = client
+        .get(env.api_url("/alerts"))
+        .header("X-API-Key", &wrong)
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.status(),
+        401,
+        "the loopback address has its own count"
+    );
+    // The failures are logged in aggregate with the address (one line per audit interval).
+    let logged = |output: &str| -> u64 {
+        output
+            .lines()
+            .filter(|line| line.contains("failed authentication") && line.contains("203.0.113.7"))
+            .filter_map(|line| {
+                line.split_whitespace()
+                    .find_map(|field| field.strip_prefix("failures="))
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .sum()
+    };
+    assert!(
+        poll_until(Duration::from_secs(25), || async {
+            logged(&api.output()) == 50
+        })
+        .await,
+        "50 failures logged for the address:\n{}",
+        api.output()
+    );
+    assert!(
+        !api.output().contains(&wrong),
+        "a presented key is never logged"
+    );
     env.finish().await;
 }

@@ -52,6 +52,14 @@ pub struct ApiSettings {
     /// A connection that sends no complete request header within this time (a new one, or an
     /// idle keep-alive one between requests) is closed.
     pub header_read_timeout_seconds: u64,
+    /// The tunnel's own listener: a Unix socket (0600), relative to `state_dir` unless
+    /// absolute. Only requests through it may carry `X-Forwarded-For`/`-Proto` that count.
+    pub tunnel_socket: PathBuf,
+    /// Failed authentications one client address may make within
+    /// `auth_failure_window_seconds` before its failed attempts get 429 (a valid key never
+    /// does).
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_seconds: u64,
     /// Server-sent event streams open at once, in total and per key; past either, 503.
     pub sse_max_streams: u32,
     pub sse_max_streams_per_key: u32,
@@ -68,6 +76,9 @@ impl Default for ApiSettings {
             request_timeout_seconds: 15,
             stale_after_seconds: 60,
             max_connections: 512,
+            tunnel_socket: PathBuf::from("api-tunnel.sock"),
+            auth_failure_limit: 20,
+            auth_failure_window_seconds: 300,
             header_read_timeout_seconds: 10,
             sse_max_streams: 64,
             sse_max_streams_per_key: 8,
@@ -90,6 +101,16 @@ impl Validate for ApiSettings {
             self.header_read_timeout_seconds,
             1,
             300,
+        )?;
+        key!(at, self.auth_failure_limit).in_range(
+            u64::from(self.auth_failure_limit),
+            1,
+            100_000,
+        )?;
+        key!(at, self.auth_failure_window_seconds).in_range(
+            self.auth_failure_window_seconds,
+            1,
+            86_400,
         )?;
         key!(at, self.sse_max_streams).in_range(u64::from(self.sse_max_streams), 1, 10_000)?;
         key!(at, self.sse_max_streams_per_key).in_range(

@@ -133,6 +133,11 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         shutdown.clone(),
     ));
     tokio::spawn(state.auth_failures.clone().audit(shutdown.clone()));
+    tokio::spawn(reload_keys_on_keyring_change(
+        settings.clone(),
+        state.keys.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(follow_tunnels(
         client.clone(),
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
@@ -173,6 +178,36 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
     let _ = self_metrics.await;
     Ok(())
 }
+
+/// Re-reads the keys whenever the managed keys' directory changes (`exporter key create` or
+/// `revoke`), looking every [`KEYRING_POLL`]; a broken change keeps the keys in force.
+async fn reload_keys_on_keyring_change(
+    settings: Settings,
+    keys: std::sync::Arc<auth::ApiKeys>,
+    shutdown: Shutdown,
+) {
+    let dir = settings.api_keys_dir();
+    let mut seen = exporter_settings::keyring::fingerprint(&dir);
+    while !shutdown.sleep(KEYRING_POLL).await {
+        let now = exporter_settings::keyring::fingerprint(&dir);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match auth::ApiKeys::load(&settings) {
+            Ok(fresh) => {
+                keys.replace(fresh);
+                tracing::info!(keys = keys.len(), keys_dir = %dir.display(), "managed keys changed: keys read again");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the managed keys changed but cannot be read; the keys in force stay")
+            }
+        }
+    }
+}
+
+/// How often the API looks at the managed keys' directory.
+const KEYRING_POLL: Duration = Duration::from_secs(1);
 
 /// Binds the tunnel's socket (a stale one from an earlier run is replaced), mode 0600.
 fn bind_tunnel_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {

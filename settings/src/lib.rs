@@ -6,6 +6,7 @@
 //! secrets come from the environment or from files with mode 0600 (see [`secrets`]).
 
 pub mod duration;
+pub mod keyring;
 mod model;
 pub mod secrets;
 
@@ -163,6 +164,11 @@ impl Settings {
             self.host_name = Some(machine_hostname());
         }
         Ok(())
+    }
+
+    /// The managed keys' directory: `api.keys_dir`, relative to `state_dir` unless absolute.
+    pub fn api_keys_dir(&self) -> PathBuf {
+        self.state_dir.join(&self.api.keys_dir)
     }
 
     /// The API's tunnel socket: `api.tunnel_socket`, relative to `state_dir` unless absolute.

@@ -9,7 +9,7 @@ use super::key_path::{KeyPath, Validate, key};
 use crate::SettingsError;
 
 /// Access scope of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
     /// Every GET route.
@@ -40,6 +40,9 @@ pub struct ApiSettings {
     pub key_file: PathBuf,
     /// Further keys with narrower scopes.
     pub extra_keys: Vec<ExtraKey>,
+    /// Keys managed by `exporter key create|list|revoke`, relative to `state_dir` unless
+    /// absolute; re-read by the API whenever the directory changes.
+    pub keys_dir: PathBuf,
     /// Upper bound of points per series in a history answer.
     pub history_max_points: u32,
     /// Requests taking longer are answered 503.
@@ -72,6 +75,7 @@ impl Default for ApiSettings {
             port: 8000,
             key_file: PathBuf::from("api-key"),
             extra_keys: Vec::new(),
+            keys_dir: PathBuf::from("keys"),
             history_max_points: 1000,
             request_timeout_seconds: 15,
             stale_after_seconds: 60,

@@ -27,7 +27,7 @@ use crate::extract::{AppQuery, NoParams};
         title = "GH200 Trading System Exporter",
         description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the API key, in the X-API-Key header or as `Authorization: Bearer <key>` (as Prometheus sends it). Errors are application/problem+json (RFC 9457) and name the parameter or field at fault in `parameter`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::extract::ListItem)),
     modifiers(&ApiKeyScheme),
     security(("api_key" = []), ("bearer" = [])),
     tags(
@@ -92,7 +92,7 @@ pub fn finish(mut document: Document, state: &AppState) -> Document {
 
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/openapi.json", operation_id = "openapi_document",
     tag = "meta",
     params(NoParams),
     responses(

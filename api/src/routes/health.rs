@@ -86,7 +86,7 @@ pub struct CollectorFreshness {
 
 #[utoipa::path(
     get,
-    path = "/health",
+    path = "/health", operation_id = "health",
     tag = "health",
     security(()),
     responses(

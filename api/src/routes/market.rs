@@ -244,12 +244,15 @@ async fn rpc<Q: serde::Serialize, T: DeserializeOwned>(
 pub struct ChartParams {
     /// Default `1y`.
     #[serde(default)]
+    #[param(inline)]
     pub period: Option<Period>,
     /// Default `1d`.
     #[serde(default)]
+    #[param(inline)]
     pub interval: Option<Interval>,
     /// Default `candlestick`.
     #[serde(default)]
+    #[param(inline)]
     pub chart_type: Option<ChartType>,
     /// Default true.
     #[serde(default, deserialize_with = "de::boolean")]
@@ -296,7 +299,7 @@ pub struct Chart {
 }
 
 #[utoipa::path(
-    get, path = "/market/chart/{symbol}", tag = "market",
+    get, path = "/market/chart/{symbol}", operation_id = "market_chart", tag = "market",
     params(
         ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
         ChartParams,
@@ -436,7 +439,7 @@ pub struct QuoteView {
 }
 
 #[utoipa::path(
-    get, path = "/market/quote/{symbol}", tag = "market",
+    get, path = "/market/quote/{symbol}", operation_id = "market_quote", tag = "market",
     params(
         ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
         NoParams,

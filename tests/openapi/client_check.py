@@ -36,7 +36,7 @@ def main():
     anonymous = Client(base_url=base_url)
 
     answer = expect(health.sync(client=anonymous), Health, "GET /health")
-    print(f"health: {type(answer).__name__}Status={answer.status} postgres={answer.postgres.status}")
+    print(f"health: {type(answer).__name__} status={answer.status.value} postgres={answer.postgres.status.value}")
 
     page = expect(list_alerts.sync(client=keyed), AlertPage, "GET /alerts")
     print(f"alerts: AlertPage total={page.total} limit={page.limit}")

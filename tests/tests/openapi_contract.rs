@@ -478,13 +478,45 @@ async fn a_generated_python_client_calls_the_api_and_gets_typed_errors() {
     println!("{text}");
     assert!(output.status.success(), "{text}");
     for line in [
-        "health: HealthStatus=ok postgres=up",
+        "health: Health status=ok postgres=up",
         "alerts: AlertPage total=0",
         "silence created: SilenceView state=active by=main",
         "bad silence: Problem status=422 parameter=comment",
         "bad limit: Problem status=400 parameter=limit",
     ] {
         assert!(text.contains(line), "`{line}` missing from: {text}");
+    }
+
+    // The docs page: served without a key, holding none, from the binary's own assets.
+    let page = reqwest::get(env.api_url("/docs")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/docs/swagger-ui-bundle.js") && html.contains("/openapi.json"));
+    assert!(!html.contains(&env.api_key) && !html.contains("https://"));
+    for (file, content_type, at_least_bytes) in [
+        ("swagger-ui-bundle.js", "text/javascript", 500_000),
+        (
+            "swagger-ui-standalone-preset.js",
+            "text/javascript",
+            100_000,
+        ),
+        ("swagger-ui.css", "text/css", 50_000),
+    ] {
+        let response = reqwest::get(env.api_url(&format!("/docs/{file}")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{file}");
+        assert_eq!(response.headers()["content-type"], content_type, "{file}");
+        assert!(
+            response.bytes().await.unwrap().len() > at_least_bytes,
+            "{file}"
+        );
     }
     env.finish().await;
 }

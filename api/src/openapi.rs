@@ -73,8 +73,48 @@ pub fn base() -> Document {
     ApiDoc::openapi()
 }
 
+/// Adds what every operation may answer: a 503 when PostgreSQL does not answer or the request
+/// outlives `api.request_timeout_seconds` (the routes that give a 503 of their own describe it
+/// themselves; `/health` answers its own body).
+pub fn complete(document: &mut Document) {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    let unavailable = ResponseBuilder::new()
+        .description(
+            "PostgreSQL did not answer, or the request took longer than `api.request_timeout_seconds`; retry later (Retry-After)",
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        if path.starts_with("/docs") {
+            continue;
+        }
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.put,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| RefOr::T(unavailable.clone()));
+        }
+    }
+}
+
 /// Adds what depends on the settings: the upper bound of `max_points` of `/metrics/history`.
 pub fn finish(mut document: Document, state: &AppState) -> Document {
+    complete(&mut document);
     if let Some(item) = document.paths.paths.get_mut("/metrics/history")
         && let Some(operation) = item.get.as_mut()
     {

@@ -53,10 +53,12 @@ pub fn documented(state: AppState) -> OpenApiRouter {
 /// The document alone, as the routes declare it (without the settings' limits).
 pub fn document() -> utoipa::openapi::OpenApi {
     let (public, protected) = routes();
-    OpenApiRouter::with_openapi(openapi::base())
+    let mut document = OpenApiRouter::with_openapi(openapi::base())
         .merge(public)
         .merge(protected)
-        .into_openapi()
+        .into_openapi();
+    openapi::complete(&mut document);
+    document
 }
 
 /// The one route list: those served without a key, and those behind it.

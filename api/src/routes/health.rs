@@ -16,6 +16,15 @@ use crate::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "ok", "version": "0.1.0", "started_at": "2026-12-01T12:37:10.845494338Z",
+    "uptime_seconds": 3600,
+    "postgres": {"status": "up", "latency_ms": 1.43}, "nats": {"status": "up"},
+    "collectors": [{"source": "system", "host": "gh200", "last_sample_time": "2026-12-01T13:37:11.059879Z", "age_seconds": 0.497, "status": "fresh"}],
+    "gpus": [{"host": "gh200", "nvml": "ok", "gpu_count": 1}],
+    "tunnels": [],
+    "alerts": {"firing": 1, "firing_critical": 1, "unacknowledged": 1}
+}))]
 pub struct Health {
     /// `ok`, `degraded` (a collector is stale) or `unhealthy` (a dependency is down).
     pub status: OverallStatus,

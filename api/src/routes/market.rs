@@ -417,6 +417,12 @@ fn indicators_for(
 
 /// `GET /market/quote/{symbol}` answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "symbol": "AAPL", "price": 244.87, "previous_close": 124.808, "change": 120.062,
+    "change_percent": 96.19735914364463, "day_high": 246.01, "day_low": 243.16,
+    "volume": 32129951, "market_state": null, "currency": "USD",
+    "time": "2025-02-19T21:00:01Z", "age_seconds": 12.5, "source": "collector"
+}))]
 pub struct QuoteView {
     pub symbol: String,
     pub price: f64,

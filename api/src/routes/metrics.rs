@@ -237,6 +237,12 @@ pub struct HistorySeries {
 
 /// `GET /metrics/history` answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "cpu.usage_percent", "from": "2026-12-01T11:37:11.580194194Z",
+    "to": "2026-12-01T12:37:11.580194194Z", "step_seconds": 5, "agg": "avg", "resolution": "raw",
+    "series": [{"source": "system", "host": "gh200", "labels": {},
+                "points": [{"time": "2026-12-01T12:37:06.580194Z", "value": 12.5}]}]
+}))]
 pub struct History {
     pub name: String,
     /// The range served: the caller's, widened to the roll-up's bucket edges when one served.

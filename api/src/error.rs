@@ -64,8 +64,15 @@ impl ApiError {
     }
 }
 
-/// The problem+json body.
+/// The problem+json body (RFC 9457) of every error.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/bad-parameter",
+    "title": "Bad parameter",
+    "status": 400,
+    "detail": "parameter `limit`: 0 is out of range 1..=1000",
+    "parameter": "limit"
+}))]
 pub struct Problem {
     /// A URI reference naming the problem kind.
     #[serde(rename = "type")]

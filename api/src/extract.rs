@@ -190,21 +190,21 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Field readers for the query structs (`#[serde(default, deserialize_with = "de::...")]`): each
-/// refuses what the document says is refused, with a message the problem's `detail` carries.
+/// accepts exactly what the document says (the patterns in [`patterns`]), so a generated client
+/// and a fuzzer can trust it; the message of a refusal is the problem's `detail`.
 pub mod de {
-    use std::str::FromStr;
-
     use chrono::{DateTime, NaiveDate, Utc};
-    use serde::de::Error as _;
+    use serde::de::{DeserializeOwned, Error as _, IntoDeserializer};
     use serde::{Deserialize, Deserializer};
 
     /// Most items a comma-separated list parameter may hold.
     pub const MAX_LIST_ITEMS: usize = 100;
 
+    /// The value as sent; PostgreSQL text cannot hold a NUL, so none is accepted.
     fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
         let value = Option::<String>::deserialize(deserializer)?;
         match value {
-            Some(value) if value.trim().is_empty() => Err(D::Error::custom("must not be empty")),
+            Some(value) if value.is_empty() => Err(D::Error::custom("must not be empty")),
             Some(value) if value.contains('\0') => {
                 Err(D::Error::custom("must not contain a NUL character"))
             }
@@ -243,9 +243,10 @@ pub mod de {
             return Ok(None);
         };
         let parsed: i64 = value
-            .trim()
             .parse()
-            .map_err(|_| D::Error::custom(format!("`{value}` is not an integer")))?;
+            .ok()
+            .filter(|_| !value.starts_with('+'))
+            .ok_or_else(|| D::Error::custom(format!("`{value}` is not an integer")))?;
         if (MIN..=MAX).contains(&parsed) {
             Ok(Some(parsed))
         } else {
@@ -286,71 +287,85 @@ pub mod de {
     pub fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NaiveDate>, D::Error> {
         raw(deserializer)?
             .map(|value| {
-                NaiveDate::parse_from_str(&value, "%Y-%m-%d").map_err(|_| {
-                    D::Error::custom(format!("`{value}` is not a date such as 2026-11-25"))
-                })
+                let well_formed = value.len() == 10
+                    && value.char_indices().all(|(i, c)| {
+                        if i == 4 || i == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    });
+                well_formed
+                    .then(|| NaiveDate::parse_from_str(&value, "%Y-%m-%d").ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        D::Error::custom(format!("`{value}` is not a date such as 2026-11-25"))
+                    })
             })
             .transpose()
     }
 
-    /// A value read with its `FromStr` (whose error is the detail).
-    pub fn parsed<'de, T: FromStr<Err = String>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<T>, D::Error> {
-        raw(deserializer)?
-            .map(|value| value.parse::<T>().map_err(D::Error::custom))
-            .transpose()
-    }
-
-    /// A comma-separated list of at most [`MAX_LIST_ITEMS`] non-empty items, each read with its
-    /// `FromStr`; empty when not given.
-    pub fn list<'de, T: FromStr<Err = String>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<T>, D::Error> {
+    /// The comma-separated items of a list parameter: at most [`MAX_LIST_ITEMS`], none empty.
+    fn items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
         let Some(value) = raw(deserializer)? else {
             return Ok(Vec::new());
         };
-        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        let items: Vec<String> = value.split(',').map(str::to_owned).collect();
         if items.len() > MAX_LIST_ITEMS {
             return Err(D::Error::custom(format!(
                 "at most {MAX_LIST_ITEMS} comma-separated values"
             )));
         }
-        items
+        if items.iter().any(String::is_empty) {
+            return Err(D::Error::custom("has an empty item in its list"));
+        }
+        Ok(items)
+    }
+
+    /// A comma-separated list of the names of `T` (a serde enum), exactly as the document lists
+    /// them; empty when not given.
+    pub fn names<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        items(deserializer)?
             .into_iter()
             .map(|item| {
-                if item.is_empty() {
-                    Err(D::Error::custom("has an empty item in its list"))
-                } else {
-                    item.parse::<T>().map_err(D::Error::custom)
-                }
+                T::deserialize(item.as_str().into_deserializer())
+                    .map_err(|err: serde::de::value::Error| D::Error::custom(err))
             })
             .collect()
     }
 
     /// A comma-separated list of non-empty texts.
     pub fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-        list::<Text, D>(deserializer).map(|items| items.into_iter().map(|t| t.0).collect())
+        items(deserializer)
     }
 
-    struct Text(String);
-
-    impl FromStr for Text {
-        type Err = String;
-        fn from_str(s: &str) -> Result<Self, Self::Err> {
-            Ok(Self(s.to_owned()))
+    /// `key=value[,key=value]` label matchers (a key is not empty, a value may be).
+    pub fn labels<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+        let mut labels = serde_json::Map::new();
+        for pair in items(deserializer)? {
+            let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                return Err(D::Error::custom(format!("`{pair}` is not key=value")));
+            };
+            labels.insert(key.to_owned(), value.into());
         }
+        Ok(labels)
     }
 
-    /// A duration in seconds: a plain number, or a number with `s`, `m`, `h` or `d`.
-    pub fn duration_seconds<'de, D: Deserializer<'de>>(
+    /// A bucket width in whole seconds: `90`, or numbers with `s`, `m`, `h`, `d` (`1h30m`), the
+    /// first not starting with 0; more than 100 years reads as 100
+    /// years.
+    pub fn step_seconds<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<i64>, D::Error> {
         raw(deserializer)?
             .map(|value| {
-                super::parse_duration_seconds(&value).ok_or_else(|| {
+                super::step_seconds(&value).ok_or_else(|| {
                     D::Error::custom(format!(
-                        "`{value}` is not a duration such as 60, 30s, 5m, 1h or 1d"
+                        "`{value}` is not a duration such as 60, 30s, 5m, 1h30m or 1d"
                     ))
                 })
             })
@@ -358,13 +373,40 @@ pub mod de {
     }
 }
 
-/// A positive whole number of seconds, in the one duration grammar of the project
-/// ([`exporter_settings::duration::parse_duration`]: `90`, `5m`, `1h30m`, `2d`).
-pub(crate) fn parse_duration_seconds(value: &str) -> Option<i64> {
-    let duration = exporter_settings::duration::parse_duration(value).ok()?;
-    i64::try_from(duration.as_secs())
-        .ok()
-        .filter(|s| *s > 0 && *s <= MAX_DURATION_SECONDS)
+/// One item of a comma-separated list parameter (`category=system,trading`): not empty, no
+/// comma, no NUL. Only documents; [`de::text_list`] reads it.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(pattern = "^[^,\\u0000]+$")]
+pub struct ListItem(pub String);
+
+/// Reads a `step` (the pattern its parameter documents) into seconds (at most 100 years).
+pub(crate) fn step_seconds(value: &str) -> Option<i64> {
+    let bytes = value.as_bytes();
+    if !bytes.first().is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        return None;
+    }
+    if bytes.iter().all(u8::is_ascii_digit) {
+        return (bytes.len() <= 9).then(|| value.parse().ok()).flatten();
+    }
+    let mut total: i64 = 0;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 || digits > 6 {
+            return None;
+        }
+        let number: i64 = rest[..digits].parse().ok()?;
+        let unit = match rest[digits..].chars().next() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            _ => return None,
+        };
+        total = total.saturating_add(number * unit);
+        rest = &rest[digits + 1..];
+    }
+    Some(total.min(MAX_DURATION_SECONDS))
 }
 
 /// Longest duration accepted (100 years): beyond it PostgreSQL's interval arithmetic overflows.
@@ -382,15 +424,26 @@ mod tests {
     use serde::Deserialize;
 
     #[test]
-    fn durations_parse_with_units_and_reject_nonsense() {
-        assert_eq!(parse_duration_seconds("60"), Some(60));
-        assert_eq!(parse_duration_seconds("5m"), Some(300));
-        assert_eq!(parse_duration_seconds("1d"), Some(86_400));
-        assert_eq!(parse_duration_seconds("0"), None);
-        assert_eq!(parse_duration_seconds("-5s"), None);
-        assert_eq!(parse_duration_seconds("5w"), None);
-        assert_eq!(parse_duration_seconds("m"), None);
-        assert_eq!(parse_duration_seconds("9300000000000s"), None);
+    fn steps_parse_with_units_and_reject_nonsense() {
+        assert_eq!(step_seconds("60"), Some(60));
+        assert_eq!(step_seconds("5m"), Some(300));
+        assert_eq!(step_seconds("1h30m"), Some(5400));
+        assert_eq!(step_seconds("1d"), Some(86_400));
+        assert_eq!(step_seconds("999999d"), Some(MAX_DURATION_SECONDS));
+        for bad in [
+            "0",
+            "0s",
+            "05m",
+            "-5s",
+            "5w",
+            "m",
+            "500ms",
+            " 5m",
+            "1234567890",
+            "1h0",
+        ] {
+            assert_eq!(step_seconds(bad), None, "{bad}");
+        }
     }
 
     #[derive(Debug, Deserialize)]

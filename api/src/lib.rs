@@ -20,13 +20,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 use exporter_store::Store;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -57,12 +55,27 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_seconds);
     // The timing wraps the timeout, so a request cut at the timeout is observed with its 503.
     routes::router(state)
-        .route_layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+            cut_at(timeout, request, next)
+        }))
         .route_layer(middleware::from_fn(time_request))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Answers a 503 problem+json (as the document says) when a request takes longer than
+/// `api.request_timeout_seconds`; the handler is dropped.
+async fn cut_at(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable {
+            detail: format!(
+                "the request took longer than {} s (api.request_timeout_seconds)",
+                limit.as_secs()
+            ),
+            retry_after_seconds: 5,
+        }
+        .into_response(),
+    }
 }
 
 /// Observes `exporter.http_request_duration_seconds{route, status}`: the route is the matched

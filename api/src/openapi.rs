@@ -27,7 +27,7 @@ use crate::extract::{AppQuery, NoParams};
         title = "GH200 Trading System Exporter",
         description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the API key, in the X-API-Key header or as `Authorization: Bearer <key>` (as Prometheus sends it). Errors are application/problem+json (RFC 9457) and name the parameter or field at fault in `parameter`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::extract::ListItem)),
     modifiers(&ApiKeyScheme),
     security(("api_key" = []), ("bearer" = [])),
     tags(
@@ -73,8 +73,48 @@ pub fn base() -> Document {
     ApiDoc::openapi()
 }
 
+/// Adds what every operation may answer: a 503 when PostgreSQL does not answer or the request
+/// outlives `api.request_timeout_seconds` (the routes that give a 503 of their own describe it
+/// themselves; `/health` answers its own body).
+pub fn complete(document: &mut Document) {
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    let unavailable = ResponseBuilder::new()
+        .description(
+            "PostgreSQL did not answer, or the request took longer than `api.request_timeout_seconds`; retry later (Retry-After)",
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        if path.starts_with("/docs") {
+            continue;
+        }
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.put,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| RefOr::T(unavailable.clone()));
+        }
+    }
+}
+
 /// Adds what depends on the settings: the upper bound of `max_points` of `/metrics/history`.
 pub fn finish(mut document: Document, state: &AppState) -> Document {
+    complete(&mut document);
     if let Some(item) = document.paths.paths.get_mut("/metrics/history")
         && let Some(operation) = item.get.as_mut()
     {
@@ -92,7 +132,7 @@ pub fn finish(mut document: Document, state: &AppState) -> Document {
 
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/openapi.json", operation_id = "openapi_document",
     tag = "meta",
     params(NoParams),
     responses(

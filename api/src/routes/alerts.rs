@@ -233,16 +233,16 @@ pub struct DeliveryPage {
 #[into_params(parameter_in = Query)]
 pub struct AlertsParams {
     /// Severities, separated by commas.
-    #[serde(default, deserialize_with = "de::list")]
+    #[serde(default, deserialize_with = "de::names")]
     #[param(value_type = Option<Vec<Severity>>, style = Form, explode = false, min_items = 1, max_items = 100)]
     pub severity: Vec<Severity>,
     /// system, hardware, trading, market, logs, or a notification's category; several
     /// separated by commas.
     #[serde(default, deserialize_with = "de::text_list")]
-    #[param(value_type = Option<Vec<String>>, style = Form, explode = false, min_items = 1, max_items = 100)]
+    #[param(value_type = Option<Vec<crate::extract::ListItem>>, style = Form, explode = false, min_items = 1, max_items = 100)]
     pub category: Vec<String>,
     /// States, separated by commas.
-    #[serde(default, deserialize_with = "de::list")]
+    #[serde(default, deserialize_with = "de::names")]
     #[param(value_type = Option<Vec<AlertState>>, style = Form, explode = false, min_items = 1, max_items = 100)]
     pub state: Vec<AlertState>,
     /// true: only acknowledged alerts; false: only unacknowledged ones.
@@ -250,7 +250,7 @@ pub struct AlertsParams {
     pub acknowledged: Option<bool>,
     /// The `host` label.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub host: Option<String>,
     /// Page size, default 100.
     #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
@@ -280,7 +280,11 @@ pub struct LimitParams {
 pub struct AcknowledgeParams {
     /// Who acknowledges (1 to 64 characters, no control characters); default: the key's name.
     #[serde(default, deserialize_with = "de::text_max::<64, _>")]
-    #[param(min_length = 1, max_length = 64)]
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub user: Option<String>,
 }
 
@@ -304,7 +308,7 @@ async fn announce(state: &AppState, event: &AlertEvent) {
 }
 
 #[utoipa::path(
-    get, path = "/alerts", tag = "alerts",
+    get, path = "/alerts", operation_id = "list_alerts", tag = "alerts",
     params(AlertsParams),
     responses(
         (status = 200, description = "Alerts newest first, each saying whether a silence covers it", body = AlertPage),
@@ -346,7 +350,7 @@ pub async fn alerts(
 }
 
 #[utoipa::path(
-    get, path = "/alerts/{alert_id}", tag = "alerts",
+    get, path = "/alerts/{alert_id}", operation_id = "get_alert", tag = "alerts",
     params(("alert_id" = Uuid, Path, description = "the alert's id"), NoParams),
     responses(
         (status = 200, description = "The alert, its transitions and its latest deliveries", body = AlertDetail),
@@ -377,7 +381,7 @@ pub async fn alert(
 }
 
 #[utoipa::path(
-    post, path = "/alerts/{alert_id}/acknowledge", tag = "alerts",
+    post, path = "/alerts/{alert_id}/acknowledge", operation_id = "acknowledge_alert", tag = "alerts",
     params(("alert_id" = Uuid, Path, description = "the alert's id"), AcknowledgeParams),
     responses(
         (status = 200, description = "The alert, acknowledged (`acknowledged_at`, `acknowledged_by`). Acknowledging again changes nothing and answers the same", body = AlertView),
@@ -425,7 +429,7 @@ pub async fn acknowledge(
 }
 
 #[utoipa::path(
-    get, path = "/alerts/deliveries", tag = "alerts",
+    get, path = "/alerts/deliveries", operation_id = "list_deliveries", tag = "alerts",
     params(LimitParams),
     responses(
         (status = 200, description = "The latest notification delivery attempts, newest first", body = DeliveryPage),

@@ -17,7 +17,7 @@ use crate::extract::{AppPath, AppQuery, NoParams};
 const PAGE: &str = include_str!("../../assets/docs.html");
 
 #[utoipa::path(
-    get, path = "/docs", tag = "meta",
+    get, path = "/docs", operation_id = "docs_page", tag = "meta",
     security(()),
     params(NoParams),
     responses(
@@ -34,34 +34,65 @@ pub async fn page(AppQuery(NoParams {}): AppQuery<NoParams>) -> Html<&'static st
 static CONFIG: LazyLock<Arc<Config<'static>>> =
     LazyLock::new(|| Arc::new(Config::new(["/openapi.json"])));
 
+/// The files of Swagger UI the page loads.
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
+pub enum DocsFile {
+    #[serde(rename = "swagger-ui-bundle.js")]
+    Bundle,
+    #[serde(rename = "swagger-ui-standalone-preset.js")]
+    Preset,
+    #[serde(rename = "swagger-ui.css")]
+    Css,
+    #[serde(rename = "favicon-32x32.png")]
+    Favicon32,
+    #[serde(rename = "favicon-16x16.png")]
+    Favicon16,
+}
+
+impl DocsFile {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bundle => "swagger-ui-bundle.js",
+            Self::Preset => "swagger-ui-standalone-preset.js",
+            Self::Css => "swagger-ui.css",
+            Self::Favicon32 => "favicon-32x32.png",
+            Self::Favicon16 => "favicon-16x16.png",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Bundle | Self::Preset => "text/javascript",
+            Self::Css => "text/css",
+            Self::Favicon32 | Self::Favicon16 => "image/png",
+        }
+    }
+}
+
 #[utoipa::path(
-    get, path = "/docs/{file}", tag = "meta",
+    get, path = "/docs/{file}", operation_id = "docs_asset", tag = "meta",
     security(()),
     params(
-        ("file" = String, Path, description = "a file of Swagger UI (`swagger-ui-bundle.js`, `swagger-ui.css`, ...)"),
+        ("file" = inline(DocsFile), Path, description = "a file of Swagger UI"),
         NoParams,
     ),
     responses(
         (status = 200, description = "The file", content(
-            (String = "application/javascript"),
+            (String = "text/javascript"),
             (String = "text/css"),
             (String = "image/png"),
-            (String = "text/html"),
         )),
-        (status = 400, description = "A parameter was given; this route takes none", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No such file, or a parameter was given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn asset(
-    AppPath(file): AppPath<String>,
+    AppPath(file): AppPath<DocsFile>,
     AppQuery(NoParams {}): AppQuery<NoParams>,
 ) -> Result<Response, ApiError> {
-    if file == "index.html" {
-        return Ok(Html(PAGE).into_response());
-    }
-    match utoipa_swagger_ui::serve(&file, CONFIG.clone()) {
+    let (content_type, file) = (file.content_type(), file.name());
+    match utoipa_swagger_ui::serve(file, CONFIG.clone()) {
         Ok(Some(found)) => Ok((
-            [(header::CONTENT_TYPE, found.content_type)],
+            [(header::CONTENT_TYPE, content_type)],
             found.bytes.into_owned(),
         )
             .into_response()),

@@ -35,7 +35,7 @@ pub struct HardwareMetrics {
 
 #[utoipa::path(
     get,
-    path = "/metrics/hardware",
+    path = "/metrics/hardware", operation_id = "hardware_metrics",
     tag = "metrics",
     params(HostParam),
     responses(

@@ -76,26 +76,26 @@ pub struct LogPage {
 #[into_params(parameter_in = Query)]
 pub struct LogsParams {
     /// That level and above (`warn` is read as `warning`).
-    #[serde(default, deserialize_with = "de::parsed")]
-    #[param(value_type = Option<LogLevelParam>)]
-    pub level: Option<LogLevel>,
+    #[serde(default)]
+    #[param(inline)]
+    pub level: Option<LevelParam>,
     /// Components (logger name, journal unit), separated by commas.
     #[serde(default, deserialize_with = "de::text_list")]
-    #[param(value_type = Option<Vec<String>>, style = Form, explode = false, min_items = 1, max_items = 100)]
+    #[param(value_type = Option<Vec<crate::extract::ListItem>>, style = Form, explode = false, min_items = 1, max_items = 100)]
     pub component: Vec<String>,
     /// Only this host.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub host: Option<String>,
     /// Lines at or after this time.
     #[serde(default, deserialize_with = "de::time")]
     pub start: Option<DateTime<Utc>>,
-    /// Lines before this time.
+    /// Lines before this time (at or before `start`, no line matches).
     #[serde(default, deserialize_with = "de::time")]
     pub end: Option<DateTime<Utc>>,
     /// Case-insensitive text the message contains.
     #[serde(default, deserialize_with = "de::text_max::<256, _>")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub q: Option<String>,
     /// Page size, default 100.
     #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
@@ -107,12 +107,10 @@ pub struct LogsParams {
     pub offset: Option<i64>,
 }
 
-/// The levels `level` accepts.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = LogLevelFilter)]
+/// The levels `level` accepts (`warn` is `warning`).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum LogLevelParam {
+pub enum LevelParam {
     Trace,
     Debug,
     Info,
@@ -122,8 +120,21 @@ pub enum LogLevelParam {
     Critical,
 }
 
+impl From<LevelParam> for LogLevel {
+    fn from(level: LevelParam) -> Self {
+        match level {
+            LevelParam::Trace => Self::Trace,
+            LevelParam::Debug => Self::Debug,
+            LevelParam::Info => Self::Info,
+            LevelParam::Warning | LevelParam::Warn => Self::Warning,
+            LevelParam::Error => Self::Error,
+            LevelParam::Critical => Self::Critical,
+        }
+    }
+}
+
 #[utoipa::path(
-    get, path = "/logs", tag = "logs",
+    get, path = "/logs", operation_id = "list_logs", tag = "logs",
     params(LogsParams),
     responses(
         (status = 200, description = "Matching lines newest first, a page at a time", body = LogPage),
@@ -137,15 +148,10 @@ pub async fn logs(
 ) -> Result<Json<LogPage>, ApiError> {
     let limit = params.limit.unwrap_or(100);
     let offset = params.offset.unwrap_or(0);
-    if let (Some(s), Some(e)) = (params.start, params.end)
-        && s > e
-    {
-        return Err(ApiError::bad("start", "must not be after end"));
-    }
     let page = state
         .store
         .log_lines(&LogQuery {
-            min_level: params.level,
+            min_level: params.level.map(LogLevel::from),
             components: params.component,
             host: params.host,
             start: params.start,

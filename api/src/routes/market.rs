@@ -244,12 +244,15 @@ async fn rpc<Q: serde::Serialize, T: DeserializeOwned>(
 pub struct ChartParams {
     /// Default `1y`.
     #[serde(default)]
+    #[param(inline)]
     pub period: Option<Period>,
     /// Default `1d`.
     #[serde(default)]
+    #[param(inline)]
     pub interval: Option<Interval>,
     /// Default `candlestick`.
     #[serde(default)]
+    #[param(inline)]
     pub chart_type: Option<ChartType>,
     /// Default true.
     #[serde(default, deserialize_with = "de::boolean")]
@@ -296,7 +299,7 @@ pub struct Chart {
 }
 
 #[utoipa::path(
-    get, path = "/market/chart/{symbol}", tag = "market",
+    get, path = "/market/chart/{symbol}", operation_id = "market_chart", tag = "market",
     params(
         ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
         ChartParams,
@@ -414,6 +417,12 @@ fn indicators_for(
 
 /// `GET /market/quote/{symbol}` answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "symbol": "AAPL", "price": 244.87, "previous_close": 124.808, "change": 120.062,
+    "change_percent": 96.19735914364463, "day_high": 246.01, "day_low": 243.16,
+    "volume": 32129951, "market_state": null, "currency": "USD",
+    "time": "2025-02-19T21:00:01Z", "age_seconds": 12.5, "source": "collector"
+}))]
 pub struct QuoteView {
     pub symbol: String,
     pub price: f64,
@@ -436,7 +445,7 @@ pub struct QuoteView {
 }
 
 #[utoipa::path(
-    get, path = "/market/quote/{symbol}", tag = "market",
+    get, path = "/market/quote/{symbol}", operation_id = "market_quote", tag = "market",
     params(
         ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
         NoParams,

@@ -48,7 +48,7 @@ pub struct AllMetrics {
 pub struct HostParam {
     /// Only this host.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub host: Option<String>,
 }
 
@@ -65,7 +65,7 @@ pub fn host_sample(latest: LatestSample) -> HostSample<serde_json::Value> {
 
 #[utoipa::path(
     get,
-    path = "/metrics/system",
+    path = "/metrics/system", operation_id = "system_metrics",
     tag = "metrics",
     params(HostParam),
     responses(
@@ -118,7 +118,7 @@ pub async fn latest_typed<T: serde::de::DeserializeOwned>(
 
 #[utoipa::path(
     get,
-    path = "/metrics/all",
+    path = "/metrics/all", operation_id = "all_metrics",
     tag = "metrics",
     params(HostParam),
     responses(
@@ -148,17 +148,22 @@ pub async fn all(
 pub struct HistoryParams {
     /// Series name, e.g. `cpu.usage_percent`, `memory.used_bytes`, `filesystem.used_percent`.
     #[serde(deserialize_with = "de::required_text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]+$",
+        example = "cpu.usage_percent"
+    )]
     pub name: String,
     /// Only this host.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub host: Option<String>,
     /// Label matchers `key=value[,key=value]`, e.g. `mount_point=/` or `core=3`.
-    #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
-    pub labels: Option<String>,
-    /// Start; default one hour before `to`.
+    #[serde(default, deserialize_with = "de::labels")]
+    #[param(value_type = Option<String>, pattern = "^[^=,\\u0000]+=[^,\\u0000]*(,[^=,\\u0000]+=[^,\\u0000]*)*$")]
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    /// Start; default one hour before `to`. At or after `to`, the range is empty.
     #[serde(default, deserialize_with = "de::time")]
     pub from: Option<DateTime<Utc>>,
     /// End (exclusive); default now.
@@ -166,8 +171,8 @@ pub struct HistoryParams {
     pub to: Option<DateTime<Utc>>,
     /// Bucket width: seconds, or with a unit (`30s`, `5m`, `1h`, `1d`). Raised when needed so no
     /// series exceeds `max_points`.
-    #[serde(default, deserialize_with = "de::duration_seconds")]
-    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    #[serde(default, deserialize_with = "de::step_seconds")]
+    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]{0,8}|[1-9][0-9]{0,5}[smhd]([0-9]{1,6}[smhd])*)$")]
     pub step: Option<i64>,
     /// Most points per series (default and upper bound: `api.history_max_points`).
     #[serde(default, deserialize_with = "de::ranged::<1, { i64::MAX }, _>")]
@@ -175,11 +180,13 @@ pub struct HistoryParams {
     pub max_points: Option<i64>,
     /// Value per bucket; default `avg`.
     #[serde(default)]
+    #[param(inline)]
     pub agg: Option<Aggregation>,
     /// Table to read: `auto` (default: the coarsest whose buckets fit the step: `1h` for a step of
     /// an hour or more, `1m` for a minute or more, else `raw`), `raw`, `1m` or `1h`. From a
     /// roll-up, `from`/`to` widen to its bucket edges and the step rounds up to a multiple of it.
     #[serde(default)]
+    #[param(inline)]
     pub resolution: Option<ResolutionParam>,
 }
 
@@ -230,6 +237,12 @@ pub struct HistorySeries {
 
 /// `GET /metrics/history` answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "cpu.usage_percent", "from": "2026-12-01T11:37:11.580194194Z",
+    "to": "2026-12-01T12:37:11.580194194Z", "step_seconds": 5, "agg": "avg", "resolution": "raw",
+    "series": [{"source": "system", "host": "gh200", "labels": {},
+                "points": [{"time": "2026-12-01T12:37:06.580194Z", "value": 12.5}]}]
+}))]
 pub struct History {
     pub name: String,
     /// The range served: the caller's, widened to the roll-up's bucket edges when one served.
@@ -256,7 +269,7 @@ pub enum ServedResolution {
 
 #[utoipa::path(
     get,
-    path = "/metrics/history",
+    path = "/metrics/history", operation_id = "metrics_history",
     tag = "metrics",
     params(HistoryParams),
     responses(
@@ -271,12 +284,9 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let name = params.name;
     let host = params.host;
-    let labels = parse_labels(params.labels.as_deref())?;
+    let labels = params.labels;
     let to = params.to.unwrap_or_else(Utc::now);
     let from = params.from.unwrap_or(to - Duration::hours(1));
-    if from >= to {
-        return Err(ApiError::bad("from", "must be before `to`"));
-    }
     let max_points = i64::from(state.history_max_points);
     let max_points = match params.max_points {
         Some(asked) if asked > max_points => {
@@ -306,10 +316,13 @@ pub async fn history(
         step_seconds: plan.step_seconds,
         resolution: plan.resolution,
     };
-    let series = state
-        .store
-        .history(&query)
-        .await?
+    // An empty range (`from` at or after `to`) holds no point.
+    let stored = if from < to {
+        state.store.history(&query).await?
+    } else {
+        Vec::new()
+    };
+    let series = stored
         .into_iter()
         .map(|s| HistorySeries {
             source: s.source,
@@ -344,20 +357,4 @@ pub async fn history(
         },
         series,
     }))
-}
-
-fn parse_labels(
-    text: Option<&str>,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let mut labels = serde_json::Map::new();
-    for pair in text.into_iter().flat_map(|t| t.split(',')) {
-        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
-            return Err(ApiError::bad(
-                "labels",
-                format!("`{pair}` is not key=value"),
-            ));
-        };
-        labels.insert(key.trim().to_owned(), value.trim().into());
-    }
-    Ok(labels)
 }

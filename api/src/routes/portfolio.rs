@@ -37,7 +37,7 @@ pub struct Portfolio {
 
 #[utoipa::path(
     get,
-    path = "/metrics/portfolio",
+    path = "/metrics/portfolio", operation_id = "portfolio",
     tag = "trading",
     params(super::metrics::HostParam),
     responses(

@@ -535,7 +535,7 @@ async fn add_drawdown(state: &AppState, rows: &[LatestSample], exposition: &mut 
 
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = "/metrics", operation_id = "prometheus_metrics",
     tag = "metrics",
     responses(
         (status = 200, description = "The latest value of every series of every host, for Prometheus: the text format 0.0.4 by default, OpenMetrics 1.0 when `Accept` prefers `application/openmetrics-text`. Families and labels: docs/metrics.md",

@@ -54,6 +54,7 @@ pub enum SilenceStateFilter {
 pub struct SilencesParams {
     /// Which silences; default `current` (active and pending).
     #[serde(default)]
+    #[param(inline)]
     pub state: Option<SilenceStateFilter>,
     /// Page size, default 100.
     #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
@@ -76,7 +77,7 @@ pub struct SilencePage {
 }
 
 #[utoipa::path(
-    get, path = "/silences", tag = "alerts",
+    get, path = "/silences", operation_id = "list_silences", tag = "alerts",
     params(SilencesParams),
     responses(
         (status = 200, description = "Silences, newest first, each with its state now", body = SilencePage),
@@ -131,6 +132,11 @@ pub struct MatcherRequest {
 
 /// Body of `POST /silences`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "matchers": [{"name": "alertname", "value": "GpuTemperatureHigh"}, {"name": "host", "value": "gh200-.*", "is_regex": true}],
+    "duration": "2h",
+    "comment": "GPU maintenance"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct SilenceRequest {
     /// Every one must hold. At least one must not match an empty label value.
@@ -145,7 +151,10 @@ pub struct SilenceRequest {
     /// Length from `starts_at`: `30m`, `2h`, `1h30m`, `7d` (at most 90 days). Give this or
     /// `ends_at`.
     #[serde(default)]
-    #[schema(max_length = 64)]
+    #[schema(
+        max_length = 64,
+        pattern = "^([1-9][0-9]{0,6}|[1-9][0-9]{0,6}(ms|s|m|h|d)([0-9]{1,7}(ms|s|m|h|d))*)$"
+    )]
     pub duration: Option<String>,
     /// Default: the API key's name.
     #[serde(default)]
@@ -274,7 +283,7 @@ fn silence_from_request(
 }
 
 #[utoipa::path(
-    post, path = "/silences", tag = "alerts",
+    post, path = "/silences", operation_id = "create_silence", tag = "alerts",
     params(NoParams),
     request_body = SilenceRequest,
     responses(
@@ -299,7 +308,7 @@ pub async fn create_silence(
 }
 
 #[utoipa::path(
-    delete, path = "/silences/{id}", tag = "alerts",
+    delete, path = "/silences/{id}", operation_id = "delete_silence", tag = "alerts",
     params(("id" = Uuid, Path, description = "the silence's id"), NoParams),
     responses(
         (status = 200, description = "The silence, expired now (or as it was, if it had already ended or been deleted)", body = SilenceView),

@@ -90,7 +90,7 @@ impl Drop for OpenStream {
 
 #[utoipa::path(
     get,
-    path = "/alerts/stream",
+    path = "/alerts/stream", operation_id = "alert_stream",
     tag = "alerts",
     responses(
         (status = 200, description = "Server-sent events: one per alert state change, named by its kind (`pending`, `firing`, `resolved`, `inactive`, `acknowledged`), whose data is an AlertEvent; a comment line every 15 s", body = exporter_protocol::alert::AlertEvent, content_type = "text/event-stream"),

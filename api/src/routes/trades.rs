@@ -69,18 +69,7 @@ fn closed_day(state: &AppState, trade: &Trade) -> Option<NaiveDate> {
     trade.closed_at.map(|t| trading_day(t, state.timezone))
 }
 
-fn date_range(
-    start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
-) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
-    if let (Some(s), Some(e)) = (start, end)
-        && s > e
-    {
-        return Err(ApiError::bad("start_date", "must not be after end_date"));
-    }
-    Ok((start, end))
-}
-
+/// Whether `day` is within `start..=end` (a start after the end is an empty range).
 fn within(day: Option<NaiveDate>, start: Option<NaiveDate>, end: Option<NaiveDate>) -> bool {
     day.is_some_and(|d| start.is_none_or(|s| d >= s) && end.is_none_or(|e| d <= e))
 }
@@ -98,7 +87,7 @@ pub struct ActiveTrades {
 }
 
 #[utoipa::path(
-    get, path = "/trades/active", tag = "trading",
+    get, path = "/trades/active", operation_id = "active_trades", tag = "trading",
     params(NoParams),
     responses(
         (status = 200, description = "Open trades and open orders", body = ActiveTrades),
@@ -156,7 +145,7 @@ pub struct TradeListParams {
     pub offset: Option<i64>,
     /// Only this symbol.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub symbol: Option<String>,
     /// Closed on or after this day (trading time zone).
     #[serde(default, deserialize_with = "de::date")]
@@ -165,13 +154,15 @@ pub struct TradeListParams {
     #[serde(default, deserialize_with = "de::date")]
     pub end_date: Option<NaiveDate>,
     #[serde(default)]
+    #[param(inline)]
     pub side: Option<TradeSideParam>,
     /// Strategy tag.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub strategy: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[serde(default)]
+    #[param(inline)]
     pub format: Option<FormatParam>,
 }
 
@@ -190,7 +181,7 @@ pub struct FillListParams {
     pub offset: Option<i64>,
     /// Only this symbol.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub symbol: Option<String>,
     /// Filled on or after this day (trading time zone).
     #[serde(default, deserialize_with = "de::date")]
@@ -199,13 +190,15 @@ pub struct FillListParams {
     #[serde(default, deserialize_with = "de::date")]
     pub end_date: Option<NaiveDate>,
     #[serde(default)]
+    #[param(inline)]
     pub side: Option<FillSideParam>,
     /// Strategy tag.
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub strategy: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[serde(default)]
+    #[param(inline)]
     pub format: Option<FormatParam>,
 }
 
@@ -222,7 +215,7 @@ pub struct TradePage<'a> {
 }
 
 #[utoipa::path(
-    get, path = "/trades/history", tag = "trading",
+    get, path = "/trades/history", operation_id = "trade_history", tag = "trading",
     params(TradeListParams),
     responses(
         (status = 200, description = "Closed trades, newest first; or a CSV attachment, one trade a row", content(
@@ -240,7 +233,7 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
     let (limit, offset) = page(params.limit, params.offset, format);
-    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (start, end) = (params.start_date, params.end_date);
     let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
     let trades = trades(&state).await?;
     let mut closed: Vec<&Trade> = trades
@@ -348,7 +341,7 @@ pub struct FillPage {
 }
 
 #[utoipa::path(
-    get, path = "/trades/fills", tag = "trading",
+    get, path = "/trades/fills", operation_id = "list_fills", tag = "trading",
     params(FillListParams),
     responses(
         (status = 200, description = "Stored fills, newest first; or a CSV attachment, one fill a row", content(
@@ -366,7 +359,7 @@ pub async fn fills(
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
     let (limit, offset) = page(params.limit, params.offset, format);
-    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (start, end) = (params.start_date, params.end_date);
     let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
     let mut fills: Vec<FillRecord> = state
         .store
@@ -434,12 +427,12 @@ pub struct StatisticsParams {
     pub end_date: Option<NaiveDate>,
     /// Only this symbol (the equity-based figures are then null).
     #[serde(default, deserialize_with = "de::text")]
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
     pub symbol: Option<String>,
 }
 
 #[utoipa::path(
-    get, path = "/trades/statistics", tag = "trading",
+    get, path = "/trades/statistics", operation_id = "trade_statistics", tag = "trading",
     params(StatisticsParams),
     responses(
         (status = 200, description = "Every statistic of docs/trading.md, over the closed trades in range", body = crate::schema::Statistics),
@@ -451,7 +444,7 @@ pub async fn stats(
     State(state): State<AppState>,
     AppQuery(params): AppQuery<StatisticsParams>,
 ) -> Result<Json<Statistics>, ApiError> {
-    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (start, end) = (params.start_date, params.end_date);
     let symbol = params.symbol;
     let trades = trades(&state).await?;
     let unfiltered = symbol.is_none() && start.is_none() && end.is_none();
@@ -505,6 +498,7 @@ pub struct DailyParams {
     pub end_date: Option<NaiveDate>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[serde(default)]
+    #[param(inline)]
     pub format: Option<FormatParam>,
 }
 
@@ -527,7 +521,7 @@ pub struct DailyPnlPage<'a> {
 }
 
 #[utoipa::path(
-    get, path = "/trades/daily-pnl", tag = "trading",
+    get, path = "/trades/daily-pnl", operation_id = "daily_pnl", tag = "trading",
     params(DailyParams),
     responses(
         (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row", content(
@@ -544,7 +538,7 @@ pub async fn daily(
     AppQuery(params): AppQuery<DailyParams>,
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
-    let (start, end) = date_range(params.start_date, params.end_date)?;
+    let (start, end) = (params.start_date, params.end_date);
     let trades = trades(&state).await?;
     let rows = daily_pnl(&trades, state.timezone, start, end);
     // Equity change per day: that day's last equity minus the previous day's.
@@ -645,7 +639,7 @@ pub enum CalendarAnswer {
 }
 
 #[utoipa::path(
-    get, path = "/trades/pnl-calendar", tag = "trading",
+    get, path = "/trades/pnl-calendar", operation_id = "pnl_calendar", tag = "trading",
     params(CalendarParams),
     responses(
         (status = 200, description = "With `month`: the month grid. Without: 12 month summaries", body = CalendarAnswer),

@@ -75,12 +75,24 @@ pub fn base() -> Document {
 
 /// Adds what every operation may answer: a 503 when PostgreSQL does not answer or the request
 /// outlives `api.request_timeout_seconds` (the routes that give a 503 of their own describe it
-/// themselves; `/health` answers its own body).
+/// themselves; `/health` answers its own body), and on every route that needs a key the 429 of
+/// failed-authentication throttling.
 pub fn complete(document: &mut Document) {
     use utoipa::openapi::{ContentBuilder, ResponseBuilder};
     let unavailable = ResponseBuilder::new()
         .description(
             "PostgreSQL did not answer, or the request took longer than `api.request_timeout_seconds`; retry later (Retry-After)",
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    let throttled = ResponseBuilder::new()
+        .description(
+            "Too many failed authentications from this client address (`api.auth_failure_limit` within `api.auth_failure_window_seconds`); retry after `Retry-After` seconds. A valid key is never throttled",
         )
         .content(
             "application/problem+json",
@@ -108,6 +120,14 @@ pub fn complete(document: &mut Document) {
                 .responses
                 .entry("503".to_owned())
                 .or_insert_with(|| RefOr::T(unavailable.clone()));
+            // Every route that needs a key may throttle the failed attempts of an address.
+            if operation.responses.responses.contains_key("401") {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| RefOr::T(throttled.clone()));
+            }
         }
     }
 }

@@ -181,6 +181,14 @@ async fn stack() -> Stack {
         yahoo.url()
     ))
     .await;
+    // The fuzzer sends hundreds of requests without a key and expects 401 to each; the 429 of
+    // failed-auth throttling (documented, tested in api_bounds.rs) would come first.
+    let yaml = std::fs::read_to_string(&env.settings_path).unwrap();
+    std::fs::write(
+        &env.settings_path,
+        yaml.replacen("\napi:\n", "\napi:\n  auth_failure_limit: 100000\n", 1),
+    )
+    .unwrap();
     let keys = [
         ("EXPORTER_API_KEY", env.api_key.as_str()),
         ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),

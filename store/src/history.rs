@@ -2,9 +2,10 @@
 //! than the caller's point budget, whatever the range; read from the coarsest roll-up whose
 //! buckets fit the step ([`HistoryPlan`]), re-bucketed from its sums, counts, extremes and lasts.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::AssertSqlSafe;
 
+use crate::partitions::Tiers;
 use crate::rollup::Resolution;
 use crate::{Store, StoreError};
 
@@ -58,6 +59,34 @@ impl HistoryPlan {
             step_seconds: (step + width - 1) / width * width,
             resolution,
         }
+    }
+}
+
+impl HistoryPlan {
+    /// The plan on a coarser tier where its own no longer holds `from` on `today` (that part is
+    /// past the tier's retention): the finest tier, not finer than the plan's, that holds
+    /// `from`, else the one holding the most. One tier serves the whole answer, so a range
+    /// across a tier boundary has no gap and no bucket read from two tiers.
+    pub fn within(self, tiers: &Tiers, today: NaiveDate, max_points: i64) -> Self {
+        let coarser = || {
+            Resolution::ALL
+                .into_iter()
+                .filter(|r| r.width_seconds() >= self.resolution.width_seconds())
+        };
+        let pick = coarser()
+            .find(|r| tiers.holds_from(*r, today) <= self.from)
+            .or_else(|| coarser().min_by_key(|r| tiers.holds_from(*r, today)))
+            .unwrap_or(self.resolution);
+        if pick == self.resolution {
+            return self;
+        }
+        Self::new(
+            self.from,
+            self.to,
+            Some(self.step_seconds),
+            max_points,
+            Some(pick),
+        )
     }
 }
 
@@ -131,12 +160,37 @@ struct Row {
     count: i64,
 }
 
+/// One bucket of a counter: how much it grew, resets handled as Prometheus does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncreaseBucket {
+    pub time: DateTime<Utc>,
+    /// The sum of the steps between consecutive samples ending in this bucket; a step down is a
+    /// reset, and counts the value after it (the counter restarted from zero).
+    pub increase: f64,
+    /// Samples in the bucket.
+    pub count: i64,
+}
+
+/// One counter series and its increase per bucket, oldest first.
+#[derive(Debug, Clone)]
+pub struct SeriesIncrease {
+    pub source: String,
+    pub host: String,
+    pub labels: serde_json::Value,
+    pub buckets: Vec<IncreaseBucket>,
+}
+
+#[derive(sqlx::FromRow)]
+struct IncreaseRow {
+    series_id: i32,
+    bucket: DateTime<Utc>,
+    increase: f64,
+    count: i64,
+}
+
 impl Store {
-    /// Buckets of every series named `query.name` that matches the host and labels; a series
-    /// without a point in the range is left out.
-    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
-        // The series first, so the bucket rows carry only numbers.
-        let series = sqlx::query_as::<_, Series>(
+    async fn matching_series(&self, query: &HistoryQuery) -> Result<Vec<Series>, StoreError> {
+        Ok(sqlx::query_as::<_, Series>(
             "SELECT series_id, source, host, labels FROM series \
              WHERE name = $1 AND ($2::text IS NULL OR host = $2) AND labels @> $3::jsonb \
              ORDER BY series_id",
@@ -145,7 +199,99 @@ impl Store {
         .bind(query.host.as_deref())
         .bind(serde_json::Value::Object(query.labels.clone()))
         .fetch_all(&self.pool)
-        .await?;
+        .await?)
+    }
+
+    /// The increase per bucket of every counter series named `query.name` (for `agg=rate`:
+    /// divide by the step). From the points: each step between consecutive samples belongs to
+    /// the bucket of the later one (the one before `from` is looked up, so the first bucket has
+    /// its step too); a step down is a reset and counts the value after it, as Prometheus'
+    /// `increase` does. From a roll-up the same from its rows: the step from the previous row's
+    /// last value to this row's first, and within a row `last - first`, or, when the row ends
+    /// below where it began (a reset inside it), `(max - first) + last`: exact for one reset in a
+    /// row whose values after it stay below those before it (a reset that climbs back above
+    /// the row's first value inside one row is not seen there; the points see it).
+    pub async fn counter_increase(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<SeriesIncrease>, StoreError> {
+        let series = self.matching_series(query).await?;
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = match query.resolution.table() {
+            None => "WITH d AS ( \
+                   SELECT series_id, time, value, value - lag(value) OVER w AS delta \
+                   FROM point WHERE series_id = ANY($1) AND time >= $2 - make_interval(secs => $5) \
+                     AND time < $3 \
+                   WINDOW w AS (PARTITION BY series_id ORDER BY time)) \
+                 SELECT series_id, date_bin(make_interval(secs => $4), time, $2) AS bucket, \
+                   sum(CASE WHEN delta IS NULL THEN 0 WHEN delta < 0 THEN value ELSE delta END) AS increase, \
+                   count(*) AS count \
+                 FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2"
+                .to_owned(),
+            Some(table) => format!(
+                "WITH r AS ( \
+                   SELECT series_id, bucket_time, first_value, last_value, max, count, \
+                     lag(last_value) OVER w AS prev_last \
+                   FROM {table} WHERE series_id = ANY($1) \
+                     AND bucket_time >= $2 - make_interval(secs => $5) AND bucket_time < $3 \
+                   WINDOW w AS (PARTITION BY series_id ORDER BY bucket_time)) \
+                 SELECT series_id, date_bin(make_interval(secs => $4), bucket_time, $2) AS bucket, \
+                   sum(CASE WHEN prev_last IS NULL THEN 0 \
+                            WHEN first_value < prev_last THEN first_value \
+                            ELSE first_value - prev_last END \
+                     + CASE WHEN last_value >= first_value THEN last_value - first_value \
+                            ELSE (max - first_value) + last_value END) AS increase, \
+                   sum(count)::int8 AS count \
+                 FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        };
+        // How far back the sample (or row) before `from` is looked for.
+        let lookback_seconds = query
+            .step_seconds
+            .max(query.resolution.width_seconds() * 2)
+            .max(300);
+        let rows = sqlx::query_as::<_, IncreaseRow>(AssertSqlSafe(sql))
+            .bind(series.iter().map(|s| s.series_id).collect::<Vec<_>>())
+            .bind(query.from)
+            .bind(query.to)
+            .bind(query.step_seconds as f64)
+            .bind(lookback_seconds as f64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<SeriesIncrease> = Vec::new();
+        let mut series = series.into_iter();
+        let mut current = None;
+        for row in rows {
+            if current != Some(row.series_id) {
+                let Some(meta) = series.find(|s| s.series_id == row.series_id) else {
+                    continue;
+                };
+                current = Some(row.series_id);
+                out.push(SeriesIncrease {
+                    source: meta.source,
+                    host: meta.host,
+                    labels: meta.labels,
+                    buckets: Vec::new(),
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.buckets.push(IncreaseBucket {
+                    time: row.bucket,
+                    increase: row.increase,
+                    count: row.count,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Buckets of every series named `query.name` that matches the host and labels; a series
+    /// without a point in the range is left out.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
+        // The series first, so the bucket rows carry only numbers.
+        let series = self.matching_series(query).await?;
         if series.is_empty() {
             return Ok(Vec::new());
         }
@@ -256,5 +402,46 @@ mod tests {
 
         let raw = HistoryPlan::new(from, to, Some(3600), 1000, Some(Resolution::Raw));
         assert_eq!((raw.from, raw.to, raw.step_seconds), (from, to, 3600));
+    }
+
+    #[test]
+    fn a_range_past_a_tiers_retention_is_served_by_the_next_tier_that_holds_it() {
+        let tiers = Tiers::default();
+        let today = "2026-01-15".parse().unwrap();
+        let recent = HistoryPlan::new(
+            at("2026-01-14T10:00:00Z"),
+            at("2026-01-14T11:00:00Z"),
+            Some(10),
+            10_000,
+            None,
+        );
+        assert_eq!(recent.within(&tiers, today, 10_000), recent);
+        // Raw holds from the 8th: a range from the 7th is read whole from the minute tier.
+        let old = HistoryPlan::new(
+            at("2026-01-07T23:30:10Z"),
+            at("2026-01-08T00:30:00Z"),
+            Some(10),
+            10_000,
+            None,
+        );
+        assert_eq!(old.resolution, Resolution::Raw);
+        let moved = old.within(&tiers, today, 10_000);
+        assert_eq!(moved.resolution, Resolution::Minute);
+        assert_eq!(
+            (moved.from, moved.step_seconds),
+            (at("2026-01-07T23:30:00Z"), 60)
+        );
+        // Past every tier: the one holding the most.
+        let ancient = HistoryPlan::new(
+            at("2020-01-01T00:00:00Z"),
+            at("2020-01-02T00:00:00Z"),
+            Some(60),
+            10_000,
+            None,
+        );
+        assert_eq!(
+            ancient.within(&tiers, today, 10_000).resolution,
+            Resolution::Hour
+        );
     }
 }

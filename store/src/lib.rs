@@ -28,9 +28,12 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use brokerage::FillsVersion;
-pub use history::{HistoryBucket, HistoryPlan, HistoryQuery, SeriesHistory};
+pub use history::{
+    HistoryBucket, HistoryPlan, HistoryQuery, IncreaseBucket, SeriesHistory, SeriesIncrease,
+};
 pub use latest::{Freshness, LatestSample};
 pub use logs::IncomingNotification;
+pub use partitions::{TierDisk, Tiers};
 pub use rollup::Resolution;
 pub use write::{
     Batch, BatchOutcome, DEAD_LETTER_RAW_MAX_BYTES, DEAD_LETTER_TEXT_MAX_BYTES, DeadLetter, Domain,
@@ -87,6 +90,8 @@ impl StoreError {
 pub struct Store {
     pool: PgPool,
     caches: std::sync::Arc<write::Caches>,
+    /// The tiers' retention (see [`Store::with_tiers`]); `None`: every tier takes every point.
+    tiers: Option<Tiers>,
 }
 
 impl Store {
@@ -121,6 +126,7 @@ impl Store {
         Self {
             pool,
             caches: Default::default(),
+            tiers: None,
         }
     }
 

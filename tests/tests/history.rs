@@ -307,7 +307,7 @@ async fn migration_backfill_builds_the_same_rollups_as_live_upkeep() {
     let days = (0..3)
         .map(|h| (start + Duration::hours(h)).date_naive())
         .collect();
-    old_store.ensure_partitions(&days).await.unwrap();
+    old_store.ensure_raw_partitions(&days).await.unwrap();
     let series: Vec<(i32, String, String, String, String)> =
         sqlx::query_as("SELECT series_id, source, host, name, labels::text FROM series")
             .fetch_all(&live.pool)

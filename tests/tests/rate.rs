@@ -1,8 +1,11 @@
 //! A counter's increase per bucket across a reset, against the real PostgreSQL: from the points
 //! and from each roll-up, a counter restarting mid-minute gives the same steady increase as
-//! Prometheus' `increase` (the value after a reset counts as its increase).
+//! Prometheus' `increase` (the value after a reset counts as its increase); `/metrics/history`
+//! serves it per second as `agg=rate`, and refuses `rate` on a gauge naming `agg`.
 
 #![allow(clippy::unwrap_used)]
+
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use exporter_protocol::SeriesPoint;
@@ -99,5 +102,51 @@ async fn a_counters_increase_is_steady_across_a_reset_in_every_tier() {
             );
         }
     }
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agg_rate_serves_a_counter_per_second_and_refuses_a_gauge() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let store = Store::from_pool(env.pool.clone());
+    let start = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(4);
+    write_counter(&store, start).await;
+    let _api = env.spawn("exporter-api", &[]);
+    exporter_tests::wait_for_port(env.api_port, StdDuration::from_secs(20));
+
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (from, to) = (start + Duration::hours(1), start + Duration::hours(3));
+    for (extra, resolution) in [
+        ("step=1m&resolution=raw", "raw"),
+        ("step=5m", "1m"),
+        ("step=1h", "1h"),
+    ] {
+        let path = format!(
+            "/metrics/history?name={COUNTER}&from={}&to={}&agg=rate&{extra}",
+            rfc(from),
+            rfc(to)
+        );
+        let (status, body) = env.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["agg"], "rate");
+        assert_eq!(body["resolution"], resolution, "{extra}");
+        let points = body["series"][0]["points"].as_array().unwrap();
+        assert!(!points.is_empty(), "{body}");
+        for point in points {
+            let watts = point["value"].as_f64().unwrap();
+            assert!((watts - 10.0).abs() < 1e-9, "{extra}: {point}");
+        }
+    }
+
+    let (status, body) = env
+        .get("/metrics/history?name=cpu.usage_percent&agg=rate")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["parameter"], "agg", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("counter"),
+        "{body}"
+    );
     env.finish().await;
 }

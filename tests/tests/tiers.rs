@@ -256,3 +256,43 @@ async fn history_across_the_raw_tiers_boundary_has_no_gap_and_no_double_bucket()
     }
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_disk_per_tier_only_to_a_caller_with_the_key() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let store = Store::from_pool(env.pool.clone());
+    let now = Utc::now();
+    write(
+        &store,
+        (0..100)
+            .map(|i| sample(now - Duration::seconds(5 * i), i as u64 + 1, 1.0))
+            .collect(),
+    )
+    .await;
+    let _api = env.spawn("exporter-api", &[]);
+    exporter_tests::wait_for_port(env.api_port, std::time::Duration::from_secs(20));
+
+    let (_, anonymous) = exporter_tests::get_json(&env.api_url("/health"), None).await;
+    assert!(anonymous.get("tiers").is_none(), "{anonymous}");
+    assert_eq!(anonymous["postgres"]["status"], "up");
+    let (_, health) = env.get("/health").await;
+    let tiers: Vec<(&str, u64, bool)> = health["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["resolution"].as_str().unwrap(),
+                t["retention_days"].as_u64().unwrap(),
+                t["used_bytes"].as_i64().unwrap() > 0 && t["partitions"].as_i64().unwrap() >= 1,
+            )
+        })
+        .collect();
+    assert_eq!(
+        tiers,
+        [("raw", 7, true), ("1m", 90, true), ("1h", 730, true)],
+        "{health}"
+    );
+    env.finish().await;
+}

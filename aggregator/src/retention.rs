@@ -1,7 +1,8 @@
 //! Partition upkeep and retention, hourly: creates today's and tomorrow's partitions of every
 //! tier ahead of time, drops each tier's partitions past its own age
 //! (`aggregator.retention`), and deletes log lines and ingested ids past
-//! `aggregator.log_retention_days` and alert history past `alerts.retention_days`.
+//! `aggregator.log_retention_days` and alert history past `alerts.retention_days`; and every ten
+//! minutes compacts the raw points of closed hours into chunks (`Store::compact_raw`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,12 +35,30 @@ impl Retention {
 /// Runs until `shutdown`.
 pub async fn run(store: Store, retention: Retention, shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    let mut compaction = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => pass(&store, &retention).await,
+            _ = compaction.tick() => compact(&store).await,
         }
-        pass(&store, &retention).await;
+    }
+}
+
+/// Compacts the hours closed five minutes ago or more (samples a few seconds late still land
+/// in their row first; a later one is merged at the next pass).
+async fn compact(store: &Store) {
+    let before = Utc::now() - chrono::Duration::minutes(5);
+    match store.compact_raw(before).await {
+        Ok(done) if done.chunks > 0 => tracing::debug!(
+            chunks = done.chunks,
+            emptied_days = done.emptied_days,
+            "compacted closed hours of raw points"
+        ),
+        Ok(_) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "compacting raw points failed; will retry in ten minutes")
+        }
     }
 }
 

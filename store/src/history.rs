@@ -220,16 +220,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = match query.resolution.table() {
-            None => "WITH d AS ( \
+            None => format!(
+                "WITH d AS ( \
                    SELECT series_id, time, value, value - lag(value) OVER w AS delta \
-                   FROM point WHERE series_id = ANY($1) AND time >= $2 - make_interval(secs => $5) \
-                     AND time < $3 \
-                   WINDOW w AS (PARTITION BY series_id ORDER BY time)) \
+                   FROM {} p \
+                   WINDOW w AS (PARTITION BY series_id ORDER BY time, value)) \
                  SELECT series_id, date_bin(make_interval(secs => $4), time, $2) AS bucket, \
                    sum(CASE WHEN delta IS NULL THEN 0 WHEN delta < 0 THEN value ELSE delta END) AS increase, \
                    count(*) AS count \
-                 FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2"
-                .to_owned(),
+                 FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+                crate::compact::raw_points("($2 - make_interval(secs => $5))")
+            ),
             Some(table) => format!(
                 "WITH r AS ( \
                    SELECT series_id, bucket_time, first_value, last_value, max, count, \
@@ -299,15 +300,15 @@ impl Store {
         // [epoch, value] pairs (no per-bucket sort; a tie goes to the greater value, as in the
         // roll-ups).
         let sql = match query.resolution.table() {
-            None => {
+            None => format!(
                 "SELECT p.series_id, date_bin(make_interval(secs => $4), p.time, $2) AS bucket, \
                     avg(p.value) AS avg, min(p.value) AS min, max(p.value) AS max, \
                     (max(ARRAY[extract(epoch FROM p.time)::float8, p.value]))[2] AS last, \
                     count(*) AS count \
-             FROM point p WHERE p.series_id = ANY($1) AND p.time >= $2 AND p.time < $3 \
-             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket"
-                    .to_owned()
-            }
+             FROM {} p \
+             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket",
+                crate::compact::raw_points("$2")
+            ),
             Some(table) => format!(
                 "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \
                     sum(r.sum) / sum(r.count) AS avg, min(r.min) AS min, max(r.max) AS max, \

@@ -7,6 +7,7 @@
 pub mod alert_query;
 pub mod alerting;
 mod brokerage;
+mod compact;
 pub mod delivery;
 mod filter;
 pub mod health;
@@ -28,6 +29,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use brokerage::FillsVersion;
+pub use compact::Compaction;
 pub use history::{
     HistoryBucket, HistoryPlan, HistoryQuery, IncreaseBucket, SeriesHistory, SeriesIncrease,
 };

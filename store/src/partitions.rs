@@ -75,12 +75,13 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The table a tier's partitions belong to.
-pub(crate) fn parent(resolution: Resolution) -> &'static str {
+/// The tables a tier's partitions belong to (the raw tier: its open rows and its compacted
+/// chunks, partitioned alike).
+pub(crate) fn tables(resolution: Resolution) -> &'static [&'static str] {
     match resolution {
-        Resolution::Raw => "point",
-        Resolution::Minute => "rollup_1m",
-        Resolution::Hour => "rollup_1h",
+        Resolution::Raw => &["point", "point_chunk"],
+        Resolution::Minute => &["rollup_1m"],
+        Resolution::Hour => &["rollup_1h"],
     }
 }
 
@@ -102,20 +103,18 @@ fn partition_end(resolution: Resolution, day: NaiveDate) -> NaiveDate {
     .unwrap_or(NaiveDate::MAX)
 }
 
-/// `point_p20260105`, `rollup_1m_p20260105`, `rollup_1h_p202601`.
-fn partition_name(resolution: Resolution, day: NaiveDate) -> String {
+/// `point_p20260105`, `point_chunk_p20260105`, `rollup_1m_p20260105`, `rollup_1h_p202601`.
+pub(crate) fn partition_name(table: &str, resolution: Resolution, day: NaiveDate) -> String {
     let start = partition_start(resolution, day);
     match resolution {
-        Resolution::Raw | Resolution::Minute => {
-            format!("{}_p{}", parent(resolution), start.format("%Y%m%d"))
-        }
-        Resolution::Hour => format!("{}_p{}", parent(resolution), start.format("%Y%m")),
+        Resolution::Raw | Resolution::Minute => format!("{table}_p{}", start.format("%Y%m%d")),
+        Resolution::Hour => format!("{table}_p{}", start.format("%Y%m")),
     }
 }
 
-/// The first day of a partition named by [`partition_name`]; `None` for any other table.
-fn parse_partition_name(resolution: Resolution, name: &str) -> Option<NaiveDate> {
-    let digits = name.strip_prefix(parent(resolution))?.strip_prefix("_p")?;
+/// The first day of a partition of `table` named by [`partition_name`]; `None` for any other.
+fn parse_partition_name(table: &str, resolution: Resolution, name: &str) -> Option<NaiveDate> {
+    let digits = name.strip_prefix(table)?.strip_prefix("_p")?;
     match resolution {
         Resolution::Raw | Resolution::Minute if digits.len() == 8 => {
             NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
@@ -164,58 +163,62 @@ impl Store {
                 })
                 .map(|day| partition_start(resolution, *day))
                 .collect();
-            self.ensure_tier_partitions(resolution, &kept).await?;
+            self.ensure_tier_partitions(resolution, tables(resolution), &kept)
+                .await?;
         }
         Ok(())
     }
 
-    /// Makes sure `point` has a partition for each day (the roll-ups left alone: for a schema
-    /// from before them).
+    /// Makes sure `point` has a partition for each day (the chunks and roll-ups left alone: for
+    /// a schema from before them).
     pub async fn ensure_raw_partitions(
         &self,
         days: &BTreeSet<NaiveDate>,
     ) -> Result<(), StoreError> {
-        self.ensure_tier_partitions(Resolution::Raw, days).await
+        self.ensure_tier_partitions(Resolution::Raw, &["point"], days)
+            .await
     }
 
     async fn ensure_tier_partitions(
         &self,
         resolution: Resolution,
+        tables: &[&'static str],
         days: &BTreeSet<NaiveDate>,
     ) -> Result<(), StoreError> {
         for &day in days {
             let start = partition_start(resolution, day);
-            if self
-                .caches
-                .partitions
-                .lock()
-                .expect("partition cache")
-                .contains(&(resolution, start))
-            {
-                continue;
-            }
-            let name = partition_name(resolution, start);
-            let ddl = format!(
-                "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {} \
-                 FOR VALUES FROM ('{} 00:00:00+00') TO ('{} 00:00:00+00')",
-                parent(resolution),
-                start.format("%Y-%m-%d"),
-                partition_end(resolution, start).format("%Y-%m-%d"),
-            );
-            if let Err(err) = sqlx::query(AssertSqlSafe(ddl.clone()))
-                .execute(&self.pool)
-                .await
-            {
-                // Another aggregator may have created it between our check and our DDL.
-                if !self.table_exists(&name).await? {
-                    return Err(err.into());
+            for &table in tables {
+                if self
+                    .caches
+                    .partitions
+                    .lock()
+                    .expect("partition cache")
+                    .contains(&(table, start))
+                {
+                    continue;
                 }
+                let name = partition_name(table, resolution, start);
+                let ddl = format!(
+                    "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} \
+                     FOR VALUES FROM ('{} 00:00:00+00') TO ('{} 00:00:00+00')",
+                    start.format("%Y-%m-%d"),
+                    partition_end(resolution, start).format("%Y-%m-%d"),
+                );
+                if let Err(err) = sqlx::query(AssertSqlSafe(ddl.clone()))
+                    .execute(&self.pool)
+                    .await
+                {
+                    // Another aggregator may have created it between our check and our DDL.
+                    if !self.table_exists(&name).await? {
+                        return Err(err.into());
+                    }
+                }
+                self.caches
+                    .partitions
+                    .lock()
+                    .expect("partition cache")
+                    .insert((table, start));
             }
-            self.caches
-                .partitions
-                .lock()
-                .expect("partition cache")
-                .insert((resolution, start));
         }
         Ok(())
     }
@@ -228,9 +231,10 @@ impl Store {
         Ok(exists)
     }
 
-    /// The partitions of a tier, with their first days, oldest first.
-    async fn tier_partitions(
+    /// The partitions of `table` (of tier `resolution`), with their first days, oldest first.
+    pub(crate) async fn table_partitions(
         &self,
+        table: &str,
         resolution: Resolution,
     ) -> Result<Vec<(String, NaiveDate)>, StoreError> {
         let names: Vec<String> = sqlx::query_scalar(
@@ -239,12 +243,14 @@ impl Store {
              JOIN pg_class p ON p.oid = i.inhparent \
              WHERE p.relname = $1 AND pg_table_is_visible(p.oid) ORDER BY 1",
         )
-        .bind(parent(resolution))
+        .bind(table)
         .fetch_all(&self.pool)
         .await?;
         Ok(names
             .into_iter()
-            .filter_map(|name| parse_partition_name(resolution, &name).map(|day| (name, day)))
+            .filter_map(|name| {
+                parse_partition_name(table, resolution, &name).map(|day| (name, day))
+            })
             .collect())
     }
 
@@ -257,18 +263,20 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let mut dropped = Vec::new();
         for resolution in Resolution::ALL {
-            for (name, start) in self.tier_partitions(resolution).await? {
-                if tiers.keeps(resolution, start, today) {
-                    continue;
+            for &table in tables(resolution) {
+                for (name, start) in self.table_partitions(table, resolution).await? {
+                    if tiers.keeps(resolution, start, today) {
+                        continue;
+                    }
+                    let ddl = format!("DROP TABLE IF EXISTS {name}");
+                    sqlx::query(AssertSqlSafe(ddl)).execute(&self.pool).await?;
+                    self.caches
+                        .partitions
+                        .lock()
+                        .expect("partition cache")
+                        .remove(&(table, start));
+                    dropped.push(name);
                 }
-                let ddl = format!("DROP TABLE IF EXISTS {name}");
-                sqlx::query(AssertSqlSafe(ddl)).execute(&self.pool).await?;
-                self.caches
-                    .partitions
-                    .lock()
-                    .expect("partition cache")
-                    .remove(&(resolution, start));
-                dropped.push(name);
             }
         }
         Ok(dropped)
@@ -290,21 +298,31 @@ impl Store {
     pub async fn tier_disk_usage(&self) -> Result<Vec<TierDisk>, StoreError> {
         let mut out = Vec::new();
         for resolution in Resolution::ALL {
-            let partitions = self.tier_partitions(resolution).await?;
-            let used_bytes: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_inherits i \
-                 JOIN pg_class c ON c.oid = i.inhrelid \
-                 JOIN pg_class p ON p.oid = i.inhparent \
-                 WHERE p.relname = $1 AND pg_table_is_visible(p.oid)",
-            )
-            .bind(parent(resolution))
-            .fetch_one(&self.pool)
-            .await?;
+            let mut days = BTreeSet::new();
+            let mut used_bytes = 0;
+            for &table in tables(resolution) {
+                days.extend(
+                    self.table_partitions(table, resolution)
+                        .await?
+                        .into_iter()
+                        .map(|(_, day)| day),
+                );
+                let bytes: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_inherits i \
+                     JOIN pg_class c ON c.oid = i.inhrelid \
+                     JOIN pg_class p ON p.oid = i.inhparent \
+                     WHERE p.relname = $1 AND pg_table_is_visible(p.oid)",
+                )
+                .bind(table)
+                .fetch_one(&self.pool)
+                .await?;
+                used_bytes += bytes;
+            }
             out.push(TierDisk {
                 resolution,
                 used_bytes,
-                partitions: partitions.len() as i64,
-                oldest_day: partitions.first().map(|(_, day)| *day),
+                partitions: days.len() as i64,
+                oldest_day: days.first().copied(),
             });
         }
         Ok(out)
@@ -342,18 +360,26 @@ mod tests {
 
     #[test]
     fn partition_names_round_trip() {
-        for (resolution, name) in [
-            (Resolution::Raw, "point_p20260105"),
-            (Resolution::Minute, "rollup_1m_p20260105"),
-            (Resolution::Hour, "rollup_1h_p202601"),
+        for (table, resolution, name) in [
+            ("point", Resolution::Raw, "point_p20260105"),
+            ("point_chunk", Resolution::Raw, "point_chunk_p20260105"),
+            ("rollup_1m", Resolution::Minute, "rollup_1m_p20260105"),
+            ("rollup_1h", Resolution::Hour, "rollup_1h_p202601"),
         ] {
-            assert_eq!(partition_name(resolution, day("2026-01-05")), name);
+            assert_eq!(partition_name(table, resolution, day("2026-01-05")), name);
             assert_eq!(
-                parse_partition_name(resolution, name),
+                parse_partition_name(table, resolution, name),
                 Some(partition_start(resolution, day("2026-01-05")))
             );
         }
-        assert_eq!(parse_partition_name(Resolution::Raw, "point_old"), None);
+        assert_eq!(
+            parse_partition_name("point", Resolution::Raw, "point_old"),
+            None
+        );
+        assert_eq!(
+            parse_partition_name("point", Resolution::Raw, "point_chunk_p20260105"),
+            None
+        );
         assert_eq!(
             partition_end(Resolution::Hour, day("2026-12-09")),
             day("2027-01-01")

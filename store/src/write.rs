@@ -175,7 +175,8 @@ type SeriesKey = (String, String, &'static str, String);
 /// committed, so a rolled-back batch never leaves a wrong entry.
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
-    pub(crate) partitions: Mutex<HashSet<(crate::Resolution, NaiveDate)>>,
+    /// (table, first day) of each partition known to exist.
+    pub(crate) partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
     series: Mutex<HashMap<SeriesKey, i32>>,
 }
 

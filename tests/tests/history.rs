@@ -117,7 +117,7 @@ async fn raw_rows(pool: &PgPool, width: &str) -> Vec<RollupRow> {
                 count(*)::int4, sum(value), min(value), max(value), \
                 min(time), (array_agg(value ORDER BY time))[1], \
                 max(time), (array_agg(value ORDER BY time DESC))[1] \
-         FROM point GROUP BY 1, 2 ORDER BY 1, 2"
+         FROM point_all GROUP BY 1, 2 ORDER BY 1, 2"
     )))
     .fetch_all(pool)
     .await
@@ -326,7 +326,7 @@ async fn migration_backfill_builds_the_same_rollups_as_live_upkeep() {
     .await
     .unwrap();
     let points: Vec<(DateTime<Utc>, i32, f64)> =
-        sqlx::query_as("SELECT time, series_id, value FROM point")
+        sqlx::query_as("SELECT time, series_id, value FROM point_all")
             .fetch_all(&live.pool)
             .await
             .unwrap();

@@ -89,7 +89,7 @@ async fn retention_drops_exactly_the_partitions_past_their_age() {
     assert_eq!(
         before.iter().map(|t| t.partitions).collect::<Vec<_>>(),
         [7, 7, 4],
-        "raw and 1m by day, 1h by month"
+        "raw (rows and chunks alike) and 1m by day, 1h by month"
     );
 
     // Defaults (7, 90, 730 days) on 2026-06-15: raw keeps from 06-08, 1m from 03-17, 1h the
@@ -102,6 +102,11 @@ async fn retention_drops_exactly_the_partitions_past_their_age() {
     assert_eq!(
         dropped,
         [
+            "point_chunk_p20240520",
+            "point_chunk_p20240603",
+            "point_chunk_p20260316",
+            "point_chunk_p20260317",
+            "point_chunk_p20260607",
             "point_p20240520",
             "point_p20240603",
             "point_p20260316",

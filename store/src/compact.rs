@@ -1,0 +1,105 @@
+//! Compact raw storage (migration 0010): the points of closed hours move from `point`, one row
+//! per point (about 86 bytes each with its index), into `point_chunk`, one row per series and
+//! UTC hour with the times and values in arrays that TOAST compresses with lz4 (about 15 bytes
+//! a point). The newest hour stays row-per-point, so the batch write is a plain insert; a late
+//! sample into a compacted hour goes into `point` like any other and is merged into its chunk at
+//! the next pass. Every reader of raw points goes through [`raw_points`], which sees both.
+
+use chrono::{DateTime, Days, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::rollup::Resolution;
+use crate::{Store, StoreError};
+
+/// A subquery (`series_id`, `time`, `value`) of every raw point of the series `$1` with
+/// `lower <= time < $3`: the open rows and the compacted chunks together.
+pub(crate) fn raw_points(lower: &str) -> String {
+    format!(
+        "(SELECT series_id, time, value FROM point \
+           WHERE series_id = ANY($1) AND time >= {lower} AND time < $3 \
+         UNION ALL \
+         SELECT c.series_id, u.time, u.value FROM point_chunk c \
+           CROSS JOIN LATERAL unnest(c.times, c.vals) AS u(time, value) \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+             AND c.chunk_start < $3 AND u.time >= {lower} AND u.time < $3)"
+    )
+}
+
+/// Groups `{source}` (`series_id`, `time`, `value`) into hour chunks and merges them into
+/// `point_chunk` (a chunk already there, from an earlier pass, takes the late points in order).
+const MERGE: &str = "INSERT INTO point_chunk AS c (series_id, chunk_start, times, vals) \
+     SELECT series_id, date_bin('1 hour', time, timestamptz '1970-01-01 00:00:00+00'), \
+            array_agg(time ORDER BY time, value), array_agg(value ORDER BY time, value) \
+     FROM {source} GROUP BY 1, 2 \
+     ON CONFLICT (series_id, chunk_start) DO UPDATE SET (times, vals) = ( \
+       SELECT array_agg(t ORDER BY t, v), array_agg(v ORDER BY t, v) FROM ( \
+         SELECT * FROM unnest(c.times, c.vals) \
+         UNION ALL SELECT * FROM unnest(excluded.times, excluded.vals)) AS u(t, v))";
+
+/// What one compaction pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Chunk rows written (new, or merged with late points).
+    pub chunks: u64,
+    /// Daily partitions of `point` emptied (their day over and compacted).
+    pub emptied_days: u64,
+}
+
+impl Store {
+    /// Moves every point older than `before` (floored to its UTC hour) into chunks. A day that
+    /// is over is copied and its `point` partition truncated, under a lock that holds off writes
+    /// to it for the moment (readers go on); for today's partition the rows moved are deleted and
+    /// the partition vacuumed, so the next inserts reuse the space. One transaction per day:
+    /// readers see a point either as a row or in its chunk, never both or neither.
+    pub async fn compact_raw(&self, before: DateTime<Utc>) -> Result<Compaction, StoreError> {
+        let hour = before.timestamp().div_euclid(3600) * 3600;
+        let before = DateTime::from_timestamp(hour, 0).unwrap_or(before);
+        let mut outcome = Compaction::default();
+        for (name, day) in self.table_partitions("point", Resolution::Raw).await? {
+            let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            if start >= before {
+                continue;
+            }
+            let over = day
+                .checked_add_days(Days::new(1))
+                .and_then(|next| next.and_hms_opt(0, 0, 0))
+                .is_some_and(|end| end.and_utc() <= before);
+            let mut tx = self.pool.begin().await?;
+            let chunks = if over {
+                sqlx::query(AssertSqlSafe(format!(
+                    "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+                )))
+                .execute(&mut *tx)
+                .await?;
+                let chunks = sqlx::query(AssertSqlSafe(MERGE.replace("{source}", &name)))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+                    .execute(&mut *tx)
+                    .await?;
+                chunks
+            } else {
+                sqlx::query(AssertSqlSafe(format!(
+                    "WITH moved AS (DELETE FROM {name} WHERE time < $1 \
+                       RETURNING series_id, time, value) {}",
+                    MERGE.replace("{source}", "moved")
+                )))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            tx.commit().await?;
+            if over {
+                outcome.emptied_days += 1;
+            } else if chunks > 0 {
+                sqlx::query(AssertSqlSafe(format!("VACUUM {name}")))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            outcome.chunks += chunks;
+        }
+        Ok(outcome)
+    }
+}

@@ -2,7 +2,8 @@
 //! tier ahead of time, drops each tier's partitions past its own age
 //! (`aggregator.retention`), and deletes log lines and ingested ids past
 //! `aggregator.log_retention_days` and alert history past `alerts.retention_days`; and every ten
-//! minutes compacts the raw points of closed hours into chunks (`Store::compact_raw`).
+//! minutes compacts the raw points of closed hours and the 1-minute roll-up of days that are over
+//! into chunks (`Store::compact_raw`, `Store::compact_minutes`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -49,6 +50,14 @@ pub async fn run(store: Store, retention: Retention, shutdown: Shutdown) {
 /// in their row first; a later one is merged at the next pass).
 async fn compact(store: &Store) {
     let before = Utc::now() - chrono::Duration::minutes(5);
+    match store.compact_minutes(before).await {
+        Ok(0) => {}
+        Ok(chunks) => tracing::debug!(chunks, "compacted days of the 1-minute roll-up"),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "compacting the 1-minute roll-up failed; will retry in ten minutes"
+        ),
+    }
     match store.compact_raw(before).await {
         Ok(done) if done.chunks > 0 => tracing::debug!(
             chunks = done.chunks,

@@ -4,6 +4,13 @@
 //! a point). The newest hour stays row-per-point, so the batch write is a plain insert; a late
 //! sample into a compacted hour goes into `point` like any other and is merged into its chunk at
 //! the next pass. Every reader of raw points goes through [`raw_points`], which sees both.
+//!
+//! The 1-minute roll-up the same way (migration 0011): each day once over moves into
+//! `rollup_1m_chunk`, one row per series and hour with each column in an array; readers go
+//! through [`minute_rows`]. A late sample's upsert into a compacted day makes a row in
+//! `rollup_1m` again for a minute that is also in a chunk; every reader merges the two (the
+//! history re-buckets sums, counts, extremes and lasts anyway), and the next pass folds the row
+//! into the chunk.
 
 use chrono::{DateTime, Days, Utc};
 use sqlx::AssertSqlSafe;
@@ -24,6 +31,53 @@ pub(crate) fn raw_points(lower: &str) -> String {
              AND c.chunk_start < $3 AND u.time >= {lower} AND u.time < $3)"
     )
 }
+
+/// The columns of a 1-minute roll-up row.
+const MINUTE_COLUMNS: &str =
+    "series_id, bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value";
+
+/// A subquery (the roll-up's columns) of every 1-minute row of the series `$1` with
+/// `lower <= bucket_time < $3`: open rows and chunks together. A minute may appear twice (a late
+/// sample into a compacted day); callers merge by minute.
+pub(crate) fn minute_rows(lower: &str) -> String {
+    format!(
+        "(SELECT {MINUTE_COLUMNS} FROM rollup_1m \
+           WHERE series_id = ANY($1) AND bucket_time >= {lower} AND bucket_time < $3 \
+         UNION ALL \
+         SELECT c.series_id, u.* FROM rollup_1m_chunk c \
+           CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+             c.first_times, c.first_values, c.last_times, c.last_values) \
+             AS u(bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value) \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+             AND c.chunk_start < $3 AND u.bucket_time >= {lower} AND u.bucket_time < $3)"
+    )
+}
+
+/// Moves the rows of `{source}` (a `rollup_1m` partition) into hour chunks; a chunk already
+/// there takes them minute by minute (a minute in both is merged as the upsert merges).
+const MINUTE_MERGE: &str = "INSERT INTO rollup_1m_chunk AS c \
+     SELECT series_id, date_bin('1 hour', bucket_time, timestamptz '1970-01-01 00:00:00+00'), \
+       array_agg(bucket_time ORDER BY bucket_time), array_agg(sum ORDER BY bucket_time), \
+       array_agg(count ORDER BY bucket_time), array_agg(min ORDER BY bucket_time), \
+       array_agg(max ORDER BY bucket_time), array_agg(first_time ORDER BY bucket_time), \
+       array_agg(first_value ORDER BY bucket_time), array_agg(last_time ORDER BY bucket_time), \
+       array_agg(last_value ORDER BY bucket_time) \
+     FROM {source} GROUP BY 1, 2 \
+     ON CONFLICT (series_id, chunk_start) DO UPDATE SET (bucket_times, sums, counts, mins, maxs, \
+       first_times, first_values, last_times, last_values) = ( \
+       SELECT array_agg(b ORDER BY b), array_agg(s ORDER BY b), array_agg(n ORDER BY b), \
+         array_agg(mn ORDER BY b), array_agg(mx ORDER BY b), array_agg(ft ORDER BY b), \
+         array_agg(fv ORDER BY b), array_agg(lt ORDER BY b), array_agg(lv ORDER BY b) \
+       FROM (SELECT b, sum(s) AS s, sum(n)::int4 AS n, min(mn) AS mn, max(mx) AS mx, \
+               min(ft) AS ft, (min(ARRAY[extract(epoch FROM ft)::float8, fv]))[2] AS fv, \
+               max(lt) AS lt, (max(ARRAY[extract(epoch FROM lt)::float8, lv]))[2] AS lv \
+             FROM (SELECT * FROM unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+                     c.first_times, c.first_values, c.last_times, c.last_values) \
+                   UNION ALL SELECT * FROM unnest(excluded.bucket_times, excluded.sums, \
+                     excluded.counts, excluded.mins, excluded.maxs, excluded.first_times, \
+                     excluded.first_values, excluded.last_times, excluded.last_values)) \
+               AS u(b, s, n, mn, mx, ft, fv, lt, lv) \
+             GROUP BY b) AS m)";
 
 /// Groups `{source}` (`series_id`, `time`, `value`) into hour chunks and merges them into
 /// `point_chunk` (a chunk already there, from an earlier pass, takes the late points in order).
@@ -46,6 +100,40 @@ pub struct Compaction {
 }
 
 impl Store {
+    /// Moves every day of the 1-minute roll-up that ended on or before `before` into chunks:
+    /// locked against writes, copied and truncated, one transaction per day. Returns the chunk
+    /// rows written.
+    pub async fn compact_minutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut chunks = 0;
+        for (name, day) in self
+            .table_partitions("rollup_1m", Resolution::Minute)
+            .await?
+        {
+            let over = day
+                .checked_add_days(Days::new(1))
+                .and_then(|next| next.and_hms_opt(0, 0, 0))
+                .is_some_and(|end| end.and_utc() <= before);
+            if !over {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            chunks += sqlx::query(AssertSqlSafe(MINUTE_MERGE.replace("{source}", &name)))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(chunks)
+    }
+
     /// Moves every point older than `before` (floored to its UTC hour) into chunks. A day that
     /// is over is copied and its `point` partition truncated, under a lock that holds off writes
     /// to it for the moment (readers go on); for today's partition the rows moved are deleted and

@@ -105,6 +105,20 @@ fn ceil_to(time: DateTime<Utc>, width_seconds: i64) -> DateTime<Utc> {
     }
 }
 
+/// A subquery of the roll-up rows of `resolution` for the series `$1` with
+/// `lower <= bucket_time < $3` (the 1-minute tier: open rows and compacted chunks; a minute may
+/// be in both, and every caller merges by bucket).
+fn rollup_rows(resolution: Resolution, lower: &str) -> String {
+    match resolution {
+        Resolution::Minute => crate::compact::minute_rows(lower),
+        _ => format!(
+            "(SELECT * FROM {} WHERE series_id = ANY($1) AND bucket_time >= {lower} \
+               AND bucket_time < $3)",
+            resolution.table().unwrap_or("rollup_1h")
+        ),
+    }
+}
+
 /// What to read.
 #[derive(Debug, Clone)]
 pub struct HistoryQuery {
@@ -231,13 +245,17 @@ impl Store {
                  FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
                 crate::compact::raw_points("($2 - make_interval(secs => $5))")
             ),
-            Some(table) => format!(
-                "WITH r AS ( \
+            Some(_) => format!(
+                "WITH m AS ( \
+                   SELECT series_id, bucket_time, \
+                     (min(ARRAY[extract(epoch FROM first_time)::float8, first_value]))[2] AS first_value, \
+                     (max(ARRAY[extract(epoch FROM last_time)::float8, last_value]))[2] AS last_value, \
+                     max(max) AS max, sum(count)::int8 AS count \
+                   FROM {} s GROUP BY 1, 2), \
+                 r AS ( \
                    SELECT series_id, bucket_time, first_value, last_value, max, count, \
                      lag(last_value) OVER w AS prev_last \
-                   FROM {table} WHERE series_id = ANY($1) \
-                     AND bucket_time >= $2 - make_interval(secs => $5) AND bucket_time < $3 \
-                   WINDOW w AS (PARTITION BY series_id ORDER BY bucket_time)) \
+                   FROM m WINDOW w AS (PARTITION BY series_id ORDER BY bucket_time)) \
                  SELECT series_id, date_bin(make_interval(secs => $4), bucket_time, $2) AS bucket, \
                    sum(CASE WHEN prev_last IS NULL THEN 0 \
                             WHEN first_value < prev_last THEN first_value \
@@ -245,7 +263,8 @@ impl Store {
                      + CASE WHEN last_value >= first_value THEN last_value - first_value \
                             ELSE (max - first_value) + last_value END) AS increase, \
                    sum(count)::int8 AS count \
-                 FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2"
+                 FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+                rollup_rows(query.resolution, "($2 - make_interval(secs => $5))")
             ),
         };
         // How far back the sample (or row) before `from` is looked for.
@@ -309,13 +328,14 @@ impl Store {
              GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket",
                 crate::compact::raw_points("$2")
             ),
-            Some(table) => format!(
+            Some(_) => format!(
                 "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \
                     sum(r.sum) / sum(r.count) AS avg, min(r.min) AS min, max(r.max) AS max, \
                     (max(ARRAY[extract(epoch FROM r.last_time)::float8, r.last_value]))[2] AS last, \
                     sum(r.count)::int8 AS count \
-             FROM {table} r WHERE r.series_id = ANY($1) AND r.bucket_time >= $2 AND r.bucket_time < $3 \
-             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket"
+             FROM {} r \
+             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket",
+                rollup_rows(query.resolution, "$2")
             ),
         };
         let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))

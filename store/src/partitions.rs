@@ -75,12 +75,12 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The tables a tier's partitions belong to (the raw tier: its open rows and its compacted
-/// chunks, partitioned alike).
+/// The tables a tier's partitions belong to (raw and 1-minute: their open rows and their
+/// compacted chunks, partitioned alike).
 pub(crate) fn tables(resolution: Resolution) -> &'static [&'static str] {
     match resolution {
         Resolution::Raw => &["point", "point_chunk"],
-        Resolution::Minute => &["rollup_1m"],
+        Resolution::Minute => &["rollup_1m", "rollup_1m_chunk"],
         Resolution::Hour => &["rollup_1h"],
     }
 }

@@ -1,7 +1,8 @@
-//! Compact raw storage against the real PostgreSQL: closed hours move into lz4-compressed chunks
-//! and read back exactly as before; a late sample into a compacted chunk is read back exactly,
-//! before and after it is merged; and the raw tier of 3 days of 73 series at 5 s takes at most
-//! 16 bytes a point on disk.
+//! Compact storage against the real PostgreSQL: closed hours of raw points and finished days of
+//! the 1-minute roll-up move into lz4-compressed chunks and read back as before; a late sample
+//! into a compacted chunk is read back exactly, before and after it is merged (and its minute
+//! equals the raw points' again); and 3 days of 73 series at 5 s take at most 16 bytes a point
+//! in the raw tier and 24 in the whole database.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -90,6 +91,50 @@ async fn raw_history(
         .unwrap()
 }
 
+async fn minute_history(
+    store: &Store,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    resolution: Resolution,
+) -> Vec<SeriesHistory> {
+    let plan = HistoryPlan::new(from, to, Some(60), 1_000_000, Some(resolution));
+    store
+        .history(&HistoryQuery {
+            name: NAME.into(),
+            host: None,
+            labels: Default::default(),
+            from: plan.from,
+            to: plan.to,
+            step_seconds: plan.step_seconds,
+            resolution: plan.resolution,
+        })
+        .await
+        .unwrap()
+}
+
+/// The 1-minute tier's answer equals the raw points' over the same minutes.
+async fn assert_minutes_match_raw(
+    store: &Store,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    what: &str,
+) {
+    let minutes = minute_history(store, from, to, Resolution::Minute).await;
+    let raw = minute_history(store, from, to, Resolution::Raw).await;
+    assert_eq!(minutes.len(), raw.len(), "{what}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    for (m, r) in minutes.iter().zip(&raw) {
+        assert_eq!(m.buckets.len(), r.buckets.len(), "{what}");
+        for (a, b) in m.buckets.iter().zip(&r.buckets) {
+            assert_eq!((a.time, a.count), (b.time, b.count), "{what}");
+            assert!(
+                close(a.avg, b.avg) && a.min == b.min && a.max == b.max && a.last == b.last,
+                "{what}: {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
 async fn count(env: &TestEnv, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_one(&env.pool)
@@ -119,6 +164,13 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     assert_eq!((done.chunks, done.emptied_days), (3 * 4, 1));
     assert_eq!(count(&env, "SELECT count(*) FROM point").await, 4 * 720);
     assert_eq!(count(&env, "SELECT count(*) FROM point_chunk").await, 3 * 4);
+    assert_eq!(store.compact_minutes(today).await.unwrap(), 2 * 4);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1m").await,
+        2 * 60 * 4,
+        "today's minutes stay rows"
+    );
+    assert_minutes_match_raw(&store, from, to, "compacted").await;
     let after = raw_history(&store, from, to, 1).await;
     for (a, b) in after.iter().zip(&before) {
         assert_eq!(a.labels, b.labels);
@@ -127,7 +179,7 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
 
     // A late sample into the compacted 23:00 hour, at a microsecond between two others.
     let late_time = start + Duration::minutes(70) + Duration::microseconds(2_500_123);
-    let late = sample(late_time, 99_999, &[12.345_678_9, -1.0, 0.0, 1e300]);
+    let late = sample(late_time, 99_999, &[12.345_678_9, -1.0, 0.0, 1.5e15]);
     write(&store, std::slice::from_ref(&late), 1).await;
     let read_late = |store: Store| async move {
         let history =
@@ -137,7 +189,14 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
             .map(|s| (s.buckets.len(), s.buckets[0].time, s.buckets[0].last))
             .collect::<Vec<_>>()
     };
-    let want: Vec<_> = [12.345_678_9, -1.0, 0.0, 1e300]
+    assert_minutes_match_raw(
+        &store,
+        from,
+        to,
+        "a late sample's minute in a row and a chunk",
+    )
+    .await;
+    let want: Vec<_> = [12.345_678_9, -1.0, 0.0, 1.5e15]
         .into_iter()
         .map(|v| (1, late_time, v))
         .collect();
@@ -160,13 +219,20 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
         want,
         "read back from its chunk"
     );
+    assert_eq!(store.compact_minutes(today).await.unwrap(), 4);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1m").await,
+        2 * 60 * 4,
+        "the late minute was merged into its chunk"
+    );
+    assert_minutes_match_raw(&store, from, to, "merged").await;
     let merged = raw_history(&store, from, to, 1).await;
     assert_eq!(merged[0].buckets.len(), 4 * 720 + 1);
     env.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_days_of_73_series_take_at_most_16_bytes_a_point_in_the_raw_tier() {
+async fn three_days_of_73_series_take_at_most_16_bytes_a_point_raw_and_24_in_all() {
     let env = TestEnv::new("").await;
     env.migrate().await;
     let store = Store::from_pool(env.pool.clone());
@@ -178,6 +244,7 @@ async fn three_days_of_73_series_take_at_most_16_bytes_a_point_in_the_raw_tier()
     let (tiers_before, database_before) =
         (store.tier_disk_usage().await.unwrap(), database().await);
     write(&store, &all[1..], 100).await;
+    store.compact_minutes(Utc::now()).await.unwrap();
     store.compact_raw(Utc::now()).await.unwrap();
     sqlx::query("VACUUM").execute(&env.pool).await.unwrap();
     let tiers_after = store.tier_disk_usage().await.unwrap();

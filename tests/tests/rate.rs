@@ -1,5 +1,6 @@
 //! A counter's increase per bucket across a reset, against the real PostgreSQL: from the points
-//! and from each roll-up, a counter restarting mid-minute gives the same steady increase as
+//! and from each roll-up, as rows and once compacted, a counter restarting mid-minute gives the
+//! same steady increase as
 //! Prometheus' `increase` (the value after a reset counts as its increase); `/metrics/history`
 //! serves it per second as `agg=rate`, and refuses `rate` on a gauge naming `agg`.
 
@@ -67,39 +68,54 @@ async fn a_counters_increase_is_steady_across_a_reset_in_every_tier() {
 
     // The last two hours (the reset in the first), the sample before them looked up.
     let (from, to) = (start + Duration::hours(1), start + Duration::hours(3));
-    for (resolution, step) in [
-        (Resolution::Raw, 60),
-        (Resolution::Minute, 60),
-        (Resolution::Minute, 600),
-        (Resolution::Hour, 3600),
-    ] {
-        let plan = HistoryPlan::new(from, to, Some(step), 10_000, Some(resolution));
-        let series = store
-            .counter_increase(&HistoryQuery {
-                name: COUNTER.into(),
-                host: None,
-                labels: Default::default(),
-                from: plan.from,
-                to: plan.to,
-                step_seconds: plan.step_seconds,
-                resolution: plan.resolution,
-            })
-            .await
-            .unwrap();
-        assert_eq!(series.len(), 1);
-        let buckets = &series[0].buckets;
-        assert_eq!(
-            buckets.len() as i64,
-            7200 / step,
-            "{resolution:?} step {step}"
-        );
-        for bucket in buckets {
-            let rate = bucket.increase / step as f64;
+    for pass in ["rows", "compacted"] {
+        if pass == "compacted" {
+            // Closed hours into chunks, finished days of minutes too: the same answers.
+            store.compact_raw(Utc::now()).await.unwrap();
+            store.compact_minutes(Utc::now()).await.unwrap();
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM point")
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
             assert!(
-                (rate - 10.0).abs() < 1e-9,
-                "{resolution:?} step {step} at {}: {rate} W",
-                bucket.time
+                rows < 720,
+                "the closed hours were compacted: {rows} rows left"
             );
+        }
+        for (resolution, step) in [
+            (Resolution::Raw, 60),
+            (Resolution::Minute, 60),
+            (Resolution::Minute, 600),
+            (Resolution::Hour, 3600),
+        ] {
+            let plan = HistoryPlan::new(from, to, Some(step), 10_000, Some(resolution));
+            let series = store
+                .counter_increase(&HistoryQuery {
+                    name: COUNTER.into(),
+                    host: None,
+                    labels: Default::default(),
+                    from: plan.from,
+                    to: plan.to,
+                    step_seconds: plan.step_seconds,
+                    resolution: plan.resolution,
+                })
+                .await
+                .unwrap();
+            assert_eq!(series.len(), 1);
+            let buckets = &series[0].buckets;
+            assert_eq!(
+                buckets.len() as i64,
+                7200 / step,
+                "{resolution:?} step {step}"
+            );
+            for bucket in buckets {
+                let rate = bucket.increase / step as f64;
+                assert!(
+                    (rate - 10.0).abs() < 1e-9,
+                    "{pass}: {resolution:?} step {step} at {}: {rate} W",
+                    bucket.time
+                );
+            }
         }
     }
     env.finish().await;

@@ -100,6 +100,16 @@ pub struct Compaction {
 }
 
 impl Store {
+    /// Whether the partition `name` (from the catalogue) holds any row: an emptied day is left
+    /// alone, not locked and truncated again at every pass.
+    async fn has_rows(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {name})"
+        )))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Moves every day of the 1-minute roll-up that ended on or before `before` into chunks:
     /// locked against writes, copied and truncated, one transaction per day. Returns the chunk
     /// rows written.
@@ -113,7 +123,7 @@ impl Store {
                 .checked_add_days(Days::new(1))
                 .and_then(|next| next.and_hms_opt(0, 0, 0))
                 .is_some_and(|end| end.and_utc() <= before);
-            if !over {
+            if !over || !self.has_rows(&name).await? {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
@@ -145,7 +155,7 @@ impl Store {
         let mut outcome = Compaction::default();
         for (name, day) in self.table_partitions("point", Resolution::Raw).await? {
             let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-            if start >= before {
+            if start >= before || !self.has_rows(&name).await? {
                 continue;
             }
             let over = day

@@ -162,9 +162,19 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
         .await
         .unwrap();
     assert_eq!((done.chunks, done.emptied_days), (3 * 4, 1));
+    let again = store
+        .compact_raw(today + Duration::minutes(65))
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default(), "nothing new: nothing rewritten");
     assert_eq!(count(&env, "SELECT count(*) FROM point").await, 4 * 720);
     assert_eq!(count(&env, "SELECT count(*) FROM point_chunk").await, 3 * 4);
     assert_eq!(store.compact_minutes(today).await.unwrap(), 2 * 4);
+    assert_eq!(
+        store.compact_minutes(today).await.unwrap(),
+        0,
+        "an emptied day is left alone"
+    );
     assert_eq!(
         count(&env, "SELECT count(*) FROM rollup_1m").await,
         2 * 60 * 4,

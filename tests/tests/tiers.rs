@@ -284,6 +284,13 @@ async fn health_shows_disk_per_tier_only_to_a_caller_with_the_key() {
     let (_, anonymous) = exporter_tests::get_json(&env.api_url("/health"), None).await;
     assert!(anonymous.get("tiers").is_none(), "{anonymous}");
     assert_eq!(anonymous["postgres"]["status"], "up");
+    let wrong = format!("wrong-{}", uuid::Uuid::new_v4().simple());
+    let (code, guessed) = exporter_tests::get_json(&env.api_url("/health"), Some(&wrong)).await;
+    assert_eq!(code, 200);
+    assert!(
+        guessed.get("tiers").is_none(),
+        "a wrong key sees no more: {guessed}"
+    );
     let (_, health) = env.get("/health").await;
     let tiers: Vec<(&str, u64, bool)> = health["tiers"]
         .as_array()

@@ -115,11 +115,19 @@ pub struct CollectorFreshness {
 )]
 pub async fn health(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    request: axum::extract::Request,
 ) -> (StatusCode, Json<Health>) {
-    let with_key = crate::auth::presented_key(&headers)
-        .and_then(|key| state.keys.authenticate(key))
-        .is_some();
+    // The key is optional here; a wrong one counts as a failed attempt, as on every other route
+    // (the answer is then the one without a key).
+    let with_key = match crate::auth::presented_key(request.headers()) {
+        None => false,
+        Some(key) if state.keys.authenticate(key).is_some() => true,
+        Some(_) => {
+            let address = crate::serve::client_address(&request);
+            let _ = state.auth_failures.record(&address, Instant::now());
+            false
+        }
+    };
     let started = Instant::now();
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     let postgres = match ping {

@@ -43,7 +43,10 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     } else {
         None
     };
-    let store = Store::connect_retrying(&settings.database, &shutdown).await?;
+    let retention = retention::Retention::from_settings(&settings);
+    let store = Store::connect_retrying(&settings.database, &shutdown)
+        .await?
+        .with_tiers(retention.tiers);
     store.migrate().await?;
 
     let client = bus::connect(&settings.nats, "aggregator").await?;
@@ -78,7 +81,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
                 rules,
                 live_samples(decode::Decoder::new(
                     &subjects,
-                    settings.aggregator.retention_days,
+                    retention.tiers.longest_days(),
                 )),
                 &shutdown,
             )
@@ -120,13 +123,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
-    let retention = tokio::spawn(retention::run(
-        store.clone(),
-        settings.aggregator.retention_days,
-        settings.alerts.retention_days,
-        shutdown.clone(),
-    ));
-    let decoder = decode::Decoder::new(&subjects, settings.aggregator.retention_days);
+    let decoder = decode::Decoder::new(&subjects, retention.tiers.longest_days());
+    let retention = tokio::spawn(retention::run(store.clone(), retention, shutdown.clone()));
     let options = ingest::IngestOptions::from_settings(&settings.aggregator);
     tracing::info!(
         consumer = %settings.nats.consumer,

@@ -19,6 +19,9 @@ pub struct AppState {
     pub started: Instant,
     pub started_at: DateTime<Utc>,
     pub history_max_points: u32,
+    /// Days each tier of points is kept (`aggregator.retention`): history past a tier's
+    /// retention is read from a coarser one.
+    pub tiers: exporter_store::Tiers,
     pub stale_after_seconds: u64,
     pub request_timeout_seconds: u64,
     /// Subject prefix, for request/reply to collectors.
@@ -59,6 +62,7 @@ impl AppState {
             started: Instant::now(),
             started_at: Utc::now(),
             history_max_points: settings.api.history_max_points,
+            tiers: exporter_store::Tiers::from(&settings.aggregator.retention),
             stale_after_seconds: settings.api.stale_after_seconds,
             request_timeout_seconds: settings.api.request_timeout_seconds,
             tunnels: Arc::default(),

@@ -1,6 +1,7 @@
 //! `GET /health` (no key): is PostgreSQL reachable, is NATS connected, how fresh is each
 //! collector on each host. 200 when both dependencies are up (`degraded` if a collector is
-//! stale), 503 when one is down, so a load balancer or an uptime check can use it as is.
+//! stale), 503 when one is down, so a load balancer or an uptime check can use it as is. A caller
+//! that sends the API key also gets the disk each tier of points uses.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,24 @@ pub struct Health {
     /// while PostgreSQL is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertCounts>,
+    /// Disk per tier of points (`raw`, `1m`, `1h`), only for a caller that sends the API key
+    /// (and while PostgreSQL is up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Vec<TierDisk>>,
+}
+
+/// Disk used by one tier of points: its partitions with their indexes and TOAST.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierDisk {
+    /// `raw`, `1m` or `1h`.
+    pub resolution: &'static str,
+    pub used_bytes: i64,
+    pub partitions: i64,
+    /// The first day of its oldest partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_day: Option<chrono::NaiveDate>,
+    /// `aggregator.retention` for this tier.
+    pub retention_days: u32,
 }
 
 /// How the exporter is.
@@ -127,7 +146,21 @@ pub struct CollectorFreshness {
         (status = 503, description = "A dependency is down", body = Health),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn health(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> (StatusCode, Json<Health>) {
+    // The key is optional here; a wrong one counts as a failed attempt, as on every other route
+    // (the answer is then the one without a key).
+    let with_key = match crate::auth::presented_key(request.headers()) {
+        None => false,
+        Some(key) if state.keys.authenticate(key).is_some() => true,
+        Some(_) => {
+            let address = crate::serve::client_address(&request);
+            let _ = state.auth_failures.record(&address, Instant::now());
+            false
+        }
+    };
     let started = Instant::now();
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     let postgres = match ping {
@@ -154,6 +187,22 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         None => down("not configured".to_owned()),
     };
     let now = Utc::now();
+    let tiers = if with_key && postgres.status == UpDown::Up {
+        state.store.tier_disk_usage().await.ok().map(|tiers| {
+            tiers
+                .into_iter()
+                .map(|t| TierDisk {
+                    resolution: t.resolution.as_str(),
+                    used_bytes: t.used_bytes,
+                    partitions: t.partitions,
+                    oldest_day: t.oldest_day,
+                    retention_days: state.tiers.days(t.resolution),
+                })
+                .collect()
+        })
+    } else {
+        None
+    };
     let (latest, alerts) = if postgres.status == UpDown::Up {
         let counts = state.store.firing_alert_counts().await.ok();
         (
@@ -239,6 +288,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 })
                 .unwrap_or_default(),
             alerts,
+            tiers,
         }),
     )
 }

@@ -2,7 +2,7 @@
 //! and from each roll-up, as rows and once compacted, a counter restarting mid-minute gives the
 //! same steady increase as
 //! Prometheus' `increase` (the value after a reset counts as its increase); `/metrics/history`
-//! serves it per second as `agg=rate`, and refuses `rate` on a gauge naming `agg`.
+//! serves it per second as `agg=rate`, and refuses `rate` on a gauge with a 422 naming `agg`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -158,7 +158,7 @@ async fn agg_rate_serves_a_counter_per_second_and_refuses_a_gauge() {
     let (status, body) = env
         .get("/metrics/history?name=cpu.usage_percent&agg=rate")
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
     assert_eq!(body["parameter"], "agg", "{body}");
     assert!(
         body["detail"].as_str().unwrap().contains("counter"),

@@ -280,6 +280,7 @@ pub enum ServedResolution {
         (status = 200, body = History),
         (status = 400, description = "A parameter is invalid; `parameter` names it", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`agg=rate` on a series that is not a counter (`parameter` is `agg`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn history(
@@ -312,7 +313,8 @@ pub async fn history(
     if agg == Aggregation::Rate
         && !exporter_protocol::series::describe(&name).is_some_and(|d| d.is_counter())
     {
-        return Err(ApiError::bad(
+        // Well-formed, but not for this series: a 422 (the document cannot tie `agg` to `name`).
+        return Err(ApiError::invalid(
             "agg",
             format!(
                 "`rate` needs a counter series (a name ending in `_total`); `{name}` is not one"

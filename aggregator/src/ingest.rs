@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::AggregatorSettings;
 use exporter_store::{Batch, DeadLetter, Store};
@@ -61,11 +61,14 @@ fn count_dead_letters(dead: &[DeadLetter]) {
     }
 }
 
-/// Batch bounds.
+/// Batch bounds, and how often a batch still being written is reported in progress.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOptions {
     pub batch_max_messages: usize,
     pub batch_max_wait: Duration,
+    /// A third of `ack_wait`: two in-progress acks may be lost before JetStream redelivers a
+    /// batch this instance is still writing.
+    pub progress_interval: Duration,
 }
 
 impl IngestOptions {
@@ -73,6 +76,7 @@ impl IngestOptions {
         Self {
             batch_max_messages: settings.batch_max_messages,
             batch_max_wait: Duration::from_millis(settings.batch_max_wait_ms),
+            progress_interval: Duration::from_millis(settings.ack_wait_seconds * 1000 / 3),
         }
     }
 }
@@ -111,7 +115,12 @@ pub async fn run(
         }
         let batch = decode_all(&decoder, &messages, &metrics);
         let started = Instant::now();
-        if !write_with_retry(&store, &batch, &shutdown).await {
+        let written = in_progress(
+            &messages,
+            options.progress_interval,
+            write_with_retry(&store, &batch, &shutdown),
+        );
+        if !written.await {
             tracing::info!(
                 messages = messages.len(),
                 "shutdown during a write; batch left unacked for redelivery"
@@ -123,6 +132,32 @@ pub async fn run(
         for message in &messages {
             if let Err(err) = message.ack().await {
                 tracing::warn!(error = %err, "ack failed; the message will be redelivered and skipped as a duplicate");
+            }
+        }
+    }
+}
+
+/// Runs `work` while telling JetStream every `interval` that `messages` are still being worked
+/// on (`+WPI`, which restarts their `ack_wait`): `ack_wait` stays short, so the batch of an
+/// instance that died is redelivered within seconds, and a long write (a slow commit, PostgreSQL
+/// away for minutes) is still never handed to a second instance meanwhile.
+async fn in_progress<T>(
+    messages: &[jetstream::Message],
+    interval: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticks.tick() => {
+                for message in messages {
+                    if let Err(err) = message.ack_with(AckKind::Progress).await {
+                        tracing::debug!(error = %err, "in-progress ack not sent");
+                        break;
+                    }
+                }
             }
         }
     }

@@ -14,8 +14,17 @@ pub struct AggregatorSettings {
     /// Longest one pull waits for its first message (a batch is then written with what is
     /// already there, never held back to fill).
     pub batch_max_wait_ms: u64,
-    /// Seconds JetStream waits for an ack before redelivering.
+    /// Seconds JetStream waits for an ack before redelivering: how soon the batch of an
+    /// aggregator that died is given to another. A batch whose write takes longer is kept
+    /// alive by in-progress acknowledgements, so this can stay short.
     pub ack_wait_seconds: u64,
+    /// Most messages delivered and not yet acknowledged, across every aggregator. The batches
+    /// of dead instances count against it until `ack_wait_seconds` passes, so it holds many
+    /// batches (at least two): a few crashes in a row never stall ingest.
+    pub max_ack_pending: u64,
+    /// Seconds the oldest uncommitted message may wait in the stream before the aggregator
+    /// logs that ingest is behind (the `exporter.ingest_lag_seconds` self-metric).
+    pub lag_warn_seconds: u64,
     /// Days of raw points kept; older daily partitions are dropped.
     pub retention_days: u32,
 }
@@ -25,7 +34,9 @@ impl Default for AggregatorSettings {
         Self {
             batch_max_messages: 500,
             batch_max_wait_ms: 200,
-            ack_wait_seconds: 30,
+            ack_wait_seconds: 5,
+            max_ack_pending: 20_000,
+            lag_warn_seconds: 30,
             retention_days: 30,
         }
     }
@@ -36,6 +47,12 @@ impl Validate for AggregatorSettings {
         key!(at, self.batch_max_messages).in_range(self.batch_max_messages as u64, 1, 100_000)?;
         key!(at, self.batch_max_wait_ms).in_range(self.batch_max_wait_ms, 1, 60_000)?;
         key!(at, self.ack_wait_seconds).in_range(self.ack_wait_seconds, 1, 3600)?;
+        key!(at, self.max_ack_pending).check(
+            self.max_ack_pending >= 2 * self.batch_max_messages as u64
+                && self.max_ack_pending <= 1_000_000,
+            "must hold at least two batches (2 × batch_max_messages) and at most 1000000",
+        )?;
+        key!(at, self.lag_warn_seconds).in_range(self.lag_warn_seconds, 1, 86_400)?;
         key!(at, self.retention_days).in_range(u64::from(self.retention_days), 1, 3650)
     }
 }

@@ -42,6 +42,19 @@ impl Profile {
     }
 }
 
+/// Adds `lines` (indented keys) under the top-level `section:` of `env`'s settings file, for a
+/// section the harness writes itself (`nats`, `aggregator`).
+pub fn add_settings(env: &TestEnv, section: &str, lines: &str) {
+    let text = std::fs::read_to_string(&env.settings_path).unwrap();
+    let header = format!("\n{section}:\n");
+    assert!(text.contains(&header), "no {section} section in\n{text}");
+    std::fs::write(
+        &env.settings_path,
+        text.replacen(&header, &format!("{header}{lines}"), 1),
+    )
+    .unwrap();
+}
+
 /// A system sample whose values follow `seq`.
 pub fn system_sample(seq: u64) -> SystemSample {
     SystemSample {

@@ -139,3 +139,204 @@ async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest() {
     .print_and_check();
     env.finish().await;
 }
+
+/// A ~1 KB system sample (the CPU brand pads it; it makes no series).
+fn padded(host: &str, seq: u64) -> Envelope<exporter_protocol::system::SystemSample> {
+    let mut sample = faults::system_sample(seq);
+    if let Some(cpu) = sample.cpu.as_mut() {
+        cpu.brand = Some("x".repeat(800));
+    }
+    Envelope::new(host, "system", seq, sample)
+}
+
+/// Publishes `envelope` with its id and waits for JetStream's answer.
+async fn publish(
+    js: &async_nats::jetstream::Context,
+    envelope: &Envelope<exporter_protocol::system::SystemSample>,
+) -> Result<(), String> {
+    let publish = async_nats::jetstream::message::PublishMessage::build()
+        .payload(serde_json::to_vec(envelope).unwrap().into())
+        .message_id(envelope.id.to_string());
+    js.send_publish(
+        format!("exporter.v1.sample.system.{}", envelope.host),
+        publish,
+    )
+    .await
+    .map_err(|err| err.to_string())?
+    .await
+    .map(|_| ())
+    .map_err(|err| err.to_string())
+}
+
+/// Issue 13, item 1, the deterministic repro: a full stream with the aggregator stopped. With a
+/// byte limit, nats-server 2.9.10 acknowledged a publish sized to the room left and then
+/// deleted the first (acknowledged) sample. With the count limit every publish past the limit is
+/// refused, whatever its size, and the first sample is stored once the aggregator runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_stream_refuses_publishes_and_never_evicts_an_acknowledged_one() {
+    const LIMIT: u64 = 100;
+    let env = TestEnv::new("").await;
+    faults::add_settings(&env, "nats", &format!("  stream_max_messages: {LIMIT}\n"));
+    let js = env.jetstream().await;
+    let mut stream = js.get_stream("EXPORTER_TELEMETRY").await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(
+        (config.max_messages, config.max_bytes),
+        (LIMIT as i64, -1),
+        "count-limited, no byte limit"
+    );
+
+    let mut acked = Vec::new();
+    let mut seq = 0;
+    let refusal = loop {
+        seq += 1;
+        let envelope = padded("full-host", seq);
+        match publish(&js, &envelope).await {
+            Ok(()) => acked.push(envelope.id),
+            Err(err) => break err,
+        }
+        assert!(seq <= LIMIT + 1, "the stream accepted more than its limit");
+    };
+    assert_eq!(acked.len() as u64, LIMIT, "refused: {refusal}");
+    assert!(refusal.contains("maximum messages"), "{refusal}");
+    // The repro's last step: publishes of every size once the stream is full, down to a byte.
+    for size in [1, 2, 100, 1000, 500_000] {
+        let mut envelope = padded("full-host", seq + 1);
+        if let Some(cpu) = envelope.body.cpu.as_mut() {
+            cpu.brand = Some("y".repeat(size));
+        }
+        assert!(
+            publish(&js, &envelope).await.is_err(),
+            "{size} bytes accepted"
+        );
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, LIMIT);
+
+    // The aggregator stores every acknowledged sample, the first one included.
+    let _aggregator = env.spawn("exporter-aggregator", &[]);
+    env.ingested(acked[0]).await;
+    eventually("the stream drained", Duration::from_secs(60), || async {
+        (stream_messages(&js).await == 0).then_some(())
+    })
+    .await;
+    Counts::of(
+        &env,
+        "stream full, aggregator stopped",
+        "full-host",
+        &acked,
+        true,
+    )
+    .await
+    .print_and_check();
+    env.finish().await;
+}
+
+/// The last heartbeat of `process` seen within `limit`.
+async fn last_heartbeat(
+    client: &async_nats::Client,
+    process: &str,
+    limit: Duration,
+) -> exporter_protocol::Heartbeat {
+    let mut beats = client
+        .subscribe(format!("exporter.v1.heartbeat.{process}.test-host"))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(limit, futures::StreamExt::next(&mut beats))
+        .await
+        .unwrap_or_else(|_| panic!("no heartbeat from {process}"))
+        .unwrap();
+    serde_json::from_slice(&first.payload).unwrap()
+}
+
+/// Issue 13, item 1: a collector facing a full stream keeps what it can in its bounded buffer
+/// and counts every sample it had to drop, so each gap in its stored sequence is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_counts_every_sample_a_full_stream_refused() {
+    let env = TestEnv::new(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  buffer_max_samples: 3\n  system:\n    interval_seconds: 1\n",
+    )
+    .await;
+    faults::add_settings(&env, "nats", "  stream_max_messages: 100\n");
+    let js = env.jetstream().await;
+    for seq in 1..=100 {
+        publish(&js, &padded("filler-host", seq)).await.unwrap();
+    }
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    let collector = env.spawn("exporter-collector", &["system"]);
+    let dropped = eventually("samples dropped", Duration::from_secs(30), || async {
+        let beat = last_heartbeat(&client, "collector-system", Duration::from_secs(10)).await;
+        (beat.dropped_samples_total >= 3).then_some(beat.dropped_samples_total)
+    })
+    .await;
+    assert!(collector.output().contains("buffering and retrying"));
+
+    let _aggregator = env.spawn("exporter-aggregator", &[]);
+    // Drained, and the collector's buffer sent: from here on nothing is dropped.
+    let beat = eventually("the buffer sent", Duration::from_secs(60), || async {
+        let beat = last_heartbeat(&client, "collector-system", Duration::from_secs(10)).await;
+        (beat.buffered_samples == 0 && stream_messages(&js).await == 0).then_some(beat)
+    })
+    .await;
+    assert!(beat.dropped_samples_total >= dropped);
+    let (stored, max_seq): (i64, i64) = eventually("stored", Duration::from_secs(30), || async {
+        let row: (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), max(seq) FROM ingested_message WHERE source = 'system' AND host = 'test-host'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .ok()?;
+        Some((row.0, row.1?))
+    })
+    .await;
+    println!(
+        "\n| scenario | sampled | stored | dropped and counted | lost uncounted |\n|---|---|---|---|---|\n| collector, stream full | {max_seq} | {stored} | {} | {} |",
+        beat.dropped_samples_total,
+        max_seq - stored - beat.dropped_samples_total as i64
+    );
+    assert_eq!(
+        max_seq - stored,
+        beat.dropped_samples_total as i64,
+        "every missing sample is counted in dropped_samples_total"
+    );
+    env.finish().await;
+}
+
+/// Issue 13, item 7 (the stream half): an install whose stream still has the old byte limit gets
+/// the count and size limits in place, and keeps the messages it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_byte_limited_stream_is_updated_in_place_and_keeps_its_messages() {
+    let env = TestEnv::new("").await;
+    let settings = env.settings();
+    let subjects = exporter_protocol::Subjects::new(&settings.nats.subject_prefix);
+    let client = async_nats::connect(env.nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let old = async_nats::jetstream::stream::Config {
+        max_bytes: 1 << 30,
+        max_messages: -1,
+        max_message_size: -1,
+        ..exporter_runtime::bus::stream_config(&settings.nats, &subjects)
+    };
+    js.create_stream(old).await.unwrap();
+    let held = [padded("old-host", 1), padded("old-host", 2)];
+    for envelope in &held {
+        publish(&js, envelope).await.unwrap();
+    }
+
+    let mut stream = exporter_runtime::bus::ensure_stream(&js, &settings.nats, &subjects)
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.max_bytes, -1);
+    assert_eq!(info.config.max_messages, settings.nats.stream_max_messages);
+    assert_eq!(
+        info.config.max_message_size,
+        settings.nats.stream_max_message_bytes
+    );
+    assert_eq!(info.state.messages, 2, "the messages it held are kept");
+
+    let _aggregator = env.spawn("exporter-aggregator", &[]);
+    for envelope in &held {
+        env.ingested(envelope.id).await;
+    }
+    env.finish().await;
+}

@@ -65,6 +65,7 @@ fn count_dead_letters(dead: &[DeadLetter]) {
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOptions {
     pub batch_max_messages: usize,
+    pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
     /// A third of `ack_wait`: two in-progress acks may be lost before JetStream redelivers a
     /// batch this instance is still writing.
@@ -75,6 +76,7 @@ impl IngestOptions {
     pub fn from_settings(settings: &AggregatorSettings) -> Self {
         Self {
             batch_max_messages: settings.batch_max_messages,
+            batch_max_bytes: settings.batch_max_bytes,
             batch_max_wait: Duration::from_millis(settings.batch_max_wait_ms),
             progress_interval: Duration::from_millis(settings.ack_wait_seconds * 1000 / 3),
         }
@@ -191,9 +193,14 @@ async fn pull(
     if options.batch_max_messages <= 1 {
         return Ok(messages);
     }
+    let room_bytes = options
+        .batch_max_bytes
+        .saturating_sub(messages[0].payload.len())
+        .max(1);
     let rest = consumer
         .fetch()
         .max_messages(options.batch_max_messages - 1)
+        .max_bytes(room_bytes)
         .messages()
         .await;
     let mut rest = match rest {

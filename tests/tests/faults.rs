@@ -340,3 +340,79 @@ async fn an_old_byte_limited_stream_is_updated_in_place_and_keeps_its_messages()
     }
     env.finish().await;
 }
+
+/// Resident memory of `proc`, in bytes (`VmRSS`).
+fn rss_bytes(proc: &Proc) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proc.pid())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Issue 13, item 4: a flood of 900 KB malformed bodies is written a few at a time
+/// (`aggregator.batch_max_bytes`), leaves no log line and no stored reason over 1 KB, and the
+/// aggregator's memory returns under twice its working size within a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_huge_malformed_messages_leaves_memory_at_its_working_size() {
+    let profile = Profile::from_env();
+    let count = if profile.name == "long" { 10_000 } else { 200 };
+    let env = TestEnv::new("").await;
+    let js = env.jetstream().await;
+    let aggregator = env.spawn("exporter-aggregator", &[]);
+    started(&aggregator);
+    let warm_up: Vec<_> = (1..=200).map(|seq| padded("flood-host", seq)).collect();
+    for envelope in &warm_up {
+        publish(&js, envelope).await.unwrap();
+    }
+    env.ingested(warm_up[199].id).await;
+    let working = rss_bytes(&aggregator);
+
+    let body = format!("{{not json {}", "€".repeat(300_000)).into_bytes();
+    let subject = "exporter.v1.sample.system.flood-host";
+    let mut peak = working;
+    for chunk in 0..count / 20 {
+        let mut acks = Vec::new();
+        for _ in 0..20 {
+            acks.push(js.publish(subject, body.clone().into()).await.unwrap());
+        }
+        for ack in acks {
+            ack.await.unwrap();
+        }
+        if chunk % 2 == 0 {
+            peak = peak.max(rss_bytes(&aggregator));
+        }
+    }
+    eventually("every dead letter", Duration::from_secs(120), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letter")
+            .fetch_one(&env.pool)
+            .await
+            .ok()?;
+        (n == count as i64).then_some(())
+    })
+    .await;
+    peak = peak.max(rss_bytes(&aggregator));
+    let back = poll_until(Duration::from_secs(60), || async {
+        rss_bytes(&aggregator) < 2 * working
+    })
+    .await;
+    let after = rss_bytes(&aggregator);
+    let longest_reason: i32 =
+        sqlx::query_scalar("SELECT coalesce(max(octet_length(reason)), 0) FROM dead_letter")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    let longest_line = aggregator.output().lines().map(str::len).max().unwrap_or(0);
+    println!(
+        "\n| scenario | messages | RSS working | RSS peak | RSS after | longest reason | longest log line |\n|---|---|---|---|---|---|---|\n| flood of 900 KB bodies | {count} | {} MB | {} MB | {} MB | {longest_reason} B | {longest_line} B |",
+        working >> 20,
+        peak >> 20,
+        after >> 20
+    );
+    assert!(longest_reason < 1024);
+    assert!(longest_line < 1024);
+    assert!(back, "RSS {after} B, working size {working} B");
+    env.finish().await;
+}

@@ -11,6 +11,10 @@ use crate::SettingsError;
 pub struct AggregatorSettings {
     /// Most messages written in one transaction.
     pub batch_max_messages: usize,
+    /// Most bytes of messages in one batch (the first message is always taken, however large):
+    /// a flood of huge messages is written a few at a time, so the aggregator's memory stays
+    /// near its working size.
+    pub batch_max_bytes: usize,
     /// Longest one pull waits for its first message (a batch is then written with what is
     /// already there, never held back to fill).
     pub batch_max_wait_ms: u64,
@@ -33,6 +37,7 @@ impl Default for AggregatorSettings {
     fn default() -> Self {
         Self {
             batch_max_messages: 500,
+            batch_max_bytes: 4 * 1024 * 1024,
             batch_max_wait_ms: 200,
             ack_wait_seconds: 5,
             max_ack_pending: 20_000,
@@ -45,6 +50,11 @@ impl Default for AggregatorSettings {
 impl Validate for AggregatorSettings {
     fn validate(&self, at: &KeyPath) -> Result<(), SettingsError> {
         key!(at, self.batch_max_messages).in_range(self.batch_max_messages as u64, 1, 100_000)?;
+        key!(at, self.batch_max_bytes).in_range(
+            self.batch_max_bytes as u64,
+            1024 * 1024,
+            1024 * 1024 * 1024,
+        )?;
         key!(at, self.batch_max_wait_ms).in_range(self.batch_max_wait_ms, 1, 60_000)?;
         key!(at, self.ack_wait_seconds).in_range(self.ack_wait_seconds, 1, 3600)?;
         key!(at, self.max_ack_pending).check(

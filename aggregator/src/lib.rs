@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod ingest;
 pub mod lag;
+pub mod leftovers;
 pub mod retention;
 
 use std::sync::Arc;
@@ -126,6 +127,14 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         },
         shutdown.clone(),
     ));
+    let leftovers = tokio::spawn(leftovers::run(
+        js.clone(),
+        stream.clone(),
+        consumer.clone(),
+        store.clone(),
+        Duration::from_secs(settings.aggregator.leftover_sweep_seconds),
+        shutdown.clone(),
+    ));
     let retention = tokio::spawn(retention::run(
         store.clone(),
         settings.aggregator.retention_days,
@@ -144,6 +153,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     let _ = heartbeat.await;
     let _ = self_metrics.await;
     let _ = lag.await;
+    let _ = leftovers.await;
     let _ = retention.await;
     if let Some((runner, dispatcher)) = alerting {
         let _ = runner.await;

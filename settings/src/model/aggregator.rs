@@ -29,6 +29,9 @@ pub struct AggregatorSettings {
     /// Seconds the oldest uncommitted message may wait in the stream before the aggregator
     /// logs that ingest is behind (the `exporter.ingest_lag_seconds` self-metric).
     pub lag_warn_seconds: u64,
+    /// Seconds between sweeps for leftovers: messages the stream kept below the consumer's ack
+    /// floor (after a NATS crash), removed when stored and published again when not.
+    pub leftover_sweep_seconds: u64,
     /// Days of raw points kept; older daily partitions are dropped.
     pub retention_days: u32,
 }
@@ -42,6 +45,7 @@ impl Default for AggregatorSettings {
             ack_wait_seconds: 5,
             max_ack_pending: 20_000,
             lag_warn_seconds: 30,
+            leftover_sweep_seconds: 300,
             retention_days: 30,
         }
     }
@@ -63,6 +67,7 @@ impl Validate for AggregatorSettings {
             "must hold at least two batches (2 × batch_max_messages) and at most 1000000",
         )?;
         key!(at, self.lag_warn_seconds).in_range(self.lag_warn_seconds, 1, 86_400)?;
+        key!(at, self.leftover_sweep_seconds).in_range(self.leftover_sweep_seconds, 1, 86_400)?;
         key!(at, self.retention_days).in_range(u64::from(self.retention_days), 1, 3650)
     }
 }

@@ -89,6 +89,7 @@ pub async fn run(
     store: Store,
     decoder: Decoder,
     options: IngestOptions,
+    health: std::sync::Arc<crate::deadman::IngestHealth>,
     shutdown: Shutdown,
 ) {
     let metrics = Metrics::new();
@@ -120,7 +121,7 @@ pub async fn run(
         let written = in_progress(
             &messages,
             options.progress_interval,
-            write_with_retry(&store, &batch, &shutdown),
+            write_with_retry(&store, &batch, &health, &shutdown),
         );
         if !written.await {
             tracing::info!(
@@ -274,7 +275,12 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message], metrics: &Metr
 /// Writes until committed (true) or shutdown (false). A batch PostgreSQL refuses for its content
 /// (not for being away) is split, and the samples it refuses become dead letters, so one poison
 /// message can never stop ingest.
-async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> bool {
+async fn write_with_retry(
+    store: &Store,
+    batch: &Batch,
+    health: &crate::deadman::IngestHealth,
+    shutdown: &Shutdown,
+) -> bool {
     let mut backoff = RetryPolicy::FAST.backoff();
     loop {
         let started = Instant::now();
@@ -287,6 +293,9 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
         };
         match result {
             Ok(dead) => {
+                health
+                    .writes_ok
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 count_dead_letters(&dead);
                 tracing::debug!(
                     samples = batch.samples.len(),
@@ -297,6 +306,9 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
                 return true;
             }
             Err(err) => {
+                health
+                    .writes_ok
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 let delay = backoff.failed();
                 tracing::warn!(
                     error = %err,

@@ -120,6 +120,7 @@ pub async fn run(
     consumer: PullConsumer,
     interval: Duration,
     limits: LagLimits,
+    health: std::sync::Arc<crate::deadman::IngestHealth>,
     shutdown: Shutdown,
 ) {
     let gauges = Gauges::new();
@@ -129,6 +130,10 @@ pub async fn run(
         match read(&stream, &consumer).await {
             Ok(lag) => {
                 gauges.set(&lag);
+                health.lag_ok.store(
+                    lag.stalled(&limits).is_none(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 match (lag.stalled(&limits), stalled_since) {
                     (Some(why), None) => {
                         stalled_since = Some(Instant::now());
@@ -152,7 +157,12 @@ pub async fn run(
                     _ => {}
                 }
             }
-            Err(err) => tracing::debug!(error = %err, "stream or consumer info not read"),
+            Err(err) => {
+                health
+                    .lag_ok
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(error = %err, "stream or consumer info not read");
+            }
         }
         if shutdown.sleep(interval).await {
             return;

@@ -7,6 +7,7 @@
 //! Several aggregators may run at once: they share the consumer, and the store's writes are
 //! idempotent on the message id, so a redelivery never counts twice.
 
+pub mod deadman;
 pub mod decode;
 pub mod ingest;
 pub mod lag;
@@ -117,6 +118,19 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
+    let health = Arc::new(deadman::IngestHealth::default());
+    let deadman = settings.aggregator.deadman_url.clone().map(|url| {
+        tokio::spawn(deadman::run(
+            url,
+            Duration::from_secs(settings.aggregator.deadman_interval_seconds),
+            health.clone(),
+            settings
+                .alerts
+                .enabled
+                .then(|| Duration::from_secs(settings.alerts.evaluation_interval_seconds)),
+            shutdown.clone(),
+        ))
+    });
     let lag = tokio::spawn(lag::run(
         stream.clone(),
         consumer.clone(),
@@ -125,6 +139,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
             warn_after: Duration::from_secs(settings.aggregator.lag_warn_seconds),
             max_ack_pending: settings.aggregator.max_ack_pending,
         },
+        health.clone(),
         shutdown.clone(),
     ));
     let leftovers = tokio::spawn(leftovers::run(
@@ -149,11 +164,14 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         "aggregator started"
     );
     exporter_runtime::systemd::ready("ingesting");
-    ingest::run(consumer, store, decoder, options, shutdown).await;
+    ingest::run(consumer, store, decoder, options, health, shutdown).await;
     let _ = heartbeat.await;
     let _ = self_metrics.await;
     let _ = lag.await;
     let _ = leftovers.await;
+    if let Some(deadman) = deadman {
+        let _ = deadman.await;
+    }
     let _ = retention.await;
     if let Some((runner, dispatcher)) = alerting {
         let _ = runner.await;

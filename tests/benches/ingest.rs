@@ -102,6 +102,7 @@ async fn main() {
         store.clone(),
         Decoder::new(&subjects, settings.aggregator.retention_days),
         IngestOptions::from_settings(&settings.aggregator),
+        Default::default(),
         shutdown.clone(),
     ));
     loop {

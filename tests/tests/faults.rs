@@ -501,3 +501,83 @@ async fn leftovers_after_a_nats_crash_are_removed() {
     .print_and_check();
     env.finish().await;
 }
+
+/// Issue 13, item 6: the dead-man's switch pings a push monitor (a local stand-in) every
+/// interval while ingest and alert evaluation are healthy, and stops when ingest stops
+/// (PostgreSQL gone: the aggregator's writes fail), so the outside monitor pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_mans_switch_pings_while_healthy_and_stops_when_ingest_stops() {
+    let monitor = exporter_tests::StandIn::start().await;
+    let env = TestEnv::new(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  self_metrics_interval_seconds: 1\n  system:\n    interval_seconds: 1\n",
+    )
+    .await;
+    faults::add_settings(
+        &env,
+        "aggregator",
+        &format!(
+            "  deadman_url: {}/ping/test-token\n  deadman_interval_seconds: 1\n  lag_warn_seconds: 3\n",
+            monitor.url()
+        ),
+    );
+    let alerts = std::fs::read_to_string(&env.settings_path).unwrap()
+        + "alerts:\n  evaluation_interval_seconds: 1\n";
+    std::fs::write(&env.settings_path, alerts).unwrap();
+    let aggregator = env.spawn("exporter-aggregator", &[]);
+    let _collector = env.spawn("exporter-collector", &["system"]);
+    let pinged = poll_until(Duration::from_secs(20), || async { monitor.count() >= 3 }).await;
+    assert!(pinged, "{} pings\n{}", monitor.count(), aggregator.output());
+    let ping = monitor.requests().pop().unwrap();
+    assert_eq!(ping.path, "/ping/test-token");
+    assert!(
+        !aggregator.output().contains("test-token"),
+        "the token is logged"
+    );
+
+    // Ingest stops: the aggregator's database is gone, samples pile up in the stream.
+    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+        env.database
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+        env.database
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let stopped = poll_until(Duration::from_secs(30), || async {
+        aggregator.output().contains("not pinging")
+    })
+    .await;
+    assert!(stopped, "{}", aggregator.output());
+    let after_stop = monitor.count();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        monitor.count(),
+        after_stop,
+        "pings went on while ingest was stopped"
+    );
+
+    // Back: the pings resume.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        env.database
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let resumed = poll_until(Duration::from_secs(60), || async {
+        monitor.count() > after_stop
+    })
+    .await;
+    assert!(resumed, "{}", aggregator.output());
+    admin.close().await;
+    env.finish().await;
+}

@@ -32,6 +32,13 @@ pub struct AggregatorSettings {
     /// Seconds between sweeps for leftovers: messages the stream kept below the consumer's ack
     /// floor (after a NATS crash), removed when stored and published again when not.
     pub leftover_sweep_seconds: u64,
+    /// Push-monitor URL (healthchecks.io, Uptime Kuma push, ...) pinged with a GET every
+    /// `deadman_interval_seconds` while ingest and alert evaluation are healthy; the monitor
+    /// pages when the pings stop. Unset: no pings. Its path is usually a secret token: keep the
+    /// settings file private.
+    pub deadman_url: Option<String>,
+    /// Seconds between dead-man's switch pings.
+    pub deadman_interval_seconds: u64,
     /// Days of raw points kept; older daily partitions are dropped.
     pub retention_days: u32,
 }
@@ -46,6 +53,8 @@ impl Default for AggregatorSettings {
             max_ack_pending: 20_000,
             lag_warn_seconds: 30,
             leftover_sweep_seconds: 300,
+            deadman_url: None,
+            deadman_interval_seconds: 60,
             retention_days: 30,
         }
     }
@@ -68,6 +77,13 @@ impl Validate for AggregatorSettings {
         )?;
         key!(at, self.lag_warn_seconds).in_range(self.lag_warn_seconds, 1, 86_400)?;
         key!(at, self.leftover_sweep_seconds).in_range(self.leftover_sweep_seconds, 1, 86_400)?;
+        if let Some(url) = &self.deadman_url {
+            key!(at, self.deadman_url).check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "must be an http:// or https:// URL",
+            )?;
+        }
+        key!(at, self.deadman_interval_seconds).in_range(self.deadman_interval_seconds, 1, 3600)?;
         key!(at, self.retention_days).in_range(u64::from(self.retention_days), 1, 3650)
     }
 }

@@ -258,18 +258,23 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message], metrics: &Metr
             stream_position: &position,
             headers,
         };
-        match decoder.decode(raw) {
-            Decoded::Sample(sample) => batch.samples.push(sample),
-            Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
-            Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
-            Decoded::Dead(dead) => {
-                // Both are cut to a few hundred bytes: a flood of huge bodies never floods the log.
-                tracing::warn!(subject = %dead.subject, reason = %dead.reason, raw_size_bytes = dead.raw_size_bytes, "message kept as a dead letter");
-                batch.dead_letters.push(dead);
-            }
-        }
+        add_decoded(&mut batch, decoder.decode(raw));
     }
     batch
+}
+
+/// Puts one decoded message where it belongs in `batch`.
+pub(crate) fn add_decoded(batch: &mut Batch, decoded: Decoded) {
+    match decoded {
+        Decoded::Sample(sample) => batch.samples.push(sample),
+        Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
+        Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
+        Decoded::Dead(dead) => {
+            // Both are cut to a few hundred bytes: a flood of huge bodies never floods the log.
+            tracing::warn!(subject = %dead.subject, reason = %dead.reason, raw_size_bytes = dead.raw_size_bytes, "message kept as a dead letter");
+            batch.dead_letters.push(dead);
+        }
+    }
 }
 
 /// Writes until committed (true) or shutdown (false). A batch PostgreSQL refuses for its content

@@ -6,17 +6,19 @@
 //! A sweep, at start and then every `interval`, reads them (oldest first, a bounded number per
 //! pass) and looks each up in the store: one already stored (its envelope id in
 //! `ingested_message`, or its key in `dead_letter`) is deleted from the stream; one that is not is
-//! published again under a new `Nats-Msg-Id` (its envelope id is unchanged, so the store still
-//! keeps it once) and then deleted, so it is ingested instead of waiting for `max_age`.
+//! decoded and written by the sweep itself, exactly as a batch would be (idempotent on its
+//! envelope id), and then deleted, so it is stored instead of waiting for `max_age`. The sweep
+//! never publishes: the aggregator's bus user may not publish samples or ingest subjects.
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::message::StreamMessage;
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::stream::Stream;
 use exporter_runtime::Shutdown;
-use exporter_store::Store;
+use exporter_store::{Batch, Store};
+
+use crate::decode::{Decoder, RawMessage};
 use uuid::Uuid;
 
 /// Most leftovers handled in one pass.
@@ -27,8 +29,8 @@ const PASS_MAX_MESSAGES: usize = 1000;
 pub struct Sweep {
     /// Already stored: deleted from the stream.
     pub removed: u64,
-    /// Not stored: published again, then deleted.
-    pub requeued: u64,
+    /// Not stored: written by the sweep, then deleted.
+    pub ingested: u64,
 }
 
 /// Why a sweep stopped.
@@ -64,7 +66,7 @@ fn dead_letter_key(stream: &str, message: &StreamMessage) -> String {
 
 /// Sweeps until `shutdown`: once now, then every `interval`.
 pub async fn run(
-    js: jetstream::Context,
+    decoder: Decoder,
     stream: Stream,
     consumer: PullConsumer,
     store: Store,
@@ -73,15 +75,15 @@ pub async fn run(
 ) {
     loop {
         loop {
-            match sweep(&js, &stream, &consumer, &store).await {
-                Ok(done) if done.removed + done.requeued > 0 => {
+            match sweep(&decoder, &stream, &consumer, &store).await {
+                Ok(done) if done.removed + done.ingested > 0 => {
                     tracing::warn!(
                         removed = done.removed,
-                        requeued = done.requeued,
-                        "leftovers in the work-queue stream below the consumer's ack floor: stored ones removed, the others published again"
+                        ingested = done.ingested,
+                        "leftovers in the work-queue stream below the consumer's ack floor: stored ones removed, the others stored, then removed"
                     );
                     // A full pass: there may be more.
-                    if (done.removed + done.requeued) as usize >= PASS_MAX_MESSAGES {
+                    if (done.removed + done.ingested) as usize >= PASS_MAX_MESSAGES {
                         continue;
                     }
                 }
@@ -98,7 +100,7 @@ pub async fn run(
 
 /// One pass: up to [`PASS_MAX_MESSAGES`] leftovers, oldest first.
 pub async fn sweep(
-    js: &jetstream::Context,
+    decoder: &Decoder,
     stream: &Stream,
     consumer: &PullConsumer,
     store: &Store,
@@ -136,31 +138,29 @@ pub async fn sweep(
     let stored = store.ingested_ids(&ids).await?;
     let dead = store.dead_letter_keys(&keys).await?;
     let mut done = Sweep::default();
+    let mut batch = Batch::default();
     for (message, key) in leftovers.iter().zip(&keys) {
         let is_stored = envelope_id(&message.payload).is_some_and(|id| stored.contains(&id))
             || dead.contains(key);
         if is_stored {
             done.removed += 1;
-        } else {
-            let mut headers = HeaderMap::new();
-            for (name, values) in message.headers.iter() {
-                if AsRef::<str>::as_ref(name) != "Nats-Msg-Id" {
-                    for value in values {
-                        headers.append(name.clone(), value.clone());
-                    }
-                }
-            }
-            headers.insert(
-                "Nats-Msg-Id",
-                format!("{key}:requeued:{}", message.sequence).as_str(),
-            );
-            js.publish_with_headers(message.subject.clone(), headers, message.payload.clone())
-                .await
-                .map_err(js_error)?
-                .await
-                .map_err(js_error)?;
-            done.requeued += 1;
+            continue;
         }
+        let position = format!("{name}:{}", message.sequence);
+        let raw = RawMessage {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+            message_id: message.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            stream_position: &position,
+            headers: None,
+        };
+        crate::ingest::add_decoded(&mut batch, decoder.decode(raw));
+        done.ingested += 1;
+    }
+    if done.ingested > 0 {
+        store.write_batch(&batch).await?;
+    }
+    for message in &leftovers {
         stream
             .delete_message(message.sequence)
             .await

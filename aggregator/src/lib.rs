@@ -143,7 +143,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         shutdown.clone(),
     ));
     let leftovers = tokio::spawn(leftovers::run(
-        js.clone(),
+        decode::Decoder::new(&subjects, settings.aggregator.retention_days),
         stream.clone(),
         consumer.clone(),
         store.clone(),

@@ -483,7 +483,7 @@ async fn leftovers_after_a_nats_crash_are_removed() {
     })
     .await;
     // Stored ones removed; anything else at or below the floor (a self-metrics sample published
-    // after the restart got a sequence the consumer had already passed) is published again.
+    // after the restart got a sequence the consumer had already passed) is stored, then removed.
     assert!(
         aggregator.output().contains("removed=50 "),
         "{}",

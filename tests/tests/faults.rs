@@ -61,6 +61,7 @@ async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest() {
     }
     let aggregator = env.spawn("exporter-aggregator", &[]);
     started(&aggregator);
+    let _api = env.spawn("exporter-api", &[]);
 
     // A new sample is stored within 10 s, however many batches the dead ones held.
     let marker = Envelope::new("marker-host", "system", 1, faults::system_sample(1));
@@ -119,6 +120,14 @@ async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest() {
         (lag.stream_messages == Some(0.0) && lag.oldest_age_seconds == Some(0.0)).then_some(())
     })
     .await;
+    // And `/health` shows it, with no key.
+    let (status, health) = exporter_tests::get_json(&env.api_url("/health"), None).await;
+    assert_eq!(status, 200, "{health}");
+    let ingest = &health["ingest"];
+    assert_eq!(ingest["status"], "ok", "{health}");
+    assert_eq!(ingest["stream_messages"], 0.0, "{health}");
+    assert!(ingest["ack_pending_messages"].is_number(), "{health}");
+    assert!(ingest["oldest_age_seconds"].is_number(), "{health}");
     Counts::of(
         &env,
         "aggregator kill -9 in a row: backlog",

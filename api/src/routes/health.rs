@@ -1,6 +1,7 @@
 //! `GET /health` (no key): is PostgreSQL reachable, is NATS connected, how fresh is each
-//! collector on each host. 200 when both dependencies are up (`degraded` if a collector is
-//! stale), 503 when one is down, so a load balancer or an uptime check can use it as is.
+//! collector on each host, how far behind ingest is. 200 when both dependencies are up
+//! (`degraded` if a collector is stale or ingest lags), 503 when one is down, so a load balancer
+//! or an uptime check can use it as is.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,33 @@ pub struct Health {
     /// while PostgreSQL is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertCounts>,
+    /// How far behind ingest is, as the aggregator last read it from JetStream (counts only).
+    /// Absent while PostgreSQL is down or before any aggregator reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestLag>,
+}
+
+/// Seconds the oldest uncommitted message may wait before ingest counts as lagging (the
+/// default `IngestLagging` rule's threshold).
+const INGEST_LAG_MAX_SECONDS: f64 = 60.0;
+
+/// The aggregator's last reading of the work-queue stream and its consumer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestLag {
+    /// `ok`, `lagging` (the oldest uncommitted message is over 60 s old) or `stale` (the
+    /// reading is older than `api.stale_after_seconds`: no aggregator reports).
+    pub status: &'static str,
+    /// The aggregator that reported it.
+    pub host: String,
+    pub read_at: DateTime<Utc>,
+    /// Messages the consumer has not delivered yet.
+    pub pending_messages: Option<f64>,
+    /// Delivered and not acknowledged (batches being written, or held by a dead instance).
+    pub ack_pending_messages: Option<f64>,
+    /// Age of the oldest message not committed yet (0 when the stream is empty).
+    pub oldest_age_seconds: Option<f64>,
+    pub stream_messages: Option<f64>,
+    pub stream_bytes: Option<f64>,
 }
 
 /// Firing alerts, counted.
@@ -121,7 +149,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         None => down("not configured".to_owned()),
     };
     let now = Utc::now();
-    let (latest, alerts) = if postgres.status == "up" {
+    let (latest, alerts, lag) = if postgres.status == "up" {
         let counts = state.store.firing_alert_counts().await.ok();
         (
             state.store.freshness().await.unwrap_or_default(),
@@ -130,10 +158,30 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 firing_critical: counts.firing_critical,
                 unacknowledged: counts.unacknowledged,
             }),
+            state.store.ingest_lag().await.ok().flatten(),
         )
     } else {
-        (Vec::new(), None)
+        (Vec::new(), None, None)
     };
+    let ingest = lag.map(|lag| {
+        let read_age = (now - lag.sample_time).num_milliseconds() as f64 / 1000.0;
+        IngestLag {
+            status: if read_age > state.stale_after_seconds as f64 {
+                "stale"
+            } else if lag.oldest_age_seconds.unwrap_or(0.0) > INGEST_LAG_MAX_SECONDS {
+                "lagging"
+            } else {
+                "ok"
+            },
+            host: lag.host,
+            read_at: lag.sample_time,
+            pending_messages: lag.pending_messages,
+            ack_pending_messages: lag.ack_pending_messages,
+            oldest_age_seconds: lag.oldest_age_seconds,
+            stream_messages: lag.stream_messages,
+            stream_bytes: lag.stream_bytes,
+        }
+    });
     let gpus = latest
         .iter()
         .filter(|l| l.source == exporter_protocol::hardware::KIND)
@@ -172,7 +220,9 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let healthy = postgres.status == "up" && nats.status == "up";
     let status = if !healthy {
         "unhealthy"
-    } else if collectors.iter().any(|c| c.status == "stale") {
+    } else if collectors.iter().any(|c| c.status == "stale")
+        || ingest.as_ref().is_some_and(|i| i.status == "lagging")
+    {
         "degraded"
     } else {
         "ok"
@@ -206,6 +256,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 })
                 .unwrap_or_default(),
             alerts,
+            ingest,
         }),
     )
 }

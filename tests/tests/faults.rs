@@ -590,3 +590,76 @@ async fn the_dead_mans_switch_pings_while_healthy_and_stops_when_ingest_stops() 
     admin.close().await;
     env.finish().await;
 }
+
+/// Issue 13, item 2: a batch whose write takes many times `ack_wait` (PostgreSQL refusing
+/// connections) is kept alive with in-progress acknowledgements, so a second aggregator never
+/// gets it meanwhile: JetStream redelivers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_write_is_kept_in_progress_and_never_redelivered() {
+    let env = TestEnv::new("").await;
+    let text = std::fs::read_to_string(&env.settings_path)
+        .unwrap()
+        .replace("ack_wait_seconds: 5", "ack_wait_seconds: 1");
+    std::fs::write(&env.settings_path, text).unwrap();
+    env.migrate().await;
+    let js = env.jetstream().await;
+    let first = env.spawn("exporter-aggregator", &[]);
+    started(&first);
+    let second = env.spawn("exporter-aggregator", &[]);
+    started(&second);
+
+    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
+        .await
+        .unwrap();
+    let allow = |allowed: bool| {
+        let admin = admin.clone();
+        let database = env.database.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS {allowed}"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            if !allowed {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+            }
+        }
+    };
+    allow(false).await;
+    let envelope = padded("slow-host", 1);
+    publish(&js, &envelope).await.unwrap();
+    // Six times ack_wait.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    allow(true).await;
+    env.ingested(envelope.id).await;
+    eventually("the stream drained", Duration::from_secs(30), || async {
+        (stream_messages(&js).await == 0).then_some(())
+    })
+    .await;
+    let consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream("EXPORTER_TELEMETRY")
+        .await
+        .unwrap()
+        .get_consumer("aggregator")
+        .await
+        .unwrap();
+    let info = consumer.get_info().await.unwrap();
+    // Each delivery takes a consumer sequence: as many as stream messages means none twice.
+    assert_eq!(
+        info.delivered.consumer_sequence, info.delivered.stream_sequence,
+        "a message was delivered twice: {info:?}"
+    );
+    assert!(
+        first.output().contains("retrying (nothing acked)")
+            || second.output().contains("retrying (nothing acked)"),
+        "the write did fail meanwhile"
+    );
+    admin.close().await;
+    env.finish().await;
+}

@@ -30,7 +30,7 @@ impl Profile {
         match std::env::var("EXPORTER_FAULTS_PROFILE").as_deref() {
             Ok("long") => Self {
                 name: "long",
-                rate_per_second: 4000,
+                rate_per_second: 2000,
                 kills: 20,
             },
             _ => Self {

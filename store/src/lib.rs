@@ -12,6 +12,7 @@ pub mod delivery;
 mod filter;
 pub mod health;
 mod history;
+mod ingested;
 mod latest;
 pub mod log_query;
 mod logs;

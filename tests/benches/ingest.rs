@@ -105,6 +105,7 @@ async fn main() {
             exporter_store::Tiers::from(&settings.aggregator.retention).longest_days(),
         ),
         IngestOptions::from_settings(&settings.aggregator),
+        Default::default(),
         shutdown.clone(),
     ));
     loop {

@@ -1,7 +1,8 @@
 //! `GET /health` (no key): is PostgreSQL reachable, is NATS connected, how fresh is each
-//! collector on each host. 200 when both dependencies are up (`degraded` if a collector is
-//! stale), 503 when one is down, so a load balancer or an uptime check can use it as is. A caller
-//! that sends the API key also gets the disk each tier of points uses.
+//! collector on each host, how far behind ingest is. 200 when both dependencies are up
+//! (`degraded` if a collector is stale or ingest lags), 503 when one is down, so a load balancer
+//! or an uptime check can use it as is. A caller that sends the API key also gets the disk each
+//! tier of points uses.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,10 @@ pub struct Health {
     /// while PostgreSQL is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertCounts>,
+    /// How far behind ingest is, as the aggregator last read it from JetStream (counts only).
+    /// Absent while PostgreSQL is down or before any aggregator reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestLag>,
     /// Disk per tier of points (`raw`, `1m`, `1h`), only for a caller that sends the API key
     /// (and while PostgreSQL is up).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,6 +93,29 @@ pub enum UpDown {
 pub enum Freshness {
     Fresh,
     Stale,
+}
+
+/// Seconds the oldest uncommitted message may wait before ingest counts as lagging (the
+/// default `IngestLagging` rule's threshold).
+const INGEST_LAG_MAX_SECONDS: f64 = 60.0;
+
+/// The aggregator's last reading of the work-queue stream and its consumer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestLag {
+    /// `ok`, `lagging` (the oldest uncommitted message is over 60 s old) or `stale` (the
+    /// reading is older than `api.stale_after_seconds`: no aggregator reports).
+    pub status: &'static str,
+    /// The aggregator that reported it.
+    pub host: String,
+    pub read_at: DateTime<Utc>,
+    /// Messages the consumer has not delivered yet.
+    pub pending_messages: Option<f64>,
+    /// Delivered and not acknowledged (batches being written, or held by a dead instance).
+    pub ack_pending_messages: Option<f64>,
+    /// Age of the oldest message not committed yet (0 when the stream is empty).
+    pub oldest_age_seconds: Option<f64>,
+    pub stream_messages: Option<f64>,
+    pub stream_bytes: Option<f64>,
 }
 
 /// Firing alerts, counted.
@@ -203,7 +231,7 @@ pub async fn health(
     } else {
         None
     };
-    let (latest, alerts) = if postgres.status == UpDown::Up {
+    let (latest, alerts, lag) = if postgres.status == UpDown::Up {
         let counts = state.store.firing_alert_counts().await.ok();
         (
             state.store.freshness().await.unwrap_or_default(),
@@ -212,10 +240,30 @@ pub async fn health(
                 firing_critical: counts.firing_critical,
                 unacknowledged: counts.unacknowledged,
             }),
+            state.store.ingest_lag().await.ok().flatten(),
         )
     } else {
-        (Vec::new(), None)
+        (Vec::new(), None, None)
     };
+    let ingest = lag.map(|lag| {
+        let read_age = (now - lag.sample_time).num_milliseconds() as f64 / 1000.0;
+        IngestLag {
+            status: if read_age > state.stale_after_seconds as f64 {
+                "stale"
+            } else if lag.oldest_age_seconds.unwrap_or(0.0) > INGEST_LAG_MAX_SECONDS {
+                "lagging"
+            } else {
+                "ok"
+            },
+            host: lag.host,
+            read_at: lag.sample_time,
+            pending_messages: lag.pending_messages,
+            ack_pending_messages: lag.ack_pending_messages,
+            oldest_age_seconds: lag.oldest_age_seconds,
+            stream_messages: lag.stream_messages,
+            stream_bytes: lag.stream_bytes,
+        }
+    });
     let gpus = latest
         .iter()
         .filter(|l| l.source == exporter_protocol::hardware::KIND)
@@ -254,7 +302,9 @@ pub async fn health(
     let healthy = postgres.status == UpDown::Up && nats.status == UpDown::Up;
     let status = if !healthy {
         OverallStatus::Unhealthy
-    } else if collectors.iter().any(|c| c.status == Freshness::Stale) {
+    } else if collectors.iter().any(|c| c.status == Freshness::Stale)
+        || ingest.as_ref().is_some_and(|i| i.status == "lagging")
+    {
         OverallStatus::Degraded
     } else {
         OverallStatus::Ok
@@ -289,6 +339,7 @@ pub async fn health(
                 .unwrap_or_default(),
             alerts,
             tiers,
+            ingest,
         }),
     )
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub request_timeout_seconds: u64,
     /// Subject prefix, for request/reply to collectors.
     pub subject_prefix: String,
+    /// The JetStream stream `/health` checks.
+    pub stream_name: String,
     /// How long to wait for the market collector.
     pub market_rpc_timeout_seconds: u64,
     /// Time zone whose calendar days P&L belongs to.
@@ -67,6 +69,7 @@ impl AppState {
             request_timeout_seconds: settings.api.request_timeout_seconds,
             tunnels: Arc::default(),
             subject_prefix: settings.nats.subject_prefix.clone(),
+            stream_name: settings.nats.stream.clone(),
             market_rpc_timeout_seconds: settings.market.rpc_timeout_seconds,
             timezone: settings
                 .trading

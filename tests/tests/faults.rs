@@ -120,8 +120,11 @@ async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest() {
         (lag.stream_messages == Some(0.0) && lag.oldest_age_seconds == Some(0.0)).then_some(())
     })
     .await;
-    // And `/health` shows it, with no key.
-    let (status, health) = exporter_tests::get_json(&env.api_url("/health"), None).await;
+    // And `/health` shows it to a caller with the key (without one: the status only).
+    let (_, public) = exporter_tests::get_json(&env.api_url("/health"), None).await;
+    assert_eq!(public["ingest"]["status"], "ok", "{public}");
+    let (status, health) =
+        exporter_tests::get_json(&env.api_url("/health"), Some(&env.api_key)).await;
     assert_eq!(status, 200, "{health}");
     let ingest = &health["ingest"];
     assert_eq!(ingest["status"], "ok", "{health}");

@@ -285,8 +285,10 @@ async fn health_shows_disk_per_tier_only_to_a_caller_with_the_key() {
     assert!(anonymous.get("tiers").is_none(), "{anonymous}");
     assert_eq!(anonymous["postgres"]["status"], "up");
     let wrong = format!("wrong-{}", uuid::Uuid::new_v4().simple());
+    // No aggregator here, so the stream is missing: 503, with or without a key.
     let (code, guessed) = exporter_tests::get_json(&env.api_url("/health"), Some(&wrong)).await;
-    assert_eq!(code, 200);
+    assert_eq!(code, 503, "{guessed}");
+    assert_eq!(guessed["stream"]["status"], "down", "{guessed}");
     assert!(
         guessed.get("tiers").is_none(),
         "a wrong key sees no more: {guessed}"

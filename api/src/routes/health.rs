@@ -1,8 +1,10 @@
-//! `GET /health` (no key): is PostgreSQL reachable, is NATS connected, how fresh is each
-//! collector on each host, how far behind ingest is. 200 when both dependencies are up
-//! (`degraded` if a collector is stale or ingest lags), 503 when one is down, so a load balancer
-//! or an uptime check can use it as is. A caller that sends the API key also gets the disk each
-//! tier of points uses.
+//! `GET /health`: is PostgreSQL reachable, is NATS connected, does the stream exist, how fresh
+//! is each collector, how far behind ingest is. 200 when the dependencies are up (`degraded` if
+//! a collector is stale or ingest lags), 503 when one is down, so a load balancer or an uptime
+//! check can use it as is. Without a key it says only the states ([`PublicHealth`]: no host
+//! names, URLs, versions, error texts or alert counts, which would tell a stranger with the
+//! tunnel URL what runs here); with the key, everything ([`Health`]), the disk each tier of
+//! points uses included.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ use crate::AppState;
 #[schema(example = json!({
     "status": "ok", "version": "0.1.0", "started_at": "2026-12-01T12:37:10.845494338Z",
     "uptime_seconds": 3600,
-    "postgres": {"status": "up", "latency_ms": 1.43}, "nats": {"status": "up"},
+    "postgres": {"status": "up", "latency_ms": 1.43}, "nats": {"status": "up"}, "stream": {"status": "up"},
     "collectors": [{"source": "system", "host": "gh200", "last_sample_time": "2026-12-01T13:37:11.059879Z", "age_seconds": 0.497, "status": "fresh"}],
     "gpus": [{"host": "gh200", "nvml": "ok", "gpu_count": 1}],
     "tunnels": [],
@@ -35,6 +37,9 @@ pub struct Health {
     pub uptime_seconds: u64,
     pub postgres: Dependency,
     pub nats: Dependency,
+    /// The JetStream stream that carries samples to the aggregator (`down` when it is missing:
+    /// nothing can be stored until the aggregator creates it).
+    pub stream: Dependency,
     /// Last sample per collector and host.
     pub collectors: Vec<CollectorFreshness>,
     /// NVML's state per host, from the latest hardware sample.
@@ -54,6 +59,101 @@ pub struct Health {
     /// (and while PostgreSQL is up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tiers: Option<Vec<TierDisk>>,
+}
+
+/// What `/health` answers: everything to a caller with the key, the states only without.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum HealthAnswer {
+    Full(Box<Health>),
+    Public(PublicHealth),
+}
+
+/// `/health` without a key: the overall status and each component's state, nothing more.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "ok", "postgres": {"status": "up"}, "nats": {"status": "up"},
+    "stream": {"status": "up"}, "collectors": [{"source": "system", "status": "fresh"}],
+    "tunnels": [{"status": "up"}], "ingest": {"status": "ok"}
+}))]
+// No other property: the document's oneOf tells this shape from `Health` by it.
+#[serde(deny_unknown_fields)]
+pub struct PublicHealth {
+    pub status: OverallStatus,
+    pub postgres: PublicState,
+    pub nats: PublicState,
+    pub stream: PublicState,
+    /// Each collector kind: `stale` when its samples of any host are.
+    pub collectors: Vec<PublicCollector>,
+    /// Each host's tunnel state (`off`, `connecting`, `up`, `down`), without its URL or host.
+    pub tunnels: Vec<PublicTunnel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<PublicIngest>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicState {
+    pub status: UpDown,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicCollector {
+    pub source: String,
+    pub status: Freshness,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTunnel {
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicIngest {
+    /// `ok`, `lagging` or `stale`.
+    pub status: &'static str,
+}
+
+impl Health {
+    /// The states only, for a caller without a key.
+    fn public(&self) -> PublicHealth {
+        let mut collectors: Vec<PublicCollector> = Vec::new();
+        for collector in &self.collectors {
+            match collectors.iter_mut().find(|c| c.source == collector.source) {
+                Some(known) if collector.status == Freshness::Stale => {
+                    known.status = Freshness::Stale
+                }
+                Some(_) => {}
+                None => collectors.push(PublicCollector {
+                    source: collector.source.clone(),
+                    status: collector.status,
+                }),
+            }
+        }
+        PublicHealth {
+            status: self.status,
+            postgres: PublicState {
+                status: self.postgres.status,
+            },
+            nats: PublicState {
+                status: self.nats.status,
+            },
+            stream: PublicState {
+                status: self.stream.status,
+            },
+            collectors,
+            tunnels: self
+                .tunnels
+                .iter()
+                .map(|t| PublicTunnel {
+                    status: t.tunnel.status.clone(),
+                })
+                .collect(),
+            ingest: self
+                .ingest
+                .as_ref()
+                .map(|i| PublicIngest { status: i.status }),
+        }
+    }
 }
 
 /// Disk used by one tier of points: its partitions with their indexes and TOAST.
@@ -170,14 +270,14 @@ pub struct CollectorFreshness {
     tag = "health",
     security(()),
     responses(
-        (status = 200, description = "PostgreSQL and NATS are up", body = Health),
-        (status = 503, description = "A dependency is down", body = Health),
+        (status = 200, description = "PostgreSQL, NATS and the stream are up: everything with the key (`Health`), the states only without (`PublicHealth`)", body = HealthAnswer),
+        (status = 503, description = "A dependency is down", body = HealthAnswer),
     )
 )]
 pub async fn health(
     State(state): State<AppState>,
     request: axum::extract::Request,
-) -> (StatusCode, Json<Health>) {
+) -> (StatusCode, Json<HealthAnswer>) {
     // The key is optional here; a wrong one counts as a failed attempt, as on every other route
     // (the answer is then the one without a key).
     let with_key = match crate::auth::presented_key(request.headers()) {
@@ -213,6 +313,10 @@ pub async fn health(
             other => down(format!("connection {other}")),
         },
         None => down("not configured".to_owned()),
+    };
+    let stream = match &state.nats {
+        Some(client) if nats.status == UpDown::Up => stream_state(client, &state.stream_name).await,
+        _ => down("NATS is not connected".to_owned()),
     };
     let now = Utc::now();
     let tiers = if with_key && postgres.status == UpDown::Up {
@@ -299,7 +403,8 @@ pub async fn health(
             }
         })
         .collect();
-    let healthy = postgres.status == UpDown::Up && nats.status == UpDown::Up;
+    let healthy =
+        postgres.status == UpDown::Up && nats.status == UpDown::Up && stream.status == UpDown::Up;
     let status = if !healthy {
         OverallStatus::Unhealthy
     } else if collectors.iter().any(|c| c.status == Freshness::Stale)
@@ -314,34 +419,57 @@ pub async fn health(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        code,
-        Json(Health {
-            status,
-            version: env!("CARGO_PKG_VERSION"),
-            started_at: state.started_at,
-            uptime_seconds: state.started.elapsed().as_secs(),
-            postgres,
-            nats,
-            collectors,
-            gpus,
-            tunnels: state
-                .tunnels
-                .lock()
-                .map(|t| {
-                    t.iter()
-                        .map(|(host, tunnel)| HostTunnel {
-                            host: host.clone(),
-                            tunnel: tunnel.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            alerts,
-            tiers,
-            ingest,
-        }),
-    )
+    let health = Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: state.started_at,
+        uptime_seconds: state.started.elapsed().as_secs(),
+        postgres,
+        nats,
+        stream,
+        collectors,
+        gpus,
+        tunnels: state
+            .tunnels
+            .lock()
+            .map(|t| {
+                t.iter()
+                    .map(|(host, tunnel)| HostTunnel {
+                        host: host.clone(),
+                        tunnel: tunnel.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        alerts,
+        tiers,
+        ingest,
+    };
+    let answer = if with_key {
+        HealthAnswer::Full(Box::new(health))
+    } else {
+        HealthAnswer::Public(health.public())
+    };
+    (code, Json(answer))
+}
+
+/// Whether the stream exists (an INFO request, at most 2 s).
+async fn stream_state(client: &async_nats::Client, name: &str) -> Dependency {
+    let js = async_nats::jetstream::new(client.clone());
+    match tokio::time::timeout(Duration::from_secs(2), js.get_stream(name)).await {
+        Ok(Ok(_)) => Dependency {
+            status: UpDown::Up,
+            latency_ms: None,
+            error: None,
+        },
+        Ok(Err(err)) => {
+            tracing::warn!(stream = %name, error = %err, "health check: the stream is missing");
+            down(format!(
+                "stream {name} missing: nothing can be stored; the aggregator creates it at start (restart it)"
+            ))
+        }
+        Err(_) => down("JetStream did not answer within 2 s".to_owned()),
+    }
 }
 
 fn down(error: String) -> Dependency {

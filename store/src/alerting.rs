@@ -188,6 +188,16 @@ impl Store {
         rows.iter().map(alert_from_row).collect()
     }
 
+    /// How many silences are not expired and not yet ended at `now` (including future ones).
+    pub async fn current_silence_count(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM silence WHERE expired_at IS NULL AND ends_at > $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Silences not expired and not yet ended at `now` (including future ones).
     pub async fn current_silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(

@@ -779,3 +779,75 @@ async fn get_status(env: &TestEnv, path: &str, key: &str) -> (u16, Value) {
     let (status, body, _) = call(env, Method::GET, path, key, None).await;
     (status, body)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_silences_are_capped() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let _api = env.spawn("exporter-api", &[]);
+    exporter_tests::wait_for_port(env.api_port, Duration::from_secs(30));
+    // 999 active silences and one expired, written straight to the store.
+    sqlx::query(
+        "INSERT INTO silence (silence_id, matchers, starts_at, ends_at, created_by, comment, expired_at)
+         SELECT gen_random_uuid(), '[{\"name\":\"alertname\",\"value\":\"X\"}]', now(), now() + interval '1 hour', 'test', 'load',
+                CASE WHEN n = 0 THEN now() END
+         FROM generate_series(0, 999) AS n",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM silence WHERE expired_at IS NULL AND ends_at > now()",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(active, 999);
+    let body = json!({"matchers": [{"name": "alertname", "value": "GpuHot"}], "duration": "1h", "comment": "the 1000th"});
+    let client = reqwest::Client::new();
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let request = client
+            .request(method, env.api_url(&path))
+            .header("X-API-Key", &env.api_key);
+        async move {
+            let request = match body {
+                Some(body) => request.json(&body),
+                None => request,
+            };
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, created) = send(Method::POST, "/silences".into(), Some(body.clone())).await;
+    assert_eq!(
+        status, 201,
+        "the 1000th active silence is accepted: {created}"
+    );
+    let (status, refused) = problem(
+        &env,
+        Method::POST,
+        "/silences",
+        &env.api_key,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1000 silences are active"),
+        "{refused}"
+    );
+    // Expiring one makes room again.
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = send(Method::DELETE, format!("/silences/{id}"), None).await;
+    assert!(status < 300, "{status}");
+    let (status, _) = send(Method::POST, "/silences".into(), Some(body)).await;
+    assert_eq!(status, 201);
+    env.finish().await;
+}

@@ -243,7 +243,13 @@ async fn rpc<Q: serde::Serialize, T: DeserializeOwned>(
                 failure.parameter.unwrap_or_else(|| "symbol".into()),
                 failure.message,
             ),
-            _ => unavailable(format!("market data unavailable: {}", failure.message)),
+            // The upstream's own words may hold its URL: logged here, never answered.
+            _ => {
+                tracing::warn!(verb, error = %failure.message, "market data unavailable");
+                unavailable(
+                    "market data unavailable: Yahoo did not answer the market collector (`exporter logs collector-market` says why)".into(),
+                )
+            }
         }),
         Err(err) => Err(ApiError::Internal(format!(
             "bad reply from the market collector: {err}"

@@ -282,6 +282,10 @@ fn silence_from_request(
     })
 }
 
+/// Silences active at once: each one's matchers are checked against every alert on every
+/// evaluation and every `GET /alerts`, so their number is bounded like their regexes' size.
+pub const MAX_ACTIVE_SILENCES: i64 = 1000;
+
 #[utoipa::path(
     post, path = "/silences", operation_id = "create_silence", tag = "alerts",
     params(NoParams),
@@ -291,6 +295,7 @@ fn silence_from_request(
         (status = 400, description = "The body is not JSON, or a query parameter was given", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key has the read scope only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`MAX_ACTIVE_SILENCES` (1000) silences are active already: expire some first", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is not acceptable; `parameter` names it (`matchers[0].value`, `ends_at`, ...)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -302,6 +307,12 @@ pub async fn create_silence(
 ) -> Result<(StatusCode, Json<SilenceView>), ApiError> {
     let now = Utc::now();
     let silence = silence_from_request(request, &caller, now)?;
+    let active = state.store.current_silence_count(now).await?;
+    if active >= MAX_ACTIVE_SILENCES {
+        return Err(ApiError::Conflict(format!(
+            "{active} silences are active, the limit: expire some first (DELETE /silences/{{id}})"
+        )));
+    }
     state.store.insert_silence(&silence).await?;
     tracing::info!(silence_id = %silence.id, created_by = %silence.created_by, caller = %caller.name, ends_at = %silence.ends_at, "silence created");
     Ok((StatusCode::CREATED, Json(SilenceView::new(silence, now))))

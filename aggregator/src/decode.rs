@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use exporter_protocol::alert::{self, Notification, NotificationBatch};
-use exporter_protocol::brokerage::{self, EquityHistory, FillBatch, FillRecord};
+use exporter_protocol::brokerage::{self, CashActivityBatch, EquityHistory, FillBatch, FillRecord};
 use exporter_protocol::logs::LogBatch;
 use exporter_protocol::market::{BarBatch, Quote};
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, SourceKind, Subjects};
@@ -246,6 +246,18 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
                 fill.validate()?;
             }
             Ok((batch.series(), Domain::Fills(batch.fills)))
+        }
+        SourceKind::MarketCalendar => {
+            let calendar = typed::<exporter_protocol::calendar::MarketCalendar>(source, body)?;
+            calendar.validate()?;
+            Ok((Vec::new(), Domain::MarketCalendar(Box::new(calendar))))
+        }
+        SourceKind::CashActivities => {
+            let batch = typed::<CashActivityBatch>(source, body)?;
+            for activity in &batch.activities {
+                activity.validate()?;
+            }
+            Ok((batch.series(), Domain::CashActivities(batch.activities)))
         }
         SourceKind::MarketBars => {
             let batch = typed::<BarBatch>(source, body)?;

@@ -21,6 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::activity::{ActivitiesQuery, Activity};
+use crate::calendar::{Clock, MarketDay};
 use crate::config::ClientConfig;
 use crate::error::AlpacaError;
 use crate::model::{Account, Order, Position};
@@ -240,6 +241,25 @@ impl Client {
             "stopped paging activities after {MAX_PAGES} pages"
         );
         Ok(all)
+    }
+
+    /// `GET /v2/calendar?start=..&end=..`: the days the market opens in `[start, end]`, with
+    /// their hours (a weekday missing from the answer is a holiday).
+    pub async fn calendar(
+        &self,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+    ) -> Result<Vec<MarketDay>, AlpacaError> {
+        self.get_json(
+            "/v2/calendar",
+            &[("start", start.to_string()), ("end", end.to_string())],
+        )
+        .await
+    }
+
+    /// `GET /v2/clock`: whether the market is open now, and its next open and close.
+    pub async fn clock(&self) -> Result<Clock, AlpacaError> {
+        self.get_json("/v2/clock", &[]).await
     }
 
     /// `GET /v2/account/portfolio/history?period=..&timeframe=..`, e.g. `("1M", "1D")`.

@@ -1,11 +1,13 @@
 //! The brokerage payloads: the account and positions snapshot (`portfolio`), the daily equity
-//! history (`equity_history`), new fills (`fills`) and the open orders (`orders`), plus the
-//! documented JSON the trading system may publish itself on `exporter.v1.ingest.fill`.
+//! history (`equity_history`), new fills (`fills`), the open orders (`orders`) and the cash the
+//! account moved for other reasons (`cash_activities`: fees, dividends, interest, deposits and
+//! withdrawals), plus the documented JSON the trading system may publish itself on
+//! `exporter.v1.ingest.fill`.
 //!
 //! Money, prices and quantities are `rust_decimal::Decimal` end to end and travel as JSON
 //! strings (`"103820.56"`), so no value is ever rounded through a float.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,8 @@ pub const EQUITY_KIND: &str = "equity_history";
 pub const FILLS_KIND: &str = "fills";
 /// Kind of the open orders snapshot.
 pub const ORDERS_KIND: &str = "orders";
+/// Kind of a batch of non-trade account activities (fees, dividends, interest, deposits, ...).
+pub const CASH_ACTIVITIES_KIND: &str = "cash_activities";
 /// Ingest subject token of fills published by the trading system itself.
 pub const INGEST_FILL: &str = "fill";
 
@@ -150,6 +154,66 @@ pub struct FillBatch {
     pub fills: Vec<FillRecord>,
 }
 
+/// One non-trade account activity as the broker reported it: cash that moved for a reason other
+/// than a fill (Alpaca's `FEE`, `DIV`, `INT`, `CSD`, `CSW`, ... activities). What it counts as in
+/// the P&L (a fee, income, a deposit or withdrawal) is decided by `exporter-trading` from
+/// `activity_type`, so a reclassification needs no new data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CashActivity {
+    /// The broker's activity id: a repeated id replaces the stored one (a correction).
+    pub id: String,
+    /// The broker's code: `FEE`, `CFEE`, `PTC`, `DIV`, `INT`, `CSD`, `CSW`, `JNLC`, ...
+    pub activity_type: String,
+    /// The broker's finer code where it sends one (`REG`, `TAF` for a regulatory fee, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_sub_type: Option<String>,
+    /// The day it applies to (the broker's `date`).
+    pub date: NaiveDate,
+    /// Cash moved, signed: positive into the account, negative out of it.
+    pub net_amount: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The order it belongs to, where the broker names one (a fee charged on an order's fills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `executed`, `correct`, `canceled`, ... where sent; a `canceled` activity moves no cash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl CashActivity {
+    /// Checks what serde cannot: non-empty id and type, no NUL characters.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty() || self.activity_type.is_empty() {
+            return Err("cash activity: id and activity_type must not be empty".into());
+        }
+        let texts = [
+            Some(&self.id),
+            Some(&self.activity_type),
+            self.activity_sub_type.as_ref(),
+            self.symbol.as_ref(),
+            self.order_id.as_ref(),
+            self.description.as_ref(),
+            self.status.as_ref(),
+        ];
+        if texts.into_iter().flatten().any(|s| s.contains('\0')) {
+            return Err(format!(
+                "cash activity {}: a string contains a NUL character",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Non-trade activities new or changed since the collector last published them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CashActivityBatch {
+    pub activities: Vec<CashActivity>,
+}
+
 /// The open orders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OpenOrders {
@@ -238,6 +302,12 @@ impl HasSeries for EquityHistory {
 impl HasSeries for FillBatch {
     fn series(&self) -> Vec<SeriesPoint> {
         vec![TRADES_FILLS_RECEIVED.plain(self.fills.len() as f64)]
+    }
+}
+
+impl HasSeries for CashActivityBatch {
+    fn series(&self) -> Vec<SeriesPoint> {
+        Vec::new()
     }
 }
 

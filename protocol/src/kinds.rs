@@ -58,9 +58,9 @@ kind_enum! {
         Notifications,
         /// Market charts and quotes (Yahoo), on a schedule and on request.
         Market,
-        /// The brokerage account and positions, and the equity history.
+        /// The brokerage account and positions, the equity history and the market calendar.
         Portfolio,
-        /// The brokerage's fills and open orders.
+        /// The brokerage's fills, open orders and non-trade (cash) activities.
         Trades,
     }
 }
@@ -89,8 +89,16 @@ impl CollectorKind {
                 SourceKind::GpuInventory,
                 SourceKind::GpuEvent,
             ],
-            Self::Portfolio => &[SourceKind::Portfolio, SourceKind::EquityHistory],
-            Self::Trades => &[SourceKind::Fills, SourceKind::Orders],
+            Self::Portfolio => &[
+                SourceKind::Portfolio,
+                SourceKind::EquityHistory,
+                SourceKind::MarketCalendar,
+            ],
+            Self::Trades => &[
+                SourceKind::Fills,
+                SourceKind::Orders,
+                SourceKind::CashActivities,
+            ],
             Self::Market => &[SourceKind::MarketBars, SourceKind::Quote],
             Self::Logs => &[SourceKind::Logs],
             Self::Notifications => &[SourceKind::Notifications],
@@ -130,6 +138,10 @@ kind_enum! {
         Fills,
         /// [`crate::brokerage::OpenOrders`]
         Orders,
+        /// [`crate::brokerage::CashActivityBatch`]
+        CashActivities,
+        /// [`crate::calendar::MarketCalendar`]
+        MarketCalendar,
         /// [`crate::market::BarBatch`]
         MarketBars,
         /// [`crate::market::Quote`]
@@ -157,6 +169,8 @@ impl SourceKind {
             Self::EquityHistory => crate::brokerage::EQUITY_KIND,
             Self::Fills => crate::brokerage::FILLS_KIND,
             Self::Orders => crate::brokerage::ORDERS_KIND,
+            Self::CashActivities => crate::brokerage::CASH_ACTIVITIES_KIND,
+            Self::MarketCalendar => crate::calendar::KIND,
             Self::MarketBars => crate::market::BARS_KIND,
             Self::Quote => crate::market::QUOTE_KIND,
             Self::Logs => crate::logs::KIND,
@@ -181,7 +195,13 @@ impl SourceKind {
             | Self::Quote
             | Self::Pressure
             | Self::Exporter => true,
-            Self::GpuInventory | Self::GpuEvent | Self::Logs | Self::Notifications => false,
+            // Cash activities are published only when one is new or changed, the calendar daily.
+            Self::GpuInventory
+            | Self::GpuEvent
+            | Self::Logs
+            | Self::Notifications
+            | Self::CashActivities
+            | Self::MarketCalendar => false,
         }
     }
 
@@ -191,8 +211,10 @@ impl SourceKind {
         Some(match self {
             Self::System => CollectorKind::System,
             Self::Hardware | Self::GpuInventory | Self::GpuEvent => CollectorKind::Hardware,
-            Self::Portfolio | Self::EquityHistory => CollectorKind::Portfolio,
-            Self::Fills | Self::Orders => CollectorKind::Trades,
+            Self::Portfolio | Self::EquityHistory | Self::MarketCalendar => {
+                CollectorKind::Portfolio
+            }
+            Self::Fills | Self::Orders | Self::CashActivities => CollectorKind::Trades,
             Self::MarketBars | Self::Quote => CollectorKind::Market,
             Self::Logs => CollectorKind::Logs,
             Self::Notifications => CollectorKind::Notifications,
@@ -232,6 +254,8 @@ impl SourceKind {
             Self::EquityHistory => typed::<brokerage::EquityHistory>(self, body),
             Self::Fills => typed::<brokerage::FillBatch>(self, body),
             Self::Orders => typed::<brokerage::OpenOrders>(self, body),
+            Self::CashActivities => typed::<brokerage::CashActivityBatch>(self, body),
+            Self::MarketCalendar => typed::<crate::calendar::MarketCalendar>(self, body),
             Self::MarketBars => typed::<market::BarBatch>(self, body),
             Self::Quote => typed::<market::Quote>(self, body),
             Self::Logs => typed::<logs::LogBatch>(self, body),

@@ -82,6 +82,8 @@ pub struct Engine {
     queued: Vec<Change>,
     /// A notification alert resolves after this long without a repeat.
     notification_resolve_after: Duration,
+    /// The exchange calendar, for rules with `active_during`; `None` while unknown.
+    market: Option<exporter_trading::MarketCalendar>,
 }
 
 impl Engine {
@@ -98,6 +100,32 @@ impl Engine {
             restored: HashMap::new(),
             queued: Vec::new(),
             notification_resolve_after,
+            market: None,
+        }
+    }
+
+    /// Sets the exchange calendar that `active_during` is judged by (`None`: unknown, every
+    /// rule behaves as `always`).
+    pub fn set_market_calendar(&mut self, calendar: Option<exporter_trading::MarketCalendar>) {
+        self.market = calendar;
+    }
+
+    /// Whether a rule with `active_during` may fire at `now`: always when the calendar is
+    /// unknown or does not cover `now`.
+    pub fn market_allows(
+        &self,
+        active_during: crate::schema::ActiveDuring,
+        now: DateTime<Utc>,
+    ) -> bool {
+        use crate::schema::ActiveDuring;
+        use exporter_trading::Session;
+        let Some(session) = self.market.as_ref().and_then(|m| m.session_at(now)) else {
+            return true;
+        };
+        match active_during {
+            ActiveDuring::Always => true,
+            ActiveDuring::RegularSession => session == Session::Regular,
+            ActiveDuring::ExtendedHours => session.is_extended_or_regular(),
         }
     }
 

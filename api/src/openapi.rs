@@ -30,6 +30,7 @@ use crate::routes::{
         trades::stats,
         trades::daily,
         trades::calendar,
+        trades::cash_flows,
         market::chart,
         market::quote,
         logs::logs,

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/trades/statistics", get(trades::stats))
         .route("/trades/daily-pnl", get(trades::daily))
         .route("/trades/pnl-calendar", get(trades::calendar))
+        .route("/trades/cash-flows", get(trades::cash_flows))
         .route("/metrics/history", get(metrics::history))
         .route("/logs", get(logs::logs))
         .route("/alerts", get(alerts::alerts))

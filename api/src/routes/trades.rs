@@ -1,7 +1,9 @@
-//! `/trades/*`: fills, open and closed trades, statistics, daily P&L and the P&L calendar,
-//! computed with `exporter-trading` from the fills and equity history in the store (lots matched
-//! by `trading.cost_basis`). Trades are rebuilt only when the fill table changed (a count and a
-//! timestamp tell), so repeated requests are cheap. Fills, trades and daily P&L also come as
+//! `/trades/*`: fills, open and closed trades, statistics, daily P&L, the P&L calendar and the
+//! cash flows (fees, income, deposits, withdrawals), computed with `exporter-trading` from the
+//! fills, non-trade activities and equity history in the store (lots matched by
+//! `trading.cost_basis`, fees naming an order charged to its trade). Trades are rebuilt only
+//! when the fills or activities changed (counts and timestamps tell), so repeated requests are
+//! cheap. Fills, trades and daily P&L also come as
 //! CSV ([`super::csv`]).
 
 use std::sync::Arc;
@@ -14,8 +16,8 @@ use chrono::{Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, Trade, TradeStatus, cents, daily_pnl, month_calendar, statistics, trading_day,
-    year_calendar,
+    CashFlow, DailyPnl, Trade, TradeStatus, cents, daily_pnl, daily_pnl_with_cash, month_calendar,
+    statistics, trading_day, year_calendar,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -25,27 +27,36 @@ use super::metrics::latest_typed;
 use crate::params::Params;
 use crate::{ApiError, AppState};
 
-/// The trades of the current fill table, and which version of it they were built from.
-pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>)>>>;
+/// The trades and cash flows of the current fill and activity tables, and which version of
+/// them they were built from.
+pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>, Arc<Vec<CashFlow>>)>>>;
 
-/// Every trade, rebuilt when the fills changed.
-pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+/// Every trade (with the fees naming their orders) and every cash flow, rebuilt when the fills
+/// or the activities changed.
+async fn account(state: &AppState) -> Result<(Arc<Vec<Trade>>, Arc<Vec<CashFlow>>), ApiError> {
     let version = state.store.fills_version().await?;
     let mut cache = state.trades.lock().await;
-    if let Some((built_from, trades)) = cache.as_ref()
+    if let Some((built_from, trades, flows)) = cache.as_ref()
         && *built_from == version
     {
-        return Ok(trades.clone());
+        return Ok((trades.clone(), flows.clone()));
     }
     let fills = state.store.fills().await?;
-    let method = state.cost_basis;
-    let trades = Arc::new(
-        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills, method))
-            .await
-            .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
-    );
-    *cache = Some((version, trades.clone()));
-    Ok(trades)
+    let activities = state.store.cash_activities().await?;
+    let (method, tz) = (state.cost_basis, state.timezone);
+    let (trades, flows) = tokio::task::spawn_blocking(move || {
+        exporter_trading::account_from_records(fills, &activities, method, tz)
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?;
+    let (trades, flows) = (Arc::new(trades), Arc::new(flows));
+    *cache = Some((version, trades.clone(), flows.clone()));
+    Ok((trades, flows))
+}
+
+/// Every trade, rebuilt when the fills or activities changed.
+pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+    Ok(account(state).await?.0)
 }
 
 /// Equity history in the trading crate's terms.
@@ -420,7 +431,7 @@ pub async fn stats(State(state): State<AppState>, params: Params) -> Result<Json
         ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also asks for CSV"),
     ),
     responses(
-        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row"),
+        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses, account fees, income, net deposits, net P&L, the equity change and the equity P&L (equity change − net deposits); or a CSV attachment, one day a row"),
         (status = 400, body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
     )
@@ -433,8 +444,8 @@ pub async fn daily(
     params.only(&["start_date", "end_date", "format"])?;
     let format = Format::of(&params, &headers)?;
     let (start, end) = date_range(&params)?;
-    let trades = trades(&state).await?;
-    let rows = daily_pnl(&trades, state.timezone, start, end);
+    let (trades, flows) = account(&state).await?;
+    let rows = daily_pnl_with_cash(&trades, &flows, state.timezone, start, end);
     // Equity change per day: that day's last equity minus the previous day's.
     let mut by_day = std::collections::BTreeMap::new();
     for point in equity(&state).await? {
@@ -456,7 +467,12 @@ pub async fn daily(
             "trades_closed",
             "wins",
             "losses",
+            "account_fees",
+            "income",
+            "net_deposits",
+            "net_pnl",
             "equity_change",
+            "equity_pnl",
         ];
         let lines = rows.iter().map(|row| {
             vec![
@@ -466,7 +482,12 @@ pub async fn daily(
                 row.trades_closed.to_string(),
                 row.wins.to_string(),
                 row.losses.to_string(),
+                row.account_fees.to_string(),
+                row.income.to_string(),
+                row.net_deposits.to_string(),
+                row.net_pnl.to_string(),
                 csv::optional(change(row)),
+                csv::optional(change(row).map(|c| c - row.net_deposits)),
             ]
         });
         return Ok(csv::attachment(
@@ -479,6 +500,8 @@ pub async fn daily(
         .map(|row| {
             let mut value = json!(row);
             value["equity_change"] = json!(change(row));
+            // The day's P&L by the equity: what moved it other than deposits and withdrawals.
+            value["equity_pnl"] = json!(change(row).map(|c| c - row.net_deposits));
             value
         })
         .collect();
@@ -528,4 +551,30 @@ pub async fn calendar(
             "months": year_calendar(&rows, year),
         }))),
     }
+}
+
+#[utoipa::path(
+    get, path = "/trades/cash-flows", tag = "trading", security(("api_key" = [])),
+    params(
+        ("start_date" = Option<String>, Query, description = "first day (YYYY-MM-DD)"),
+        ("end_date" = Option<String>, Query, description = "last day"),
+    ),
+    responses(
+        (status = 200, description = "The account's non-trade activities as booked, oldest first: `kind` (fee, income, deposit, withdrawal, other), signed `amount` in cents, the `trade_id` a fee was charged to"),
+        (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+    )
+)]
+pub async fn cash_flows(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    params.only(&["start_date", "end_date"])?;
+    let (start, end) = date_range(&params)?;
+    let (_, flows) = account(&state).await?;
+    let selected: Vec<&CashFlow> = flows
+        .iter()
+        .filter(|f| within(Some(f.date), start, end))
+        .collect();
+    Ok(Json(json!({ "cash_flows": selected })))
 }

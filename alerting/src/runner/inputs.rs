@@ -1,6 +1,7 @@
 //! What the runner reads besides the live subscriptions: notifications stored by the
 //! aggregator, acknowledgements and silences written by the API, the sources the store has
-//! seen, and today's realised P&L (recomputed from the fills in a task of its own).
+//! seen, today's realised P&L (recomputed from the fills in a task of its own), and the market
+//! calendar that rules' `active_during` is judged by.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -172,6 +173,47 @@ pub(super) async fn follow_realised_pnl(
             }
             seen = Some(stamp);
         }
+    }
+}
+
+/// How often the stored market calendar is read again (it changes once a day).
+const CALENDAR_EVERY: Duration = Duration::from_secs(10);
+
+/// The stored market calendar, for `active_during`: read in its own task, sent when it changed
+/// (`None` while none is stored: no broker keys, or not fetched yet).
+pub(super) async fn follow_market_calendar(
+    store: Store,
+    sender: tokio::sync::watch::Sender<Option<exporter_trading::MarketCalendar>>,
+    shutdown: Shutdown,
+) {
+    let mut ticker = tokio::time::interval(CALENDAR_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = ticker.tick() => {}
+        }
+        let calendar = match store.market_calendar().await {
+            Ok(Some(message)) => match exporter_trading::MarketCalendar::from_message(&message) {
+                Ok(calendar) => Some(calendar),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the stored market calendar cannot be used; active_during rules behave as always");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "market calendar not read this time");
+                continue;
+            }
+        };
+        sender.send_if_modified(|current| {
+            let changed = *current != calendar;
+            if changed {
+                *current = calendar;
+            }
+            changed
+        });
     }
 }
 

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use crate::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
 use crate::engine::{Change, Engine, REALISED_PNL_TODAY_SERIES};
 use crate::load::{LoadedRules, RulesError, load_rules};
-use inputs::{follow_realised_pnl, seed_sources};
+use inputs::{follow_market_calendar, follow_realised_pnl, seed_sources};
 
 /// Key of the notification cursor in `alert_engine_state`.
 const NOTIFICATION_CURSOR: &str = "notification_cursor";
@@ -97,6 +97,8 @@ pub struct AlertRunner {
     notifications_seen: HashSet<i64>,
     /// Latest realised P&L of today (see [`follow_realised_pnl`]).
     realised_pnl: tokio::sync::watch::Receiver<Option<f64>>,
+    /// The latest stored market calendar (see [`follow_market_calendar`]).
+    market_calendar: tokio::sync::watch::Receiver<Option<exporter_trading::MarketCalendar>>,
     subscriptions: Option<(async_nats::Subscriber, async_nats::Subscriber)>,
 }
 
@@ -122,6 +124,12 @@ impl AlertRunner {
             }
         }
         seed_sources(&mut engine, &store, now).await;
+        // The stored calendar from the start, so an `active_during` rule does not fire in the
+        // moments before its first refresh.
+        if let Ok(Some(message)) = store.market_calendar().await {
+            engine
+                .set_market_calendar(exporter_trading::MarketCalendar::from_message(&message).ok());
+        }
         if let Ok(Some(peak)) = store.max_equity().await {
             engine.seed_equity_peak(settings.host_name(), peak);
         }
@@ -150,6 +158,12 @@ impl AlertRunner {
             settings.trading.timezone.clone(),
             settings.trading.cost_basis.parse().unwrap_or_default(),
             pnl_sender,
+            shutdown.clone(),
+        ));
+        let (calendar_sender, market_calendar) = tokio::sync::watch::channel(None);
+        tokio::spawn(follow_market_calendar(
+            store.clone(),
+            calendar_sender,
             shutdown.clone(),
         ));
         // Subscribed before the aggregator reports ready, so no sample of a collector started
@@ -186,6 +200,7 @@ impl AlertRunner {
                 notification_cursor: None,
                 notifications_seen: HashSet::new(),
                 realised_pnl,
+                market_calendar,
                 subscriptions,
             },
             task,
@@ -303,6 +318,10 @@ impl AlertRunner {
                 value,
                 now,
             );
+        }
+        if self.market_calendar.has_changed().unwrap_or(false) {
+            let calendar = self.market_calendar.borrow_and_update().clone();
+            self.engine.set_market_calendar(calendar);
         }
         let changes = self.engine.evaluate(now);
         let silence_changed = tokio::time::timeout(DB_STEP_TIMEOUT, self.read_silences(now))

@@ -509,7 +509,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "net_deposits",
             "net_pnl",
             "equity_change",
-            "equity_pnl"
+            "equity_pnl",
+            "market_day"
         ]
     );
     assert_eq!(
@@ -525,6 +526,7 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "0",
             "0",
             "347.00",
+            "",
             "",
             ""
         ]
@@ -543,6 +545,7 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "0",
             "-52.00",
             "",
+            "",
             ""
         ]
     );
@@ -560,7 +563,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "0",
             "300",
             "300",
-            "300"
+            "300",
+            ""
         ]
     );
     assert_eq!(table.len(), 5);
@@ -597,7 +601,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     assert_eq!(
         table[0],
         [
-            "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy"
+            "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy",
+            "session"
         ]
     );
     assert_eq!(table.len(), 6);
@@ -612,7 +617,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "13",
             "1.00",
             "",
-            "mean, \"reversion\""
+            "mean, \"reversion\"",
+            ""
         ],
         "newest first"
     );

@@ -247,6 +247,29 @@ pub async fn quote(
             "collector",
         ),
     };
+    // The market state from the exchange calendar when it is known and the symbol trades on
+    // it (not a crypto pair, a currency or a future: `-` or `=` in Yahoo's symbol), else
+    // Yahoo's own field.
+    let calendar_state = if quote.symbol.contains(['-', '=']) {
+        None
+    } else {
+        crate::routes::trades::market_calendar(&state)
+            .await
+            .and_then(|m| m.session_at(Utc::now()))
+            .map(|session| match session {
+                exporter_trading::Session::PreMarket => "PRE",
+                exporter_trading::Session::Regular => "REGULAR",
+                exporter_trading::Session::AfterHours => "POST",
+                exporter_trading::Session::Closed => "CLOSED",
+            })
+    };
+    let (market_state, market_state_source) = match calendar_state {
+        Some(state) => (Some(state.to_owned()), Some("calendar")),
+        None => (
+            quote.market_state.clone(),
+            quote.market_state.as_ref().map(|_| "yahoo"),
+        ),
+    };
     let change = quote.previous_close.map(|p| quote.price - p);
     let change_percent = quote
         .previous_close
@@ -261,7 +284,8 @@ pub async fn quote(
         "day_high": quote.day_high,
         "day_low": quote.day_low,
         "volume": quote.volume,
-        "market_state": quote.market_state,
+        "market_state": market_state,
+        "market_state_source": market_state_source,
         "currency": quote.currency,
         "time": quote.time,
         "age_seconds": (Utc::now() - quote.time).num_milliseconds() as f64 / 1000.0,

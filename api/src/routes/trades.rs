@@ -16,8 +16,8 @@ use chrono::{Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    CashFlow, DailyPnl, Trade, TradeStatus, cents, daily_pnl, daily_pnl_with_cash, month_calendar,
-    statistics, trading_day, year_calendar,
+    CashFlow, DailyPnl, MarketCalendar, Trade, TradeStatus, cents, daily_pnl, daily_pnl_with_cash,
+    month_calendar, statistics, trading_day, year_calendar,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -57,6 +57,44 @@ async fn account(state: &AppState) -> Result<(Arc<Vec<Trade>>, Arc<Vec<CashFlow>
 /// Every trade, rebuilt when the fills or activities changed.
 pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
     Ok(account(state).await?.0)
+}
+
+/// The stored market calendar (`None` while unknown: no broker keys, or not fetched yet).
+pub(crate) async fn market_calendar(state: &AppState) -> Option<MarketCalendar> {
+    match state.store.market_calendar().await {
+        Ok(Some(message)) => MarketCalendar::from_message(&message)
+            .map_err(
+                |err| tracing::warn!(error = %err, "the stored market calendar cannot be used"),
+            )
+            .ok(),
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "the market calendar could not be read; days are not marked");
+            None
+        }
+    }
+}
+
+/// A date's mark: `regular`, `early_close`, `holiday`, `weekend`, or null when unknown.
+fn market_day(market: Option<&MarketCalendar>, date: NaiveDate) -> Value {
+    json!(market.and_then(|m| m.day_kind(date)))
+}
+
+/// The dates of `[first, last]` the calendar marks `kind`.
+fn dates_of_kind(
+    market: Option<&MarketCalendar>,
+    first: NaiveDate,
+    last: NaiveDate,
+    kind: exporter_trading::MarketDayKind,
+) -> Vec<NaiveDate> {
+    let Some(market) = market else {
+        return Vec::new();
+    };
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| market.day_kind(*d) == Some(kind))
+        .collect()
 }
 
 /// Equity history in the trading crate's terms.
@@ -342,6 +380,8 @@ pub async fn fills(
             ..f
         })
         .collect();
+    let market = market_calendar(&state).await;
+    let session = |f: &FillRecord| market.as_ref().and_then(|m| m.session_at(f.time));
     if format == Format::Csv {
         let rows = page.iter().map(|f| {
             vec![
@@ -354,15 +394,27 @@ pub async fn fills(
                 f.fee.to_string(),
                 f.order_id.clone().unwrap_or_default(),
                 f.strategy.clone().unwrap_or_default(),
+                session(f)
+                    .and_then(|s| json!(s).as_str().map(str::to_owned))
+                    .unwrap_or_default(),
             ]
         });
         let columns = [
             "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy",
+            "session",
         ];
         return Ok(csv::attachment("fills.csv", csv::table(&columns, rows)));
     }
+    let fills: Vec<Value> = page
+        .iter()
+        .map(|f| {
+            let mut value = json!(f);
+            value["session"] = json!(session(f));
+            value
+        })
+        .collect();
     Ok(
-        Json(json!({ "total": total, "limit": limit, "offset": offset, "fills": page }))
+        Json(json!({ "total": total, "limit": limit, "offset": offset, "fills": fills }))
             .into_response(),
     )
 }
@@ -459,6 +511,8 @@ pub async fn daily(
                 .map(|(_, previous)| cents(today - previous))
         })
     };
+    let market = market_calendar(&state).await;
+    let mark = |row: &DailyPnl| market_day(market.as_ref(), row.date);
     if format == Format::Csv {
         let columns = [
             "date",
@@ -473,6 +527,7 @@ pub async fn daily(
             "net_pnl",
             "equity_change",
             "equity_pnl",
+            "market_day",
         ];
         let lines = rows.iter().map(|row| {
             vec![
@@ -488,6 +543,7 @@ pub async fn daily(
                 row.net_pnl.to_string(),
                 csv::optional(change(row)),
                 csv::optional(change(row).map(|c| c - row.net_deposits)),
+                mark(row).as_str().unwrap_or_default().to_owned(),
             ]
         });
         return Ok(csv::attachment(
@@ -502,6 +558,7 @@ pub async fn daily(
             value["equity_change"] = json!(change(row));
             // The day's P&L by the equity: what moved it other than deposits and withdrawals.
             value["equity_pnl"] = json!(change(row).map(|c| c - row.net_deposits));
+            value["market_day"] = mark(row);
             value
         })
         .collect();
@@ -537,19 +594,67 @@ pub async fn calendar(
         NaiveDate::from_ymd_opt(year, 1, 1),
         NaiveDate::from_ymd_opt(year, 12, 31),
     );
+    let market = market_calendar(&state).await;
+    let market = market.as_ref();
+    let holidays_and_early_closes = |month: u32| {
+        let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+        let last = first
+            .checked_add_months(chrono::Months::new(1))?
+            .pred_opt()?;
+        Some((
+            dates_of_kind(
+                market,
+                first,
+                last,
+                exporter_trading::MarketDayKind::Holiday,
+            ),
+            dates_of_kind(
+                market,
+                first,
+                last,
+                exporter_trading::MarketDayKind::EarlyClose,
+            ),
+        ))
+    };
     match month {
         Some(month) => {
             let grid = month_calendar(&rows, year, month)
                 .map_err(|err| ApiError::bad("month", err.to_string()))?;
+            let mut grid = json!(grid);
+            for cell in grid["weeks"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_array_mut)
+                .flatten()
+                .filter(|cell| cell.is_object())
+            {
+                if let Some(date) = cell["date"].as_str().and_then(|d| d.parse().ok()) {
+                    cell["market_day"] = market_day(market, date);
+                }
+            }
+            let (holidays, early_closes) = holidays_and_early_closes(month).unwrap_or_default();
+            grid["holidays"] = json!(holidays);
+            grid["early_closes"] = json!(early_closes);
             Ok(Json(
                 json!({ "timezone": state.timezone.name(), "calendar": grid }),
             ))
         }
-        None => Ok(Json(json!({
-            "timezone": state.timezone.name(),
-            "year": year,
-            "months": year_calendar(&rows, year),
-        }))),
+        None => {
+            let mut months = json!(year_calendar(&rows, year));
+            for summary in months.as_array_mut().into_iter().flatten() {
+                let month = summary["month"].as_u64().unwrap_or(0) as u32;
+                let (holidays, early_closes) = holidays_and_early_closes(month).unwrap_or_default();
+                summary["holidays"] = json!(holidays);
+                summary["early_closes"] = json!(early_closes);
+            }
+            Ok(Json(json!({
+                "timezone": state.timezone.name(),
+                "year": year,
+                "months": months,
+                "market_calendar_known": market.is_some(),
+            })))
+        }
     }
 }
 

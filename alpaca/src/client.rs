@@ -191,6 +191,25 @@ impl Client {
         Ok(orders)
     }
 
+    /// `GET /v2/orders?status=closed&after=..`: up to [`MAX_ORDERS_PAGE_SIZE`] orders submitted
+    /// after `after` that are no longer open (filled, canceled, expired, rejected), newest
+    /// first.
+    pub async fn closed_orders_since(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<Order>, AlpacaError> {
+        self.get_json(
+            "/v2/orders",
+            &[
+                ("status", "closed".to_owned()),
+                ("limit", MAX_ORDERS_PAGE_SIZE.to_string()),
+                ("direction", "desc".to_owned()),
+                ("after", after.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            ],
+        )
+        .await
+    }
+
     /// `GET /v2/account/activities`: one page.
     pub async fn activities(&self, query: &ActivitiesQuery) -> Result<Vec<Activity>, AlpacaError> {
         let mut params = vec![

@@ -25,6 +25,10 @@ pub const FILLS_KIND: &str = "fills";
 pub const ORDERS_KIND: &str = "orders";
 /// Kind of a batch of non-trade account activities (fees, dividends, interest, deposits, ...).
 pub const CASH_ACTIVITIES_KIND: &str = "cash_activities";
+/// Source of the positions the trading system reports itself (`exporter.v1.ingest.positions`).
+pub const ENGINE_POSITIONS_KIND: &str = "engine_positions";
+/// Ingest subject token of the trading system's own positions report.
+pub const INGEST_POSITIONS: &str = "positions";
 /// Ingest subject token of fills published by the trading system itself.
 pub const INGEST_FILL: &str = "fill";
 
@@ -148,6 +152,65 @@ impl FillRecord {
     }
 }
 
+/// The positions the trading system believes it holds, published by it on
+/// `exporter.v1.ingest.positions` (plain JSON, no envelope) at least once a minute while it
+/// runs; compared with the broker's by the alert engine (`trading.positions_mismatched`), and
+/// its arrival tells that the trading system is up.
+///
+/// ```json
+/// {"time": "2026-03-02T15:00:00Z", "positions": [{"symbol": "AAPL", "quantity": "5"}, {"symbol": "TSLA", "quantity": "-2"}]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnginePositions {
+    /// When the report was made (default: when it arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<Utc>>,
+    /// The host the trading system runs on (default: `trading-engine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Every open position; a symbol not listed is flat.
+    pub positions: Vec<EnginePosition>,
+}
+
+/// One position as the trading system holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnginePosition {
+    pub symbol: String,
+    /// Signed quantity: negative for a short, as the broker reports it.
+    pub quantity: Decimal,
+}
+
+impl EnginePositions {
+    /// Checks what serde cannot: non-empty symbols listed once, no NUL characters.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.positions {
+            if p.symbol.is_empty() || p.symbol.contains('\0') {
+                return Err("positions: a symbol is empty or holds a NUL character".into());
+            }
+            if !seen.insert(p.symbol.as_str()) {
+                return Err(format!("positions: {} is listed twice", p.symbol));
+            }
+        }
+        if self
+            .host
+            .as_deref()
+            .is_some_and(|h| h.is_empty() || h.contains('\0'))
+        {
+            return Err("positions: host is empty or holds a NUL character".into());
+        }
+        Ok(())
+    }
+}
+
+impl HasSeries for EnginePositions {
+    fn series(&self) -> Vec<SeriesPoint> {
+        Vec::new()
+    }
+}
+
 /// New fills since the collector's cursor, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FillBatch {
@@ -214,10 +277,18 @@ pub struct CashActivityBatch {
     pub activities: Vec<CashActivity>,
 }
 
-/// The open orders.
+/// The open orders, and how many orders ended rejected or canceled lately.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OpenOrders {
     pub orders: Vec<OpenOrder>,
+    /// Orders rejected within the last `recent_window_seconds` (absent from older collectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_rejected: Option<u32>,
+    /// Orders canceled (or expired) within the last `recent_window_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_canceled: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_window_seconds: Option<u64>,
 }
 
 /// One open order.
@@ -259,6 +330,8 @@ crate::series_catalogue! {
     POSITION_UNREALIZED_PNL = gauge("position.unrealized_pnl", Currency, "Unrealised profit and loss of one position");
     TRADES_FILLS_RECEIVED = gauge("trades.fills_received", Count, "Fills in one batch from the broker");
     TRADES_OPEN_ORDERS = gauge("trades.open_orders", Count, "Open orders at the broker");
+    TRADES_ORDERS_REJECTED_RECENT = gauge("trades.orders_rejected_recent", Count, "Orders rejected at the broker in the last 15 minutes");
+    TRADES_ORDERS_CANCELED_RECENT = gauge("trades.orders_canceled_recent", Count, "Orders canceled or expired at the broker in the last 15 minutes");
     PORTFOLIO_DRAWDOWN_PERCENT = gauge("portfolio.drawdown_percent", Percent, "Equity below its running peak, in percent (derived for alert rules)");
     TRADING_REALIZED_PNL_TODAY = gauge("trading.realized_pnl_today", Currency, "Realised profit and loss of the current trading day (derived for alert rules)");
 }
@@ -313,7 +386,14 @@ impl HasSeries for CashActivityBatch {
 
 impl HasSeries for OpenOrders {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![TRADES_OPEN_ORDERS.plain(self.orders.len() as f64)]
+        let mut points = vec![TRADES_OPEN_ORDERS.plain(self.orders.len() as f64)];
+        if let Some(count) = self.recent_rejected {
+            points.push(TRADES_ORDERS_REJECTED_RECENT.plain(f64::from(count)));
+        }
+        if let Some(count) = self.recent_canceled {
+            points.push(TRADES_ORDERS_CANCELED_RECENT.plain(f64::from(count)));
+        }
+        points
     }
 }
 

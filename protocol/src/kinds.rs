@@ -142,6 +142,9 @@ kind_enum! {
         CashActivities,
         /// [`crate::calendar::MarketCalendar`]
         MarketCalendar,
+        /// [`crate::brokerage::EnginePositions`]: the trading system's own report, not a
+        /// collector's (`exporter.v1.ingest.positions`).
+        EnginePositions,
         /// [`crate::market::BarBatch`]
         MarketBars,
         /// [`crate::market::Quote`]
@@ -171,6 +174,7 @@ impl SourceKind {
             Self::Orders => crate::brokerage::ORDERS_KIND,
             Self::CashActivities => crate::brokerage::CASH_ACTIVITIES_KIND,
             Self::MarketCalendar => crate::calendar::KIND,
+            Self::EnginePositions => crate::brokerage::ENGINE_POSITIONS_KIND,
             Self::MarketBars => crate::market::BARS_KIND,
             Self::Quote => crate::market::QUOTE_KIND,
             Self::Logs => crate::logs::KIND,
@@ -194,6 +198,7 @@ impl SourceKind {
             | Self::MarketBars
             | Self::Quote
             | Self::Pressure
+            | Self::EnginePositions
             | Self::Exporter => true,
             // Cash activities are published only when one is new or changed, the calendar daily.
             Self::GpuInventory
@@ -206,7 +211,8 @@ impl SourceKind {
     }
 
     /// The collector that publishes this source; `None` for [`SourceKind::Exporter`], which
-    /// every process publishes about itself.
+    /// every process publishes about itself, and [`SourceKind::EnginePositions`], which the
+    /// trading system publishes.
     pub const fn collector(self) -> Option<CollectorKind> {
         Some(match self {
             Self::System => CollectorKind::System,
@@ -219,7 +225,7 @@ impl SourceKind {
             Self::Logs => CollectorKind::Logs,
             Self::Notifications => CollectorKind::Notifications,
             Self::Pressure => CollectorKind::Pressure,
-            Self::Exporter => return None,
+            Self::Exporter | Self::EnginePositions => return None,
         })
     }
 
@@ -256,6 +262,7 @@ impl SourceKind {
             Self::Orders => typed::<brokerage::OpenOrders>(self, body),
             Self::CashActivities => typed::<brokerage::CashActivityBatch>(self, body),
             Self::MarketCalendar => typed::<crate::calendar::MarketCalendar>(self, body),
+            Self::EnginePositions => typed::<brokerage::EnginePositions>(self, body),
             Self::MarketBars => typed::<market::BarBatch>(self, body),
             Self::Quote => typed::<market::Quote>(self, body),
             Self::Logs => typed::<logs::LogBatch>(self, body),
@@ -346,11 +353,14 @@ mod tests {
         for source in SourceKind::ALL {
             match source.collector() {
                 Some(collector) => assert!(collector.sources().contains(&source), "{source}"),
-                None => assert_eq!(source, SourceKind::Exporter),
+                None => assert!(
+                    matches!(source, SourceKind::Exporter | SourceKind::EnginePositions),
+                    "{source}"
+                ),
             }
         }
         let listed: usize = CollectorKind::ALL.iter().map(|c| c.sources().len()).sum();
-        assert_eq!(listed, SourceKind::ALL.len() - 1);
+        assert_eq!(listed, SourceKind::ALL.len() - 2);
         assert!(!SourceKind::from_collector("exporter"));
         assert!(SourceKind::from_collector("system"));
     }

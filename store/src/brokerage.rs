@@ -289,3 +289,12 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Time of the newest fill (`None` without any).
+    pub async fn last_fill_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT max(time) FROM fill")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -40,6 +40,20 @@ pub const DRAWDOWN_SERIES: &str = exporter_protocol::brokerage::PORTFOLIO_DRAWDO
 pub const REALISED_PNL_TODAY_SERIES: &str =
     exporter_protocol::brokerage::TRADING_REALIZED_PNL_TODAY.name;
 
+/// The market collector's last price per symbol, whose age [`QUOTE_AGE_SERIES`] is.
+pub const QUOTE_PRICE_SERIES: &str = exporter_protocol::market::MARKET_PRICE.name;
+/// Derived at each evaluation: seconds since each symbol's last quote arrived
+/// ([`Engine::derive_quote_ages`]).
+pub const QUOTE_AGE_SERIES: &str = "market.quote_age_seconds";
+/// Derived by the runner: symbols whose position the trading system reports differently from
+/// the broker (while both are fresh).
+pub const POSITIONS_MISMATCHED_SERIES: &str = "trading.positions_mismatched";
+/// Derived by the runner while the trading system is up: seconds since the last fill, or since
+/// today's regular open when that is later.
+pub const SECONDS_SINCE_FILL_SERIES: &str = "trading.seconds_since_fill";
+/// Derived by the runner: today's realised P&L in percent of the previous close's equity.
+pub const PNL_TODAY_PERCENT_SERIES: &str = "trading.pnl_today_percent";
+
 /// Labels of a series instance (with `host`).
 type Labels = BTreeMap<String, String>;
 
@@ -265,6 +279,25 @@ impl Engine {
                 self.series
                     .insert(name.to_owned(), HashMap::from([(labels, (value, now))]));
             }
+        }
+    }
+
+    /// Sets [`QUOTE_AGE_SERIES`] of every symbol with a quote: `now` minus its last arrival.
+    /// Re-derived at every evaluation, so a quote that stopped coming keeps ageing (the price
+    /// series itself goes stale and matches nothing).
+    pub fn derive_quote_ages(&mut self, now: DateTime<Utc>) {
+        let ages: HashMap<Labels, (f64, DateTime<Utc>)> = self
+            .series
+            .get(QUOTE_PRICE_SERIES)
+            .into_iter()
+            .flatten()
+            .map(|(labels, (_, at))| {
+                let age = (now - *at).num_milliseconds() as f64 / 1000.0;
+                (labels.clone(), (age.max(0.0), now))
+            })
+            .collect();
+        if !ages.is_empty() {
+            self.series.insert(QUOTE_AGE_SERIES.to_owned(), ages);
         }
     }
 

@@ -124,8 +124,23 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
         publish_cash(ctx, &client, &mut cursor, &mut published_cash).await?;
         match client.open_orders().await {
             Ok(orders) => {
+                let now = chrono::Utc::now();
+                let recent = match client
+                    .closed_orders_since(now - chrono::Duration::days(1))
+                    .await
+                {
+                    Ok(closed) => Some(recent_ends(&closed, now)),
+                    Err(err) => {
+                        super::on_error(ctx, "orders", "reading closed orders", err)?;
+                        None
+                    }
+                };
                 let body = OpenOrders {
                     orders: orders.iter().map(open_order).collect(),
+                    recent_rejected: recent.map(|(rejected, _)| rejected),
+                    recent_canceled: recent.map(|(_, canceled)| canceled),
+                    recent_window_seconds: recent
+                        .map(|_| RECENT_ORDERS_WINDOW.num_seconds() as u64),
                 };
                 ctx.publish(SourceKind::Orders, body);
             }
@@ -273,6 +288,37 @@ pub fn cash_activity(a: &NonTradeActivity) -> CashActivity {
         description: text(&a.description),
         status: text(&a.status),
     }
+}
+
+/// How far back rejected and canceled orders are counted (`trades.orders_rejected_recent`).
+pub const RECENT_ORDERS_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Orders that ended rejected, and canceled or expired, within [`RECENT_ORDERS_WINDOW`] of
+/// `now` (by the time they ended, else their last update).
+pub fn recent_ends(
+    closed: &[exporter_alpaca::Order],
+    now: chrono::DateTime<chrono::Utc>,
+) -> (u32, u32) {
+    let since = now - RECENT_ORDERS_WINDOW;
+    let mut rejected = 0;
+    let mut canceled = 0;
+    for order in closed {
+        let ended = order
+            .failed_at
+            .or(order.canceled_at)
+            .or(order.expired_at)
+            .or(order.updated_at)
+            .unwrap_or(order.created_at);
+        if ended < since {
+            continue;
+        }
+        match order.status.as_str() {
+            "rejected" => rejected += 1,
+            "canceled" | "expired" => canceled += 1,
+            _ => {}
+        }
+    }
+    (rejected, canceled)
 }
 
 fn open_order(o: &exporter_alpaca::Order) -> OpenOrder {

@@ -28,6 +28,7 @@
 //! assert_eq!(stats.closed_trades + stats.open_trades, trades.len());
 //! ```
 
+pub mod book;
 pub mod calendar;
 pub mod cash;
 pub mod daily;
@@ -41,6 +42,7 @@ pub mod session;
 pub mod stats;
 pub mod trade;
 
+pub use book::TradeBook;
 pub use calendar::{CalendarDay, MonthCalendar, MonthSummary, month_calendar, year_calendar};
 pub use cash::{CashFlow, CashKind, cash_flows, cash_kind, charge_order_fees};
 pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, daily_pnl_with_cash, trading_day};

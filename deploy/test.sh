@@ -11,6 +11,8 @@ source deploy/lib/services.sh
 ensure_services
 # Only the tests need Prometheus' tools; `up.sh` and install.sh do not install them.
 ensure_prometheus_tools
+# The OpenAPI contract tests' schemathesis and openapi-python-client (a venv in ~/.cache).
+ensure_python_tools
 cargo build --workspace --bins
 started=$(date +%s)
 output=$(mktemp)

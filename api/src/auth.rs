@@ -44,6 +44,8 @@ pub enum KeyError {
     Extra { name: String, source: SecretError },
     #[error("API key `{name}` {reason}")]
     TooShort { name: String, reason: String },
+    #[error("managed keys: {0}")]
+    Keyring(#[from] exporter_settings::keyring::KeyringError),
 }
 
 /// Who called: the key's name and scope (never the key).
@@ -57,6 +59,8 @@ pub struct Caller {
 struct Entry {
     caller: Caller,
     hash: [u8; 32],
+    /// A managed key's expiry: refused from then on.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every accepted key, hashed. Replaced whole on SIGHUP ([`ApiKeys::replace`]), so a rotated
@@ -97,6 +101,21 @@ impl ApiKeys {
             short(&extra.name, &secret)?;
             keys.add(&extra.name, extra.scope, secret.expose());
         }
+        for record in exporter_settings::keyring::read_all(&settings.api_keys_dir())? {
+            if let Some(hash) = record.hash() {
+                keys.entries
+                    .get_mut()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(Entry {
+                        caller: Caller {
+                            name: record.name,
+                            scope: record.scope,
+                        },
+                        hash,
+                        expires_at: record.expires_at,
+                    });
+            }
+        }
         Ok(keys)
     }
 
@@ -112,6 +131,7 @@ impl ApiKeys {
                 scope,
             },
             hash: hash(key),
+            expires_at: None,
         });
     }
 
@@ -123,8 +143,11 @@ impl ApiKeys {
             .entries
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = chrono::Utc::now();
         for entry in entries.iter() {
-            if bool::from(entry.hash.ct_eq(&presented)) {
+            if bool::from(entry.hash.ct_eq(&presented))
+                && entry.expires_at.is_none_or(|at| at > now)
+            {
                 found = Some(entry.caller.clone());
             }
         }
@@ -159,9 +182,22 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = presented_key(request.headers())
-        .and_then(|key| state.keys.authenticate(key))
-        .ok_or(ApiError::Unauthorized)?;
+    let Some(caller) =
+        presented_key(request.headers()).and_then(|key| state.keys.authenticate(key))
+    else {
+        let address = crate::serve::client_address(&request);
+        return Err(
+            match state
+                .auth_failures
+                .record(&address, std::time::Instant::now())
+            {
+                Some(wait) => ApiError::Throttled {
+                    retry_after_seconds: wait.as_secs().max(1),
+                },
+                None => ApiError::Unauthorized,
+            },
+        );
+    };
     tracing::debug!(caller = %caller.name, "authenticated");
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

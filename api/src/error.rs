@@ -29,9 +29,15 @@ pub enum ApiError {
     /// The key is valid but its scope does not allow this route.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The route exists, but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The request contradicts the resource's state (acknowledging a resolved alert).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many failed authentications from this client address: retry after the wait.
+    #[error("too many failed authentications")]
+    Throttled { retry_after_seconds: u64 },
     /// A dependency (the market collector, Yahoo) cannot answer now; retry later.
     #[error("unavailable: {detail}")]
     Unavailable {
@@ -58,8 +64,15 @@ impl ApiError {
     }
 }
 
-/// The problem+json body.
+/// The problem+json body (RFC 9457) of every error.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/bad-parameter",
+    "title": "Bad parameter",
+    "status": 400,
+    "detail": "parameter `limit`: 0 is out of range 1..=1000",
+    "parameter": "limit"
+}))]
 pub struct Problem {
     /// A URI reference naming the problem kind.
     #[serde(rename = "type")]
@@ -78,6 +91,9 @@ impl IntoResponse for ApiError {
             Self::Unavailable {
                 retry_after_seconds,
                 ..
+            }
+            | Self::Throttled {
+                retry_after_seconds,
             } => Some(*retry_after_seconds),
             _ => None,
         };
@@ -88,6 +104,17 @@ impl IntoResponse for ApiError {
                 "Bad parameter",
                 format!("parameter `{parameter}`: {detail}"),
                 Some(parameter),
+            ),
+            Self::Throttled {
+                retry_after_seconds,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "/problems/too-many-failed-authentications",
+                "Too many failed authentications",
+                format!(
+                    "too many requests without a valid key from this address; retry in {retry_after_seconds} s"
+                ),
+                None,
             ),
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -116,6 +143,13 @@ impl IntoResponse for ApiError {
                 "Invalid field",
                 format!("field `{field}`: {detail}"),
                 Some(field),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                "this route does not take this method; see /openapi.json".to_owned(),
+                None,
             ),
             Self::Forbidden(detail) => (
                 StatusCode::FORBIDDEN,

@@ -6,10 +6,13 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod openapi;
-pub mod params;
 pub mod routes;
+pub mod schema;
+pub mod serve;
 pub mod state;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,13 +20,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use exporter_runtime::{Shutdown, bus};
 use exporter_settings::Settings;
 use exporter_store::Store;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -54,12 +55,27 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.request_timeout_seconds);
     // The timing wraps the timeout, so a request cut at the timeout is observed with its 503.
     routes::router(state)
-        .route_layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+            cut_at(timeout, request, next)
+        }))
         .route_layer(middleware::from_fn(time_request))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Answers a 503 problem+json (as the document says) when a request takes longer than
+/// `api.request_timeout_seconds`; the handler is dropped.
+async fn cut_at(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable {
+            detail: format!(
+                "the request took longer than {} s (api.request_timeout_seconds)",
+                limit.as_secs()
+            ),
+            retry_after_seconds: 5,
+        }
+        .into_response(),
+    }
 }
 
 /// Observes `exporter.http_request_duration_seconds{route, status}`: the route is the matched
@@ -129,6 +145,12 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         state.keys.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(state.auth_failures.clone().audit(shutdown.clone()));
+    tokio::spawn(reload_keys_on_keyring_change(
+        settings.clone(),
+        state.keys.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(follow_tunnels(
         client.clone(),
         exporter_protocol::Subjects::new(&settings.nats.subject_prefix),
@@ -157,14 +179,63 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
     ));
     tracing::info!(url = %format!("http://{local}"), "API listening");
     exporter_runtime::systemd::ready(&format!("listening on http://{local}"));
-    let stop = shutdown.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { stop.wait().await })
+    let limits = serve::ServeLimits {
+        max_connections: settings.api.max_connections as usize,
+        header_read_timeout: Duration::from_secs(settings.api.header_read_timeout_seconds),
+    };
+    let tunnel = bind_tunnel_socket(&settings.api_tunnel_socket())?;
+    serve::serve(listener, Some(tunnel), app(state), limits, shutdown.clone())
         .await
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;
     let _ = self_metrics.await;
     Ok(())
+}
+
+/// Re-reads the keys whenever the managed keys' directory changes (`exporter key create` or
+/// `revoke`), looking every [`KEYRING_POLL`]; a broken change keeps the keys in force.
+async fn reload_keys_on_keyring_change(
+    settings: Settings,
+    keys: std::sync::Arc<auth::ApiKeys>,
+    shutdown: Shutdown,
+) {
+    let dir = settings.api_keys_dir();
+    let mut seen = exporter_settings::keyring::fingerprint(&dir);
+    while !shutdown.sleep(KEYRING_POLL).await {
+        let now = exporter_settings::keyring::fingerprint(&dir);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match auth::ApiKeys::load(&settings) {
+            Ok(fresh) => {
+                keys.replace(fresh);
+                tracing::info!(keys = keys.len(), keys_dir = %dir.display(), "managed keys changed: keys read again");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the managed keys changed but cannot be read; the keys in force stay")
+            }
+        }
+    }
+}
+
+/// How often the API looks at the managed keys' directory.
+const KEYRING_POLL: Duration = Duration::from_secs(1);
+
+/// Binds the tunnel's socket (a stale one from an earlier run is replaced), mode 0600.
+fn bind_tunnel_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener, StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |source| StartError::Bind {
+        addr: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    Ok(listener)
 }
 
 /// Keeps the latest tunnel report of every supervisor, for `/health`.

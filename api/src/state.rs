@@ -37,6 +37,12 @@ pub struct AppState {
             std::collections::BTreeMap<String, exporter_protocol::supervisor::TunnelReport>,
         >,
     >,
+    /// The OpenAPI document as JSON, set when the router is built from the same route list.
+    pub document: Arc<std::sync::OnceLock<String>>,
+    /// Failed authentications per client address (throttling and audit).
+    pub auth_failures: Arc<crate::throttle::AuthFailures>,
+    /// Open server-sent event streams and their caps.
+    pub streams: Arc<crate::routes::stream::StreamLimits>,
 }
 
 impl AppState {
@@ -65,6 +71,15 @@ impl AppState {
                 .unwrap_or(exporter_trading::DEFAULT_TIMEZONE),
             cost_basis: settings.trading.cost_basis.parse().unwrap_or_default(),
             trades: Default::default(),
+            document: Arc::default(),
+            auth_failures: Arc::new(crate::throttle::AuthFailures::new(
+                settings.api.auth_failure_limit,
+                std::time::Duration::from_secs(settings.api.auth_failure_window_seconds),
+            )),
+            streams: Arc::new(crate::routes::stream::StreamLimits::new(
+                settings.api.sse_max_streams as usize,
+                settings.api.sse_max_streams_per_key as usize,
+            )),
         }
     }
 }

@@ -59,7 +59,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
         .await
         .map_err(|err| init(err.to_string()))?;
     let mut portfolios = nats
-        .subscribe(subjects.sample(SourceKind::Portfolio.name(), "*"))
+        .subscribe(subjects.samples_of(SourceKind::Portfolio.name()))
         .await
         .map_err(|err| init(err.to_string()))?;
     let mut positions: BTreeSet<String> = BTreeSet::new();

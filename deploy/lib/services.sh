@@ -5,6 +5,8 @@
 # `ensure_prometheus_tools` (called by deploy/test.sh only)
 # installs Debian's prometheus (prometheus, promtool) and prometheus-node-exporter for the tests
 # (they start their own instances on free ports): never started nor enabled here.
+# `ensure_python_tools` (deploy/test.sh only) makes the venv of the OpenAPI contract tests
+# (schemathesis, openapi-python-client from PyPI; tests/openapi/venv.sh), once.
 # Debian/Ubuntu only (apt-get). Idempotent: does nothing that is already done.
 
 set -euo pipefail
@@ -91,6 +93,15 @@ ensure_prometheus_tools() {
       return 1
     fi
   done
+}
+
+# Python 3 with venv for the OpenAPI contract tests, from Debian when missing; then their venv
+# (from PyPI the first time, offline once it exists).
+ensure_python_tools() {
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install --no-install-recommends python3 python3-venv python3-pip
+  fi
+  tests/openapi/venv.sh >/dev/null
 }
 
 ensure_nats() {

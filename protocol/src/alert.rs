@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::series::{HasSeries, SeriesPoint};
@@ -24,7 +25,18 @@ pub const NOTIFICATIONS_KIND: &str = "notifications";
 
 /// How urgent an alert is.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -65,7 +77,7 @@ impl FromStr for Severity {
 }
 
 /// Where an alert state stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// The condition holds, but not yet for the rule's `for`.
@@ -117,7 +129,7 @@ impl FromStr for AlertState {
 
 /// One alert: a rule and one label set (its fingerprint), from pending to resolved. Firing again
 /// after it resolved is a new alert with a new id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     /// Stable hash of the rule name and the labels: the de-duplication key.
@@ -149,7 +161,7 @@ pub struct Alert {
 }
 
 /// What happened to an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertEventKind {
     Pending,
@@ -172,7 +184,7 @@ impl AlertEventKind {
 }
 
 /// Published on `<prefix>.v1.alert.<kind>` for every state change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AlertEvent {
     pub kind: AlertEventKind,
     pub time: DateTime<Utc>,
@@ -260,7 +272,7 @@ mod tests {
 
 /// One label matcher of a silence, as in Alertmanager: `name` equals (or, with `is_regex`, fully
 /// matches) `value`; `is_equal: false` negates it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Matcher {
     pub name: String,
     pub value: String,
@@ -340,7 +352,7 @@ impl Matcher {
 
 /// A silence: while active, alerts whose labels satisfy every matcher send no notification
 /// (they still fire, are stored and listed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Silence {
     pub id: Uuid,
     pub matchers: Vec<Matcher>,

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::series::{HasSeries, SeriesPoint};
 
@@ -20,7 +21,18 @@ pub const KIND: &str = "logs";
 /// `unknown` is a line whose level could not be read; it sorts lowest, so `level=info` (that
 /// level and above) leaves it out and no filter shows it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {

@@ -87,6 +87,9 @@ crate::series_catalogue! {
     COLLECTION_ERRORS = counter("exporter.collection_errors_total", Count, "Sampling cycles in which a family failed or was missing, by family");
     HTTP_REQUEST_DURATION = histogram("exporter.http_request_duration_seconds", Seconds, "Time the API took to answer a request, by route template and status");
     SSE_STREAMS = gauge("exporter.sse_streams", Count, "Server-sent event streams open on the API");
+    AUTH_FAILURES_RECENT = gauge("exporter.auth_failures_recent", Count, "Failed API authentications within api.auth_failure_window_seconds, every client address together");
+    HTTP_CONNECTIONS = gauge("exporter.http_connections", Count, "Connections open on the API");
+    HTTP_CONNECTIONS_CLOSED = counter("exporter.http_connections_closed_total", Count, "Connections the API closed at its connection cap, by reason (evicted: had sent no request; refused: answered 503)");
     ALERT_EVALUATION = histogram("exporter.alert_evaluation_seconds", Seconds, "Time one evaluation of every alert rule took");
     ALERT_RULES = gauge("exporter.alert_rules", Count, "Alert rule instances by state (inactive, pending, firing)");
     NOTIFICATIONS = counter("exporter.notifications_total", Count, "Alert notifications by receiver and outcome (sent, failed)");

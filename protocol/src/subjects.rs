@@ -27,6 +27,11 @@ impl Subjects {
         format!("{}.sample.>", self.root)
     }
 
+    /// The samples of `kind` from every host (`<root>.sample.<kind>.*`).
+    pub fn samples_of(&self, kind: &str) -> String {
+        format!("{}.sample.{}.*", self.root, token(kind))
+    }
+
     /// Things the trading system itself publishes (`fill`, `notification`).
     pub fn ingest(&self, kind: &str) -> String {
         format!("{}.ingest.{}", self.root, token(kind))
@@ -62,6 +67,11 @@ impl Subjects {
         format!("{}.rpc.{}.{}", self.root, token(service), token(verb))
     }
 
+    /// Every verb of a request/reply service (`<root>.rpc.<service>.*`).
+    pub fn all_rpc(&self, service: &str) -> String {
+        format!("{}.rpc.{}.*", self.root, token(service))
+    }
+
     /// Alert state changes.
     pub fn alert(&self, event: &str) -> String {
         format!("{}.alert.{}", self.root, token(event))
@@ -93,6 +103,21 @@ pub fn token(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcards_are_built_here_not_escaped() {
+        let subjects = Subjects::new("exporter");
+        assert_eq!(
+            subjects.samples_of("portfolio"),
+            "exporter.v1.sample.portfolio.*"
+        );
+        assert_eq!(subjects.all_rpc("market"), "exporter.v1.rpc.market.*");
+        // A `*` given as a host is a value, not a wildcard.
+        assert_eq!(
+            subjects.sample("portfolio", "*"),
+            "exporter.v1.sample.portfolio._"
+        );
+    }
 
     #[test]
     fn builds_versioned_subjects_and_escapes_tokens() {

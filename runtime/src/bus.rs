@@ -24,6 +24,8 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 pub enum BusError {
     #[error("invalid NATS URL {url}: {message}")]
     Url { url: String, message: String },
+    #[error("NATS credentials: {0}")]
+    Credentials(String),
     #[error("JetStream {what} failed: {message}")]
     JetStream { what: &'static str, message: String },
     #[error("shutdown requested while waiting for NATS")]
@@ -37,14 +39,20 @@ pub enum BusError {
 }
 
 /// Connects to NATS. The client keeps reconnecting by itself afterwards; connection changes
-/// are logged with what to do about them.
+/// are logged with what to do about them. Authenticates with what `nats:` names (user and
+/// password, or a `.creds` file) and uses TLS when `nats.tls` asks for it; without any
+/// credentials it warns once that anyone who can reach the server can publish on the bus.
 pub async fn connect(
     settings: &NatsSettings,
     process: &str,
 ) -> Result<async_nats::Client, BusError> {
     let url = settings.url.clone();
     let log_url = exporter_settings::redact_url(&url);
-    async_nats::ConnectOptions::new()
+    let options = authenticate(async_nats::ConnectOptions::new(), settings, &|name| {
+        std::env::var(name).ok()
+    })
+    .await?;
+    options
         .name(process)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
@@ -57,6 +65,11 @@ pub async fn connect(
                         "NATS connection lost; retrying in the background. Check that nats-server is running (systemctl status nats-server)"
                     ),
                     async_nats::Event::Connected => tracing::info!(nats_url = %url, "NATS connected"),
+                    async_nats::Event::ServerError(err) => tracing::warn!(
+                        nats_url = %url,
+                        error = %err,
+                        "NATS refused an operation (a permissions violation means this process's user may not do it; see docs/operations.md, \"The authenticated bus\")"
+                    ),
                     other => tracing::debug!(nats_url = %url, event = %other, "NATS event"),
                 }
             }
@@ -67,6 +80,87 @@ pub async fn connect(
             url: exporter_settings::redact_url(&url),
             message: err.to_string(),
         })
+}
+
+/// Connection options with the authentication and TLS `nats:` asks for (the process
+/// environment supplies `EXPORTER_NATS_PASSWORD`), for one-shot clients such as `exporter
+/// status`.
+pub async fn connect_options(
+    settings: &NatsSettings,
+) -> Result<async_nats::ConnectOptions, BusError> {
+    authenticate(async_nats::ConnectOptions::new(), settings, &|name| {
+        std::env::var(name).ok()
+    })
+    .await
+}
+
+/// The password of `nats.user`: `EXPORTER_NATS_PASSWORD`, else the 0600 file `password_file`.
+pub fn nats_password(
+    settings: &NatsSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<exporter_settings::secrets::Secret>, BusError> {
+    exporter_settings::secrets::read_secret_env_or_file(
+        env("EXPORTER_NATS_PASSWORD")
+            .is_some()
+            .then_some("EXPORTER_NATS_PASSWORD"),
+        settings.password_file.as_deref(),
+        env,
+    )
+    .map_err(|err| BusError::Credentials(err.to_string()))
+}
+
+static UNAUTHENTICATED_WARNING: std::sync::Once = std::sync::Once::new();
+
+async fn authenticate(
+    mut options: async_nats::ConnectOptions,
+    settings: &NatsSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<async_nats::ConnectOptions, BusError> {
+    let password = nats_password(settings, env)?;
+    match (&settings.user, password, &settings.credentials_file) {
+        (Some(user), Some(password), _) => {
+            options = options.user_and_password(user.clone(), password.expose().to_owned());
+        }
+        (Some(user), None, _) => {
+            return Err(BusError::Credentials(format!(
+                "nats.user is `{user}` but no password: set EXPORTER_NATS_PASSWORD or nats.password_file"
+            )));
+        }
+        (None, Some(_), _) => {
+            return Err(BusError::Credentials(
+                "a NATS password without nats.user".into(),
+            ));
+        }
+        (None, None, Some(file)) => {
+            options = options.credentials_file(file).await.map_err(|err| {
+                BusError::Credentials(format!("cannot read {}: {err}", file.display()))
+            })?;
+        }
+        (None, None, None) => {
+            if exporter_settings::url_authority(&settings.url).is_none_or(|a| !a.contains('@')) {
+                UNAUTHENTICATED_WARNING.call_once(|| {
+                    tracing::warn!(
+                        nats_url = %exporter_settings::redact_url(&settings.url),
+                        "the NATS bus is unauthenticated: any local user can publish fills or alerts on it. Use the managed bus (nats.managed.enabled: true) or give nats.user and a password; see docs/operations.md, \"The authenticated bus\""
+                    );
+                });
+            }
+        }
+    }
+    if let Some(prefix) = &settings.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    let tls = &settings.tls;
+    if tls.required {
+        options = options.require_tls(true);
+    }
+    if let Some(ca) = &tls.ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(options)
 }
 
 /// The stream configuration derived from the settings.

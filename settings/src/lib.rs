@@ -6,6 +6,7 @@
 //! secrets come from the environment or from files with mode 0600 (see [`secrets`]).
 
 pub mod duration;
+pub mod keyring;
 mod model;
 pub mod secrets;
 
@@ -90,6 +91,15 @@ impl Settings {
         if let Some(url) = env("EXPORTER_NATS_URL") {
             self.nats.url = url;
         }
+        if let Some(user) = env("EXPORTER_NATS_USER") {
+            self.nats.user = Some(user);
+        }
+        if let Some(file) = env("EXPORTER_NATS_PASSWORD_FILE") {
+            self.nats.password_file = Some(PathBuf::from(file));
+        }
+        if let Some(prefix) = env("EXPORTER_NATS_INBOX_PREFIX") {
+            self.nats.inbox_prefix = Some(prefix);
+        }
         if let Some(url) = env("EXPORTER_DATABASE_URL") {
             self.database.url = url;
         }
@@ -154,6 +164,16 @@ impl Settings {
             self.host_name = Some(machine_hostname());
         }
         Ok(())
+    }
+
+    /// The managed keys' directory: `api.keys_dir`, relative to `state_dir` unless absolute.
+    pub fn api_keys_dir(&self) -> PathBuf {
+        self.state_dir.join(&self.api.keys_dir)
+    }
+
+    /// The API's tunnel socket: `api.tunnel_socket`, relative to `state_dir` unless absolute.
+    pub fn api_tunnel_socket(&self) -> PathBuf {
+        self.state_dir.join(&self.api.tunnel_socket)
     }
 
     /// Where the alert rules file is: `alerts.rules_file`, relative to the settings file's

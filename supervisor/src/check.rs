@@ -97,10 +97,51 @@ async fn postgres(settings: &Settings) -> Finding {
     }
 }
 
+/// The managed bus before `exporter up` started it: fine when its binary can be run.
+fn managed_not_running(bus: &crate::bus_server::ManagedBus) -> Finding {
+    match std::process::Command::new(&bus.binary)
+        .arg("--version")
+        .output()
+    {
+        Ok(output) if output.status.success() => Finding {
+            name: "nats",
+            ok: true,
+            detail: format!(
+                "managed: `exporter up` starts {} ({}) on 127.0.0.1:{} with one user per role",
+                bus.binary,
+                String::from_utf8_lossy(&output.stdout).trim(),
+                bus.port
+            ),
+        },
+        _ => Finding {
+            name: "nats",
+            ok: false,
+            detail: format!(
+                "managed bus: cannot run `{} --version`; install nats-server (apt-get install nats-server) or set nats.managed.binary",
+                bus.binary
+            ),
+        },
+    }
+}
+
 async fn nats(settings: &Settings) -> Finding {
+    use crate::bus_server::{BusRole, ManagedBus, settings_for};
+    if settings.nats.managed.enabled {
+        let bus = ManagedBus::of(settings);
+        let running = tokio::net::TcpStream::connect(("127.0.0.1", bus.port))
+            .await
+            .is_ok();
+        if !running || !bus.password_file(BusRole::Supervisor).exists() {
+            return managed_not_running(&bus);
+        }
+    }
+    let settings = &settings_for(settings, BusRole::Supervisor);
     let shown = exporter_settings::redact_url(&settings.nats.url);
     let attempt = tokio::time::timeout(Duration::from_secs(10), async {
-        let client = async_nats::ConnectOptions::new()
+        let options = exporter_runtime::bus::connect_options(&settings.nats)
+            .await
+            .map_err(|err| err.to_string())?;
+        let client = options
             .connection_timeout(Duration::from_secs(3))
             .connect(&settings.nats.url)
             .await

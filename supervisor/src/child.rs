@@ -26,6 +26,8 @@ pub struct ChildSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Its whole environment (nothing else is inherited): see [`crate::child_env`].
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 /// Restart timing.
@@ -96,6 +98,19 @@ impl Registry {
     pub fn heartbeat(&self, name: &str, pid: u32) {
         self.update(name, |r| {
             if r.pid == Some(pid) {
+                r.last_heartbeat = Some(Utc::now());
+                if r.phase == ProcessPhase::Starting {
+                    r.phase = ProcessPhase::Running;
+                }
+            }
+        });
+    }
+
+    /// Records that `name` (a process that sends no heartbeats, like the managed nats-server)
+    /// answered a probe: it is ready.
+    pub fn probed(&self, name: &str) {
+        self.update(name, |r| {
+            if r.pid.is_some() {
                 r.last_heartbeat = Some(Utc::now());
                 if r.phase == ProcessPhase::Starting {
                     r.phase = ProcessPhase::Running;
@@ -239,6 +254,8 @@ pub async fn supervise(
 fn spawn(spec: &ChildSpec, logs: &LogFiles) -> std::io::Result<Child> {
     let mut child = Command::new(&spec.program)
         .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env("EXPORTER_PARENT_PID", std::process::id().to_string())
         // Its own process group: a Ctrl-C at the terminal reaches only the supervisor, which
         // then stops the children itself, in reverse start order.

@@ -3,11 +3,14 @@
 //! the alert rules, NATS or PostgreSQL, `migrate` applies the schema, and `status`, `logs`,
 //! `stop`, `reload` and `tunnel` operate a running `up` (or the systemd units).
 
+pub mod bus_server;
 pub mod check;
 pub mod child;
+pub mod child_env;
 pub mod keys;
 pub mod ops;
 pub mod report;
+pub mod state_dir;
 pub mod status;
 pub mod tunnel;
 pub mod up;
@@ -27,4 +30,6 @@ pub enum SupervisorError {
     Signals(std::io::Error),
     #[error("{0}")]
     AlreadyRunning(String),
+    #[error(transparent)]
+    BusServer(#[from] bus_server::BusServerError),
 }

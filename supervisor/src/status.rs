@@ -190,7 +190,13 @@ type Reports = BTreeMap<String, SupervisorReport>;
 async fn listen(settings: &Settings, window: Duration) -> (Reachability, Heartbeats, Reports) {
     let mut heartbeats = Heartbeats::new();
     let mut reports = Reports::new();
-    let connect = async_nats::ConnectOptions::new()
+    let settings =
+        &crate::bus_server::settings_for(settings, crate::bus_server::BusRole::Supervisor);
+    let options = match exporter_runtime::bus::connect_options(&settings.nats).await {
+        Ok(options) => options,
+        Err(err) => return (unreachable(err.to_string()), heartbeats, reports),
+    };
+    let connect = options
         .connection_timeout(Duration::from_secs(3))
         .connect(&settings.nats.url);
     let client = match tokio::time::timeout(Duration::from_secs(5), connect).await {

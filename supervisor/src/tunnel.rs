@@ -160,28 +160,17 @@ async fn open(settings: &Settings, token: &str) -> Result<(ngrok::Session, Forwa
         }
         endpoint.oauth(oauth);
     }
-    let target = format!(
-        "http://{}:{}",
-        local_host(&settings.api.host),
-        settings.api.port
-    );
-    let target =
-        url::Url::parse(&target).map_err(|err| format!("bad API address {target}: {err}"))?;
+    // The API's own socket for the tunnel: there, and only there, it believes X-Forwarded-For.
+    let socket = settings.api_tunnel_socket();
+    let socket = std::path::absolute(&socket).unwrap_or(socket);
+    let target = format!("unix://{}", socket.display());
+    let target = url::Url::parse(&target)
+        .map_err(|err| format!("bad tunnel socket path {target}: {err}"))?;
     let forwarder = endpoint
         .listen_and_forward(target)
         .await
         .map_err(|err| format!("ngrok refused the endpoint: {err}"))?;
     Ok((session, forwarder))
-}
-
-/// The address to forward to: a wildcard bind is reached through loopback.
-fn local_host(bind: &str) -> String {
-    match bind {
-        "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
-        // An IPv6 address in a URL needs brackets.
-        other if other.contains(':') && !other.starts_with('[') => format!("[{other}]"),
-        other => other.to_owned(),
-    }
 }
 
 #[cfg(test)]

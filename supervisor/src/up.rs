@@ -15,9 +15,12 @@ use exporter_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::SupervisorError;
+use crate::bus_server::{self, BusRole, ManagedBus};
 use crate::child::{self, ChildSpec, LogFiles, Registry, RestartPolicy};
+use crate::child_env::{self, ChildRole};
 use crate::keys::{self, KeyStatus};
 use crate::report::{self, PidFile};
+use crate::state_dir;
 use crate::tunnel::{self, TunnelState};
 
 /// Directory of the process binaries: `EXPORTER_BIN_DIR`, else next to this executable.
@@ -30,24 +33,42 @@ pub fn binary_dir() -> Result<PathBuf, SupervisorError> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// The processes `up` runs, in start order.
+/// The processes `up` runs, in start order, each with its environment: the supervisor's own
+/// minus the secrets that child does not use.
 pub fn children(settings: &Settings, bin_dir: &Path) -> Vec<ChildSpec> {
+    let receivers = child_env::receiver_variables(&settings.alert_rules_path());
+    let managed = settings
+        .nats
+        .managed
+        .enabled
+        .then(|| ManagedBus::of(settings));
+    // Its own secrets, and on the managed bus its NATS user.
+    let env = |role, bus_role| {
+        let mut env = child_env::child_environment(role, std::env::vars_os(), &receivers);
+        if let Some(bus) = &managed {
+            bus_server::override_env(&mut env, bus.child_env(bus_role));
+        }
+        env
+    };
     let mut specs = vec![ChildSpec {
         name: "aggregator".into(),
         program: bin_dir.join("exporter-aggregator"),
         args: vec![],
+        env: env(ChildRole::Aggregator, BusRole::Aggregator),
     }];
     for kind in settings.enabled_collector_kinds() {
         specs.push(ChildSpec {
             name: kind.process_name(),
             program: bin_dir.join("exporter-collector"),
             args: vec![kind.name().to_owned()],
+            env: env(ChildRole::Collector(kind), BusRole::Collector(kind)),
         });
     }
     specs.push(ChildSpec {
         name: "api".into(),
         program: bin_dir.join("exporter-api"),
         args: vec![],
+        env: env(ChildRole::Api, BusRole::Api),
     });
     specs
 }
@@ -57,6 +78,19 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     let shutdown = Shutdown::on_signals().map_err(SupervisorError::Signals)?;
     // Installed first: SIGHUP's default action would kill the supervisor if it came during start.
     let mut hangup = signal(SignalKind::hangup()).map_err(SupervisorError::Signals)?;
+    match state_dir::make_private(&settings.state_dir) {
+        Ok(0) => {}
+        Ok(narrowed) => tracing::warn!(
+            state_dir = %settings.state_dir.display(),
+            narrowed,
+            "the state directory was readable by others: group and other rights removed"
+        ),
+        Err(err) => tracing::warn!(
+            state_dir = %settings.state_dir.display(),
+            error = %err,
+            "cannot make the state directory private (mode 0700); check its owner"
+        ),
+    }
     let _pid_file =
         PidFile::acquire(&settings.state_dir).map_err(SupervisorError::AlreadyRunning)?;
     let store = Store::connect_retrying(&settings.database, &shutdown).await?;
@@ -76,10 +110,49 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
         KeyStatus::FromEnvironment => tracing::info!("using the API key from EXPORTER_API_KEY"),
     }
 
+    let registry = Registry::default();
+    let policy = RestartPolicy::from_settings(&settings.supervisor);
+    let logs = LogFiles {
+        dir: settings.state_dir.join("logs"),
+        max_bytes: settings.supervisor.log_max_bytes,
+    };
+    let readiness_timeout = Duration::from_secs(settings.supervisor.readiness_timeout_seconds);
+    // The managed bus first: every other process connects to it.
+    let managed_bus = if settings.nats.managed.enabled {
+        let bus = ManagedBus::of(&settings);
+        bus.prepare(&settings)?;
+        let spec = bus.child_spec();
+        registry.add(&spec.name);
+        let stop = Shutdown::new();
+        let task = tokio::spawn(child::supervise(
+            spec,
+            policy,
+            registry.clone(),
+            logs.clone(),
+            stop.clone(),
+            shutdown.clone(),
+        ));
+        bus.wait_ready(readiness_timeout).await?;
+        tokio::spawn(bus.clone().probe(
+            registry.clone(),
+            Duration::from_secs(settings.collectors.heartbeat_interval_seconds),
+            shutdown.clone(),
+        ));
+        tracing::info!(
+            nats_url = %bus.url(),
+            users = BusRole::all().len(),
+            "managed NATS server ready (one user per role; the trading engine's password is in {})",
+            bus.password_file(BusRole::Engine).display()
+        );
+        Some((stop, task))
+    } else {
+        None
+    };
+    let settings = bus_server::settings_for(&settings, BusRole::Supervisor);
+
     let host = settings.host_name().to_owned();
     let subjects = Subjects::new(&settings.nats.subject_prefix);
     let client = bus::connect(&settings.nats, "supervisor").await?;
-    let registry = Registry::default();
     let tunnel_state = TunnelState::default();
     let background = [
         tokio::spawn(report::listen_heartbeats(
@@ -122,13 +195,10 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
         registry.add(&spec.name);
     }
     let mut supervisor = Children {
-        policy: RestartPolicy::from_settings(&settings.supervisor),
+        policy,
         registry: registry.clone(),
-        logs: LogFiles {
-            dir: settings.state_dir.join("logs"),
-            max_bytes: settings.supervisor.log_max_bytes,
-        },
-        readiness_timeout: Duration::from_secs(settings.supervisor.readiness_timeout_seconds),
+        logs,
+        readiness_timeout,
         shutdown: shutdown.clone(),
         bin_dir: bin_dir.clone(),
         running: Vec::new(),
@@ -152,6 +222,11 @@ pub async fn run(settings: Settings) -> Result<(), SupervisorError> {
     tracing::info!("stopping every process (reverse start order)");
     supervisor.stop_all().await;
     for task in background {
+        let _ = task.await;
+    }
+    // The bus last: the aggregator has committed and acknowledged what it took.
+    if let Some((stop, task)) = managed_bus {
+        stop.trigger();
         let _ = task.await;
     }
     tracing::info!("all processes stopped");

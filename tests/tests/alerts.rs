@@ -401,12 +401,21 @@ async fn notifications_become_alerts_and_a_silence_holds_their_delivery() {
         "strategy_halted",
     )
     .await;
-    let state: String =
-        sqlx::query_scalar("SELECT state FROM alert WHERE category = 'strategy_halted'")
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
-    assert_eq!(state, "resolved");
+    // The notification and the stored state come from the same evaluation; the row may land a
+    // moment after the webhook got its message.
+    eventually(
+        "the alert stored as resolved",
+        Duration::from_secs(10),
+        || async {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM alert WHERE category = 'strategy_halted'")
+                    .fetch_one(&env.pool)
+                    .await
+                    .ok();
+            (state.as_deref() == Some("resolved")).then_some(())
+        },
+    )
+    .await;
     let reason: String = sqlx::query_scalar("SELECT reason FROM dead_letter")
         .fetch_one(&env.pool)
         .await

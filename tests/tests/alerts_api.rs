@@ -207,7 +207,7 @@ async fn logs_filter_page_newest_first_and_name_bad_parameters() {
     assert_eq!(all["lines"][1]["offset"], Value::Null);
 
     // `level` is that level and above; `warn` is read as warning.
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 10] = [
         (
             "/logs?level=warn",
             &[
@@ -238,6 +238,11 @@ async fn logs_filter_page_newest_first_and_name_bad_parameters() {
             "/logs?start=2026-03-01T10:02:00Z&end=2026-03-01T10:05:00Z",
             &["tick", "disk full", "order rejected: insufficient_funds"],
         ),
+        // A start after the end is an empty range.
+        (
+            "/logs?start=2026-03-02T00:00:00Z&end=2026-03-01T00:00:00Z",
+            &[],
+        ),
     ];
     for (path, expected) in cases {
         let body = get(&env, path).await;
@@ -263,10 +268,6 @@ async fn logs_filter_page_newest_first_and_name_bad_parameters() {
         ("/logs?offset=-1", "offset"),
         ("/logs?start=yesterday", "start"),
         ("/logs?end=2026-13-01T00:00:00Z", "end"),
-        (
-            "/logs?start=2026-03-02T00:00:00Z&end=2026-03-01T00:00:00Z",
-            "start",
-        ),
         ("/logs?component=a,,b", "component"),
         ("/logs?q=", "q"),
         ("/logs?levle=error", "levle"),

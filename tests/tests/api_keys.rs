@@ -114,3 +114,82 @@ async fn a_short_api_key_is_refused_with_a_message() {
     assert!(text.contains("at least 32"), "{text}");
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_keys_work_and_stop_without_a_restart() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let api = env.spawn("exporter-api", &[]);
+    wait_for_port(env.api_port, Duration::from_secs(30));
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec!["key", "create", name];
+        args.extend_from_slice(extra);
+        let output = env.run("exporter", &args, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let phone = create("phone", &[]);
+    assert!(
+        phone.len() >= 32,
+        "a generated key is long: {}",
+        phone.len()
+    );
+    let ci = create("ci", &["--scope", "admin", "--expires", "4s"]);
+    // Both work without a restart, within the API's look at the directory.
+    for key in [&phone, &ci] {
+        assert!(
+            poll_until(Duration::from_secs(10), || async {
+                status(&env, key).await == 200
+            })
+            .await,
+            "a created key works"
+        );
+    }
+    let list = env.run("exporter", &["key", "list", "--json"], &[]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(&phone),
+        "only hashes are listed"
+    );
+
+    // The expired one stops at its expiry, the revoked one at the next look.
+    assert!(
+        poll_until(Duration::from_secs(15), || async {
+            status(&env, &ci).await == 401
+        })
+        .await,
+        "an expired key gets 401"
+    );
+    let table = env.run("exporter", &["key", "list"], &[]);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("ci ") && l.ends_with("expired")),
+        "{table}"
+    );
+    let revoke = env.run("exporter", &["key", "revoke", "phone"], &[]);
+    assert!(revoke.status.success());
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            status(&env, &phone).await == 401
+        })
+        .await,
+        "a revoked key gets 401"
+    );
+    assert_eq!(
+        status(&env, &env.api_key).await,
+        200,
+        "the main key is untouched"
+    );
+    let unknown = env.run("exporter", &["key", "revoke", "phone"], &[]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no key named `phone`"));
+    assert!(!api.output().contains(&phone) && !api.output().contains(&ci));
+    env.finish().await;
+}

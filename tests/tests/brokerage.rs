@@ -687,14 +687,20 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     assert_eq!(active["open_trades"][0]["strategy"], "momentum");
     assert!(active["open_orders"].as_array().is_some());
 
+    // A start after the end is an empty range: no day, no trade.
+    let (status, inverted) = env
+        .get("/trades/daily-pnl?start_date=2026-02-01&end_date=2026-01-01")
+        .await;
+    assert_eq!(status, 200, "{inverted}");
+    assert_eq!(inverted["days"], json!([]), "{inverted}");
+    let (_, inverted) = env
+        .get("/trades/history?start_date=2026-02-01&end_date=2026-01-01")
+        .await;
+    assert_eq!(inverted["total"], 0, "{inverted}");
     for (path, parameter) in [
         ("/trades/history?limit=5000", "limit"),
         ("/trades/history?side=sideways", "side"),
         ("/trades/statistics?start_date=31-01-2026", "start_date"),
-        (
-            "/trades/daily-pnl?start_date=2026-02-01&end_date=2026-01-01",
-            "start_date",
-        ),
         ("/trades/pnl-calendar?month=13", "month"),
         ("/trades/history?format=xlsx", "format"),
         ("/trades/daily-pnl?format=csv2", "format"),

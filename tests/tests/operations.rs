@@ -215,6 +215,7 @@ fn systemd_units_verify() {
         "exporter-collector@hardware.service",
         "exporter-tunnel.service",
         "exporter-collector@logs.service",
+        "exporter-collector@portfolio.service",
         "exporter.target",
     ];
     // The logs collector's drop-in (the systemd-journal group) as install.sh places it.
@@ -223,6 +224,14 @@ fn systemd_units_verify() {
     std::fs::copy(
         units.join("../systemd-dropins/collector-logs-journal.conf"),
         dropin.join("journal.conf"),
+    )
+    .unwrap();
+    // The brokerage collectors' drop-in (the Alpaca keys as credentials), likewise.
+    let dropin = dir.path().join("exporter-collector@portfolio.service.d");
+    std::fs::create_dir(&dropin).unwrap();
+    std::fs::copy(
+        units.join("../systemd-dropins/collector-alpaca-credentials.conf"),
+        dropin.join("alpaca.conf"),
     )
     .unwrap();
     let output = std::process::Command::new("systemd-analyze")
@@ -235,7 +244,7 @@ fn systemd_units_verify() {
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("Unknown key"), "{stderr}");
     assert!(!stderr.contains("ignoring"), "{stderr}");
-    for name in &names[..6] {
+    for name in &names[..7] {
         let security = std::process::Command::new("systemd-analyze")
             .args(["security", "--offline=true", "--threshold=30"])
             .arg(dir.path().join(name))

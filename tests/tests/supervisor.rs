@@ -249,3 +249,100 @@ async fn reload_applies_new_settings_and_refuses_bad_ones() {
     assert!(up.wait_exit(Duration::from_secs(30)).unwrap().success());
     env.finish().await;
 }
+
+/// The environment of a running process, as `/proc/<pid>/environ` shows it to the same user.
+fn environ(pid: i32) -> Vec<(String, String)> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|b| *b == 0)
+        .filter(|entry| !entry.is_empty())
+        .filter_map(|entry| {
+            let text = String::from_utf8_lossy(entry).into_owned();
+            text.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_hold_only_their_own_secrets_and_the_state_directory_is_private() {
+    // ngrok at a closed local port: the supervisor holds the token and keeps retrying.
+    let closed = exporter_tests::free_port();
+    let env = TestEnv::new(&format!(
+        "tunnel:\n  server_addr: 127.0.0.1:{closed}\n  retry_initial_seconds: 1\n"
+    ))
+    .await;
+    // An earlier version left the state directory readable by others.
+    let state = env.dir.path().join("state");
+    std::fs::create_dir_all(state.join("logs")).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(state.join("logs/old.log"), "old\n").unwrap();
+    std::fs::set_permissions(
+        state.join("logs/old.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let token = format!("ngrok-{}", uuid::Uuid::new_v4().simple());
+    let unrelated = format!("unrelated-{}", uuid::Uuid::new_v4().simple());
+    let mut up = env.spawn_with(
+        "exporter",
+        &["up"],
+        &[
+            ("EXPORTER_API_KEY", &env.api_key),
+            ("NGROK_AUTHTOKEN", &token),
+            ("SOME_OTHER_TOKEN", &unrelated),
+        ],
+    );
+    let children = eventually("six children", Duration::from_secs(60), || async {
+        let children = children_of(up.pid());
+        let (status, _) = get_json(&env.api_url("/metrics/system"), Some(&env.api_key)).await;
+        (children.len() == 6 && status == 200).then_some(children)
+    })
+    .await;
+
+    let supervisor = environ(up.pid());
+    assert!(supervisor.iter().any(|(k, _)| k == "NGROK_AUTHTOKEN"));
+    for (pid, command) in &children {
+        let vars = environ(*pid);
+        let values: Vec<&str> = vars.iter().map(|(_, v)| v.as_str()).collect();
+        assert!(
+            !values.contains(&token.as_str()) && !values.contains(&unrelated.as_str()),
+            "{command} holds a secret it does not use: {vars:?}"
+        );
+        let has_key = values.contains(&env.api_key.as_str());
+        assert_eq!(
+            has_key,
+            command.contains("exporter-api"),
+            "only the API holds the API key ({command})"
+        );
+        assert!(
+            vars.iter().any(|(k, _)| k == "EXPORTER_SETTINGS"),
+            "{command} keeps its settings: {vars:?}"
+        );
+    }
+
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700, "the state directory is private");
+    let mut files = 0;
+    let mut stack = vec![state.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                stack.push(path);
+            } else {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 3,
+        "the child logs and the pid file were checked ({files})"
+    );
+
+    up.signal(Signal::SIGTERM);
+    assert!(up.wait_exit(Duration::from_secs(30)).unwrap().success());
+    env.finish().await;
+}

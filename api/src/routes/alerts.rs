@@ -7,7 +7,7 @@
 //! writer of alert state, re-reads both on every evaluation.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use exporter_protocol::Subjects;
@@ -15,12 +15,14 @@ use exporter_protocol::alert::{Alert, AlertEvent, AlertEventKind, AlertState, Se
 use exporter_settings::KeyScope;
 use exporter_store::alert_query::{Acknowledgement, AlertQuery, AlertTransition};
 use exporter_store::delivery::DeliveryRecord;
-use serde_json::{Value, json};
-
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::params::Params;
+use crate::error::Problem;
+use crate::extract::NoParams;
+use crate::extract::{AppPath, AppQuery, de};
 use crate::{ApiError, AppState};
 
 /// Deepest `offset` accepted for alert and silence pages.
@@ -68,59 +70,222 @@ pub(crate) fn check_user(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn parse_id(name: &str, raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad(name, format!("`{raw}` is not a UUID")))
+/// An alert, with whether an active silence covers its labels now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertView {
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// An active silence matches its labels now.
+    pub silenced: bool,
 }
 
-/// An alert as JSON, with `silenced`: whether an active silence covers its labels at `now`.
-fn alert_json(alert: &Alert, silences: &[Silence], now: DateTime<Utc>) -> Value {
-    let mut value = json!(alert);
-    value["silenced"] = json!(silences.iter().any(|s| s.silences(&alert.labels, now)));
-    value
-}
-
-/// Where a silence stands at `now`.
-pub(crate) fn silence_state(silence: &Silence, now: DateTime<Utc>) -> &'static str {
-    if silence.expired_at.is_some() || silence.ends_at <= now {
-        "expired"
-    } else if silence.starts_at > now {
-        "pending"
-    } else {
-        "active"
+impl AlertView {
+    fn new(alert: Alert, silences: &[Silence], now: DateTime<Utc>) -> Self {
+        let silenced = silences.iter().any(|s| s.silences(&alert.labels, now));
+        Self { alert, silenced }
     }
 }
 
-/// A silence as JSON, with its `state` at `now`.
-pub(crate) fn silence_json(silence: &Silence, now: DateTime<Utc>) -> Value {
-    let mut value = json!(silence);
-    value["state"] = json!(silence_state(silence, now));
-    value
+/// Where a silence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceState {
+    Active,
+    Pending,
+    Expired,
 }
 
-fn transition_json(transition: &AlertTransition) -> Value {
-    json!({
-        "id": transition.id,
-        "time": transition.time,
-        "kind": transition.kind,
-        "value": transition.value,
-        "actor": transition.actor,
-    })
+/// Where a silence stands at `now`.
+pub(crate) fn silence_state(silence: &Silence, now: DateTime<Utc>) -> SilenceState {
+    if silence.expired_at.is_some() || silence.ends_at <= now {
+        SilenceState::Expired
+    } else if silence.starts_at > now {
+        SilenceState::Pending
+    } else {
+        SilenceState::Active
+    }
 }
 
-fn delivery_json(delivery: &DeliveryRecord) -> Value {
-    json!({
-        "id": delivery.delivery_id,
-        "time": delivery.time,
-        "receiver": delivery.receiver,
-        "group_key": delivery.group_key,
-        "alert_ids": delivery.alert_ids,
-        "status": delivery.status.as_str(),
-        "attempt": delivery.attempt,
-        "http_status": delivery.http_status,
-        "error": delivery.error,
-        "duration_ms": delivery.duration_ms,
-    })
+/// A silence, with its state now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilenceView {
+    #[serde(flatten)]
+    pub silence: Silence,
+    pub state: SilenceState,
+}
+
+impl SilenceView {
+    pub(crate) fn new(silence: Silence, now: DateTime<Utc>) -> Self {
+        let state = silence_state(&silence, now);
+        Self { silence, state }
+    }
+}
+
+/// What happened to an alert, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Transition {
+    pub id: i64,
+    pub time: DateTime<Utc>,
+    /// pending, firing, resolved, inactive or acknowledged.
+    pub kind: AlertEventKind,
+    pub value: Option<f64>,
+    /// Who did it, for acknowledgements.
+    pub actor: Option<String>,
+}
+
+impl From<&AlertTransition> for Transition {
+    fn from(transition: &AlertTransition) -> Self {
+        Self {
+            id: transition.id,
+            time: transition.time,
+            kind: match transition.kind.as_str() {
+                "pending" => AlertEventKind::Pending,
+                "firing" => AlertEventKind::Firing,
+                "resolved" => AlertEventKind::Resolved,
+                "inactive" => AlertEventKind::Inactive,
+                _ => AlertEventKind::Acknowledged,
+            },
+            value: transition.value,
+            actor: transition.actor.clone(),
+        }
+    }
+}
+
+/// Outcome of one delivery attempt.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Sent,
+    Retrying,
+    Failed,
+}
+
+/// One notification delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    pub time: DateTime<Utc>,
+    pub receiver: String,
+    pub group_key: String,
+    pub alert_ids: Vec<Uuid>,
+    pub status: DeliveryStatus,
+    pub attempt: i32,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+}
+
+impl From<&DeliveryRecord> for Delivery {
+    fn from(delivery: &DeliveryRecord) -> Self {
+        use exporter_store::delivery::DeliveryStatus as Stored;
+        Self {
+            id: delivery.delivery_id,
+            time: delivery.time,
+            receiver: delivery.receiver.clone(),
+            group_key: delivery.group_key.clone(),
+            alert_ids: delivery.alert_ids.clone(),
+            status: match delivery.status {
+                Stored::Sent => DeliveryStatus::Sent,
+                Stored::Retrying => DeliveryStatus::Retrying,
+                Stored::Failed => DeliveryStatus::Failed,
+            },
+            attempt: delivery.attempt,
+            http_status: delivery.http_status,
+            error: delivery.error.clone(),
+            duration_ms: delivery.duration_ms,
+        }
+    }
+}
+
+/// `GET /alerts` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertPage {
+    /// Alerts matching the filters, in all.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    /// Newest first (by `started_at`).
+    pub alerts: Vec<AlertView>,
+}
+
+/// `GET /alerts/{alert_id}` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertDetail {
+    #[serde(flatten)]
+    pub alert: AlertView,
+    /// Its transitions in order.
+    pub transitions: Vec<Transition>,
+    /// Its latest delivery attempts, newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// `GET /alerts/deliveries` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    pub limit: i64,
+    /// Newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Query of `GET /alerts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsParams {
+    /// Severities, separated by commas.
+    #[serde(default, deserialize_with = "de::names")]
+    #[param(value_type = Option<Vec<Severity>>, style = Form, explode = false, min_items = 1, max_items = 100)]
+    pub severity: Vec<Severity>,
+    /// system, hardware, trading, market, logs, or a notification's category; several
+    /// separated by commas.
+    #[serde(default, deserialize_with = "de::text_list")]
+    #[param(value_type = Option<Vec<crate::extract::ListItem>>, style = Form, explode = false, min_items = 1, max_items = 100)]
+    pub category: Vec<String>,
+    /// States, separated by commas.
+    #[serde(default, deserialize_with = "de::names")]
+    #[param(value_type = Option<Vec<AlertState>>, style = Form, explode = false, min_items = 1, max_items = 100)]
+    pub state: Vec<AlertState>,
+    /// true: only acknowledged alerts; false: only unacknowledged ones.
+    #[serde(default, deserialize_with = "de::boolean")]
+    pub acknowledged: Option<bool>,
+    /// The `host` label.
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
+    pub host: Option<String>,
+    /// Page size, default 100.
+    #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Alerts to skip, default 0.
+    #[serde(default, deserialize_with = "de::ranged::<0, 1_000_000, _>")]
+    #[param(minimum = 0, maximum = 1_000_000)]
+    pub offset: Option<i64>,
+}
+
+/// Query of `GET /alerts/deliveries`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LimitParams {
+    /// Page size, default 100.
+    #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// Query of `POST /alerts/{alert_id}/acknowledge`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AcknowledgeParams {
+    /// Who acknowledges (1 to 64 characters, no control characters); default: the key's name.
+    #[serde(default, deserialize_with = "de::text_max::<64, _>")]
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub user: Option<String>,
 }
 
 /// Publishes an alert event on `<prefix>.v1.alert.<kind>` (core NATS). A failure is logged: the
@@ -143,43 +308,26 @@ async fn announce(state: &AppState, event: &AlertEvent) {
 }
 
 #[utoipa::path(
-    get, path = "/alerts", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("severity" = Option<String>, Query, description = "info, warning, critical; several separated by commas"),
-        ("category" = Option<String>, Query, description = "system, hardware, trading, market, logs, or a notification's category; several separated by commas"),
-        ("state" = Option<String>, Query, description = "pending, firing, resolved, inactive; several separated by commas"),
-        ("acknowledged" = Option<bool>, Query, description = "true: only acknowledged alerts; false: only unacknowledged ones"),
-        ("host" = Option<String>, Query, description = "the `host` label"),
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
-        ("offset" = Option<u32>, Query, description = "0 to 1000000, default 0"),
-    ),
+    get, path = "/alerts", operation_id = "list_alerts", tag = "alerts",
+    params(AlertsParams),
     responses(
-        (status = 200, description = "`total`, `limit`, `offset`, `alerts` newest first (by `started_at`): id, fingerprint, rule, severity, category, state, labels, annotations, value, started_at, fired_at, resolved_at, acknowledged_at, acknowledged_by, last_active_at, and `silenced` (an active silence matches its labels now)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Alerts newest first, each saying whether a silence covers it", body = AlertPage),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn alerts(
     State(state): State<AppState>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&[
-        "severity",
-        "category",
-        "state",
-        "acknowledged",
-        "host",
-        "limit",
-        "offset",
-    ])?;
-    let limit = params.integer("limit", 1, 1000)?.unwrap_or(100);
-    let offset = params.integer("offset", 0, MAX_OFFSET)?.unwrap_or(0);
+    AppQuery(params): AppQuery<AlertsParams>,
+) -> Result<Json<AlertPage>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    let offset = params.offset.unwrap_or(0);
     let query = AlertQuery {
-        severities: params.list("severity", |v| v.parse::<Severity>())?,
-        categories: params.list("category", |v| Ok(v.to_owned()))?,
-        states: params.list("state", |v| v.parse::<AlertState>())?,
-        acknowledged: params.boolean("acknowledged")?,
-        host: params.text("host")?,
+        severities: params.severity,
+        categories: params.category,
+        states: params.state,
+        acknowledged: params.acknowledged,
+        host: params.host,
         limit,
         offset,
     };
@@ -188,36 +336,34 @@ pub async fn alerts(
         state.store.alerts(&query),
         state.store.current_silences(now)
     )?;
-    let alerts: Vec<Value> = page
+    let alerts = page
         .alerts
-        .iter()
-        .map(|alert| alert_json(alert, &silences, now))
+        .into_iter()
+        .map(|alert| AlertView::new(alert, &silences, now))
         .collect();
-    Ok(Json(json!({
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-        "alerts": alerts,
-    })))
+    Ok(Json(AlertPage {
+        total: page.total,
+        limit,
+        offset,
+        alerts,
+    }))
 }
 
 #[utoipa::path(
-    get, path = "/alerts/{alert_id}", tag = "alerts", security(("api_key" = [])),
-    params(("alert_id" = String, Path, description = "the alert's UUID")),
+    get, path = "/alerts/{alert_id}", operation_id = "get_alert", tag = "alerts",
+    params(("alert_id" = Uuid, Path, description = "the alert's id"), NoParams),
     responses(
-        (status = 200, description = "The alert (as in `/alerts`, with `silenced`), its `transitions` in order (`id`, `time`, `kind`: pending, firing, resolved, inactive or acknowledged, `value`, `actor`) and its latest `deliveries` (newest first)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
+        (status = 200, description = "The alert, its transitions and its latest deliveries", body = AlertDetail),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No alert has this id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn alert(
     State(state): State<AppState>,
-    Path(alert_id): Path<String>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&[])?;
-    let id = parse_id("alert_id", &alert_id)?;
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(NoParams {}): AppQuery<NoParams>,
+) -> Result<Json<AlertDetail>, ApiError> {
     let now = Utc::now();
     let Some(alert) = state.store.alert(id).await? else {
         return Err(ApiError::NotFound(format!("no alert {id}")));
@@ -227,36 +373,32 @@ pub async fn alert(
         state.store.deliveries_for_alert(id, ALERT_DELIVERIES),
         state.store.current_silences(now)
     )?;
-    let mut value = alert_json(&alert, &silences, now);
-    value["transitions"] = transitions.iter().map(transition_json).collect();
-    value["deliveries"] = deliveries.iter().map(delivery_json).collect();
-    Ok(Json(value))
+    Ok(Json(AlertDetail {
+        alert: AlertView::new(alert, &silences, now),
+        transitions: transitions.iter().map(Transition::from).collect(),
+        deliveries: deliveries.iter().map(Delivery::from).collect(),
+    }))
 }
 
 #[utoipa::path(
-    post, path = "/alerts/{alert_id}/acknowledge", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("alert_id" = String, Path, description = "the alert's UUID"),
-        ("user" = Option<String>, Query, description = "who acknowledges (1 to 64 characters); default: the key's name"),
-    ),
+    post, path = "/alerts/{alert_id}/acknowledge", operation_id = "acknowledge_alert", tag = "alerts",
+    params(("alert_id" = Uuid, Path, description = "the alert's id"), AcknowledgeParams),
     responses(
-        (status = 200, description = "The alert, acknowledged (`acknowledged_at`, `acknowledged_by`). Acknowledging again changes nothing and answers the same"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 403, description = "The key has the read scope only", body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
-        (status = 409, description = "The alert is resolved or inactive and was never acknowledged", body = crate::error::Problem),
+        (status = 200, description = "The alert, acknowledged (`acknowledged_at`, `acknowledged_by`). Acknowledging again changes nothing and answers the same", body = AlertView),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key has the read scope only", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No alert has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alert is resolved or inactive and was never acknowledged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn acknowledge(
     AdminCaller(caller): AdminCaller,
     State(state): State<AppState>,
-    Path(alert_id): Path<String>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&["user"])?;
-    let id = parse_id("alert_id", &alert_id)?;
-    let user = params.text("user")?.unwrap_or_else(|| caller.name.clone());
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(params): AppQuery<AcknowledgeParams>,
+) -> Result<Json<AlertView>, ApiError> {
+    let user = params.user.unwrap_or_else(|| caller.name.clone());
     check_user(&user).map_err(|err| ApiError::bad("user", err))?;
     let alert = match state.store.acknowledge_alert(id, &user).await? {
         Acknowledgement::NotFound => return Err(ApiError::NotFound(format!("no alert {id}"))),
@@ -283,27 +425,28 @@ pub async fn acknowledge(
     };
     let now = Utc::now();
     let silences = state.store.current_silences(now).await?;
-    Ok(Json(alert_json(&alert, &silences, now)))
+    Ok(Json(AlertView::new(alert, &silences, now)))
 }
 
 #[utoipa::path(
-    get, path = "/alerts/deliveries", tag = "alerts", security(("api_key" = [])),
-    params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100")),
+    get, path = "/alerts/deliveries", operation_id = "list_deliveries", tag = "alerts",
+    params(LimitParams),
     responses(
-        (status = 200, description = "`deliveries`: the latest notification delivery attempts, newest first (`id`, `time`, `receiver`, `group_key`, `alert_ids`, `status`: sent, retrying or failed, `attempt`, `http_status`, `error`, `duration_ms`)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "The latest notification delivery attempts, newest first", body = DeliveryPage),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn deliveries(
     State(state): State<AppState>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&["limit"])?;
-    let limit = params.integer("limit", 1, 1000)?.unwrap_or(100);
+    AppQuery(params): AppQuery<LimitParams>,
+) -> Result<Json<DeliveryPage>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
     let deliveries = state.store.recent_deliveries(limit).await?;
-    let deliveries: Vec<Value> = deliveries.iter().map(delivery_json).collect();
-    Ok(Json(json!({ "limit": limit, "deliveries": deliveries })))
+    Ok(Json(DeliveryPage {
+        limit,
+        deliveries: deliveries.iter().map(Delivery::from).collect(),
+    }))
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::ApiError;
-use crate::params::Params;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// The media type of a CSV answer.
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
@@ -23,13 +23,21 @@ pub enum Format {
     Csv,
 }
 
+/// The `format` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatParam {
+    Json,
+    Csv,
+}
+
 impl Format {
-    /// `?format=json|csv` when given (anything else is a 400 naming `format`), else CSV when the
-    /// `Accept` header names `text/csv`, else JSON.
-    pub fn of(params: &Params, headers: &HeaderMap) -> Result<Self, ApiError> {
-        match params.choice("format", &["json", "csv"])? {
-            Some("csv") => Ok(Self::Csv),
-            Some(_) => Ok(Self::Json),
+    /// `?format=json|csv` when given, else CSV when the `Accept` header names `text/csv`, else
+    /// JSON.
+    pub fn of(asked: Option<FormatParam>, headers: &HeaderMap) -> Self {
+        match asked {
+            Some(FormatParam::Csv) => Self::Csv,
+            Some(FormatParam::Json) => Self::Json,
             None => {
                 let accepts_csv = headers
                     .get_all(ACCEPT)
@@ -37,7 +45,7 @@ impl Format {
                     .filter_map(|value| value.to_str().ok())
                     .flat_map(|value| value.split(','))
                     .any(|media| media.split(';').next().unwrap_or("").trim() == "text/csv");
-                Ok(if accepts_csv { Self::Csv } else { Self::Json })
+                if accepts_csv { Self::Csv } else { Self::Json }
             }
         }
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::metrics::{HostParam, HostSample, latest_typed};
-use crate::params::Params;
+use crate::extract::AppQuery;
 use crate::{ApiError, AppState};
 
 /// One host's hardware.
@@ -35,23 +35,20 @@ pub struct HardwareMetrics {
 
 #[utoipa::path(
     get,
-    path = "/metrics/hardware",
+    path = "/metrics/hardware", operation_id = "hardware_metrics",
     tag = "metrics",
     params(HostParam),
-    security(("api_key" = [])),
     responses(
         (status = 200, body = HardwareMetrics),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, description = "No sample from that host", body = crate::error::Problem),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No sample from that host", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn hardware(
     State(state): State<AppState>,
-    params: Params,
+    AppQuery(HostParam { host }): AppQuery<HostParam>,
 ) -> Result<Json<HardwareMetrics>, ApiError> {
-    params.only(&["host"])?;
-    let host = params.text("host")?;
     let samples = latest_typed::<HardwareSample>(&state, host.clone(), KIND).await?;
     let inventories = latest_typed::<GpuInventory>(&state, None, INVENTORY_KIND).await?;
     let events = latest_typed::<XidEvent>(&state, None, EVENT_KIND).await?;

@@ -16,9 +16,18 @@ use crate::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "ok", "version": "0.1.0", "started_at": "2026-12-01T12:37:10.845494338Z",
+    "uptime_seconds": 3600,
+    "postgres": {"status": "up", "latency_ms": 1.43}, "nats": {"status": "up"},
+    "collectors": [{"source": "system", "host": "gh200", "last_sample_time": "2026-12-01T13:37:11.059879Z", "age_seconds": 0.497, "status": "fresh"}],
+    "gpus": [{"host": "gh200", "nvml": "ok", "gpu_count": 1}],
+    "tunnels": [],
+    "alerts": {"firing": 1, "firing_critical": 1, "unacknowledged": 1}
+}))]
 pub struct Health {
     /// `ok`, `degraded` (a collector is stale) or `unhealthy` (a dependency is down).
-    pub status: &'static str,
+    pub status: OverallStatus,
     pub version: &'static str,
     pub started_at: DateTime<Utc>,
     pub uptime_seconds: u64,
@@ -35,6 +44,31 @@ pub struct Health {
     /// while PostgreSQL is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertCounts>,
+}
+
+/// How the exporter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OverallStatus {
+    Ok,
+    Degraded,
+    Unhealthy,
+}
+
+/// Whether a dependency answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpDown {
+    Up,
+    Down,
+}
+
+/// Whether a collector's latest sample is recent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Freshness {
+    Fresh,
+    Stale,
 }
 
 /// Firing alerts, counted.
@@ -66,8 +100,7 @@ pub struct HostNvml {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Dependency {
-    /// `up` or `down`.
-    pub status: &'static str,
+    pub status: UpDown,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,14 +113,15 @@ pub struct CollectorFreshness {
     pub host: String,
     pub last_sample_time: DateTime<Utc>,
     pub age_seconds: f64,
-    /// `fresh` or `stale` (older than `api.stale_after_seconds`).
-    pub status: &'static str,
+    /// `stale` when older than `api.stale_after_seconds`.
+    pub status: Freshness,
 }
 
 #[utoipa::path(
     get,
-    path = "/health",
+    path = "/health", operation_id = "health",
     tag = "health",
+    security(()),
     responses(
         (status = 200, description = "PostgreSQL and NATS are up", body = Health),
         (status = 503, description = "A dependency is down", body = Health),
@@ -98,7 +132,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     let postgres = match ping {
         Ok(Ok(())) => Dependency {
-            status: "up",
+            status: UpDown::Up,
             latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
             error: None,
         },
@@ -111,7 +145,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let nats = match &state.nats {
         Some(client) => match client.connection_state() {
             async_nats::connection::State::Connected => Dependency {
-                status: "up",
+                status: UpDown::Up,
                 latency_ms: None,
                 error: None,
             },
@@ -120,7 +154,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         None => down("not configured".to_owned()),
     };
     let now = Utc::now();
-    let (latest, alerts) = if postgres.status == "up" {
+    let (latest, alerts) = if postgres.status == UpDown::Up {
         let counts = state.store.firing_alert_counts().await.ok();
         (
             state.store.freshness().await.unwrap_or_default(),
@@ -161,20 +195,20 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
                 last_sample_time: latest.sample_time,
                 age_seconds: age,
                 status: if age > state.stale_after_seconds as f64 {
-                    "stale"
+                    Freshness::Stale
                 } else {
-                    "fresh"
+                    Freshness::Fresh
                 },
             }
         })
         .collect();
-    let healthy = postgres.status == "up" && nats.status == "up";
+    let healthy = postgres.status == UpDown::Up && nats.status == UpDown::Up;
     let status = if !healthy {
-        "unhealthy"
-    } else if collectors.iter().any(|c| c.status == "stale") {
-        "degraded"
+        OverallStatus::Unhealthy
+    } else if collectors.iter().any(|c| c.status == Freshness::Stale) {
+        OverallStatus::Degraded
     } else {
-        "ok"
+        OverallStatus::Ok
     };
     let code = if healthy {
         StatusCode::OK
@@ -211,7 +245,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 
 fn down(error: String) -> Dependency {
     Dependency {
-        status: "down",
+        status: UpDown::Down,
         latency_ms: None,
         error: Some(error),
     }

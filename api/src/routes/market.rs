@@ -5,24 +5,163 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::extract::{Path, State};
-use chrono::{Datelike, Utc};
+use axum::extract::State;
+use chrono::{DateTime, Datelike, Utc};
 use exporter_protocol::Subjects;
 use exporter_protocol::market::{
-    BarBatch, BarRecord, ChartQuery, Quote, QuoteQuery, RANGES, RPC_SERVICE, RpcReply, range_start,
+    BarBatch, BarRecord, ChartQuery, CorporateEvent, Quote, QuoteQuery, RPC_SERVICE, RpcReply,
+    SymbolMeta, range_start,
 };
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::params::Params;
+use crate::error::Problem;
+use crate::extract::{AppPath, AppQuery, NoParams, de};
 use crate::{ApiError, AppState};
 
-/// Yahoo's intervals.
-const INTERVALS: &[&str] = &[
-    "1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo",
-];
-const CHART_TYPES: &[&str] = &["candlestick", "line", "ohlc"];
+/// A chart's period (Yahoo's ranges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Period {
+    #[serde(rename = "1d")]
+    D1,
+    #[serde(rename = "5d")]
+    D5,
+    #[serde(rename = "1mo")]
+    Mo1,
+    #[serde(rename = "3mo")]
+    Mo3,
+    #[serde(rename = "6mo")]
+    Mo6,
+    #[default]
+    #[serde(rename = "1y")]
+    Y1,
+    #[serde(rename = "2y")]
+    Y2,
+    #[serde(rename = "5y")]
+    Y5,
+    #[serde(rename = "10y")]
+    Y10,
+    #[serde(rename = "ytd")]
+    Ytd,
+    #[serde(rename = "max")]
+    Max,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::D1 => "1d",
+            Self::D5 => "5d",
+            Self::Mo1 => "1mo",
+            Self::Mo3 => "3mo",
+            Self::Mo6 => "6mo",
+            Self::Y1 => "1y",
+            Self::Y2 => "2y",
+            Self::Y5 => "5y",
+            Self::Y10 => "10y",
+            Self::Ytd => "ytd",
+            Self::Max => "max",
+        }
+    }
+}
+
+/// A bar's width (Yahoo's intervals).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Interval {
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "2m")]
+    M2,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "15m")]
+    M15,
+    #[serde(rename = "30m")]
+    M30,
+    #[serde(rename = "60m")]
+    M60,
+    #[serde(rename = "90m")]
+    M90,
+    #[serde(rename = "1h")]
+    H1,
+    #[default]
+    #[serde(rename = "1d")]
+    D1,
+    #[serde(rename = "5d")]
+    D5,
+    #[serde(rename = "1wk")]
+    Wk1,
+    #[serde(rename = "1mo")]
+    Mo1,
+    #[serde(rename = "3mo")]
+    Mo3,
+}
+
+impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::M1 => "1m",
+            Self::M2 => "2m",
+            Self::M5 => "5m",
+            Self::M15 => "15m",
+            Self::M30 => "30m",
+            Self::M60 => "60m",
+            Self::M90 => "90m",
+            Self::H1 => "1h",
+            Self::D1 => "1d",
+            Self::D5 => "5d",
+            Self::Wk1 => "1wk",
+            Self::Mo1 => "1mo",
+            Self::Mo3 => "3mo",
+        }
+    }
+}
+
+/// How bars are drawn: `line` has the close only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ChartType {
+    #[default]
+    #[serde(rename = "candlestick")]
+    Candlestick,
+    #[serde(rename = "ohlc")]
+    Ohlc,
+    #[serde(rename = "line")]
+    Line,
+}
+
+impl ChartType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Candlestick => "candlestick",
+            Self::Ohlc => "ohlc",
+            Self::Line => "line",
+        }
+    }
+}
+
+/// Where an answer came from: the store, or the market collector asked now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Source {
+    #[default]
+    #[serde(rename = "store")]
+    Store,
+    #[serde(rename = "collector")]
+    Collector,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Collector => "collector",
+        }
+    }
+}
+
 /// A stored quote younger than this is served without asking the collector.
 const QUOTE_FRESH_SECONDS: i64 = 60;
 
@@ -98,91 +237,155 @@ async fn rpc<Q: serde::Serialize, T: DeserializeOwned>(
     }
 }
 
+/// Query of `GET /market/chart/{symbol}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChartParams {
+    /// Default `1y`.
+    #[serde(default)]
+    #[param(inline)]
+    pub period: Option<Period>,
+    /// Default `1d`.
+    #[serde(default)]
+    #[param(inline)]
+    pub interval: Option<Interval>,
+    /// Default `candlestick`.
+    #[serde(default)]
+    #[param(inline)]
+    pub chart_type: Option<ChartType>,
+    /// Default true.
+    #[serde(default, deserialize_with = "de::boolean")]
+    pub include_indicators: Option<bool>,
+}
+
+/// Open, high, low, adjusted close and volume of a bar (absent from `line` charts; null where
+/// the source had none).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ohlc {
+    pub open: Option<f64>,
+    pub high: Option<f64>,
+    pub low: Option<f64>,
+    pub adj_close: Option<f64>,
+    pub volume: Option<u64>,
+}
+
+/// One bar of a chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChartBar {
+    /// Start of the bar.
+    pub time: DateTime<Utc>,
+    #[serde(flatten)]
+    pub ohlc: Option<Ohlc>,
+    pub close: f64,
+}
+
+/// `GET /market/chart/{symbol}` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Chart {
+    /// The symbol, upper-cased.
+    pub symbol: String,
+    pub period: Period,
+    pub interval: Interval,
+    pub chart_type: ChartType,
+    pub source: Source,
+    pub meta: SymbolMeta,
+    pub bars: Vec<ChartBar>,
+    /// Every indicator by name (`sma_20`, `rsi_14`, `macd`, ...), one value per bar, null during
+    /// warm-up; null when `include_indicators=false`.
+    pub indicators: Option<BTreeMap<String, Vec<Option<f64>>>>,
+    /// Splits and dividends in the range.
+    pub events: Vec<CorporateEvent>,
+}
+
 #[utoipa::path(
-    get, path = "/market/chart/{symbol}", tag = "market", security(("api_key" = [])),
+    get, path = "/market/chart/{symbol}", operation_id = "market_chart", tag = "market",
     params(
-        ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)"),
-        ("period" = Option<String>, Query, description = "1d, 5d, 1mo, 3mo, 6mo, 1y (default), 2y, 5y, 10y, ytd, max"),
-        ("interval" = Option<String>, Query, description = "1m, 2m, 5m, 15m, 30m, 60m, 90m, 1h, 1d (default), 5d, 1wk, 1mo, 3mo"),
-        ("chart_type" = Option<String>, Query, description = "candlestick (default), ohlc, or line (close only)"),
-        ("include_indicators" = Option<bool>, Query, description = "default true"),
+        ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
+        ChartParams,
     ),
     responses(
-        (status = 200, description = "`bars`, `indicators` keyed by name (null during warm-up), `events` (splits, dividends), `meta` (currency, exchange, timezone), `source` (store or collector)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, description = "Unknown symbol (Yahoo's description)", body = crate::error::Problem),
-        (status = 422, description = "Yahoo refuses this interval/period combination", body = crate::error::Problem),
-        (status = 503, description = "Market data unavailable now (Retry-After)", body = crate::error::Problem),
+        (status = 200, description = "Bars with indicators, events and the symbol's metadata", body = Chart),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown symbol (Yahoo's description)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Yahoo refuses this interval/period combination", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Market data unavailable now (Retry-After)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn chart(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&["period", "interval", "chart_type", "include_indicators"])?;
+    AppPath(symbol): AppPath<String>,
+    AppQuery(params): AppQuery<ChartParams>,
+) -> Result<Json<Chart>, ApiError> {
     let symbol = symbol_param(&symbol)?;
-    let period = params.choice("period", RANGES)?.unwrap_or("1y");
-    let interval = params.choice("interval", INTERVALS)?.unwrap_or("1d");
-    let chart_type = params
-        .choice("chart_type", CHART_TYPES)?
-        .unwrap_or("candlestick");
-    let include_indicators = params
-        .choice("include_indicators", &["true", "false"])?
-        .is_none_or(|v| v == "true");
+    let period = params.period.unwrap_or_default();
+    let interval = params.interval.unwrap_or_default();
+    let chart_type = params.chart_type.unwrap_or_default();
+    let include_indicators = params.include_indicators.unwrap_or(true);
     let now = Utc::now();
-    let from = range_start(period, now);
+    let from = range_start(period.as_str(), now);
 
     let covered = state
         .store
-        .bars_covered(&symbol, interval, from, now - staleness(interval))
+        .bars_covered(
+            &symbol,
+            interval.as_str(),
+            from,
+            now - staleness(interval.as_str()),
+        )
         .await?;
     let (bars, events, meta, source) = if covered {
-        let bars = state.store.bars(&symbol, interval, from, now).await?;
+        let bars = state
+            .store
+            .bars(&symbol, interval.as_str(), from, now)
+            .await?;
         let events = state.store.corporate_events(&symbol, from, now).await?;
         let meta = state.store.symbol_meta(&symbol).await?.unwrap_or_default();
-        (bars, events, meta, "store")
+        (bars, events, meta, Source::Store)
     } else {
         let query = ChartQuery {
             symbol: symbol.clone(),
-            range: period.to_owned(),
-            interval: interval.to_owned(),
+            range: period.as_str().to_owned(),
+            interval: interval.as_str().to_owned(),
             include_pre_post: false,
         };
         let batch: BarBatch = rpc(&state, "chart", &query).await?;
         let bars: Vec<BarRecord> = batch.bars.into_iter().filter(|b| b.time >= from).collect();
-        (bars, batch.events, batch.meta, "collector")
+        (bars, batch.events, batch.meta, Source::Collector)
     };
 
-    let indicators = if include_indicators {
+    let indicators = include_indicators.then(|| {
+        let interval = interval.as_str();
         let intraday =
             interval.ends_with('m') && interval != "1mo" && interval != "3mo" || interval == "1h";
-        json!(indicators_for(&bars, intraday, meta.timezone.as_deref()))
-    } else {
-        Value::Null
-    };
-    let series: Vec<Value> = bars
+        indicators_for(&bars, intraday, meta.timezone.as_deref())
+    });
+    let series = bars
         .iter()
-        .map(|b| match chart_type {
-            "line" => json!({"time": b.time, "close": b.close}),
-            _ => json!({
-                "time": b.time, "open": b.open, "high": b.high, "low": b.low,
-                "close": b.close, "adj_close": b.adj_close, "volume": b.volume,
+        .map(|b| ChartBar {
+            time: b.time,
+            close: b.close,
+            ohlc: (chart_type != ChartType::Line).then_some(Ohlc {
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                adj_close: b.adj_close,
+                volume: b.volume,
             }),
         })
         .collect();
-    Ok(Json(json!({
-        "symbol": symbol,
-        "period": period,
-        "interval": interval,
-        "chart_type": chart_type,
-        "source": source,
-        "meta": meta,
-        "bars": series,
-        "indicators": indicators,
-        "events": events,
-    })))
+    Ok(Json(Chart {
+        symbol,
+        period,
+        interval,
+        chart_type,
+        source,
+        meta,
+        bars: series,
+        indicators,
+        events,
+    }))
 }
 
 /// Every indicator over `bars`; VWAP only for intraday bars (reset on each exchange-local day).
@@ -212,28 +415,73 @@ fn indicators_for(
     })
 }
 
+/// `GET /market/quote/{symbol}` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "symbol": "AAPL", "price": 244.87, "previous_close": 124.808, "change": 120.062,
+    "change_percent": 96.19735914364463, "day_high": 246.01, "day_low": 243.16,
+    "volume": 32129951, "market_state": "CLOSED", "market_state_source": "calendar",
+    "currency": "USD",
+    "time": "2025-02-19T21:00:01Z", "age_seconds": 12.5, "source": "collector"
+}))]
+pub struct QuoteView {
+    pub symbol: String,
+    pub price: f64,
+    pub previous_close: Option<f64>,
+    /// `price` − `previous_close`.
+    pub change: Option<f64>,
+    /// `change` / `previous_close` × 100.
+    pub change_percent: Option<f64>,
+    pub day_high: Option<f64>,
+    pub day_low: Option<f64>,
+    pub volume: Option<u64>,
+    /// The market state (`REGULAR`, `PRE`, `POST`, `CLOSED`): from the exchange calendar when
+    /// it is known and the symbol trades on it, else Yahoo's.
+    pub market_state: Option<String>,
+    /// Where `market_state` came from; `null` with it.
+    pub market_state_source: Option<MarketStateSource>,
+    pub currency: Option<String>,
+    /// When the source priced it.
+    pub time: DateTime<Utc>,
+    /// Seconds since `time`.
+    pub age_seconds: f64,
+    pub source: Source,
+}
+
+/// Where a quote's `market_state` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketStateSource {
+    /// The stored exchange calendar (Alpaca's `/v2/calendar`).
+    Calendar,
+    /// Yahoo's own field of the quote.
+    Yahoo,
+}
+
 #[utoipa::path(
-    get, path = "/market/quote/{symbol}", tag = "market", security(("api_key" = [])),
-    params(("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)")),
+    get, path = "/market/quote/{symbol}", operation_id = "market_quote", tag = "market",
+    params(
+        ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
+        NoParams,
+    ),
     responses(
-        (status = 200, description = "price, change and change percent from the previous close, day high/low, volume, market state, quote time and age"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
-        (status = 503, body = crate::error::Problem),
+        (status = 200, description = "The latest quote, with its change from the previous close", body = QuoteView),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown symbol", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Market data unavailable now (Retry-After)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn quote(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&[])?;
+    AppPath(symbol): AppPath<String>,
+    AppQuery(NoParams {}): AppQuery<NoParams>,
+) -> Result<Json<QuoteView>, ApiError> {
     let symbol = symbol_param(&symbol)?;
     let stored = state.store.quote(&symbol).await?;
     let (quote, source) = match stored {
         Some((quote, received)) if (Utc::now() - received).num_seconds() < QUOTE_FRESH_SECONDS => {
-            (quote, "store")
+            (quote, Source::Store)
         }
         _ => (
             rpc::<_, Quote>(
@@ -244,7 +492,7 @@ pub async fn quote(
                 },
             )
             .await?,
-            "collector",
+            Source::Collector,
         ),
     };
     // The market state from the exchange calendar when it is known and the symbol trades on
@@ -264,10 +512,13 @@ pub async fn quote(
             })
     };
     let (market_state, market_state_source) = match calendar_state {
-        Some(state) => (Some(state.to_owned()), Some("calendar")),
+        Some(state) => (Some(state.to_owned()), Some(MarketStateSource::Calendar)),
         None => (
             quote.market_state.clone(),
-            quote.market_state.as_ref().map(|_| "yahoo"),
+            quote
+                .market_state
+                .as_ref()
+                .map(|_| MarketStateSource::Yahoo),
         ),
     };
     let change = quote.previous_close.map(|p| quote.price - p);
@@ -275,20 +526,20 @@ pub async fn quote(
         .previous_close
         .filter(|p| *p != 0.0)
         .map(|p| (quote.price - p) / p * 100.0);
-    Ok(Json(json!({
-        "symbol": quote.symbol,
-        "price": quote.price,
-        "previous_close": quote.previous_close,
-        "change": change,
-        "change_percent": change_percent,
-        "day_high": quote.day_high,
-        "day_low": quote.day_low,
-        "volume": quote.volume,
-        "market_state": market_state,
-        "market_state_source": market_state_source,
-        "currency": quote.currency,
-        "time": quote.time,
-        "age_seconds": (Utc::now() - quote.time).num_milliseconds() as f64 / 1000.0,
-        "source": source,
-    })))
+    Ok(Json(QuoteView {
+        age_seconds: (Utc::now() - quote.time).num_milliseconds() as f64 / 1000.0,
+        symbol: quote.symbol,
+        price: quote.price,
+        previous_close: quote.previous_close,
+        change,
+        change_percent,
+        day_high: quote.day_high,
+        day_low: quote.day_low,
+        volume: quote.volume,
+        market_state,
+        market_state_source,
+        currency: quote.currency,
+        time: quote.time,
+        source,
+    }))
 }

@@ -6,10 +6,10 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use exporter_protocol::system::SystemSample;
 use exporter_store::{HistoryPlan, HistoryQuery, LatestSample, Resolution};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::params::Params;
+use crate::extract::{AppQuery, de};
 use crate::{ApiError, AppState};
 
 /// The latest sample of one source on one host.
@@ -35,17 +35,21 @@ pub struct SystemMetrics {
 /// `GET /metrics/all` answer: the latest of every source, per host.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AllMetrics {
-    /// Keyed by source (`system`, `hardware`, ...).
-    #[schema(value_type = Object)]
+    /// Keyed by source (`system`, `hardware`, ...); each sample is that source's own document
+    /// (free-form here: the typed routes describe each).
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<HostSample<Object>>>)]
     pub sources: std::collections::BTreeMap<String, Vec<HostSample<serde_json::Value>>>,
 }
 
-#[derive(Debug, IntoParams)]
+/// Query of the latest-sample routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct HostParam {
     /// Only this host.
-    host: Option<String>,
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
+    pub host: Option<String>,
 }
 
 pub fn host_sample(latest: LatestSample) -> HostSample<serde_json::Value> {
@@ -61,28 +65,21 @@ pub fn host_sample(latest: LatestSample) -> HostSample<serde_json::Value> {
 
 #[utoipa::path(
     get,
-    path = "/metrics/system",
+    path = "/metrics/system", operation_id = "system_metrics",
     tag = "metrics",
     params(HostParam),
-    security(("api_key" = [])),
     responses(
         (status = 200, body = SystemMetrics),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, description = "No sample from that host", body = crate::error::Problem),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No sample from that host", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn system(
     State(state): State<AppState>,
-    params: Params,
+    AppQuery(params): AppQuery<HostParam>,
 ) -> Result<Json<SystemMetrics>, ApiError> {
-    params.only(&["host"])?;
-    let hosts = latest_typed(
-        &state,
-        params.text("host")?,
-        exporter_protocol::system::KIND,
-    )
-    .await?;
+    let hosts = latest_typed(&state, params.host, exporter_protocol::system::KIND).await?;
     Ok(Json(SystemMetrics { hosts }))
 }
 
@@ -121,22 +118,19 @@ pub async fn latest_typed<T: serde::de::DeserializeOwned>(
 
 #[utoipa::path(
     get,
-    path = "/metrics/all",
+    path = "/metrics/all", operation_id = "all_metrics",
     tag = "metrics",
     params(HostParam),
-    security(("api_key" = [])),
     responses(
         (status = 200, body = AllMetrics),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn all(
     State(state): State<AppState>,
-    params: Params,
+    AppQuery(HostParam { host }): AppQuery<HostParam>,
 ) -> Result<Json<AllMetrics>, ApiError> {
-    params.only(&["host"])?;
-    let host = params.text("host")?;
     let mut sources = std::collections::BTreeMap::<String, Vec<_>>::new();
     for latest in state.store.latest(None, host.as_deref()).await? {
         sources
@@ -148,31 +142,78 @@ pub async fn all(
 }
 
 /// Query of `GET /metrics/history`.
-#[derive(Debug, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-struct HistoryParams {
+pub struct HistoryParams {
     /// Series name, e.g. `cpu.usage_percent`, `memory.used_bytes`, `filesystem.used_percent`.
-    name: String,
+    #[serde(deserialize_with = "de::required_text")]
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]+$",
+        example = "cpu.usage_percent"
+    )]
+    pub name: String,
     /// Only this host.
-    host: Option<String>,
+    #[serde(default, deserialize_with = "de::text")]
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
+    pub host: Option<String>,
     /// Label matchers `key=value[,key=value]`, e.g. `mount_point=/` or `core=3`.
-    labels: Option<String>,
-    /// Start (RFC 3339); default one hour before `to`.
-    from: Option<DateTime<Utc>>,
-    /// End (RFC 3339, exclusive); default now.
-    to: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::labels")]
+    #[param(value_type = Option<String>, pattern = "^[^=,\\u0000]+=[^,\\u0000]*(,[^=,\\u0000]+=[^,\\u0000]*)*$")]
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    /// Start; default one hour before `to`. At or after `to`, the range is empty.
+    #[serde(default, deserialize_with = "de::time")]
+    pub from: Option<DateTime<Utc>>,
+    /// End (exclusive); default now.
+    #[serde(default, deserialize_with = "de::time")]
+    pub to: Option<DateTime<Utc>>,
     /// Bucket width: seconds, or with a unit (`30s`, `5m`, `1h`, `1d`). Raised when needed so no
     /// series exceeds `max_points`.
-    step: Option<String>,
+    #[serde(default, deserialize_with = "de::step_seconds")]
+    #[param(value_type = Option<String>, pattern = "^([1-9][0-9]{0,8}|[1-9][0-9]{0,5}[smhd]([0-9]{1,6}[smhd])*)$")]
+    pub step: Option<i64>,
     /// Most points per series (default and upper bound: `api.history_max_points`).
-    max_points: Option<u32>,
-    /// Value per bucket: `avg` (default), `min`, `max`, `last`, `count`.
-    agg: Option<String>,
+    #[serde(default, deserialize_with = "de::ranged::<1, { i64::MAX }, _>")]
+    #[param(minimum = 1)]
+    pub max_points: Option<i64>,
+    /// Value per bucket; default `avg`.
+    #[serde(default)]
+    #[param(inline)]
+    pub agg: Option<Aggregation>,
     /// Table to read: `auto` (default: the coarsest whose buckets fit the step: `1h` for a step of
     /// an hour or more, `1m` for a minute or more, else `raw`), `raw`, `1m` or `1h`. From a
     /// roll-up, `from`/`to` widen to its bucket edges and the step rounds up to a multiple of it.
-    resolution: Option<String>,
+    #[serde(default)]
+    #[param(inline)]
+    pub resolution: Option<ResolutionParam>,
+}
+
+/// Value per bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    #[default]
+    Avg,
+    Min,
+    Max,
+    Last,
+    Count,
+}
+
+/// Which table serves a history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ResolutionParam {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "raw")]
+    Raw,
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
 }
 
 /// One point of a series.
@@ -188,13 +229,20 @@ pub struct HistoryPoint {
 pub struct HistorySeries {
     pub source: String,
     pub host: String,
-    #[schema(value_type = Object)]
+    /// The series' labels (`mount_point`, `core`, `gpu`, ...).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub labels: serde_json::Value,
     pub points: Vec<HistoryPoint>,
 }
 
 /// `GET /metrics/history` answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "cpu.usage_percent", "from": "2026-12-01T11:37:11.580194194Z",
+    "to": "2026-12-01T12:37:11.580194194Z", "step_seconds": 5, "agg": "avg", "resolution": "raw",
+    "series": [{"source": "system", "host": "gh200", "labels": {},
+                "points": [{"time": "2026-12-01T12:37:06.580194Z", "value": 12.5}]}]
+}))]
 pub struct History {
     pub name: String,
     /// The range served: the caller's, widened to the roll-up's bucket edges when one served.
@@ -202,59 +250,62 @@ pub struct History {
     pub to: DateTime<Utc>,
     /// The bucket width actually used.
     pub step_seconds: i64,
-    pub agg: &'static str,
+    pub agg: Aggregation,
     /// Which table served the answer: `raw` (the points), `1m` or `1h` (the roll-ups).
-    #[schema(example = "1h")]
-    pub resolution: &'static str,
+    pub resolution: ServedResolution,
     pub series: Vec<HistorySeries>,
 }
 
-const AGGS: &[&str] = &["avg", "min", "max", "last", "count"];
+/// The table that served a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum ServedResolution {
+    #[serde(rename = "raw")]
+    Raw,
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
+}
 
 #[utoipa::path(
     get,
-    path = "/metrics/history",
+    path = "/metrics/history", operation_id = "metrics_history",
     tag = "metrics",
     params(HistoryParams),
-    security(("api_key" = [])),
     responses(
         (status = 200, body = History),
-        (status = 400, description = "A parameter is invalid; `parameter` names it", body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn history(
     State(state): State<AppState>,
-    params: Params,
+    AppQuery(params): AppQuery<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
-    params.only(&[
-        "name",
-        "host",
-        "labels",
-        "from",
-        "to",
-        "step",
-        "max_points",
-        "agg",
-        "resolution",
-    ])?;
-    let name = params.required("name")?;
-    let host = params.text("host")?;
-    let labels = parse_labels(params.text("labels")?.as_deref())?;
-    let to = params.time("to")?.unwrap_or_else(Utc::now);
-    let from = params.time("from")?.unwrap_or(to - Duration::hours(1));
-    if from >= to {
-        return Err(ApiError::bad("from", "must be before `to`"));
-    }
-    let max_points = params
-        .integer("max_points", 1, i64::from(state.history_max_points))?
-        .unwrap_or(i64::from(state.history_max_points));
-    let agg = params.choice("agg", AGGS)?.unwrap_or("avg");
-    let forced = match params.choice("resolution", &["auto", "raw", "1m", "1h"])? {
-        None | Some("auto") => None,
-        Some(text) => Resolution::parse(text),
+    let name = params.name;
+    let host = params.host;
+    let labels = params.labels;
+    let to = params.to.unwrap_or_else(Utc::now);
+    let from = params.from.unwrap_or(to - Duration::hours(1));
+    let max_points = i64::from(state.history_max_points);
+    let max_points = match params.max_points {
+        Some(asked) if asked > max_points => {
+            return Err(ApiError::bad(
+                "max_points",
+                format!("{asked} is out of range 1..={max_points} (api.history_max_points)"),
+            ));
+        }
+        Some(asked) => asked,
+        None => max_points,
     };
-    let step = params.duration_seconds("step")?;
+    let agg = params.agg.unwrap_or_default();
+    let forced = match params.resolution.unwrap_or_default() {
+        ResolutionParam::Auto => None,
+        ResolutionParam::Raw => Resolution::parse("raw"),
+        ResolutionParam::Minute => Resolution::parse("1m"),
+        ResolutionParam::Hour => Resolution::parse("1h"),
+    };
+    let step = params.step;
     let plan = HistoryPlan::new(from, to, step, max_points, forced);
     let query = HistoryQuery {
         name: name.clone(),
@@ -265,10 +316,13 @@ pub async fn history(
         step_seconds: plan.step_seconds,
         resolution: plan.resolution,
     };
-    let series = state
-        .store
-        .history(&query)
-        .await?
+    // An empty range (`from` at or after `to`) holds no point.
+    let stored = if from < to {
+        state.store.history(&query).await?
+    } else {
+        Vec::new()
+    };
+    let series = stored
         .into_iter()
         .map(|s| HistorySeries {
             source: s.source,
@@ -280,11 +334,11 @@ pub async fn history(
                 .map(|b| HistoryPoint {
                     time: b.time,
                     value: match agg {
-                        "min" => b.min,
-                        "max" => b.max,
-                        "last" => b.last,
-                        "count" => b.count as f64,
-                        _ => b.avg,
+                        Aggregation::Min => b.min,
+                        Aggregation::Max => b.max,
+                        Aggregation::Last => b.last,
+                        Aggregation::Count => b.count as f64,
+                        Aggregation::Avg => b.avg,
                     },
                 })
                 .collect(),
@@ -296,23 +350,11 @@ pub async fn history(
         to: plan.to,
         step_seconds: plan.step_seconds,
         agg,
-        resolution: plan.resolution.as_str(),
+        resolution: match plan.resolution.as_str() {
+            "1m" => ServedResolution::Minute,
+            "1h" => ServedResolution::Hour,
+            _ => ServedResolution::Raw,
+        },
         series,
     }))
-}
-
-fn parse_labels(
-    text: Option<&str>,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let mut labels = serde_json::Map::new();
-    for pair in text.into_iter().flat_map(|t| t.split(',')) {
-        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
-            return Err(ApiError::bad(
-                "labels",
-                format!("`{pair}` is not key=value"),
-            ));
-        };
-        labels.insert(key.trim().to_owned(), value.trim().into());
-    }
-    Ok(labels)
 }

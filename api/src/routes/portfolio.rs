@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::metrics::latest_typed;
-use crate::params::Params;
+use crate::extract::AppQuery;
 use crate::{ApiError, AppState};
 
 /// The portfolio. Money is in the account currency, as decimal strings.
@@ -37,24 +37,21 @@ pub struct Portfolio {
 
 #[utoipa::path(
     get,
-    path = "/metrics/portfolio",
+    path = "/metrics/portfolio", operation_id = "portfolio",
     tag = "trading",
     params(super::metrics::HostParam),
-    security(("api_key" = [])),
     responses(
         (status = 200, body = Portfolio),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 404, description = "No snapshot yet (is the portfolio collector running with Alpaca keys?)", body = crate::error::Problem),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No snapshot yet (is the portfolio collector running with Alpaca keys?)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn portfolio(
     State(state): State<AppState>,
-    params: Params,
+    AppQuery(params): AppQuery<super::metrics::HostParam>,
 ) -> Result<Json<Portfolio>, ApiError> {
-    params.only(&["host"])?;
-    let snapshots =
-        latest_typed::<PortfolioSnapshot>(&state, params.text("host")?, PORTFOLIO_KIND).await?;
+    let snapshots = latest_typed::<PortfolioSnapshot>(&state, params.host, PORTFOLIO_KIND).await?;
     let latest = snapshots
         .into_iter()
         .max_by_key(|s| s.time)

@@ -535,16 +535,15 @@ async fn add_drawdown(state: &AppState, rows: &[LatestSample], exposition: &mut 
 
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = "/metrics", operation_id = "prometheus_metrics",
     tag = "metrics",
-    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The latest value of every series of every host, for Prometheus: the text format 0.0.4 by default, OpenMetrics 1.0 when `Accept` prefers `application/openmetrics-text`. Families and labels: docs/metrics.md",
             content(
                 (String = "text/plain; version=0.0.4"),
                 (String = "application/openmetrics-text; version=1.0.0")
             )),
-        (status = 401, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn exposition(

@@ -6,21 +6,20 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use exporter_protocol::alert::{Matcher, Silence};
 use exporter_store::alert_query::SilenceExpiry;
 use exporter_store::alert_query::SilenceSet;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::alerts::{AdminCaller, MAX_OFFSET, MAX_USER_CHARS, check_user, parse_id, silence_json};
+use super::alerts::{AdminCaller, MAX_USER_CHARS, SilenceView, check_user};
 use crate::auth::Caller;
-use crate::params::Params;
+use crate::error::Problem;
+use crate::extract::{AppJson, AppPath, AppQuery, NoParams, de};
 use crate::{ApiError, AppState};
 
 /// Longest a silence may last from now.
@@ -31,219 +30,186 @@ pub const MAX_MATCHERS: usize = 64;
 pub const MAX_COMMENT_CHARS: usize = 1024;
 /// Longest matcher value (a regex is compiled for every alert it is checked against).
 pub const MAX_MATCHER_VALUE_CHARS: usize = 1024;
+/// Longest matcher label name.
+pub const MAX_MATCHER_NAME_CHARS: usize = 128;
+
+/// Which silences `GET /silences` lists.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceStateFilter {
+    /// Active now or starting later.
+    #[default]
+    Current,
+    Active,
+    Pending,
+    /// Ended or deleted.
+    Expired,
+    All,
+}
+
+/// Query of `GET /silences`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SilencesParams {
+    /// Which silences; default `current` (active and pending).
+    #[serde(default)]
+    #[param(inline)]
+    pub state: Option<SilenceStateFilter>,
+    /// Page size, default 100.
+    #[serde(default, deserialize_with = "de::ranged::<1, 1000, _>")]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Silences to skip, default 0.
+    #[serde(default, deserialize_with = "de::ranged::<0, 1_000_000, _>")]
+    #[param(minimum = 0, maximum = 1_000_000)]
+    pub offset: Option<i64>,
+}
+
+/// `GET /silences` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilencePage {
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    /// Newest first.
+    pub silences: Vec<SilenceView>,
+}
 
 #[utoipa::path(
-    get, path = "/silences", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("state" = Option<String>, Query, description = "current (default: active and pending), active, pending, expired (ended or deleted), all"),
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
-        ("offset" = Option<u32>, Query, description = "0 to 1000000, default 0"),
-    ),
+    get, path = "/silences", operation_id = "list_silences", tag = "alerts",
+    params(SilencesParams),
     responses(
-        (status = 200, description = "`total`, `limit`, `offset`, `silences` newest first: id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at, and `state` (active, pending, expired)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
+        (status = 200, description = "Silences, newest first, each with its state now", body = SilencePage),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn silences(
     State(state): State<AppState>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&["state", "limit", "offset"])?;
-    let set = match params.choice("state", &["current", "active", "pending", "expired", "all"])? {
-        None | Some("current") => SilenceSet::Current,
-        Some("active") => SilenceSet::Active,
-        Some("pending") => SilenceSet::Pending,
-        Some("expired") => SilenceSet::Expired,
-        Some(_) => SilenceSet::All,
+    AppQuery(params): AppQuery<SilencesParams>,
+) -> Result<Json<SilencePage>, ApiError> {
+    let set = match params.state.unwrap_or_default() {
+        SilenceStateFilter::Current => SilenceSet::Current,
+        SilenceStateFilter::Active => SilenceSet::Active,
+        SilenceStateFilter::Pending => SilenceSet::Pending,
+        SilenceStateFilter::Expired => SilenceSet::Expired,
+        SilenceStateFilter::All => SilenceSet::All,
     };
-    let limit = params.integer("limit", 1, 1000)?.unwrap_or(100);
-    let offset = params.integer("offset", 0, MAX_OFFSET)?.unwrap_or(0);
+    let limit = params.limit.unwrap_or(100);
+    let offset = params.offset.unwrap_or(0);
     let now = Utc::now();
     let page = state.store.silences(set, now, limit, offset).await?;
-    let silences: Vec<Value> = page.silences.iter().map(|s| silence_json(s, now)).collect();
-    Ok(Json(json!({
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-        "silences": silences,
-    })))
+    Ok(Json(SilencePage {
+        total: page.total,
+        limit,
+        offset,
+        silences: page
+            .silences
+            .into_iter()
+            .map(|s| SilenceView::new(s, now))
+            .collect(),
+    }))
 }
 
-/// One matcher of a new silence (documentation of the body; it is read field by field so a
-/// bad field is named exactly).
-#[derive(Debug, Serialize, ToSchema)]
+/// One matcher of a new silence.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MatcherRequest {
     /// Label name (`alertname`, `host`, `severity`, `gpu`, ...).
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// The value it equals, or with `is_regex` the regex it fully matches.
+    #[schema(max_length = 1024)]
     pub value: String,
     /// Default false.
+    #[serde(default)]
     pub is_regex: Option<bool>,
     /// Default true; false negates the matcher.
+    #[serde(default)]
     pub is_equal: Option<bool>,
 }
 
 /// Body of `POST /silences`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "matchers": [{"name": "alertname", "value": "GpuTemperatureHigh"}, {"name": "host", "value": "gh200-.*", "is_regex": true}],
+    "duration": "2h",
+    "comment": "GPU maintenance"
+}))]
+#[serde(deny_unknown_fields)]
 pub struct SilenceRequest {
-    /// At least one; every one must hold. At least one must not match an empty label.
+    /// Every one must hold. At least one must not match an empty label value.
+    #[schema(min_items = 1, max_items = 64)]
     pub matchers: Vec<MatcherRequest>,
-    /// RFC 3339; default now.
+    /// Default now.
+    #[serde(default, deserialize_with = "de::time")]
     pub starts_at: Option<DateTime<Utc>>,
-    /// RFC 3339, after `starts_at`, at most 90 days from now. Give this or `duration`.
+    /// After `starts_at`, in the future, at most 90 days from now. Give this or `duration`.
+    #[serde(default, deserialize_with = "de::time")]
     pub ends_at: Option<DateTime<Utc>>,
-    /// Length from `starts_at`: `30m`, `2h`, `1h30m`, `7d`.
+    /// Length from `starts_at`: `30m`, `2h`, `1h30m`, `7d` (at most 90 days). Give this or
+    /// `ends_at`.
+    #[serde(default)]
+    #[schema(
+        max_length = 64,
+        pattern = "^([1-9][0-9]{0,6}|[1-9][0-9]{0,6}(ms|s|m|h|d)([0-9]{1,7}(ms|s|m|h|d))*)$"
+    )]
     pub duration: Option<String>,
     /// Default: the API key's name.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub created_by: Option<String>,
-    /// Why (required).
+    /// Why.
+    #[schema(min_length = 1, max_length = 1024)]
     pub comment: String,
 }
 
-/// Reads fields out of one JSON object, naming each by its path in the body.
-struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    prefix: String,
+/// Refuses a text with a NUL or longer than `max_chars`.
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::invalid(field, "must not contain a NUL character"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {max_chars} characters"),
+        ));
+    }
+    Ok(())
 }
 
-impl<'a> Fields<'a> {
-    fn new(value: &'a Value, path: &str, known: &[&str]) -> Result<Self, ApiError> {
-        let Value::Object(object) = value else {
-            return Err(ApiError::invalid(path, "must be a JSON object"));
-        };
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}.")
-        };
-        let mut unknown: Vec<&String> = object
-            .keys()
-            .filter(|k| !known.contains(&k.as_str()))
-            .collect();
-        unknown.sort();
-        if let Some(name) = unknown.first() {
-            return Err(ApiError::invalid(
-                format!("{prefix}{name}"),
-                format!("unknown field (known: {})", known.join(", ")),
-            ));
-        }
-        Ok(Self { object, prefix })
-    }
-
-    fn path(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.object.get(name).filter(|v| !v.is_null())
-    }
-
-    fn string(&self, name: &str, max_chars: usize) -> Result<Option<String>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.contains('\0') => Err(ApiError::invalid(
-                self.path(name),
-                "must not contain a NUL character",
-            )),
-            Some(Value::String(s)) if s.chars().count() > max_chars => Err(ApiError::invalid(
-                self.path(name),
-                format!("at most {max_chars} characters"),
-            )),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::invalid(self.path(name), "must be a string")),
-        }
-    }
-
-    fn required_string(&self, name: &str, max_chars: usize) -> Result<String, ApiError> {
-        self.string(name, max_chars)?
-            .ok_or_else(|| ApiError::invalid(self.path(name), "is required"))
-    }
-
-    fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ApiError::invalid(self.path(name), "must be true or false")),
-        }
-    }
-
-    fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-        self.string(name, 64)?
-            .map(|value| {
-                DateTime::parse_from_rfc3339(&value)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|err| {
-                        ApiError::invalid(
-                            self.path(name),
-                            format!("`{value}` is not an RFC 3339 time ({err})"),
-                        )
-                    })
-            })
-            .transpose()
-    }
-}
-
-/// Reads and checks a `POST /silences` body into a new silence created at `now`.
-fn silence_from_body(
-    body: &[u8],
+/// Checks a `POST /silences` body into a new silence created at `now`.
+fn silence_from_request(
+    request: SilenceRequest,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Silence, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad("(body)", format!("not a JSON document: {err}")))?;
-    let fields = Fields::new(
-        &value,
-        "",
-        &[
-            "matchers",
-            "starts_at",
-            "ends_at",
-            "duration",
-            "created_by",
-            "comment",
-        ],
-    )
-    .map_err(|err| match err {
-        ApiError::InvalidField { field, detail } if field.is_empty() => {
-            ApiError::invalid("(body)", detail)
-        }
-        other => other,
-    })?;
-    let matchers = match fields.get("matchers") {
-        None => {
-            return Err(ApiError::invalid(
-                "matchers",
-                "is required: at least one matcher",
-            ));
-        }
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(ApiError::invalid("matchers", "must be an array")),
-    };
-    if matchers.is_empty() {
+    if request.matchers.is_empty() {
         return Err(ApiError::invalid("matchers", "needs at least one matcher"));
     }
-    if matchers.len() > MAX_MATCHERS {
+    if request.matchers.len() > MAX_MATCHERS {
         return Err(ApiError::invalid(
             "matchers",
             format!("at most {MAX_MATCHERS} matchers"),
         ));
     }
-    let mut parsed = Vec::with_capacity(matchers.len());
-    for (i, item) in matchers.iter().enumerate() {
-        let path = format!("matchers[{i}]");
-        let m = Fields::new(item, &path, &["name", "value", "is_regex", "is_equal"])?;
+    let mut parsed = Vec::with_capacity(request.matchers.len());
+    for (i, m) in request.matchers.into_iter().enumerate() {
+        let path = |name: &str| format!("matchers[{i}].{name}");
+        check_text(&path("name"), &m.name, MAX_MATCHER_NAME_CHARS)?;
+        check_text(&path("value"), &m.value, MAX_MATCHER_VALUE_CHARS)?;
         let matcher = Matcher {
-            name: m.required_string("name", 128)?,
-            value: m.required_string("value", MAX_MATCHER_VALUE_CHARS)?,
-            is_regex: m.boolean("is_regex")?.unwrap_or(false),
-            is_equal: m.boolean("is_equal")?.unwrap_or(true),
+            name: m.name,
+            value: m.value,
+            is_regex: m.is_regex.unwrap_or(false),
+            is_equal: m.is_equal.unwrap_or(true),
         };
         if matcher.name.trim().is_empty() {
-            return Err(ApiError::invalid(m.path("name"), "must not be empty"));
+            return Err(ApiError::invalid(path("name"), "must not be empty"));
         }
         matcher.validate().map_err(|err| {
-            ApiError::invalid(m.path(if matcher.is_regex { "value" } else { "name" }), err)
+            ApiError::invalid(path(if matcher.is_regex { "value" } else { "name" }), err)
         })?;
         parsed.push(matcher);
     }
@@ -256,10 +222,8 @@ fn silence_from_body(
             "would silence every alert: at least one matcher must not match an empty label value",
         ));
     }
-    let starts_at = fields.time("starts_at")?.unwrap_or(now);
-    let ends_at = fields.time("ends_at")?;
-    let duration = fields.string("duration", 64)?;
-    let (end_field, ends_at) = match (ends_at, duration) {
+    let starts_at = request.starts_at.unwrap_or(now);
+    let (end_field, ends_at) = match (request.ends_at, request.duration) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "duration",
@@ -274,6 +238,7 @@ fn silence_from_body(
         }
         (Some(ends_at), None) => ("ends_at", ends_at),
         (None, Some(duration)) => {
+            check_text("duration", &duration, 64)?;
             let length = exporter_settings::duration::parse_duration(&duration)
                 .map_err(|err| ApiError::invalid("duration", err))?;
             let length = TimeDelta::from_std(length)
@@ -297,11 +262,11 @@ fn silence_from_body(
             format!("must end within {MAX_SILENCE_DAYS} days from now"),
         ));
     }
-    let created_by = fields
-        .string("created_by", MAX_USER_CHARS)?
-        .unwrap_or_else(|| caller.name.clone());
+    let created_by = request.created_by.unwrap_or_else(|| caller.name.clone());
+    check_text("created_by", &created_by, MAX_USER_CHARS)?;
     check_user(&created_by).map_err(|err| ApiError::invalid("created_by", err))?;
-    let comment = fields.required_string("comment", MAX_COMMENT_CHARS)?;
+    let comment = request.comment;
+    check_text("comment", &comment, MAX_COMMENT_CHARS)?;
     if comment.trim().is_empty() {
         return Err(ApiError::invalid("comment", "must not be empty: say why"));
     }
@@ -318,49 +283,47 @@ fn silence_from_body(
 }
 
 #[utoipa::path(
-    post, path = "/silences", tag = "alerts", security(("api_key" = [])),
+    post, path = "/silences", operation_id = "create_silence", tag = "alerts",
+    params(NoParams),
     request_body = SilenceRequest,
     responses(
-        (status = 201, description = "The silence created (as in `GET /silences`)"),
-        (status = 400, description = "The body is not JSON", body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 403, description = "The key has the read scope only", body = crate::error::Problem),
-        (status = 422, description = "A field is not acceptable; `parameter` names it (`matchers[0].value`, `ends_at`, ...)", body = crate::error::Problem),
+        (status = 201, description = "The silence created", body = SilenceView),
+        (status = 400, description = "The body is not JSON, or a query parameter was given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key has the read scope only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is not acceptable; `parameter` names it (`matchers[0].value`, `ends_at`, ...)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_silence(
     AdminCaller(caller): AdminCaller,
     State(state): State<AppState>,
-    params: Params,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    params.only(&[])?;
+    AppQuery(NoParams {}): AppQuery<NoParams>,
+    AppJson(request): AppJson<SilenceRequest>,
+) -> Result<(StatusCode, Json<SilenceView>), ApiError> {
     let now = Utc::now();
-    let silence = silence_from_body(&body, &caller, now)?;
+    let silence = silence_from_request(request, &caller, now)?;
     state.store.insert_silence(&silence).await?;
     tracing::info!(silence_id = %silence.id, created_by = %silence.created_by, caller = %caller.name, ends_at = %silence.ends_at, "silence created");
-    Ok((StatusCode::CREATED, Json(silence_json(&silence, now))))
+    Ok((StatusCode::CREATED, Json(SilenceView::new(silence, now))))
 }
 
 #[utoipa::path(
-    delete, path = "/silences/{id}", tag = "alerts", security(("api_key" = [])),
-    params(("id" = String, Path, description = "the silence's UUID")),
+    delete, path = "/silences/{id}", operation_id = "delete_silence", tag = "alerts",
+    params(("id" = Uuid, Path, description = "the silence's id"), NoParams),
     responses(
-        (status = 200, description = "The silence, expired now (or as it was, if it had already ended or been deleted)"),
-        (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem),
-        (status = 403, description = "The key has the read scope only", body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
+        (status = 200, description = "The silence, expired now (or as it was, if it had already ended or been deleted)", body = SilenceView),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key has the read scope only", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No silence has this id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_silence(
     AdminCaller(caller): AdminCaller,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    params.only(&[])?;
-    let id = parse_id("id", &id)?;
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(NoParams {}): AppQuery<NoParams>,
+) -> Result<Json<SilenceView>, ApiError> {
     let now = Utc::now();
     let silence = match state.store.expire_silence(id, now).await? {
         SilenceExpiry::NotFound => return Err(ApiError::NotFound(format!("no silence {id}"))),
@@ -370,14 +333,24 @@ pub async fn delete_silence(
             silence
         }
     };
-    Ok(Json(silence_json(&silence, now)))
+    Ok(Json(SilenceView::new(silence, now)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::alerts::silence_state;
+    use crate::routes::alerts::{SilenceState, silence_state};
     use exporter_settings::KeyScope;
+    use serde_json::{Value, json};
+
+    fn silence_from_body(
+        body: &[u8],
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<Silence, ApiError> {
+        let request = crate::extract::parse_json::<SilenceRequest>(body)?;
+        silence_from_request(request, caller, now)
+    }
 
     fn admin() -> Caller {
         Caller {
@@ -460,6 +433,6 @@ mod tests {
         assert_eq!(silence.starts_at, now);
         assert_eq!(silence.ends_at, now + TimeDelta::hours(2));
         assert!(silence.matchers[0].is_equal && !silence.matchers[0].is_regex);
-        assert_eq!(silence_state(&silence, now), "active");
+        assert_eq!(silence_state(&silence, now), SilenceState::Active);
     }
 }

@@ -9,7 +9,7 @@ use super::key_path::{KeyPath, Validate, key};
 use crate::SettingsError;
 
 /// Access scope of an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
     /// Every GET route.
@@ -40,12 +40,32 @@ pub struct ApiSettings {
     pub key_file: PathBuf,
     /// Further keys with narrower scopes.
     pub extra_keys: Vec<ExtraKey>,
+    /// Keys managed by `exporter key create|list|revoke`, relative to `state_dir` unless
+    /// absolute; re-read by the API whenever the directory changes.
+    pub keys_dir: PathBuf,
     /// Upper bound of points per series in a history answer.
     pub history_max_points: u32,
     /// Requests taking longer are answered 503.
     pub request_timeout_seconds: u64,
     /// A collector whose last sample is older than this is reported stale in `/health`.
     pub stale_after_seconds: u64,
+    /// Connections served at once. Past it, the oldest connection that has not sent a request
+    /// yet is closed to make room; when every one is busy, a new one gets 503.
+    pub max_connections: u32,
+    /// A connection that sends no complete request header within this time (a new one, or an
+    /// idle keep-alive one between requests) is closed.
+    pub header_read_timeout_seconds: u64,
+    /// The tunnel's own listener: a Unix socket (0600), relative to `state_dir` unless
+    /// absolute. Only requests through it may carry `X-Forwarded-For`/`-Proto` that count.
+    pub tunnel_socket: PathBuf,
+    /// Failed authentications one client address may make within
+    /// `auth_failure_window_seconds` before its failed attempts get 429 (a valid key never
+    /// does).
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_seconds: u64,
+    /// Server-sent event streams open at once, in total and per key; past either, 503.
+    pub sse_max_streams: u32,
+    pub sse_max_streams_per_key: u32,
 }
 
 impl Default for ApiSettings {
@@ -55,9 +75,17 @@ impl Default for ApiSettings {
             port: 8000,
             key_file: PathBuf::from("api-key"),
             extra_keys: Vec::new(),
+            keys_dir: PathBuf::from("keys"),
             history_max_points: 1000,
             request_timeout_seconds: 15,
             stale_after_seconds: 60,
+            max_connections: 512,
+            tunnel_socket: PathBuf::from("api-tunnel.sock"),
+            auth_failure_limit: 20,
+            auth_failure_window_seconds: 300,
+            header_read_timeout_seconds: 10,
+            sse_max_streams: 64,
+            sse_max_streams_per_key: 8,
         }
     }
 }
@@ -72,6 +100,28 @@ impl Validate for ApiSettings {
         )?;
         key!(at, self.request_timeout_seconds).in_range(self.request_timeout_seconds, 1, 600)?;
         key!(at, self.stale_after_seconds).in_range(self.stale_after_seconds, 1, 86_400)?;
+        key!(at, self.max_connections).in_range(u64::from(self.max_connections), 8, 60_000)?;
+        key!(at, self.header_read_timeout_seconds).in_range(
+            self.header_read_timeout_seconds,
+            1,
+            300,
+        )?;
+        key!(at, self.auth_failure_limit).in_range(
+            u64::from(self.auth_failure_limit),
+            1,
+            100_000,
+        )?;
+        key!(at, self.auth_failure_window_seconds).in_range(
+            self.auth_failure_window_seconds,
+            1,
+            86_400,
+        )?;
+        key!(at, self.sse_max_streams).in_range(u64::from(self.sse_max_streams), 1, 10_000)?;
+        key!(at, self.sse_max_streams_per_key).in_range(
+            u64::from(self.sse_max_streams_per_key),
+            1,
+            u64::from(self.sse_max_streams),
+        )?;
         key!(at, self.extra_keys).each(&self.extra_keys, |at, key| key.validate(at))
     }
 }

@@ -1,5 +1,9 @@
-//! `nats:`: the server, the JetStream stream that holds samples until the aggregator committed
-//! them, and the durable consumer the aggregators share.
+//! `nats:`: the server, how each process authenticates to it, the JetStream stream that holds
+//! samples until the aggregator committed them, and the durable consumer the aggregators share.
+//! `managed:` makes `exporter up` run a nats-server of its own with one user per role (see
+//! docs/operations.md, "The authenticated bus").
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -23,6 +27,53 @@ pub struct NatsSettings {
     pub consumer: String,
     /// Seconds to wait for a JetStream ack before a publish counts as failed.
     pub publish_timeout_seconds: u64,
+    /// User name on an authenticated server (env `EXPORTER_NATS_USER`); its password comes from
+    /// `EXPORTER_NATS_PASSWORD` or the 0600 file `password_file` (`EXPORTER_NATS_PASSWORD_FILE`).
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// A `.creds` file (JWT and nkey seed, 0600) for a server with decentralised auth.
+    pub credentials_file: Option<PathBuf>,
+    /// Prefix of this process's reply subjects (env `EXPORTER_NATS_INBOX_PREFIX`): on the
+    /// managed bus each user may receive only on `_INBOX_<user>.>`, so nobody reads another's
+    /// replies. `None`: the client's default `_INBOX`.
+    pub inbox_prefix: Option<String>,
+    pub tls: NatsTlsSettings,
+    pub managed: ManagedNatsSettings,
+}
+
+/// `nats.tls`: TLS to the server (a remote NATS; the managed one listens on loopback only).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsTlsSettings {
+    /// Refuse a server that does not offer TLS.
+    pub required: bool,
+    /// CA certificate(s) (PEM) to trust for the server.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// `nats.managed`: the nats-server `exporter up` runs itself, with users and permissions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagedNatsSettings {
+    /// Run it (the shipped settings do; an absent block means an external server at `url`).
+    pub enabled: bool,
+    /// Loopback port it listens on (not 4222, which a system nats-server may hold).
+    pub port: u16,
+    /// The nats-server executable (a name on `PATH` or a path).
+    pub binary: String,
+}
+
+impl Default for ManagedNatsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            port: 4223,
+            binary: "nats-server".into(),
+        }
+    }
 }
 
 impl Default for NatsSettings {
@@ -35,6 +86,12 @@ impl Default for NatsSettings {
             stream_max_bytes: 1024 * 1024 * 1024,
             consumer: "aggregator".into(),
             publish_timeout_seconds: 5,
+            user: None,
+            password_file: None,
+            credentials_file: None,
+            inbox_prefix: None,
+            tls: NatsTlsSettings::default(),
+            managed: ManagedNatsSettings::default(),
         }
     }
 }
@@ -66,6 +123,26 @@ impl Validate for NatsSettings {
             self.stream_max_bytes >= 1024 * 1024,
             "must be at least 1048576 (1 MiB)",
         )?;
-        key!(at, self.publish_timeout_seconds).in_range(self.publish_timeout_seconds, 1, 300)
+        key!(at, self.publish_timeout_seconds).in_range(self.publish_timeout_seconds, 1, 300)?;
+        if let Some(user) = &self.user {
+            key!(at, self.user).check(is_token(user), "must be letters, digits, `_` or `-`")?;
+        }
+        if let Some(prefix) = &self.inbox_prefix {
+            key!(at, self.inbox_prefix).check(
+                is_token(prefix),
+                "must be one subject token of letters, digits, `_` or `-`",
+            )?;
+        }
+        at.key("tls").key("key_file").check(
+            self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
+            "cert_file and key_file go together",
+        )?;
+        let managed = at.key("managed");
+        managed
+            .key("port")
+            .check(self.managed.port != 0, "must be a port number")?;
+        managed
+            .key("binary")
+            .check(!self.managed.binary.is_empty(), "must not be empty")
     }
 }

@@ -43,6 +43,86 @@ enum Command {
     },
     /// Only the ngrok tunnel to the API (for systemd, where each process is its own unit).
     Tunnel,
+    /// Managed API keys (state_dir/keys): the API picks up a change within seconds.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Create a key and print it once (only its hash is stored).
+    Create {
+        name: String,
+        /// `read` (every GET) or `admin` (also acknowledge and silence).
+        #[arg(long, default_value = "read", value_parser = ["read", "admin"])]
+        scope: String,
+        /// Expiry: a duration from now (90d, 12h) or an RFC 3339 time; default never.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List the managed keys with their scope, expiry and state.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: the API refuses it within seconds.
+    Revoke { name: String },
+}
+
+fn key(settings: &exporter_settings::Settings, action: KeyAction) -> Result<(), String> {
+    use exporter_settings::{KeyScope, keyring};
+    match action {
+        KeyAction::Create {
+            name,
+            scope,
+            expires,
+        } => {
+            let scope = if scope == "admin" {
+                KeyScope::Admin
+            } else {
+                KeyScope::Read
+            };
+            let (record, key) = exporter_supervisor::keys::create_managed(
+                settings,
+                &name,
+                scope,
+                expires.as_deref(),
+            )?;
+            // The key on stdout alone (for `KEY=$(exporter key create phone)`), the rest on stderr.
+            println!("{}", key.expose());
+            eprintln!(
+                "created key `{}` (scope {}, expires {}); it is shown only now",
+                record.name,
+                if scope == KeyScope::Admin {
+                    "admin"
+                } else {
+                    "read"
+                },
+                record
+                    .expires_at
+                    .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339())
+            );
+            Ok(())
+        }
+        KeyAction::List { json } => {
+            let records = keyring::read_all(&settings.api_keys_dir()).map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&records).unwrap_or_default()
+                );
+            } else {
+                print!("{}", exporter_supervisor::keys::render_list(&records));
+            }
+            Ok(())
+        }
+        KeyAction::Revoke { name } => keyring::revoke(&settings.api_keys_dir(), &name)
+            .map(|record| eprintln!("revoked key `{}`", record.name))
+            .map_err(|e| e.to_string()),
+    }
 }
 
 #[tokio::main]
@@ -118,6 +198,7 @@ async fn main() -> ExitCode {
             lines,
             follow,
         } => exporter_supervisor::ops::logs(&settings.state_dir, &process, lines, follow),
+        Command::Key { action } => key(&settings, action),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,8 @@ pub struct Decoder {
     ingest_fill_subject: String,
     ingest_notification_subject: String,
     ingest_positions_subject: String,
-    /// Samples older than this are refused: their partition would already be dropped.
+    /// Samples older than this are refused: no tier keeps them (one older than the raw tier but
+    /// within a roll-up's goes straight into the roll-ups).
     max_age: Duration,
 }
 
@@ -48,15 +49,16 @@ pub enum Decoded {
 }
 
 impl Decoder {
-    /// `retention_days`: how old a sample may be (the store keeps that many days).
-    pub fn new(subjects: &Subjects, retention_days: u32) -> Self {
+    /// `max_age_days`: how old a sample may be, the longest any tier keeps
+    /// ([`exporter_store::Tiers::longest_days`]).
+    pub fn new(subjects: &Subjects, max_age_days: u32) -> Self {
         let all = subjects.all_samples();
         Self {
             sample_prefix: all.trim_end_matches('>').to_owned(),
             ingest_fill_subject: subjects.ingest(brokerage::INGEST_FILL),
             ingest_notification_subject: subjects.ingest(alert::INGEST_NOTIFICATION),
             ingest_positions_subject: subjects.ingest(brokerage::INGEST_POSITIONS),
-            max_age: Duration::days(i64::from(retention_days)),
+            max_age: Duration::days(i64::from(max_age_days)),
         }
     }
 
@@ -102,7 +104,7 @@ impl Decoder {
         }
         if envelope.time < Utc::now() - self.max_age {
             return Err(format!(
-                "sample time {} is older than the retention period",
+                "sample time {} is older than the retention period of every tier",
                 envelope.time
             ));
         }
@@ -385,6 +387,26 @@ mod tests {
                 assert_eq!(sample.message_id, envelope.id);
                 assert_eq!(sample.host, "h");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sample_as_old_as_the_oldest_tier_is_accepted_and_an_older_one_refused() {
+        let tiers = exporter_store::Tiers::default();
+        let decoder = Decoder::new(&Subjects::new("exporter"), tiers.longest_days());
+        let mut envelope = Envelope::new("h", "system", 1, SystemSample::default());
+        // Older than the raw tier (7 days) and the minute tier (90): the hour tier keeps it.
+        envelope.time = Utc::now() - Duration::days(300);
+        let payload = serde_json::to_vec(&envelope).unwrap();
+        assert!(matches!(
+            decoder.decode(raw("exporter.v1.sample.system.h", &payload)),
+            Decoded::Sample(_)
+        ));
+        envelope.time = Utc::now() - Duration::days(i64::from(tiers.hour_days) + 1);
+        let payload = serde_json::to_vec(&envelope).unwrap();
+        match decoder.decode(raw("exporter.v1.sample.system.h", &payload)) {
+            Decoded::Dead(dead) => assert_eq!(reason_category(&dead.reason), "too_old"),
             other => panic!("{other:?}"),
         }
     }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use exporter_runtime::{RetryPolicy, Shutdown};
 use exporter_settings::AggregatorSettings;
 use exporter_store::{Batch, DeadLetter, Store};
@@ -61,18 +61,24 @@ fn count_dead_letters(dead: &[DeadLetter]) {
     }
 }
 
-/// Batch bounds.
+/// Batch bounds, and how often a batch still being written is reported in progress.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOptions {
     pub batch_max_messages: usize,
+    pub batch_max_bytes: usize,
     pub batch_max_wait: Duration,
+    /// A third of `ack_wait`: two in-progress acks may be lost before JetStream redelivers a
+    /// batch this instance is still writing.
+    pub progress_interval: Duration,
 }
 
 impl IngestOptions {
     pub fn from_settings(settings: &AggregatorSettings) -> Self {
         Self {
             batch_max_messages: settings.batch_max_messages,
+            batch_max_bytes: settings.batch_max_bytes,
             batch_max_wait: Duration::from_millis(settings.batch_max_wait_ms),
+            progress_interval: Duration::from_millis(settings.ack_wait_seconds * 1000 / 3),
         }
     }
 }
@@ -83,6 +89,7 @@ pub async fn run(
     store: Store,
     decoder: Decoder,
     options: IngestOptions,
+    health: std::sync::Arc<crate::deadman::IngestHealth>,
     shutdown: Shutdown,
 ) {
     let metrics = Metrics::new();
@@ -111,7 +118,12 @@ pub async fn run(
         }
         let batch = decode_all(&decoder, &messages, &metrics);
         let started = Instant::now();
-        if !write_with_retry(&store, &batch, &shutdown).await {
+        let written = in_progress(
+            &messages,
+            options.progress_interval,
+            write_with_retry(&store, &batch, &health, &shutdown),
+        );
+        if !written.await {
             tracing::info!(
                 messages = messages.len(),
                 "shutdown during a write; batch left unacked for redelivery"
@@ -123,6 +135,32 @@ pub async fn run(
         for message in &messages {
             if let Err(err) = message.ack().await {
                 tracing::warn!(error = %err, "ack failed; the message will be redelivered and skipped as a duplicate");
+            }
+        }
+    }
+}
+
+/// Runs `work` while telling JetStream every `interval` that `messages` are still being worked
+/// on (`+WPI`, which restarts their `ack_wait`): `ack_wait` stays short, so the batch of an
+/// instance that died is redelivered within seconds, and a long write (a slow commit, PostgreSQL
+/// away for minutes) is still never handed to a second instance meanwhile.
+async fn in_progress<T>(
+    messages: &[jetstream::Message],
+    interval: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticks.tick() => {
+                for message in messages {
+                    if let Err(err) = message.ack_with(AckKind::Progress).await {
+                        tracing::debug!(error = %err, "in-progress ack not sent");
+                        break;
+                    }
+                }
             }
         }
     }
@@ -156,9 +194,14 @@ async fn pull(
     if options.batch_max_messages <= 1 {
         return Ok(messages);
     }
+    let room_bytes = options
+        .batch_max_bytes
+        .saturating_sub(messages[0].payload.len())
+        .max(1);
     let rest = consumer
         .fetch()
         .max_messages(options.batch_max_messages - 1)
+        .max_bytes(room_bytes)
         .messages()
         .await;
     let mut rest = match rest {
@@ -215,24 +258,34 @@ fn decode_all(decoder: &Decoder, messages: &[jetstream::Message], metrics: &Metr
             stream_position: &position,
             headers,
         };
-        match decoder.decode(raw) {
-            Decoded::Sample(sample) => batch.samples.push(sample),
-            Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
-            Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
-            Decoded::Dead(dead) => {
-                // Both are cut to a few hundred bytes: a flood of huge bodies never floods the log.
-                tracing::warn!(subject = %dead.subject, reason = %dead.reason, raw_size_bytes = dead.raw_size_bytes, "message kept as a dead letter");
-                batch.dead_letters.push(dead);
-            }
-        }
+        add_decoded(&mut batch, decoder.decode(raw));
     }
     batch
+}
+
+/// Puts one decoded message where it belongs in `batch`.
+pub(crate) fn add_decoded(batch: &mut Batch, decoded: Decoded) {
+    match decoded {
+        Decoded::Sample(sample) => batch.samples.push(sample),
+        Decoded::IngestFill(fill) => batch.ingest_fills.push(fill),
+        Decoded::IngestNotification(n) => batch.ingest_notifications.push(n),
+        Decoded::Dead(dead) => {
+            // Both are cut to a few hundred bytes: a flood of huge bodies never floods the log.
+            tracing::warn!(subject = %dead.subject, reason = %dead.reason, raw_size_bytes = dead.raw_size_bytes, "message kept as a dead letter");
+            batch.dead_letters.push(dead);
+        }
+    }
 }
 
 /// Writes until committed (true) or shutdown (false). A batch PostgreSQL refuses for its content
 /// (not for being away) is split, and the samples it refuses become dead letters, so one poison
 /// message can never stop ingest.
-async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> bool {
+async fn write_with_retry(
+    store: &Store,
+    batch: &Batch,
+    health: &crate::deadman::IngestHealth,
+    shutdown: &Shutdown,
+) -> bool {
     let mut backoff = RetryPolicy::FAST.backoff();
     loop {
         let started = Instant::now();
@@ -245,6 +298,9 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
         };
         match result {
             Ok(dead) => {
+                health
+                    .writes_ok
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 count_dead_letters(&dead);
                 tracing::debug!(
                     samples = batch.samples.len(),
@@ -255,6 +311,9 @@ async fn write_with_retry(store: &Store, batch: &Batch, shutdown: &Shutdown) -> 
                 return true;
             }
             Err(err) => {
+                health
+                    .writes_ok
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 let delay = backoff.failed();
                 tracing::warn!(
                     error = %err,

@@ -7,8 +7,11 @@
 //! Several aggregators may run at once: they share the consumer, and the store's writes are
 //! idempotent on the message id, so a redelivery never counts twice.
 
+pub mod deadman;
 pub mod decode;
 pub mod ingest;
+pub mod lag;
+pub mod leftovers;
 pub mod retention;
 
 use std::sync::Arc;
@@ -43,7 +46,10 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     } else {
         None
     };
-    let store = Store::connect_retrying(&settings.database, &shutdown).await?;
+    let retention = retention::Retention::from_settings(&settings);
+    let store = Store::connect_retrying(&settings.database, &shutdown)
+        .await?
+        .with_tiers(retention.tiers);
     store.migrate().await?;
 
     let client = bus::connect(&settings.nats, "aggregator").await?;
@@ -58,7 +64,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     )
     .await?;
     let ack_wait = Duration::from_secs(settings.aggregator.ack_wait_seconds);
-    let max_ack_pending = (settings.aggregator.batch_max_messages * 4).max(1000) as i64;
+    let max_ack_pending = settings.aggregator.max_ack_pending as i64;
     let consumer = bus::retry(
         RetryPolicy::SERVICE,
         "creating the durable consumer",
@@ -78,7 +84,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
                 rules,
                 live_samples(decode::Decoder::new(
                     &subjects,
-                    settings.aggregator.retention_days,
+                    retention.tiers.longest_days(),
                 )),
                 &shutdown,
             )
@@ -115,18 +121,40 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
         shutdown.clone(),
     ));
-    let pending = tokio::spawn(follow_pending(
+    let health = Arc::new(deadman::IngestHealth::default());
+    let deadman = settings.aggregator.deadman_url.clone().map(|url| {
+        tokio::spawn(deadman::run(
+            url,
+            Duration::from_secs(settings.aggregator.deadman_interval_seconds),
+            health.clone(),
+            settings
+                .alerts
+                .enabled
+                .then(|| Duration::from_secs(settings.alerts.evaluation_interval_seconds)),
+            shutdown.clone(),
+        ))
+    });
+    let lag = tokio::spawn(lag::run(
+        stream.clone(),
         consumer.clone(),
-        Duration::from_secs(settings.collectors.self_metrics_interval_seconds),
+        Duration::from_secs(settings.collectors.self_metrics_interval_seconds.min(5)),
+        lag::LagLimits {
+            warn_after: Duration::from_secs(settings.aggregator.lag_warn_seconds),
+            max_ack_pending: settings.aggregator.max_ack_pending,
+        },
+        health.clone(),
         shutdown.clone(),
     ));
-    let retention = tokio::spawn(retention::run(
+    let leftovers = tokio::spawn(leftovers::run(
+        decode::Decoder::new(&subjects, retention.tiers.longest_days()),
+        stream.clone(),
+        consumer.clone(),
         store.clone(),
-        settings.aggregator.retention_days,
-        settings.alerts.retention_days,
+        Duration::from_secs(settings.aggregator.leftover_sweep_seconds),
         shutdown.clone(),
     ));
-    let decoder = decode::Decoder::new(&subjects, settings.aggregator.retention_days);
+    let decoder = decode::Decoder::new(&subjects, retention.tiers.longest_days());
+    let retention = tokio::spawn(retention::run(store.clone(), retention, shutdown.clone()));
     let options = ingest::IngestOptions::from_settings(&settings.aggregator);
     tracing::info!(
         consumer = %settings.nats.consumer,
@@ -134,36 +162,20 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         "aggregator started"
     );
     exporter_runtime::systemd::ready("ingesting");
-    ingest::run(consumer, store, decoder, options, shutdown).await;
+    ingest::run(consumer, store, decoder, options, health, shutdown).await;
     let _ = heartbeat.await;
     let _ = self_metrics.await;
-    let _ = pending.await;
+    let _ = lag.await;
+    let _ = leftovers.await;
+    if let Some(deadman) = deadman {
+        let _ = deadman.await;
+    }
     let _ = retention.await;
     if let Some((runner, dispatcher)) = alerting {
         let _ = runner.await;
         let _ = dispatcher.await;
     }
     Ok(())
-}
-
-/// Keeps `exporter.consumer_pending_messages` (what the consumer has not delivered yet, how far
-/// behind ingest is) from the consumer's info, once per `interval`.
-async fn follow_pending(
-    consumer: async_nats::jetstream::consumer::PullConsumer,
-    interval: Duration,
-    shutdown: Shutdown,
-) {
-    let pending = exporter_runtime::self_metrics::global()
-        .gauge(&exporter_protocol::self_metrics::CONSUMER_PENDING, &[]);
-    loop {
-        match consumer.get_info().await {
-            Ok(info) => pending.set(info.num_pending as f64),
-            Err(err) => tracing::debug!(error = %err, "consumer info not read"),
-        }
-        if shutdown.sleep(interval).await {
-            return;
-        }
-    }
 }
 
 /// What the alert engine observes of a live message: the sample `decoder` reads from it.

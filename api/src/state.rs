@@ -19,10 +19,15 @@ pub struct AppState {
     pub started: Instant,
     pub started_at: DateTime<Utc>,
     pub history_max_points: u32,
+    /// Days each tier of points is kept (`aggregator.retention`): history past a tier's
+    /// retention is read from a coarser one.
+    pub tiers: exporter_store::Tiers,
     pub stale_after_seconds: u64,
     pub request_timeout_seconds: u64,
     /// Subject prefix, for request/reply to collectors.
     pub subject_prefix: String,
+    /// The JetStream stream `/health` checks.
+    pub stream_name: String,
     /// How long to wait for the market collector.
     pub market_rpc_timeout_seconds: u64,
     /// Time zone whose calendar days P&L belongs to.
@@ -59,10 +64,12 @@ impl AppState {
             started: Instant::now(),
             started_at: Utc::now(),
             history_max_points: settings.api.history_max_points,
+            tiers: exporter_store::Tiers::from(&settings.aggregator.retention),
             stale_after_seconds: settings.api.stale_after_seconds,
             request_timeout_seconds: settings.api.request_timeout_seconds,
             tunnels: Arc::default(),
             subject_prefix: settings.nats.subject_prefix.clone(),
+            stream_name: settings.nats.stream.clone(),
             market_rpc_timeout_seconds: settings.market.rpc_timeout_seconds,
             timezone: settings
                 .trading

@@ -228,9 +228,13 @@ impl Publisher {
             let _ = tokio::time::timeout(FINAL_FLUSH, self.flush()).await;
         }
         if !self.buffer.is_empty() {
+            for _ in 0..self.buffer.len() {
+                self.metrics.drop_one(&self.counters);
+            }
             tracing::warn!(
                 unsent_samples = self.buffer.len(),
-                "stopping with samples JetStream never acknowledged; they are lost"
+                dropped_samples_total = self.counters.dropped_samples_total.load(Ordering::Relaxed),
+                "stopping with samples JetStream never acknowledged; they are lost (counted as dropped)"
             );
         }
         drop(shutdown);

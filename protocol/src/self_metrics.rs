@@ -78,6 +78,10 @@ crate::series_catalogue! {
     INGESTED_POINTS = counter("exporter.ingested_points_total", Count, "Numeric points the aggregator committed");
     BATCH_COMMIT = histogram("exporter.batch_commit_seconds", Seconds, "Time to write and commit one batch in PostgreSQL, retries included");
     CONSUMER_PENDING = gauge("exporter.consumer_pending_messages", Count, "Messages in the stream the aggregators' consumer has not delivered yet");
+    CONSUMER_ACK_PENDING = gauge("exporter.consumer_ack_pending_messages", Count, "Messages delivered to an aggregator and not acknowledged yet (batches being written, or held by a dead instance until ack_wait)");
+    INGEST_LAG = gauge("exporter.ingest_lag_seconds", Seconds, "Age of the oldest message in the stream, that no aggregator has committed yet (0 when the stream is empty)");
+    STREAM_MESSAGES = gauge("exporter.stream_messages", Count, "Messages in the work-queue stream (not committed yet)");
+    STREAM_BYTES = gauge("exporter.stream_bytes", Bytes, "Bytes the work-queue stream holds");
     REDELIVERIES = counter("exporter.redeliveries_total", Count, "Messages JetStream delivered more than once to the aggregator");
     DEAD_LETTERS = counter("exporter.dead_letters_total", Count, "Messages kept aside as dead letters, by reason category");
     COLLECTION_CYCLE = histogram("exporter.collection_cycle_seconds", Seconds, "Time a collector spends on one sampling cycle");

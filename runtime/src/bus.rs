@@ -4,7 +4,10 @@
 //!
 //! The stream uses work-queue retention with `DiscardPolicy::New` (see docs/architecture.md): it
 //! holds exactly what the aggregator has not committed yet, and when it is full new publishes are
-//! refused (collectors buffer and count) instead of old, unwritten samples being deleted.
+//! refused (collectors buffer and count) instead of old, unwritten samples being deleted. It is
+//! bounded by a message count and a largest message size, never by bytes: with a byte limit,
+//! nats-server 2.9 acknowledges a publish that fits by payload and then deletes the oldest
+//! message to make room for its stored size.
 
 use std::future::Future;
 use std::time::Duration;
@@ -172,20 +175,32 @@ pub fn stream_config(settings: &NatsSettings, subjects: &Subjects) -> stream::Co
         discard: stream::DiscardPolicy::New,
         storage: stream::StorageType::File,
         max_age: Duration::from_secs(settings.stream_max_age_hours * 3600),
-        max_bytes: settings.stream_max_bytes,
+        max_messages: settings.stream_max_messages,
+        max_message_size: settings.stream_max_message_bytes,
+        max_bytes: -1,
         duplicate_window: DUPLICATE_WINDOW,
         num_replicas: 1,
         ..Default::default()
     }
 }
 
-/// Creates the stream, or brings an existing one's limits in line with the settings.
+/// Creates the stream, or brings an existing one's limits in line with the settings (an
+/// upgrade: a byte limit is removed, the count and size limits set). A count limit is never
+/// lowered below what the stream holds, since the server would then delete the oldest messages.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     settings: &NatsSettings,
     subjects: &Subjects,
 ) -> Result<stream::Stream, BusError> {
-    let wanted = stream_config(settings, subjects);
+    if let Some(bytes) = settings.stream_max_bytes {
+        tracing::warn!(
+            stream_max_bytes = bytes,
+            stream_max_messages = settings.stream_max_messages,
+            stream_max_message_bytes = settings.stream_max_message_bytes,
+            "nats.stream_max_bytes is no longer applied: a byte limit lets nats-server 2.9 evict an acknowledged message. The stream is bounded by stream_max_messages and stream_max_message_bytes; remove the key"
+        );
+    }
+    let mut wanted = stream_config(settings, subjects);
     let mut stream = js
         .get_or_create_stream(wanted.clone())
         .await
@@ -197,20 +212,67 @@ pub async fn ensure_stream(
         what: "stream info",
         message: err.to_string(),
     })?;
-    let current = &current.config;
-    if current.max_age != wanted.max_age
-        || current.max_bytes != wanted.max_bytes
-        || current.subjects != wanted.subjects
-    {
+    let held = i64::try_from(current.state.messages).unwrap_or(i64::MAX);
+    if held > wanted.max_messages {
+        tracing::warn!(
+            stream_messages = held,
+            stream_max_messages = wanted.max_messages,
+            "the stream holds more messages than nats.stream_max_messages; its limit stays at what it holds until the aggregator drained it (restart then)"
+        );
+        wanted.max_messages = held;
+    }
+    let changes = stream_changes(&current.config, &wanted);
+    if !changes.is_empty() {
         js.update_stream(wanted)
             .await
             .map_err(|err| BusError::JetStream {
                 what: "stream update",
-                message: err.to_string(),
+                message: format!("{err}; changing {}", changes.join(", ")),
             })?;
-        tracing::info!(stream = %settings.stream, "stream limits updated from settings");
+        tracing::info!(
+            stream = %settings.stream,
+            changes = %changes.join(", "),
+            "stream limits updated from settings"
+        );
     }
     Ok(stream)
+}
+
+/// What differs between the stream's `current` configuration and the `wanted` one, among the
+/// fields the exporter sets and JetStream can change in place (`name: old -> new` each).
+fn stream_changes(current: &stream::Config, wanted: &stream::Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut differs = |name: &str, old: String, new: String| {
+        if old != new {
+            changes.push(format!("{name}: {old} -> {new}"));
+        }
+    };
+    differs(
+        "max_age",
+        format!("{:?}", current.max_age),
+        format!("{:?}", wanted.max_age),
+    );
+    differs(
+        "max_bytes",
+        current.max_bytes.to_string(),
+        wanted.max_bytes.to_string(),
+    );
+    differs(
+        "max_msgs",
+        current.max_messages.to_string(),
+        wanted.max_messages.to_string(),
+    );
+    differs(
+        "max_msg_size",
+        current.max_message_size.to_string(),
+        wanted.max_message_size.to_string(),
+    );
+    differs(
+        "subjects",
+        current.subjects.join(","),
+        wanted.subjects.join(","),
+    );
+    changes
 }
 
 /// Creates (or opens) the durable pull consumer every aggregator instance shares; an existing one
@@ -311,6 +373,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_changes_name_the_limits_an_older_install_had() {
+        let settings = NatsSettings::default();
+        let wanted = stream_config(&settings, &Subjects::new("exporter"));
+        assert!(stream_changes(&wanted, &wanted).is_empty());
+        let old = stream::Config {
+            max_bytes: 1 << 30,
+            max_messages: -1,
+            max_message_size: -1,
+            ..wanted.clone()
+        };
+        assert_eq!(
+            stream_changes(&old, &wanted),
+            [
+                "max_bytes: 1073741824 -> -1",
+                "max_msgs: -1 -> 200000",
+                "max_msg_size: -1 -> 1048576"
+            ]
+        );
+    }
 
     #[test]
     fn consumer_changes_name_each_differing_setting_with_old_and_new() {

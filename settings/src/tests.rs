@@ -140,8 +140,8 @@ fn every_check_names_its_key_exactly() {
             "key `nats.stream_max_age_hours`: 0 is out of range 1..=8760",
         ),
         (
-            "nats: {stream_max_bytes: 10}",
-            "key `nats.stream_max_bytes`: must be at least 1048576 (1 MiB)",
+            "nats: {stream_max_messages: 10}",
+            "key `nats.stream_max_messages`: must be between 100 and 1000000000",
         ),
         (
             "nats: {publish_timeout_seconds: 0}",
@@ -193,8 +193,16 @@ fn every_check_names_its_key_exactly() {
             "key `aggregator.ack_wait_seconds`: 0 is out of range 1..=3600",
         ),
         (
-            "aggregator: {retention_days: 0}",
-            "key `aggregator.retention_days`: 0 is out of range 1..=3650",
+            "aggregator: {retention: {raw_days: 0}}",
+            "key `aggregator.retention.raw_days`: 0 is out of range 1..=3650",
+        ),
+        (
+            "aggregator: {retention: {hour_days: 40000}}",
+            "key `aggregator.retention.hour_days`: 40000 is out of range 1..=36500",
+        ),
+        (
+            "aggregator: {log_retention_days: 0}",
+            "key `aggregator.log_retention_days`: 0 is out of range 1..=3650",
         ),
         (
             "collectors: {heartbeat_interval_seconds: 0}",

@@ -2,9 +2,10 @@
 //! than the caller's point budget, whatever the range; read from the coarsest roll-up whose
 //! buckets fit the step ([`HistoryPlan`]), re-bucketed from its sums, counts, extremes and lasts.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::AssertSqlSafe;
 
+use crate::partitions::Tiers;
 use crate::rollup::Resolution;
 use crate::{Store, StoreError};
 
@@ -61,6 +62,34 @@ impl HistoryPlan {
     }
 }
 
+impl HistoryPlan {
+    /// The plan on a coarser tier where its own no longer holds `from` on `today` (that part is
+    /// past the tier's retention): the finest tier, not finer than the plan's, that holds
+    /// `from`, else the one holding the most. One tier serves the whole answer, so a range
+    /// across a tier boundary has no gap and no bucket read from two tiers.
+    pub fn within(self, tiers: &Tiers, today: NaiveDate, max_points: i64) -> Self {
+        let coarser = || {
+            Resolution::ALL
+                .into_iter()
+                .filter(|r| r.width_seconds() >= self.resolution.width_seconds())
+        };
+        let pick = coarser()
+            .find(|r| tiers.holds_from(*r, today) <= self.from)
+            .or_else(|| coarser().min_by_key(|r| tiers.holds_from(*r, today)))
+            .unwrap_or(self.resolution);
+        if pick == self.resolution {
+            return self;
+        }
+        Self::new(
+            self.from,
+            self.to,
+            Some(self.step_seconds),
+            max_points,
+            Some(pick),
+        )
+    }
+}
+
 fn floor_to(time: DateTime<Utc>, width_seconds: i64) -> DateTime<Utc> {
     let micros = time.timestamp_micros();
     let width = width_seconds * 1_000_000;
@@ -73,6 +102,20 @@ fn ceil_to(time: DateTime<Utc>, width_seconds: i64) -> DateTime<Utc> {
         time
     } else {
         floor + Duration::seconds(width_seconds)
+    }
+}
+
+/// A subquery of the roll-up rows of `resolution` for the series `$1` with
+/// `lower <= bucket_time < $3` (the 1-minute tier: open rows and compacted chunks; a minute may
+/// be in both, and every caller merges by bucket).
+fn rollup_rows(resolution: Resolution, lower: &str) -> String {
+    match resolution {
+        Resolution::Minute => crate::compact::minute_rows(lower),
+        _ => format!(
+            "(SELECT * FROM {} WHERE series_id = ANY($1) AND bucket_time >= {lower} \
+               AND bucket_time < $3)",
+            resolution.table().unwrap_or("rollup_1h")
+        ),
     }
 }
 
@@ -131,12 +174,37 @@ struct Row {
     count: i64,
 }
 
+/// One bucket of a counter: how much it grew, resets handled as Prometheus does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncreaseBucket {
+    pub time: DateTime<Utc>,
+    /// The sum of the steps between consecutive samples ending in this bucket; a step down is a
+    /// reset, and counts the value after it (the counter restarted from zero).
+    pub increase: f64,
+    /// Samples in the bucket.
+    pub count: i64,
+}
+
+/// One counter series and its increase per bucket, oldest first.
+#[derive(Debug, Clone)]
+pub struct SeriesIncrease {
+    pub source: String,
+    pub host: String,
+    pub labels: serde_json::Value,
+    pub buckets: Vec<IncreaseBucket>,
+}
+
+#[derive(sqlx::FromRow)]
+struct IncreaseRow {
+    series_id: i32,
+    bucket: DateTime<Utc>,
+    increase: f64,
+    count: i64,
+}
+
 impl Store {
-    /// Buckets of every series named `query.name` that matches the host and labels; a series
-    /// without a point in the range is left out.
-    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
-        // The series first, so the bucket rows carry only numbers.
-        let series = sqlx::query_as::<_, Series>(
+    async fn matching_series(&self, query: &HistoryQuery) -> Result<Vec<Series>, StoreError> {
+        Ok(sqlx::query_as::<_, Series>(
             "SELECT series_id, source, host, labels FROM series \
              WHERE name = $1 AND ($2::text IS NULL OR host = $2) AND labels @> $3::jsonb \
              ORDER BY series_id",
@@ -145,7 +213,105 @@ impl Store {
         .bind(query.host.as_deref())
         .bind(serde_json::Value::Object(query.labels.clone()))
         .fetch_all(&self.pool)
-        .await?;
+        .await?)
+    }
+
+    /// The increase per bucket of every counter series named `query.name` (for `agg=rate`:
+    /// divide by the step). From the points: each step between consecutive samples belongs to
+    /// the bucket of the later one (the one before `from` is looked up, so the first bucket has
+    /// its step too); a step down is a reset and counts the value after it, as Prometheus'
+    /// `increase` does. From a roll-up the same from its rows: the step from the previous row's
+    /// last value to this row's first, and within a row `last - first`, or, when the row ends
+    /// below where it began (a reset inside it), `(max - first) + last`: exact for one reset in a
+    /// row whose values after it stay below those before it (a reset that climbs back above
+    /// the row's first value inside one row is not seen there; the points see it).
+    pub async fn counter_increase(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<SeriesIncrease>, StoreError> {
+        let series = self.matching_series(query).await?;
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = match query.resolution.table() {
+            None => format!(
+                "WITH d AS ( \
+                   SELECT series_id, time, value, value - lag(value) OVER w AS delta \
+                   FROM {} p \
+                   WINDOW w AS (PARTITION BY series_id ORDER BY time, value)) \
+                 SELECT series_id, date_bin(make_interval(secs => $4), time, $2) AS bucket, \
+                   sum(CASE WHEN delta IS NULL THEN 0 WHEN delta < 0 THEN value ELSE delta END) AS increase, \
+                   count(*) AS count \
+                 FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+                crate::compact::raw_points("($2 - make_interval(secs => $5))")
+            ),
+            Some(_) => format!(
+                "WITH m AS ( \
+                   SELECT series_id, bucket_time, \
+                     (min(ARRAY[extract(epoch FROM first_time)::float8, first_value]))[2] AS first_value, \
+                     (max(ARRAY[extract(epoch FROM last_time)::float8, last_value]))[2] AS last_value, \
+                     max(max) AS max, sum(count)::int8 AS count \
+                   FROM {} s GROUP BY 1, 2), \
+                 r AS ( \
+                   SELECT series_id, bucket_time, first_value, last_value, max, count, \
+                     lag(last_value) OVER w AS prev_last \
+                   FROM m WINDOW w AS (PARTITION BY series_id ORDER BY bucket_time)) \
+                 SELECT series_id, date_bin(make_interval(secs => $4), bucket_time, $2) AS bucket, \
+                   sum(CASE WHEN prev_last IS NULL THEN 0 \
+                            WHEN first_value < prev_last THEN first_value \
+                            ELSE first_value - prev_last END \
+                     + CASE WHEN last_value >= first_value THEN last_value - first_value \
+                            ELSE (max - first_value) + last_value END) AS increase, \
+                   sum(count)::int8 AS count \
+                 FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+                rollup_rows(query.resolution, "($2 - make_interval(secs => $5))")
+            ),
+        };
+        // How far back the sample (or row) before `from` is looked for.
+        let lookback_seconds = query
+            .step_seconds
+            .max(query.resolution.width_seconds() * 2)
+            .max(300);
+        let rows = sqlx::query_as::<_, IncreaseRow>(AssertSqlSafe(sql))
+            .bind(series.iter().map(|s| s.series_id).collect::<Vec<_>>())
+            .bind(query.from)
+            .bind(query.to)
+            .bind(query.step_seconds as f64)
+            .bind(lookback_seconds as f64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<SeriesIncrease> = Vec::new();
+        let mut series = series.into_iter();
+        let mut current = None;
+        for row in rows {
+            if current != Some(row.series_id) {
+                let Some(meta) = series.find(|s| s.series_id == row.series_id) else {
+                    continue;
+                };
+                current = Some(row.series_id);
+                out.push(SeriesIncrease {
+                    source: meta.source,
+                    host: meta.host,
+                    labels: meta.labels,
+                    buckets: Vec::new(),
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.buckets.push(IncreaseBucket {
+                    time: row.bucket,
+                    increase: row.increase,
+                    count: row.count,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Buckets of every series named `query.name` that matches the host and labels; a series
+    /// without a point in the range is left out.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<SeriesHistory>, StoreError> {
+        // The series first, so the bucket rows carry only numbers.
+        let series = self.matching_series(query).await?;
         if series.is_empty() {
             return Ok(Vec::new());
         }
@@ -153,22 +319,23 @@ impl Store {
         // [epoch, value] pairs (no per-bucket sort; a tie goes to the greater value, as in the
         // roll-ups).
         let sql = match query.resolution.table() {
-            None => {
+            None => format!(
                 "SELECT p.series_id, date_bin(make_interval(secs => $4), p.time, $2) AS bucket, \
                     avg(p.value) AS avg, min(p.value) AS min, max(p.value) AS max, \
                     (max(ARRAY[extract(epoch FROM p.time)::float8, p.value]))[2] AS last, \
                     count(*) AS count \
-             FROM point p WHERE p.series_id = ANY($1) AND p.time >= $2 AND p.time < $3 \
-             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket"
-                    .to_owned()
-            }
-            Some(table) => format!(
+             FROM {} p \
+             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket",
+                crate::compact::raw_points("$2")
+            ),
+            Some(_) => format!(
                 "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \
                     sum(r.sum) / sum(r.count) AS avg, min(r.min) AS min, max(r.max) AS max, \
                     (max(ARRAY[extract(epoch FROM r.last_time)::float8, r.last_value]))[2] AS last, \
                     sum(r.count)::int8 AS count \
-             FROM {table} r WHERE r.series_id = ANY($1) AND r.bucket_time >= $2 AND r.bucket_time < $3 \
-             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket"
+             FROM {} r \
+             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket",
+                rollup_rows(query.resolution, "$2")
             ),
         };
         let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
@@ -256,5 +423,46 @@ mod tests {
 
         let raw = HistoryPlan::new(from, to, Some(3600), 1000, Some(Resolution::Raw));
         assert_eq!((raw.from, raw.to, raw.step_seconds), (from, to, 3600));
+    }
+
+    #[test]
+    fn a_range_past_a_tiers_retention_is_served_by_the_next_tier_that_holds_it() {
+        let tiers = Tiers::default();
+        let today = "2026-01-15".parse().unwrap();
+        let recent = HistoryPlan::new(
+            at("2026-01-14T10:00:00Z"),
+            at("2026-01-14T11:00:00Z"),
+            Some(10),
+            10_000,
+            None,
+        );
+        assert_eq!(recent.within(&tiers, today, 10_000), recent);
+        // Raw holds from the 8th: a range from the 7th is read whole from the minute tier.
+        let old = HistoryPlan::new(
+            at("2026-01-07T23:30:10Z"),
+            at("2026-01-08T00:30:00Z"),
+            Some(10),
+            10_000,
+            None,
+        );
+        assert_eq!(old.resolution, Resolution::Raw);
+        let moved = old.within(&tiers, today, 10_000);
+        assert_eq!(moved.resolution, Resolution::Minute);
+        assert_eq!(
+            (moved.from, moved.step_seconds),
+            (at("2026-01-07T23:30:00Z"), 60)
+        );
+        // Past every tier: the one holding the most.
+        let ancient = HistoryPlan::new(
+            at("2020-01-01T00:00:00Z"),
+            at("2020-01-02T00:00:00Z"),
+            Some(60),
+            10_000,
+            None,
+        );
+        assert_eq!(
+            ancient.within(&tiers, today, 10_000).resolution,
+            Resolution::Hour
+        );
     }
 }

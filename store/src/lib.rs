@@ -7,10 +7,12 @@
 pub mod alert_query;
 pub mod alerting;
 mod brokerage;
+mod compact;
 pub mod delivery;
 mod filter;
 pub mod health;
 mod history;
+mod ingested;
 mod latest;
 pub mod log_query;
 mod logs;
@@ -28,9 +30,13 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use brokerage::FillsVersion;
-pub use history::{HistoryBucket, HistoryPlan, HistoryQuery, SeriesHistory};
+pub use compact::Compaction;
+pub use history::{
+    HistoryBucket, HistoryPlan, HistoryQuery, IncreaseBucket, SeriesHistory, SeriesIncrease,
+};
 pub use latest::{Freshness, LatestSample};
 pub use logs::IncomingNotification;
+pub use partitions::{TierDisk, Tiers};
 pub use rollup::Resolution;
 pub use write::{
     Batch, BatchOutcome, DEAD_LETTER_RAW_MAX_BYTES, DEAD_LETTER_TEXT_MAX_BYTES, DeadLetter, Domain,
@@ -87,6 +93,8 @@ impl StoreError {
 pub struct Store {
     pool: PgPool,
     caches: std::sync::Arc<write::Caches>,
+    /// The tiers' retention (see [`Store::with_tiers`]); `None`: every tier takes every point.
+    tiers: Option<Tiers>,
 }
 
 impl Store {
@@ -121,6 +129,7 @@ impl Store {
         Self {
             pool,
             caches: Default::default(),
+            tiers: None,
         }
     }
 

@@ -158,6 +158,7 @@ pub(crate) async fn upsert(
     times: &[DateTime<Utc>],
     series_ids: &[i32],
     values: &[f64],
+    takes: impl Fn(Resolution, DateTime<Utc>) -> bool,
 ) -> Result<(), StoreError> {
     if times.is_empty() {
         return Ok(());
@@ -185,7 +186,24 @@ pub(crate) async fn upsert(
         }),
         3600,
     );
+    // Only the buckets whose tier still keeps their partition (see `partitions.rs`).
+    let keep = |resolution: Resolution, buckets: Vec<((i32, i64), Bucket)>| {
+        buckets
+            .into_iter()
+            .filter(|((_, start), _)| {
+                takes(
+                    resolution,
+                    DateTime::from_timestamp_micros(*start).unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let hours = keep(Resolution::Hour, hours);
+    let minutes = keep(Resolution::Minute, minutes);
     for (table, buckets) in [("rollup_1m", &minutes), ("rollup_1h", &hours)] {
+        if buckets.is_empty() {
+            continue;
+        }
         let column =
             |f: fn(&((i32, i64), Bucket)) -> f64| buckets.iter().map(f).collect::<Vec<_>>();
         let time = |micros: i64| DateTime::from_timestamp_micros(micros).unwrap_or_default();

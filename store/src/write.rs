@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::logs::IncomingNotification;
 
-use crate::{Store, StoreError};
+use crate::{Resolution, Store, StoreError};
 
 /// A parsed sample ready to store.
 #[derive(Debug, Clone)]
@@ -179,7 +179,8 @@ type SeriesKey = (String, String, &'static str, String);
 /// committed, so a rolled-back batch never leaves a wrong entry.
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
-    pub(crate) partitions: Mutex<HashSet<NaiveDate>>,
+    /// (table, first day) of each partition known to exist.
+    pub(crate) partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
     series: Mutex<HashMap<SeriesKey, i32>>,
 }
 
@@ -250,16 +251,38 @@ impl Store {
             }
         }
         if !times.is_empty() {
-            sqlx::query(
-                "INSERT INTO point (time, series_id, value) \
-                 SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[])",
-            )
-            .bind(&times)
-            .bind(&ids)
-            .bind(&values)
-            .execute(&mut *tx)
+            // A point older than the raw tier goes only into the roll-ups that still keep it.
+            let (mut raw_times, mut raw_ids, mut raw_values) = (Vec::new(), Vec::new(), Vec::new());
+            let all_raw = times.iter().all(|t| self.tier_takes(Resolution::Raw, *t));
+            if !all_raw {
+                for ((time, id), value) in times.iter().zip(&ids).zip(&values) {
+                    if self.tier_takes(Resolution::Raw, *time) {
+                        raw_times.push(*time);
+                        raw_ids.push(*id);
+                        raw_values.push(*value);
+                    }
+                }
+            }
+            let (raw_times, raw_ids, raw_values) = if all_raw {
+                (&times, &ids, &values)
+            } else {
+                (&raw_times, &raw_ids, &raw_values)
+            };
+            if !raw_times.is_empty() {
+                sqlx::query(
+                    "INSERT INTO point (time, series_id, value) \
+                     SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[])",
+                )
+                .bind(raw_times)
+                .bind(raw_ids)
+                .bind(raw_values)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::rollup::upsert(&mut tx, &times, &ids, &values, |resolution, time| {
+                self.tier_takes(resolution, time)
+            })
             .await?;
-            crate::rollup::upsert(&mut tx, &times, &ids, &values).await?;
         }
 
         let mut newest: HashMap<(&str, &str, &str), &IncomingSample> = HashMap::new();

@@ -1,6 +1,6 @@
 //! `exporter status [--json]`: each process (running/restarting/held, pid, uptime, restarts,
 //! last exit, heartbeat age), each collector's data freshness, NATS and PostgreSQL reachability
-//! and the tunnel URL. It reads the heartbeats and supervisor reports on NATS, so it works the
+//! the tunnel URL, and the disk each tier of points uses. It reads the heartbeats and supervisor reports on NATS, so it works the
 //! same whether the processes run under `exporter up` or as systemd units, on this host or others.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,19 @@ pub struct Status {
     pub processes: Vec<ProcessStatus>,
     pub collectors: Vec<Freshness>,
     pub tunnels: Vec<HostTunnel>,
+    /// Disk per tier of points (empty when PostgreSQL is unreachable).
+    pub tiers: Vec<TierDisk>,
+}
+
+/// Disk used by one tier of points (`raw`, `1m`, `1h`) and how long it is kept.
+#[derive(Debug, Serialize)]
+pub struct TierDisk {
+    pub resolution: &'static str,
+    pub used_bytes: i64,
+    pub partitions: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_day: Option<chrono::NaiveDate>,
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,7 +100,8 @@ pub async fn collect(settings: &Settings) -> Status {
     let interval = Duration::from_secs(settings.collectors.heartbeat_interval_seconds);
     let (nats, heartbeats, reports) =
         listen(settings, interval + Duration::from_millis(1500)).await;
-    let (postgres, freshness) = freshness(settings).await;
+    let (postgres, freshness, tier_disk) = freshness(settings).await;
+    let tiers = exporter_store::Tiers::from(&settings.aggregator.retention);
     let mut reports = reports;
     if reports.is_empty() {
         // NATS unreachable or no report yet: a local supervisor's last written report.
@@ -171,6 +185,16 @@ pub async fn collect(settings: &Settings) -> Status {
                 tunnel: r.tunnel,
             })
             .collect(),
+        tiers: tier_disk
+            .into_iter()
+            .map(|t| TierDisk {
+                resolution: t.resolution.as_str(),
+                used_bytes: t.used_bytes,
+                partitions: t.partitions,
+                oldest_day: t.oldest_day,
+                retention_days: tiers.days(t.resolution),
+            })
+            .collect(),
     }
 }
 
@@ -247,22 +271,51 @@ async fn listen(settings: &Settings, window: Duration) -> (Reachability, Heartbe
     )
 }
 
-async fn freshness(settings: &Settings) -> (Reachability, Vec<exporter_store::Freshness>) {
+async fn freshness(
+    settings: &Settings,
+) -> (
+    Reachability,
+    Vec<exporter_store::Freshness>,
+    Vec<exporter_store::TierDisk>,
+) {
     let attempt = tokio::time::timeout(Duration::from_secs(5), async {
-        Store::connect(&settings.database).await?.freshness().await
+        let store = Store::connect(&settings.database).await?;
+        let freshness = store.freshness().await?;
+        let tiers = store.tier_disk_usage().await?;
+        Ok::<_, exporter_store::StoreError>((freshness, tiers))
     })
     .await;
     match attempt {
-        Ok(Ok(rows)) => (
+        Ok(Ok((rows, tiers))) => (
             Reachability {
                 reachable: true,
                 error: None,
             },
             rows,
+            tiers,
         ),
-        Ok(Err(err)) => (unreachable(err.to_string()), Vec::new()),
-        Err(_) => (unreachable("no answer within 5 s".into()), Vec::new()),
+        Ok(Err(err)) => (unreachable(err.to_string()), Vec::new(), Vec::new()),
+        Err(_) => (
+            unreachable("no answer within 5 s".into()),
+            Vec::new(),
+            Vec::new(),
+        ),
     }
+}
+
+/// `used_bytes` in B, KiB, MiB, GiB (one decimal above bytes).
+fn human_bytes(used_bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if used_bytes < 1024 {
+        return format!("{used_bytes} B");
+    }
+    let mut value = used_bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn unreachable(error: String) -> Reachability {
@@ -311,6 +364,22 @@ pub fn render(status: &Status) -> String {
             format!("{:.0}s", c.age_seconds),
             if c.fresh { "fresh" } else { "STALE" }
         ));
+    }
+    if !status.tiers.is_empty() {
+        out.push_str(&format!(
+            "\n{:<6} {:>12} {:>10} {:>12} {:>10}\n",
+            "TIER", "DISK", "PARTITIONS", "OLDEST", "KEPT"
+        ));
+        for t in &status.tiers {
+            out.push_str(&format!(
+                "{:<6} {:>12} {:>10} {:>12} {:>10}\n",
+                t.resolution,
+                human_bytes(t.used_bytes),
+                t.partitions,
+                t.oldest_day.map_or("-".to_owned(), |d| d.to_string()),
+                format!("{} d", t.retention_days),
+            ));
+        }
     }
     out.push('\n');
     for t in &status.tunnels {

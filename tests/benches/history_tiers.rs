@@ -4,6 +4,10 @@
 //! the hourly roll-up; both printed as ratios measured in the same run (these machines are shared
 //! and noisy: only the ratios mean something).
 //!
+//! Then the compaction of closed raw hours and finished 1-minute days (the aggregator's
+//! ten-minute pass), the bytes per point of each tier and of the whole database, and the 24-hour
+//! and whole-range reads from the compacted tiers next to the same reads before compaction.
+//!
 //! Needs the same services as the tests. Run:
 //! `cargo bench -p exporter-tests --bench history_tiers` (env `BENCH_DAYS`, default 3: that many
 //! days of 72 per-core CPU series plus `cpu.usage_percent` at 5 s).
@@ -273,6 +277,68 @@ async fn main() {
         raw_seconds / hour_seconds,
         raw_seconds / minute_seconds,
         hour_seconds / plain_seconds
+    );
+
+    // Any 24 h of 72 series at the API's default budget (1000 points: the 1-minute tier), and the
+    // whole range, before and after compaction; then the disk per point.
+    let day_from = end - Duration::hours(30);
+    let day_plan = HistoryPlan::new(day_from, day_from + Duration::hours(24), None, 1000, None);
+    let (day_rows_seconds, day_rows) = timed_history(&store, day_plan).await;
+    let (raw_hour_rows_seconds, _) = timed_history(
+        &store,
+        HistoryPlan::new(day_from, day_from + Duration::hours(1), Some(5), 1000, None),
+    )
+    .await;
+    let database = || async {
+        sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap()
+    };
+    let database_before = database().await;
+    let started = Instant::now();
+    let minute_chunks = store.compact_minutes(Utc::now()).await.unwrap();
+    let raw = store.compact_raw(Utc::now()).await.unwrap();
+    let compact_seconds = started.elapsed().as_secs_f64();
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let (day_chunks_seconds, day_chunks) = timed_history(&store, day_plan).await;
+    let (raw_hour_chunks_seconds, _) = timed_history(
+        &store,
+        HistoryPlan::new(day_from, day_from + Duration::hours(1), Some(5), 1000, None),
+    )
+    .await;
+    assert_eq!(day_plan.resolution, Resolution::Minute);
+    for (a, b) in day_rows.iter().zip(&day_chunks) {
+        assert_eq!(a.buckets, b.buckets, "compaction changed a 24-hour answer");
+    }
+    let tiers = store.tier_disk_usage().await.unwrap();
+    let stored = (points + batches[0].samples.len() * (CORES + 1)) as f64;
+    println!(
+        "  compaction: {} raw chunks, {minute_chunks} minute chunks in {compact_seconds:.2} s ({:.0} points/s)",
+        raw.chunks,
+        stored / compact_seconds
+    );
+    println!(
+        "  bytes per point after compaction: raw {:.2}, 1m {:.2}, 1h {:.2}; database {:.2} -> {:.2} (the copies of the table included before)",
+        tiers[0].used_bytes as f64 / stored,
+        tiers[1].used_bytes as f64 / stored,
+        tiers[2].used_bytes as f64 / stored,
+        database_before as f64 / stored,
+        database().await as f64 / stored,
+    );
+    println!(
+        "  any 24 h of 72 series ({}, step {} s): rows {:.1} ms, chunks {:.1} ms (ratio {:.2}); one hour raw at 5 s: rows {:.1} ms, chunks {:.1} ms (ratio {:.2})",
+        day_plan.resolution.as_str(),
+        day_plan.step_seconds,
+        day_rows_seconds * 1000.0,
+        day_chunks_seconds * 1000.0,
+        day_chunks_seconds / day_rows_seconds,
+        raw_hour_rows_seconds * 1000.0,
+        raw_hour_chunks_seconds * 1000.0,
+        raw_hour_chunks_seconds / raw_hour_rows_seconds,
     );
     env.finish().await;
 }

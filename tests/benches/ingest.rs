@@ -100,8 +100,12 @@ async fn main() {
     let task = tokio::spawn(ingest::run(
         consumer,
         store.clone(),
-        Decoder::new(&subjects, settings.aggregator.retention_days),
+        Decoder::new(
+            &subjects,
+            exporter_store::Tiers::from(&settings.aggregator.retention).longest_days(),
+        ),
         IngestOptions::from_settings(&settings.aggregator),
+        Default::default(),
         shutdown.clone(),
     ));
     loop {

@@ -16,6 +16,7 @@ from exporter_client.models import (
     Health,
     MatcherRequest,
     Problem,
+    PublicHealth,
     SilenceRequest,
     SilenceState,
     SilenceView,
@@ -35,8 +36,10 @@ def main():
     keyed = AuthenticatedClient(base_url=base_url, token=os.environ["EXPORTER_API_KEY"])
     anonymous = Client(base_url=base_url)
 
-    answer = expect(health.sync(client=anonymous), Health, "GET /health")
-    print(f"health: {type(answer).__name__} status={answer.status.value} postgres={answer.postgres.status.value}")
+    # Without a key the states only, with the key every detail: two documented shapes.
+    public = expect(health.sync(client=anonymous), PublicHealth, "GET /health (no key)")
+    answer = expect(health.sync(client=keyed), Health, "GET /health (key)")
+    print(f"health: {type(public).__name__}/{type(answer).__name__} status={answer.status.value} postgres={answer.postgres.status.value}")
 
     page = expect(list_alerts.sync(client=keyed), AlertPage, "GET /alerts")
     print(f"alerts: AlertPage total={page.total} limit={page.limit}")

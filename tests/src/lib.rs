@@ -18,6 +18,7 @@ use exporter_settings::Settings;
 use sqlx::postgres::PgPool;
 
 pub mod delivery;
+pub mod faults;
 pub mod stand_in;
 
 pub use stand_in::{Recorded, Reply, StandIn};

@@ -83,8 +83,37 @@ async fn system_metrics_flow_from_collector_to_rest() {
     assert_eq!(status, 401);
     assert_eq!(wrong, missing, "no hint which part was wrong");
 
-    // /health needs no key and lists the system collector as fresh.
-    let (status, health) = get_json(&env.api_url("/health"), None).await;
+    // /health needs no key: without one it gives the states and nothing a stranger could use
+    // (no host name, version, URL, error text or alert count).
+    let (status, public) = get_json(&env.api_url("/health"), None).await;
+    assert_eq!(status, 200, "{public}");
+    assert_eq!(public["postgres"]["status"], "up");
+    assert_eq!(public["nats"]["status"], "up");
+    assert_eq!(public["stream"]["status"], "up");
+    let text = public.to_string();
+    for hidden in [
+        "test-host",
+        "version",
+        "latency_ms",
+        "alerts",
+        "gpus",
+        "uptime",
+    ] {
+        assert!(
+            !text.contains(hidden),
+            "{hidden} shown without a key: {public}"
+        );
+    }
+    assert!(
+        public["collectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == "system" && c["status"] == "fresh"),
+        "{public}"
+    );
+    // With the key: every detail, the host of each collector included.
+    let (status, health) = get_json(&env.api_url("/health"), Some(&env.api_key)).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["postgres"]["status"], "up");
     assert_eq!(health["nats"]["status"], "up");

@@ -53,8 +53,8 @@ async fn hardware_without_nvml_reports_hwmon_end_to_end() {
     assert_eq!(nvme["celsius"], 38.85);
     assert_eq!(nvme["critical_celsius"], 89.85);
 
-    // /health shows NVML's state per host.
-    let (_, health) = get_json(&env.api_url("/health"), None).await;
+    // /health shows NVML's state per host, to a caller with the key.
+    let (_, health) = get_json(&env.api_url("/health"), Some(&env.api_key)).await;
     let gpus = health["gpus"].as_array().unwrap();
     assert_eq!(gpus[0]["host"], "test-host");
     assert_eq!(gpus[0]["nvml"], "unavailable");

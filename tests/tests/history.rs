@@ -101,6 +101,12 @@ type RollupRow = (
 );
 
 async fn rollup_rows(pool: &PgPool, table: &str) -> Vec<RollupRow> {
+    // The 1-minute tier with its compacted chunks (migration 0011) merged in.
+    let table = if table == "rollup_1m" {
+        "rollup_1m_all"
+    } else {
+        table
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT series_id, bucket_time, count, sum, min, max, first_time, first_value, \
                 last_time, last_value FROM {table} ORDER BY 1, 2"
@@ -117,7 +123,7 @@ async fn raw_rows(pool: &PgPool, width: &str) -> Vec<RollupRow> {
                 count(*)::int4, sum(value), min(value), max(value), \
                 min(time), (array_agg(value ORDER BY time))[1], \
                 max(time), (array_agg(value ORDER BY time DESC))[1] \
-         FROM point GROUP BY 1, 2 ORDER BY 1, 2"
+         FROM point_all GROUP BY 1, 2 ORDER BY 1, 2"
     )))
     .fetch_all(pool)
     .await
@@ -307,7 +313,7 @@ async fn migration_backfill_builds_the_same_rollups_as_live_upkeep() {
     let days = (0..3)
         .map(|h| (start + Duration::hours(h)).date_naive())
         .collect();
-    old_store.ensure_partitions(&days).await.unwrap();
+    old_store.ensure_raw_partitions(&days).await.unwrap();
     let series: Vec<(i32, String, String, String, String)> =
         sqlx::query_as("SELECT series_id, source, host, name, labels::text FROM series")
             .fetch_all(&live.pool)
@@ -326,7 +332,7 @@ async fn migration_backfill_builds_the_same_rollups_as_live_upkeep() {
     .await
     .unwrap();
     let points: Vec<(DateTime<Utc>, i32, f64)> =
-        sqlx::query_as("SELECT time, series_id, value FROM point")
+        sqlx::query_as("SELECT time, series_id, value FROM point_all")
             .fetch_all(&live.pool)
             .await
             .unwrap();

@@ -488,7 +488,7 @@ async fn a_generated_python_client_calls_the_api_and_gets_typed_errors() {
     println!("{text}");
     assert!(output.status.success(), "{text}");
     for line in [
-        "health: Health status=ok postgres=up",
+        "health: PublicHealth/Health status=ok postgres=up",
         "alerts: AlertPage total=0",
         "silence created: SilenceView state=active by=main",
         "bad silence: Problem status=422 parameter=comment",

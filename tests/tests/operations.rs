@@ -62,6 +62,24 @@ async fn status_tunnel_down_logs_and_stop_on_a_running_stack() {
             "{process}"
         );
     }
+    // Disk per tier of points, each with its retention; the raw tier holds today's samples.
+    let tiers: Vec<(&str, u64)> = status["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["resolution"].as_str().unwrap(),
+                t["retention_days"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(tiers, [("raw", 7), ("1m", 90), ("1h", 730)]);
+    assert!(
+        status["tiers"][0]["used_bytes"].as_i64().unwrap() > 0,
+        "{}",
+        status["tiers"]
+    );
     let reason = status["tunnels"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("cannot connect to ngrok"), "{reason}");
 
@@ -86,6 +104,9 @@ async fn status_tunnel_down_logs_and_stop_on_a_running_stack() {
         "collector-logs",
         "api",
         "tunnel (test-host): down",
+        "TIER",
+        "raw",
+        "730 d",
     ] {
         assert!(table.contains(name), "{name} missing from:\n{table}");
     }

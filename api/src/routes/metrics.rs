@@ -178,13 +178,15 @@ pub struct HistoryParams {
     #[serde(default, deserialize_with = "de::ranged::<1, { i64::MAX }, _>")]
     #[param(minimum = 1)]
     pub max_points: Option<i64>,
-    /// Value per bucket; default `avg`.
+    /// Value per bucket; default `avg`. `rate` (per second) only for counter series (names
+    /// ending in `_total`); a drop is a counter reset, counted as Prometheus does.
     #[serde(default)]
     #[param(inline)]
     pub agg: Option<Aggregation>,
     /// Table to read: `auto` (default: the coarsest whose buckets fit the step: `1h` for a step of
-    /// an hour or more, `1m` for a minute or more, else `raw`), `raw`, `1m` or `1h`. From a
-    /// roll-up, `from`/`to` widen to its bucket edges and the step rounds up to a multiple of it.
+    /// an hour or more, `1m` for a minute or more, else `raw`; a coarser one when the range
+    /// starts before that tier's retention), `raw`, `1m` or `1h`. From a roll-up, `from`/`to`
+    /// widen to its bucket edges and the step rounds up to a multiple of it.
     #[serde(default)]
     #[param(inline)]
     pub resolution: Option<ResolutionParam>,
@@ -200,6 +202,8 @@ pub enum Aggregation {
     Max,
     Last,
     Count,
+    /// Increase per second of a counter series.
+    Rate,
 }
 
 /// Which table serves a history.
@@ -276,6 +280,7 @@ pub enum ServedResolution {
         (status = 200, body = History),
         (status = 400, description = "A parameter is invalid; `parameter` names it", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`agg=rate` on a series that is not a counter (`parameter` is `agg`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn history(
@@ -305,8 +310,22 @@ pub async fn history(
         ResolutionParam::Minute => Resolution::parse("1m"),
         ResolutionParam::Hour => Resolution::parse("1h"),
     };
+    if agg == Aggregation::Rate
+        && !exporter_protocol::series::describe(&name).is_some_and(|d| d.is_counter())
+    {
+        // Well-formed, but not for this series: a 422 (the document cannot tie `agg` to `name`).
+        return Err(ApiError::invalid(
+            "agg",
+            format!(
+                "`rate` needs a counter series (a name ending in `_total`); `{name}` is not one"
+            ),
+        ));
+    }
     let step = params.step;
-    let plan = HistoryPlan::new(from, to, step, max_points, forced);
+    let mut plan = HistoryPlan::new(from, to, step, max_points, forced);
+    if forced.is_none() {
+        plan = plan.within(&state.tiers, Utc::now().date_naive(), max_points);
+    }
     let query = HistoryQuery {
         name: name.clone(),
         host,
@@ -316,6 +335,45 @@ pub async fn history(
         step_seconds: plan.step_seconds,
         resolution: plan.resolution,
     };
+    let resolution = match plan.resolution.as_str() {
+        "1m" => ServedResolution::Minute,
+        "1h" => ServedResolution::Hour,
+        _ => ServedResolution::Raw,
+    };
+    if agg == Aggregation::Rate {
+        let step = plan.step_seconds as f64;
+        // An empty range (`from` at or after `to`) holds no point.
+        let increases = if from < to {
+            state.store.counter_increase(&query).await?
+        } else {
+            Vec::new()
+        };
+        let series = increases
+            .into_iter()
+            .map(|s| HistorySeries {
+                source: s.source,
+                host: s.host,
+                labels: s.labels,
+                points: s
+                    .buckets
+                    .into_iter()
+                    .map(|b| HistoryPoint {
+                        time: b.time,
+                        value: b.increase / step,
+                    })
+                    .collect(),
+            })
+            .collect();
+        return Ok(Json(History {
+            name,
+            from: plan.from,
+            to: plan.to,
+            step_seconds: plan.step_seconds,
+            agg,
+            resolution,
+            series,
+        }));
+    }
     // An empty range (`from` at or after `to`) holds no point.
     let stored = if from < to {
         state.store.history(&query).await?
@@ -338,7 +396,7 @@ pub async fn history(
                         Aggregation::Max => b.max,
                         Aggregation::Last => b.last,
                         Aggregation::Count => b.count as f64,
-                        Aggregation::Avg => b.avg,
+                        Aggregation::Avg | Aggregation::Rate => b.avg,
                     },
                 })
                 .collect(),
@@ -350,11 +408,7 @@ pub async fn history(
         to: plan.to,
         step_seconds: plan.step_seconds,
         agg,
-        resolution: match plan.resolution.as_str() {
-            "1m" => ServedResolution::Minute,
-            "1h" => ServedResolution::Hour,
-            _ => ServedResolution::Raw,
-        },
+        resolution,
         series,
     }))
 }

@@ -21,8 +21,17 @@ pub struct NatsSettings {
     pub stream: String,
     /// Oldest a message may get in the stream before the server deletes it.
     pub stream_max_age_hours: u64,
-    /// Size bound of the stream; when full, publishes are refused (collectors buffer and count).
-    pub stream_max_bytes: i64,
+    /// Most messages the stream holds; when full, publishes are refused (collectors buffer and
+    /// count), never an acknowledged message evicted. A count limit, because a byte limit is
+    /// not airtight on nats-server 2.9 (docs/architecture.md, "Stream limits").
+    pub stream_max_messages: i64,
+    /// Largest message the stream accepts (headers and payload); with `stream_max_messages` it
+    /// bounds the stream's bytes. At least NATS's `max_payload` (1 MiB by default), or a large
+    /// log batch would be refused forever.
+    pub stream_max_message_bytes: i32,
+    /// No longer applied (a byte limit lets nats-server 2.9 evict an acknowledged message);
+    /// accepted so older files load, with a warning at start.
+    pub stream_max_bytes: Option<i64>,
     /// Durable consumer name shared by every aggregator instance.
     pub consumer: String,
     /// Seconds to wait for a JetStream ack before a publish counts as failed.
@@ -83,7 +92,9 @@ impl Default for NatsSettings {
             subject_prefix: "exporter".into(),
             stream: "EXPORTER_TELEMETRY".into(),
             stream_max_age_hours: 72,
-            stream_max_bytes: 1024 * 1024 * 1024,
+            stream_max_messages: 200_000,
+            stream_max_message_bytes: 1024 * 1024,
+            stream_max_bytes: None,
             consumer: "aggregator".into(),
             publish_timeout_seconds: 5,
             user: None,
@@ -119,9 +130,13 @@ impl Validate for NatsSettings {
             "must be letters, digits, `_` or `-`",
         )?;
         key!(at, self.stream_max_age_hours).in_range(self.stream_max_age_hours, 1, 24 * 365)?;
-        key!(at, self.stream_max_bytes).check(
-            self.stream_max_bytes >= 1024 * 1024,
-            "must be at least 1048576 (1 MiB)",
+        key!(at, self.stream_max_messages).check(
+            (100..=1_000_000_000).contains(&self.stream_max_messages),
+            "must be between 100 and 1000000000",
+        )?;
+        key!(at, self.stream_max_message_bytes).check(
+            (1024 * 1024..=64 * 1024 * 1024).contains(&self.stream_max_message_bytes),
+            "must be between 1048576 (1 MiB, NATS's default max_payload) and 67108864",
         )?;
         key!(at, self.publish_timeout_seconds).in_range(self.publish_timeout_seconds, 1, 300)?;
         if let Some(user) = &self.user {

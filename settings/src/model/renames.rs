@@ -21,7 +21,15 @@ pub(crate) struct Rename {
 
 /// Every renamed or moved key, oldest first (a later entry may move a key an earlier one
 /// produced). Add a line here when a field is renamed or moved; nothing else is needed.
-pub(crate) const RENAMES: &[Rename] = &[];
+pub(crate) const RENAMES: &[Rename] = &[
+    // Governed the points, log lines, ingest ids and the decoder's age limit; its documented
+    // meaning was "days of raw points kept", so it keeps that one. Log lines and ingest ids
+    // now follow `aggregator.log_retention_days`, the roll-ups their own tiers.
+    Rename {
+        from: "aggregator.retention_days",
+        to: "aggregator.retention.raw_days",
+    },
+];
 
 impl fmt::Display for Rename {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,6 +201,21 @@ mod tests {
         };
         assert_eq!(key, "api.listen_port");
         assert!(message.contains("use `api.port`"), "{message}");
+    }
+
+    #[test]
+    fn the_old_retention_key_sets_the_raw_tier_with_a_warning() {
+        let mut document: Value =
+            serde_yaml::from_str("aggregator:\n  retention_days: 14\n").unwrap();
+        let applied = apply(&mut document, RENAMES).unwrap();
+        assert_eq!(
+            applied[0].to_string(),
+            "settings key `aggregator.retention_days` is deprecated; use `aggregator.retention.raw_days`"
+        );
+        let settings = parse("aggregator:\n  retention_days: 14\n", RENAMES).unwrap();
+        assert_eq!(settings.aggregator.retention.raw_days, 14);
+        assert_eq!(settings.aggregator.retention.minute_days, 90);
+        assert_eq!(settings.aggregator.log_retention_days, 30);
     }
 
     #[test]

@@ -1,0 +1,203 @@
+//! Compact raw storage (migration 0010): the points of closed hours move from `point`, one row
+//! per point (about 86 bytes each with its index), into `point_chunk`, one row per series and
+//! UTC hour with the times and values in arrays that TOAST compresses with lz4 (about 15 bytes
+//! a point). The newest hour stays row-per-point, so the batch write is a plain insert; a late
+//! sample into a compacted hour goes into `point` like any other and is merged into its chunk at
+//! the next pass. Every reader of raw points goes through [`raw_points`], which sees both.
+//!
+//! The 1-minute roll-up the same way (migration 0011): each day once over moves into
+//! `rollup_1m_chunk`, one row per series and hour with each column in an array; readers go
+//! through [`minute_rows`]. A late sample's upsert into a compacted day makes a row in
+//! `rollup_1m` again for a minute that is also in a chunk; every reader merges the two (the
+//! history re-buckets sums, counts, extremes and lasts anyway), and the next pass folds the row
+//! into the chunk.
+
+use chrono::{DateTime, Days, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::rollup::Resolution;
+use crate::{Store, StoreError};
+
+/// A subquery (`series_id`, `time`, `value`) of every raw point of the series `$1` with
+/// `lower <= time < $3`: the open rows and the compacted chunks together.
+pub(crate) fn raw_points(lower: &str) -> String {
+    format!(
+        "(SELECT series_id, time, value FROM point \
+           WHERE series_id = ANY($1) AND time >= {lower} AND time < $3 \
+         UNION ALL \
+         SELECT c.series_id, u.time, u.value FROM point_chunk c \
+           CROSS JOIN LATERAL unnest(c.times, c.vals) AS u(time, value) \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+             AND c.chunk_start < $3 AND u.time >= {lower} AND u.time < $3)"
+    )
+}
+
+/// The columns of a 1-minute roll-up row.
+const MINUTE_COLUMNS: &str =
+    "series_id, bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value";
+
+/// A subquery (the roll-up's columns) of every 1-minute row of the series `$1` with
+/// `lower <= bucket_time < $3`: open rows and chunks together. A minute may appear twice (a late
+/// sample into a compacted day); callers merge by minute.
+pub(crate) fn minute_rows(lower: &str) -> String {
+    format!(
+        "(SELECT {MINUTE_COLUMNS} FROM rollup_1m \
+           WHERE series_id = ANY($1) AND bucket_time >= {lower} AND bucket_time < $3 \
+         UNION ALL \
+         SELECT c.series_id, u.* FROM rollup_1m_chunk c \
+           CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+             c.first_times, c.first_values, c.last_times, c.last_values) \
+             AS u(bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value) \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+             AND c.chunk_start < $3 AND u.bucket_time >= {lower} AND u.bucket_time < $3)"
+    )
+}
+
+/// Moves the rows of `{source}` (a `rollup_1m` partition) into hour chunks; a chunk already
+/// there takes them minute by minute (a minute in both is merged as the upsert merges).
+const MINUTE_MERGE: &str = "INSERT INTO rollup_1m_chunk AS c \
+     SELECT series_id, date_bin('1 hour', bucket_time, timestamptz '1970-01-01 00:00:00+00'), \
+       array_agg(bucket_time ORDER BY bucket_time), array_agg(sum ORDER BY bucket_time), \
+       array_agg(count ORDER BY bucket_time), array_agg(min ORDER BY bucket_time), \
+       array_agg(max ORDER BY bucket_time), array_agg(first_time ORDER BY bucket_time), \
+       array_agg(first_value ORDER BY bucket_time), array_agg(last_time ORDER BY bucket_time), \
+       array_agg(last_value ORDER BY bucket_time) \
+     FROM {source} GROUP BY 1, 2 \
+     ON CONFLICT (series_id, chunk_start) DO UPDATE SET (bucket_times, sums, counts, mins, maxs, \
+       first_times, first_values, last_times, last_values) = ( \
+       SELECT array_agg(b ORDER BY b), array_agg(s ORDER BY b), array_agg(n ORDER BY b), \
+         array_agg(mn ORDER BY b), array_agg(mx ORDER BY b), array_agg(ft ORDER BY b), \
+         array_agg(fv ORDER BY b), array_agg(lt ORDER BY b), array_agg(lv ORDER BY b) \
+       FROM (SELECT b, sum(s) AS s, sum(n)::int4 AS n, min(mn) AS mn, max(mx) AS mx, \
+               min(ft) AS ft, (min(ARRAY[extract(epoch FROM ft)::float8, fv]))[2] AS fv, \
+               max(lt) AS lt, (max(ARRAY[extract(epoch FROM lt)::float8, lv]))[2] AS lv \
+             FROM (SELECT * FROM unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+                     c.first_times, c.first_values, c.last_times, c.last_values) \
+                   UNION ALL SELECT * FROM unnest(excluded.bucket_times, excluded.sums, \
+                     excluded.counts, excluded.mins, excluded.maxs, excluded.first_times, \
+                     excluded.first_values, excluded.last_times, excluded.last_values)) \
+               AS u(b, s, n, mn, mx, ft, fv, lt, lv) \
+             GROUP BY b) AS m)";
+
+/// Groups `{source}` (`series_id`, `time`, `value`) into hour chunks and merges them into
+/// `point_chunk` (a chunk already there, from an earlier pass, takes the late points in order).
+const MERGE: &str = "INSERT INTO point_chunk AS c (series_id, chunk_start, times, vals) \
+     SELECT series_id, date_bin('1 hour', time, timestamptz '1970-01-01 00:00:00+00'), \
+            array_agg(time ORDER BY time, value), array_agg(value ORDER BY time, value) \
+     FROM {source} GROUP BY 1, 2 \
+     ON CONFLICT (series_id, chunk_start) DO UPDATE SET (times, vals) = ( \
+       SELECT array_agg(t ORDER BY t, v), array_agg(v ORDER BY t, v) FROM ( \
+         SELECT * FROM unnest(c.times, c.vals) \
+         UNION ALL SELECT * FROM unnest(excluded.times, excluded.vals)) AS u(t, v))";
+
+/// What one compaction pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Chunk rows written (new, or merged with late points).
+    pub chunks: u64,
+    /// Daily partitions of `point` emptied (their day over and compacted).
+    pub emptied_days: u64,
+}
+
+impl Store {
+    /// Whether the partition `name` (from the catalogue) holds any row: an emptied day is left
+    /// alone, not locked and truncated again at every pass.
+    async fn has_rows(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {name})"
+        )))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Moves every day of the 1-minute roll-up that ended on or before `before` into chunks:
+    /// locked against writes, copied and truncated, one transaction per day. Returns the chunk
+    /// rows written.
+    pub async fn compact_minutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut chunks = 0;
+        for (name, day) in self
+            .table_partitions("rollup_1m", Resolution::Minute)
+            .await?
+        {
+            let over = day
+                .checked_add_days(Days::new(1))
+                .and_then(|next| next.and_hms_opt(0, 0, 0))
+                .is_some_and(|end| end.and_utc() <= before);
+            if !over || !self.has_rows(&name).await? {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            chunks += sqlx::query(AssertSqlSafe(MINUTE_MERGE.replace("{source}", &name)))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(chunks)
+    }
+
+    /// Moves every point older than `before` (floored to its UTC hour) into chunks. A day that
+    /// is over is copied and its `point` partition truncated, under a lock that holds off writes
+    /// to it for the moment (readers go on); for today's partition the rows moved are deleted and
+    /// the partition vacuumed, so the next inserts reuse the space. One transaction per day:
+    /// readers see a point either as a row or in its chunk, never both or neither.
+    pub async fn compact_raw(&self, before: DateTime<Utc>) -> Result<Compaction, StoreError> {
+        let hour = before.timestamp().div_euclid(3600) * 3600;
+        let before = DateTime::from_timestamp(hour, 0).unwrap_or(before);
+        let mut outcome = Compaction::default();
+        for (name, day) in self.table_partitions("point", Resolution::Raw).await? {
+            let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            if start >= before || !self.has_rows(&name).await? {
+                continue;
+            }
+            let over = day
+                .checked_add_days(Days::new(1))
+                .and_then(|next| next.and_hms_opt(0, 0, 0))
+                .is_some_and(|end| end.and_utc() <= before);
+            let mut tx = self.pool.begin().await?;
+            let chunks = if over {
+                sqlx::query(AssertSqlSafe(format!(
+                    "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+                )))
+                .execute(&mut *tx)
+                .await?;
+                let chunks = sqlx::query(AssertSqlSafe(MERGE.replace("{source}", &name)))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+                    .execute(&mut *tx)
+                    .await?;
+                chunks
+            } else {
+                sqlx::query(AssertSqlSafe(format!(
+                    "WITH moved AS (DELETE FROM {name} WHERE time < $1 \
+                       RETURNING series_id, time, value) {}",
+                    MERGE.replace("{source}", "moved")
+                )))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            tx.commit().await?;
+            if over {
+                outcome.emptied_days += 1;
+            } else if chunks > 0 {
+                sqlx::query(AssertSqlSafe(format!("VACUUM {name}")))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            outcome.chunks += chunks;
+        }
+        Ok(outcome)
+    }
+}

@@ -382,14 +382,46 @@ fn trade_row(trade: &Trade) -> Vec<String> {
     ]
 }
 
-/// A fill of `GET /trades/fills`, with its session.
+/// A fill of `GET /trades/fills`: the stored fill (the fields of `FillRecord`; a
+/// `sell_short` listed as a sell, the fee in cents) with its session.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FillView {
-    #[serde(flatten)]
-    pub fill: FillRecord,
+    /// The broker's (or the trading system's) unique execution id.
+    pub id: String,
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Positive quantity.
+    pub quantity: Decimal,
+    pub price: Decimal,
+    /// Commission and fees of this execution, in cents as booked.
+    pub fee: Decimal,
+    pub time: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Strategy tag, when the trading system knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
     /// The exchange session it executed in; null while the market calendar is unknown.
     #[schema(value_type = Option<crate::schema::Session>)]
     pub session: Option<Session>,
+}
+
+impl FillView {
+    fn new(fill: FillRecord, session: Option<Session>) -> Self {
+        Self {
+            id: fill.id,
+            symbol: fill.symbol,
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            fee: fill.fee,
+            time: fill.time,
+            order_id: fill.order_id,
+            strategy: fill.strategy,
+            session,
+        }
+    }
 }
 
 /// `GET /trades/fills` answer.
@@ -474,9 +506,9 @@ pub async fn fills(
     }
     let fills = page
         .into_iter()
-        .map(|fill| FillView {
-            session: session(&fill),
-            fill,
+        .map(|fill| {
+            let session = session(&fill);
+            FillView::new(fill, session)
         })
         .collect();
     Ok(Json(FillPage {

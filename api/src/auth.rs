@@ -101,7 +101,12 @@ impl ApiKeys {
             short(&extra.name, &secret)?;
             keys.add(&extra.name, extra.scope, secret.expose());
         }
-        for record in exporter_settings::keyring::read_all(&settings.api_keys_dir())? {
+        // A managed key file that cannot be used is logged and left out; the others count.
+        let (records, problems) = exporter_settings::keyring::read_all(&settings.api_keys_dir())?;
+        for problem in problems {
+            tracing::error!(error = %problem, "a managed key file is left out; fix or remove it (`exporter key list`)");
+        }
+        for record in records {
             if let Some(hash) = record.hash() {
                 keys.entries
                     .get_mut()

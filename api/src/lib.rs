@@ -183,8 +183,15 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), StartErro
         max_connections: settings.api.max_connections as usize,
         header_read_timeout: Duration::from_secs(settings.api.header_read_timeout_seconds),
     };
-    let tunnel = bind_tunnel_socket(&settings.api_tunnel_socket())?;
-    serve::serve(listener, Some(tunnel), app(state), limits, shutdown.clone())
+    // Without its socket the tunnel cannot reach the API, but everything local still works.
+    let tunnel = match bind_tunnel_socket(&settings.api_tunnel_socket()) {
+        Ok(tunnel) => Some(tunnel),
+        Err(err) => {
+            tracing::error!(error = %err, "no listener for the tunnel: it cannot reach the API. Check state_dir (a Unix socket path is at most 107 bytes) or set api.tunnel_socket");
+            None
+        }
+    };
+    serve::serve(listener, tunnel, app(state), limits, shutdown.clone())
         .await
         .map_err(StartError::Serve)?;
     let _ = heartbeat.await;
@@ -206,9 +213,9 @@ async fn reload_keys_on_keyring_change(
         if now == seen {
             continue;
         }
-        seen = now;
         match auth::ApiKeys::load(&settings) {
             Ok(fresh) => {
+                seen = now;
                 keys.replace(fresh);
                 tracing::info!(keys = keys.len(), keys_dir = %dir.display(), "managed keys changed: keys read again");
             }

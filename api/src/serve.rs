@@ -163,7 +163,9 @@ async fn serve_loop<Io>(
 ) where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: the header and idle timeouts below are HTTP/1's, and an idle HTTP/2
+    // connection would hold a slot of the cap for ever. The tunnel speaks HTTP/1.1 to us.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())

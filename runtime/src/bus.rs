@@ -97,14 +97,14 @@ pub async fn connect_options(
     .await
 }
 
-/// The password of `nats.user`: `EXPORTER_NATS_PASSWORD`, else the 0600 file `password_file`.
+/// The password of `nats.user`: the 0600 file `password_file` when one is named (the managed
+/// bus names each process's own), else `EXPORTER_NATS_PASSWORD`.
 pub fn nats_password(
     settings: &NatsSettings,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<exporter_settings::secrets::Secret>, BusError> {
     exporter_settings::secrets::read_secret_env_or_file(
-        env("EXPORTER_NATS_PASSWORD")
-            .is_some()
+        (settings.password_file.is_none() && env("EXPORTER_NATS_PASSWORD").is_some())
             .then_some("EXPORTER_NATS_PASSWORD"),
         settings.password_file.as_deref(),
         env,

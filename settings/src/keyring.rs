@@ -80,12 +80,15 @@ fn file_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
-/// Every key record in `dir` (none when it does not exist), by name. A file readable by group
-/// or others is refused, as every secret file is.
-pub fn read_all(dir: &Path) -> Result<Vec<KeyRecord>, KeyringError> {
+/// Every readable key record in `dir` (none when it does not exist), by name, and a message for
+/// each file that could not be used (readable by group or others, not a record): one bad file
+/// never hides the others, nor keeps a revoked key alive.
+pub fn read_all(dir: &Path) -> Result<(Vec<KeyRecord>, Vec<String>), KeyringError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), Vec::new()));
+        }
         Err(source) => {
             return Err(KeyringError::Directory {
                 path: dir.display().to_string(),
@@ -94,41 +97,56 @@ pub fn read_all(dir: &Path) -> Result<Vec<KeyRecord>, KeyringError> {
         }
     };
     let mut records = Vec::new();
+    let mut problems = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
-        let text = secrets::read_secret_file(&path)?;
-        let record: KeyRecord =
-            serde_json::from_str(text.expose()).map_err(|err| KeyringError::Invalid {
-                path: path.display().to_string(),
-                message: err.to_string(),
-            })?;
-        if record.hash().is_none() || !valid_name(&record.name) {
-            return Err(KeyringError::Invalid {
-                path: path.display().to_string(),
-                message: "bad name or sha256".into(),
-            });
+        match read_record(&path) {
+            Ok(record) => records.push(record),
+            Err(err) => problems.push(err.to_string()),
         }
-        records.push(record);
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(records)
+    Ok((records, problems))
 }
 
-/// A fingerprint of the directory (names and modification times): the API re-reads the keys
-/// when it changes.
-pub fn fingerprint(dir: &Path) -> Vec<(String, Option<std::time::SystemTime>)> {
+fn read_record(path: &Path) -> Result<KeyRecord, KeyringError> {
+    let text = secrets::read_secret_file(path)?;
+    let record: KeyRecord =
+        serde_json::from_str(text.expose()).map_err(|err| KeyringError::Invalid {
+            path: path.display().to_string(),
+            message: err.to_string(),
+        })?;
+    if record.hash().is_none() || !valid_name(&record.name) {
+        return Err(KeyringError::Invalid {
+            path: path.display().to_string(),
+            message: "bad name or sha256".into(),
+        });
+    }
+    Ok(record)
+}
+
+/// A fingerprint of the directory (each file's name, size, mode, owner, modification and change
+/// time): the API re-reads the keys when it changes, a `chmod` or `chown` that fixes a file
+/// included.
+pub fn fingerprint(dir: &Path) -> Vec<(String, u64, u32, u32, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
     let mut seen: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| {
-            (
+        .filter_map(|entry| {
+            let m = entry.metadata().ok()?;
+            Some((
                 entry.file_name().to_string_lossy().into_owned(),
-                entry.metadata().and_then(|m| m.modified()).ok(),
-            )
+                m.len(),
+                m.mode(),
+                m.uid(),
+                m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                m.ctime_nsec() + m.ctime() * 1_000_000_000,
+            ))
         })
         .collect();
     seen.sort();
@@ -177,6 +195,7 @@ pub fn create(
 /// Removes key `name`: the API refuses it from its next look at the directory (seconds).
 pub fn revoke(dir: &Path, name: &str) -> Result<KeyRecord, KeyringError> {
     let record = read_all(dir)?
+        .0
         .into_iter()
         .find(|record| record.name == name)
         .ok_or_else(|| KeyringError::Unknown(name.to_owned()))?;
@@ -195,7 +214,10 @@ mod tests {
     fn keys_are_created_listed_and_revoked_and_only_their_hash_is_stored() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("keys");
-        assert!(read_all(&dir).unwrap().is_empty(), "no directory: no keys");
+        assert!(
+            read_all(&dir).unwrap().0.is_empty(),
+            "no directory: no keys"
+        );
         let key = Secret::new("k".repeat(64));
         let (record, key) = create(&dir, "phone", KeyScope::Read, None, key).unwrap();
         assert_eq!(record.hash(), Some(hash_key(key.expose())));
@@ -240,7 +262,11 @@ mod tests {
             Secret::new("c".repeat(64)),
         )
         .unwrap();
-        let all = read_all(&dir).unwrap();
+        // A stray, unreadable file is reported, and hides no other key.
+        std::fs::write(dir.join("stray.json"), "{}").unwrap();
+        let (all, problems) = read_all(&dir).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        std::fs::remove_file(dir.join("stray.json")).unwrap();
         assert_eq!(
             all.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             ["ci", "phone"]
@@ -251,6 +277,6 @@ mod tests {
             revoke(&dir, "phone"),
             Err(KeyringError::Unknown(_))
         ));
-        assert_eq!(read_all(&dir).unwrap().len(), 1);
+        assert_eq!(read_all(&dir).unwrap().0.len(), 1);
     }
 }

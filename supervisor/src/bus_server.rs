@@ -148,10 +148,14 @@ pub fn permissions(
                     format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>"),
                     format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.>"),
                     format!("$JS.ACK.{stream}.{consumer}.>"),
+                    // The acknowledgement subject of newer servers (domain and account hash first).
+                    format!("$JS.ACK.*.*.{stream}.{consumer}.>"),
                 ],
                 vec![
                     format!("$JS.API.STREAM.DELETE.{stream}"),
                     format!("$JS.API.STREAM.PURGE.{stream}"),
+                    format!("$JS.API.STREAM.SNAPSHOT.{stream}"),
+                    format!("$JS.API.STREAM.RESTORE.{stream}"),
                 ],
                 vec![
                     inbox,
@@ -420,9 +424,13 @@ pub fn settings_for(settings: &Settings, role: BusRole) -> Settings {
     settings
 }
 
-/// Puts `extra` into `env`, replacing any variable of the same name.
+/// Puts `extra` (a child's managed-bus variables) into `env`, replacing any variable of the
+/// same name, and removes the external bus's password and credentials, which would override
+/// the child's own password file.
 pub fn override_env(env: &mut Vec<(OsString, OsString)>, extra: Vec<(OsString, OsString)>) {
-    env.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+    env.retain(|(name, _)| {
+        name != crate::child_env::NATS_PASSWORD && !extra.iter().any(|(n, _)| n == name)
+    });
     env.extend(extra);
 }
 

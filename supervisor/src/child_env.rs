@@ -20,7 +20,11 @@ pub const ALPACA_KEY_ID: &str = "EXPORTER_ALPACA_KEY_ID";
 pub const ALPACA_SECRET_KEY: &str = "EXPORTER_ALPACA_SECRET_KEY";
 pub const NGROK_AUTHTOKEN: &str = "NGROK_AUTHTOKEN";
 
-/// Every `EXPORTER_*` variable that is a secret (the others are settings and pass through).
+pub const NATS_PASSWORD: &str = "EXPORTER_NATS_PASSWORD";
+
+/// Every `EXPORTER_*` variable that is a secret of one process (the others are settings and
+/// pass through). The password of an external bus is every process's, so it passes to all;
+/// on the managed bus each child gets its own password file instead and it is removed.
 const EXPORTER_SECRETS: [&str; 3] = [API_KEY, ALPACA_KEY_ID, ALPACA_SECRET_KEY];
 
 /// General variables a process may need, passed to every child.

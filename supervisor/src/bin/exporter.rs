@@ -108,7 +108,11 @@ fn key(settings: &exporter_settings::Settings, action: KeyAction) -> Result<(), 
             Ok(())
         }
         KeyAction::List { json } => {
-            let records = keyring::read_all(&settings.api_keys_dir()).map_err(|e| e.to_string())?;
+            let (records, problems) =
+                keyring::read_all(&settings.api_keys_dir()).map_err(|e| e.to_string())?;
+            for problem in problems {
+                eprintln!("left out: {problem}");
+            }
             if json {
                 println!(
                     "{}",

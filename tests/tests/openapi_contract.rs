@@ -325,8 +325,12 @@ async fn document(env: &TestEnv, dir: &Path) -> (PathBuf, Value) {
     (path, doc)
 }
 
+/// The two tests each run a whole stack; one at a time, so neither starves the other's.
+static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing_to_say_about_the_document() {
+    let _alone = ONE_STACK_AT_A_TIME.lock().await;
     let venv = venv();
     let stack = stack().await;
     let env = &stack.env;
@@ -357,6 +361,8 @@ async fn schemathesis_finds_nothing_to_say_about_the_document() {
                 // One worker: with several, CPython 3.11's parser trips over hypothesis'
                 // concurrent source inspection ("AST constructor recursion depth mismatch").
                 .args(["--workers", "1", "--request-timeout", "20"])
+                // A debug build on a shared 2-core machine: speed is the benchmarks' business.
+                .args(["--max-response-time", "30"])
                 .args(["--report", "har", "--report-har-path"])
                 .arg(&har)
                 .args(["--output-sanitize", "true"])
@@ -441,6 +447,7 @@ fn work_dir(doc_path: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_python_client_calls_the_api_and_gets_typed_errors() {
+    let _alone = ONE_STACK_AT_A_TIME.lock().await;
     let venv = venv();
     let env = TestEnv::new("").await;
     env.migrate().await;

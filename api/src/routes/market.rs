@@ -165,12 +165,21 @@ impl Source {
 /// A stored quote younger than this is served without asking the collector.
 const QUOTE_FRESH_SECONDS: i64 = 60;
 
-/// Letters, digits, `.`, `-`, `=`, `^`; 1 to 32 characters.
+/// An exchange symbol as Yahoo writes them, at most 32 characters: an optional `^` (an index,
+/// `^GSPC`), then runs of letters and digits joined by single `.` or `-` (`BRK-B`, `0700.HK`,
+/// `BTC-USD`), then optionally `=` and letters or digits (`EURUSD=X`, `ES=F`). So `..`, `-`,
+/// `A..B` or `=X` never reach Yahoo.
 pub fn valid_symbol(symbol: &str) -> bool {
-    (1..=32).contains(&symbol.len())
-        && symbol
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '=' | '^'))
+    if !(1..=32).contains(&symbol.len()) {
+        return false;
+    }
+    let body = symbol.strip_prefix('^').unwrap_or(symbol);
+    let (main, suffix) = match body.split_once('=') {
+        Some((main, suffix)) => (main, Some(suffix)),
+        None => (body, None),
+    };
+    let run = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+    main.split(['.', '-']).all(run) && suffix.is_none_or(run)
 }
 
 fn symbol_param(symbol: &str) -> Result<String, ApiError> {
@@ -179,7 +188,7 @@ fn symbol_param(symbol: &str) -> Result<String, ApiError> {
     } else {
         Err(ApiError::bad(
             "symbol",
-            "must be 1 to 32 letters, digits, `.`, `-`, `=` or `^`",
+            "must be an exchange symbol of at most 32 characters: an optional `^`, letters and digits joined by single `.` or `-`, optionally `=` and letters or digits (AAPL, BRK-B, ^GSPC, EURUSD=X)",
         ))
     }
 }
@@ -209,9 +218,14 @@ async fn rpc<Q: serde::Serialize, T: DeserializeOwned>(
         .ok_or_else(|| unavailable("no NATS connection".into()))?;
     let subject = Subjects::new(&state.subject_prefix).rpc(RPC_SERVICE, verb);
     let payload = serde_json::to_vec(query).map_err(|err| ApiError::Internal(err.to_string()))?;
+    // The client's own request timeout (10 s by default) would cut in first: it is the setting.
+    let wait = Duration::from_secs(state.market_rpc_timeout_seconds);
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .timeout(Some(wait));
     let answer = tokio::time::timeout(
-        Duration::from_secs(state.market_rpc_timeout_seconds),
-        client.request(subject, payload.into()),
+        wait + Duration::from_secs(1),
+        client.send_request(subject, request),
     )
     .await
     .map_err(|_| unavailable("the market collector did not answer in time".into()))?
@@ -301,7 +315,7 @@ pub struct Chart {
 #[utoipa::path(
     get, path = "/market/chart/{symbol}", operation_id = "market_chart", tag = "market",
     params(
-        ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
+        ("symbol" = String, Path, description = "An exchange symbol (AAPL, BRK-B, ^GSPC, EURUSD=X), at most 32 characters", pattern = "^\\^?[A-Za-z0-9]+([.-][A-Za-z0-9]+)*(=[A-Za-z0-9]+)?$", max_length = 32),
         ChartParams,
     ),
     responses(
@@ -461,7 +475,7 @@ pub enum MarketStateSource {
 #[utoipa::path(
     get, path = "/market/quote/{symbol}", operation_id = "market_quote", tag = "market",
     params(
-        ("symbol" = String, Path, description = "letters, digits, `.`, `-`, `=`, `^` (1-32)", pattern = "^[A-Za-z0-9.=^-]{1,32}$"),
+        ("symbol" = String, Path, description = "An exchange symbol (AAPL, BRK-B, ^GSPC, EURUSD=X), at most 32 characters", pattern = "^\\^?[A-Za-z0-9]+([.-][A-Za-z0-9]+)*(=[A-Za-z0-9]+)?$", max_length = 32),
         NoParams,
     ),
     responses(
@@ -542,4 +556,24 @@ pub async fn quote(
         time: quote.time,
         source,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_follow_the_exchange_grammar() {
+        for good in [
+            "AAPL", "BRK-B", "BRK.B", "0700.HK", "^GSPC", "EURUSD=X", "ES=F", "BTC-USD",
+        ] {
+            assert!(valid_symbol(good), "{good}");
+        }
+        let long = "A".repeat(33);
+        for bad in [
+            "", "..", ".", "-", "A..B", "A-", "=X", "A=", "^", "^^GSPC", "A/B", "A B", &long,
+        ] {
+            assert!(!valid_symbol(bad), "{bad}");
+        }
+    }
 }

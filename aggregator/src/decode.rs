@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use exporter_protocol::alert::{self, Notification, NotificationBatch};
-use exporter_protocol::brokerage::{self, EquityHistory, FillBatch, FillRecord};
+use exporter_protocol::brokerage::{self, CashActivityBatch, EquityHistory, FillBatch, FillRecord};
 use exporter_protocol::logs::LogBatch;
 use exporter_protocol::market::{BarBatch, Quote};
 use exporter_protocol::{Envelope, HasSeries, SeriesPoint, SourceKind, Subjects};
@@ -19,6 +19,7 @@ pub struct Decoder {
     sample_prefix: String,
     ingest_fill_subject: String,
     ingest_notification_subject: String,
+    ingest_positions_subject: String,
     /// Samples older than this are refused: no tier keeps them (one older than the raw tier but
     /// within a roll-up's goes straight into the roll-ups).
     max_age: Duration,
@@ -56,6 +57,7 @@ impl Decoder {
             sample_prefix: all.trim_end_matches('>').to_owned(),
             ingest_fill_subject: subjects.ingest(brokerage::INGEST_FILL),
             ingest_notification_subject: subjects.ingest(alert::INGEST_NOTIFICATION),
+            ingest_positions_subject: subjects.ingest(brokerage::INGEST_POSITIONS),
             max_age: Duration::days(i64::from(max_age_days)),
         }
     }
@@ -65,6 +67,8 @@ impl Decoder {
             ingest_fill(raw.payload).map(Decoded::IngestFill)
         } else if raw.subject == self.ingest_notification_subject {
             ingest_notification(&raw).map(Decoded::IngestNotification)
+        } else if raw.subject == self.ingest_positions_subject {
+            ingest_positions(&raw).map(Decoded::Sample)
         } else {
             self.sample(&raw).map(Decoded::Sample)
         };
@@ -209,6 +213,48 @@ fn ingest_fill(payload: &[u8]) -> Result<FillRecord, String> {
     Ok(fill)
 }
 
+/// The trading system's positions report on the ingest subject (documented plain JSON, no
+/// envelope), kept as the latest sample of source `engine_positions` so the alert engine can
+/// compare it with the broker's. Its id is the `Nats-Msg-Id` when that is a UUID, else derived
+/// from the stream position, so a redelivery is stored once.
+fn ingest_positions(raw: &RawMessage<'_>) -> Result<IncomingSample, String> {
+    let report: brokerage::EnginePositions = serde_json::from_slice(raw.payload)
+        .map_err(|err| format!("not a positions report: {err}"))?;
+    report.validate()?;
+    let message_id = raw
+        .message_id
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .unwrap_or_else(|| {
+            use std::hash::{Hash, Hasher};
+            let half = |salt: &str| {
+                let mut hasher = std::hash::DefaultHasher::new();
+                (salt, raw.stream_position, raw.message_id).hash(&mut hasher);
+                hasher.finish()
+            };
+            uuid::Uuid::from_u64_pair(half("positions-a"), half("positions-b"))
+        });
+    let time = report.time.unwrap_or_else(Utc::now);
+    if time > Utc::now() + MAX_FUTURE {
+        return Err(format!(
+            "positions report time {time} is more than an hour in the future"
+        ));
+    }
+    Ok(IncomingSample {
+        message_id,
+        subject: raw.subject.to_owned(),
+        source: brokerage::ENGINE_POSITIONS_KIND.to_owned(),
+        host: report
+            .host
+            .clone()
+            .unwrap_or_else(|| "trading-engine".to_owned()),
+        seq: 0,
+        time,
+        body: serde_json::to_value(&report).map_err(|err| err.to_string())?,
+        points: Vec::new(),
+        domain: Domain::None,
+    })
+}
+
 /// A notification published on the ingest subject: the documented plain JSON, no envelope.
 fn ingest_notification(raw: &RawMessage<'_>) -> Result<IncomingNotification, String> {
     let notification: Notification =
@@ -249,6 +295,18 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
             }
             Ok((batch.series(), Domain::Fills(batch.fills)))
         }
+        SourceKind::MarketCalendar => {
+            let calendar = typed::<exporter_protocol::calendar::MarketCalendar>(source, body)?;
+            calendar.validate()?;
+            Ok((Vec::new(), Domain::MarketCalendar(Box::new(calendar))))
+        }
+        SourceKind::CashActivities => {
+            let batch = typed::<CashActivityBatch>(source, body)?;
+            for activity in &batch.activities {
+                activity.validate()?;
+            }
+            Ok((batch.series(), Domain::CashActivities(batch.activities)))
+        }
         SourceKind::MarketBars => {
             let batch = typed::<BarBatch>(source, body)?;
             if batch.bars.iter().any(|b| !b.close.is_finite()) {
@@ -280,6 +338,7 @@ fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>
         | SourceKind::Portfolio
         | SourceKind::Orders
         | SourceKind::Pressure
+        | SourceKind::EnginePositions
         | SourceKind::Exporter => kind.series_of(body).map(|points| (points, Domain::None)),
     }
 }
@@ -393,6 +452,30 @@ mod tests {
         let zero = br#"{"id":"f1","symbol":"AAPL","side":"buy","quantity":"0","price":"10.5","time":"2026-01-02T15:00:00Z"}"#;
         match decoder.decode(raw("exporter.v1.ingest.fill", zero)) {
             Decoded::Dead(dead) => assert!(dead.reason.contains("quantity"), "{}", dead.reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_positions_report_is_the_latest_engine_positions_sample_once() {
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let good = br#"{"positions":[{"symbol":"AAPL","quantity":"5"}]}"#;
+        let first = match decoder.decode(raw("exporter.v1.ingest.positions", good)) {
+            Decoded::Sample(sample) => sample,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(first.source, "engine_positions");
+        assert_eq!(first.host, "trading-engine");
+        assert_eq!(first.body["positions"][0]["quantity"], "5");
+        let Decoded::Sample(again) = decoder.decode(raw("exporter.v1.ingest.positions", good))
+        else {
+            panic!("a redelivery decodes the same");
+        };
+        assert_eq!(again.message_id, first.message_id, "stored once");
+        let twice =
+            br#"{"positions":[{"symbol":"AAPL","quantity":"5"},{"symbol":"AAPL","quantity":"1"}]}"#;
+        match decoder.decode(raw("exporter.v1.ingest.positions", twice)) {
+            Decoded::Dead(dead) => assert!(dead.reason.contains("twice"), "{}", dead.reason),
             other => panic!("{other:?}"),
         }
     }

@@ -27,6 +27,6 @@ pub mod rules;
 pub mod runner;
 pub mod schema;
 
-pub use load::{LoadedRules, RulesError, check_rules, load_rules};
+pub use load::{LoadedRules, RulesError, calendar_gated_rules, check_rules, load_rules};
 pub use runner::{AlertRunner, AlertsError, SampleDecoder};
 pub use schema::AlertRules;

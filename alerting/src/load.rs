@@ -51,6 +51,17 @@ pub fn load_rules(path: &Path) -> Result<LoadedRules, RulesError> {
 
 /// [`load_rules`], then resolves every receiver's secrets and URL without sending anything
 /// (`exporter check`).
+/// The enabled rules gated by the market calendar (`active_during` other than `always`): while
+/// the calendar is unknown (no broker keys) they behave as `always`.
+pub fn calendar_gated_rules(loaded: &LoadedRules) -> Vec<&str> {
+    loaded
+        .compiled
+        .iter()
+        .filter(|rule| rule.active_during != crate::schema::ActiveDuring::Always)
+        .map(|rule| rule.name.as_str())
+        .collect()
+}
+
 pub fn check_rules(path: &Path) -> Result<LoadedRules, RulesError> {
     let loaded = load_rules(path)?;
     receivers::resolve_all(&loaded.file.receivers)?;

@@ -143,6 +143,8 @@ pub struct Rule {
     pub labels: BTreeMap<String, String>,
     pub summary: String,
     pub description: String,
+    /// When the market must be open for the rule to fire.
+    pub active_during: crate::schema::ActiveDuring,
 }
 
 /// Compiles every enabled rule; the first mistake is the error.
@@ -229,6 +231,7 @@ fn compile_one(index: usize, rule: &RuleSettings) -> Result<Rule, RuleError> {
         labels: rule.labels.clone(),
         summary: rule.summary.clone(),
         description: rule.description.clone(),
+        active_during: rule.active_during,
     })
 }
 

@@ -137,6 +137,25 @@ pub struct RuleSettings {
     /// Templates: `{{ value }}`, `{{ labels.host }}`, `{{ rule }}`, `{{ severity }}`.
     pub summary: String,
     pub description: String,
+    /// When the market must be open for the rule to fire (`active_during`, default `always`).
+    pub active_during: ActiveDuring,
+}
+
+/// `active_during:` when a rule may fire, by the exchange calendar: a rule about quotes or
+/// fills should not fire on a closed market. Outside it, the rule's condition counts as false
+/// (a firing alert resolves as when its condition clears). While the calendar is unknown (no
+/// broker keys, or not fetched yet) the rule behaves as `always`; `exporter check` lists such
+/// rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveDuring {
+    /// Only during the regular session (09:30 to the close, New York time, on a trading day).
+    RegularSession,
+    /// During the pre-market, regular and after-hours sessions.
+    ExtendedHours,
+    /// Whatever the market does (the default).
+    #[default]
+    Always,
 }
 
 /// The kind of a rule, from the key that holds its condition (`expr`, `absent` or `logs`). A new
@@ -283,6 +302,8 @@ struct RawRule {
     summary: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    active_during: ActiveDuring,
 }
 
 #[derive(Debug, Deserialize)]
@@ -423,6 +444,7 @@ impl RawRule {
             labels: self.labels,
             summary: self.summary,
             description: self.description,
+            active_during: self.active_during,
         })
     }
 }

@@ -159,6 +159,9 @@ pub struct NonTradeActivity {
     pub account_id: Option<String>,
     /// `CSD`, `CSW`, `FEE`, `DIV`, ...
     pub activity_type: String,
+    /// Alpaca's finer code, where sent (`REG`, `TAF` under `FEE`; free-form, not exhaustive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_sub_type: Option<String>,
     /// Day it applies to.
     #[serde(deserialize_with = "crate::serde_util::date_lenient")]
     pub date: NaiveDate,
@@ -179,6 +182,36 @@ pub struct NonTradeActivity {
     /// Amount per share, for dividends.
     #[serde(default)]
     pub per_share_amount: Option<Decimal>,
+    /// The order it belongs to, where Alpaca names one (fees charged on an order's fills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+impl NonTradeActivity {
+    /// The order this activity names: its `order_id`, else an order id (a UUID) quoted in its
+    /// description (`"REG fee for order 6f4a…"`); `None` when it names none.
+    pub fn named_order_id(&self) -> Option<String> {
+        if let Some(id) = self.order_id.as_deref().map(str::trim)
+            && !id.is_empty()
+        {
+            return Some(id.to_owned());
+        }
+        self.description
+            .as_deref()?
+            .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+            .find(|word| uuid_shaped(word))
+            .map(str::to_owned)
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits, the shape of Alpaca's order ids.
+fn uuid_shaped(word: &str) -> bool {
+    let groups: Vec<&str> = word.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// An activity this client could not read as either shape; its JSON is kept as sent.
@@ -295,5 +328,45 @@ impl Serialize for Activity {
             Self::NonTrade(a) => a.serialize(serializer),
             Self::Other(a) => a.raw.serialize(serializer),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fee(order_id: Option<&str>, description: Option<&str>) -> NonTradeActivity {
+        let mut json = serde_json::json!({
+            "id": "20260302000000000::f", "activity_type": "FEE", "activity_sub_type": "REG",
+            "date": "2026-03-02", "net_amount": "-0.03", "status": "executed"
+        });
+        if let Some(order_id) = order_id {
+            json["order_id"] = order_id.into();
+        }
+        if let Some(description) = description {
+            json["description"] = description.into();
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_fee_names_its_order_by_field_or_in_its_description() {
+        let order = "4e7a3f1b-2c1d-4f5e-9a8b-7c6d5e4f3a2b";
+        assert_eq!(
+            fee(Some(order), None).named_order_id().as_deref(),
+            Some(order)
+        );
+        assert_eq!(
+            fee(None, Some(&format!("REG fee (order {order})")))
+                .named_order_id()
+                .as_deref(),
+            Some(order)
+        );
+        assert_eq!(fee(None, Some("TAF fee")).named_order_id(), None);
+        assert_eq!(
+            fee(Some(" "), Some("no order 1234-5678")).named_order_id(),
+            None
+        );
+        assert_eq!(fee(None, None).activity_sub_type.as_deref(), Some("REG"));
     }
 }

@@ -21,6 +21,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::activity::{ActivitiesQuery, Activity};
+use crate::calendar::{Clock, MarketDay};
 use crate::config::ClientConfig;
 use crate::error::AlpacaError;
 use crate::model::{Account, Order, Position};
@@ -190,6 +191,25 @@ impl Client {
         Ok(orders)
     }
 
+    /// `GET /v2/orders?status=closed&after=..`: up to [`MAX_ORDERS_PAGE_SIZE`] orders submitted
+    /// after `after` that are no longer open (filled, canceled, expired, rejected), newest
+    /// first.
+    pub async fn closed_orders_since(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<Order>, AlpacaError> {
+        self.get_json(
+            "/v2/orders",
+            &[
+                ("status", "closed".to_owned()),
+                ("limit", MAX_ORDERS_PAGE_SIZE.to_string()),
+                ("direction", "desc".to_owned()),
+                ("after", after.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            ],
+        )
+        .await
+    }
+
     /// `GET /v2/account/activities`: one page.
     pub async fn activities(&self, query: &ActivitiesQuery) -> Result<Vec<Activity>, AlpacaError> {
         let mut params = vec![
@@ -240,6 +260,25 @@ impl Client {
             "stopped paging activities after {MAX_PAGES} pages"
         );
         Ok(all)
+    }
+
+    /// `GET /v2/calendar?start=..&end=..`: the days the market opens in `[start, end]`, with
+    /// their hours (a weekday missing from the answer is a holiday).
+    pub async fn calendar(
+        &self,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+    ) -> Result<Vec<MarketDay>, AlpacaError> {
+        self.get_json(
+            "/v2/calendar",
+            &[("start", start.to_string()), ("end", end.to_string())],
+        )
+        .await
+    }
+
+    /// `GET /v2/clock`: whether the market is open now, and its next open and close.
+    pub async fn clock(&self) -> Result<Clock, AlpacaError> {
+        self.get_json("/v2/clock", &[]).await
     }
 
     /// `GET /v2/account/portfolio/history?period=..&timeframe=..`, e.g. `("1M", "1D")`.

@@ -1,5 +1,5 @@
 //! Client for Alpaca's Trading API v2 (brokerage): account, positions, open orders, account
-//! activities and portfolio history, for the exporter to watch what the trading system holds.
+//! activities, portfolio history and the market calendar and clock, for the exporter to watch what the trading system holds.
 //!
 //! Why its own client and not the `apca` crate: `apca` is GPL-3.0, which this MIT project cannot
 //! take in, and it has no portfolio-history call. Only the handful of read-only calls the
@@ -19,6 +19,7 @@
 //! endpoint and the field, never a panic. The secret key is never logged or printed.
 
 pub mod activity;
+pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -31,6 +32,7 @@ pub use activity::{
     ActivitiesQuery, Activity, DEFAULT_ACTIVITY_TYPES, Direction, FillType,
     MAX_ACTIVITIES_PAGE_SIZE, NonTradeActivity, OtherActivity, TradeActivity, TradeSide,
 };
+pub use calendar::{Clock, MarketDay};
 pub use client::{Client, KEY_ID_HEADER, MAX_ORDERS_PAGE_SIZE, SECRET_KEY_HEADER};
 pub use config::{ClientConfig, LIVE_BASE_URL, PAPER_BASE_URL, SecretKey};
 pub use error::AlpacaError;

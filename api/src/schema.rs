@@ -106,6 +106,81 @@ pub struct DailyPnl {
     pub wins: u32,
     #[schema(minimum = 0)]
     pub losses: u32,
+    /// Fees the broker charged on the day that name no known order (charged to no trade),
+    /// positive: not in `realised_pnl`, taken out in `net_pnl`.
+    pub account_fees: Decimal,
+    /// Dividends and interest of the day, net of withholding.
+    pub income: Decimal,
+    /// Deposits minus withdrawals of the day: cash moved in or out, not performance.
+    pub net_deposits: Decimal,
+    /// `realised_pnl − account_fees + income`.
+    pub net_pnl: Decimal,
+}
+
+/// What kind of day a date is on the exchange.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = MarketDayKind)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketDayKind {
+    /// A full session.
+    Regular,
+    /// A session whose regular close is before 16:00.
+    EarlyClose,
+    /// A weekday without a session.
+    Holiday,
+    /// Saturday or Sunday.
+    Weekend,
+}
+
+/// The exchange session a moment is in.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = Session)]
+#[serde(rename_all = "snake_case")]
+pub enum Session {
+    PreMarket,
+    Regular,
+    AfterHours,
+    Closed,
+}
+
+/// What a non-trade activity counts as.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = CashKind)]
+#[serde(rename_all = "snake_case")]
+pub enum CashKind {
+    /// Charged by the broker or a regulator (`FEE`, `CFEE`, `PTC`, `DIVFEE`).
+    Fee,
+    /// Dividends and interest, net of withholding.
+    Income,
+    /// Cash brought in.
+    Deposit,
+    /// Cash taken out.
+    Withdrawal,
+    /// Anything else (listed, counted in no total).
+    Other,
+}
+
+/// One non-trade activity of the account as booked.
+#[derive(Debug, ToSchema)]
+#[schema(as = CashFlow)]
+pub struct CashFlow {
+    /// The broker's activity id.
+    pub id: String,
+    pub kind: CashKind,
+    /// The broker's code (`FEE`, `DIV`, `CSD`, ...).
+    pub activity_type: String,
+    /// The day it applies to.
+    pub date: NaiveDate,
+    /// Cash moved, in cents, signed: positive into the account (a fee is negative).
+    pub amount: Decimal,
+    /// The symbol, for dividends and per-asset fees.
+    pub symbol: Option<String>,
+    /// The order a fee names.
+    pub order_id: Option<String>,
+    /// The broker's description.
+    pub description: Option<String>,
+    /// The trade a fee was charged to; null for an account fee.
+    pub trade_id: Option<String>,
 }
 
 /// One date of the calendar.

@@ -1,11 +1,13 @@
 //! The brokerage payloads: the account and positions snapshot (`portfolio`), the daily equity
-//! history (`equity_history`), new fills (`fills`) and the open orders (`orders`), plus the
-//! documented JSON the trading system may publish itself on `exporter.v1.ingest.fill`.
+//! history (`equity_history`), new fills (`fills`), the open orders (`orders`) and the cash the
+//! account moved for other reasons (`cash_activities`: fees, dividends, interest, deposits and
+//! withdrawals), plus the documented JSON the trading system may publish itself on
+//! `exporter.v1.ingest.fill`.
 //!
 //! Money, prices and quantities are `rust_decimal::Decimal` end to end and travel as JSON
 //! strings (`"103820.56"`), so no value is ever rounded through a float.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,12 @@ pub const EQUITY_KIND: &str = "equity_history";
 pub const FILLS_KIND: &str = "fills";
 /// Kind of the open orders snapshot.
 pub const ORDERS_KIND: &str = "orders";
+/// Kind of a batch of non-trade account activities (fees, dividends, interest, deposits, ...).
+pub const CASH_ACTIVITIES_KIND: &str = "cash_activities";
+/// Source of the positions the trading system reports itself (`exporter.v1.ingest.positions`).
+pub const ENGINE_POSITIONS_KIND: &str = "engine_positions";
+/// Ingest subject token of the trading system's own positions report.
+pub const INGEST_POSITIONS: &str = "positions";
 /// Ingest subject token of fills published by the trading system itself.
 pub const INGEST_FILL: &str = "fill";
 
@@ -144,16 +152,143 @@ impl FillRecord {
     }
 }
 
+/// The positions the trading system believes it holds, published by it on
+/// `exporter.v1.ingest.positions` (plain JSON, no envelope) at least once a minute while it
+/// runs; compared with the broker's by the alert engine (`trading.positions_mismatched`), and
+/// its arrival tells that the trading system is up.
+///
+/// ```json
+/// {"time": "2026-03-02T15:00:00Z", "positions": [{"symbol": "AAPL", "quantity": "5"}, {"symbol": "TSLA", "quantity": "-2"}]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnginePositions {
+    /// When the report was made (default: when it arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<Utc>>,
+    /// The host the trading system runs on (default: `trading-engine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Every open position; a symbol not listed is flat.
+    pub positions: Vec<EnginePosition>,
+}
+
+/// One position as the trading system holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnginePosition {
+    pub symbol: String,
+    /// Signed quantity: negative for a short, as the broker reports it.
+    pub quantity: Decimal,
+}
+
+impl EnginePositions {
+    /// Checks what serde cannot: non-empty symbols listed once, no NUL characters.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.positions {
+            if p.symbol.is_empty() || p.symbol.contains('\0') {
+                return Err("positions: a symbol is empty or holds a NUL character".into());
+            }
+            if !seen.insert(p.symbol.as_str()) {
+                return Err(format!("positions: {} is listed twice", p.symbol));
+            }
+        }
+        if self
+            .host
+            .as_deref()
+            .is_some_and(|h| h.is_empty() || h.contains('\0'))
+        {
+            return Err("positions: host is empty or holds a NUL character".into());
+        }
+        Ok(())
+    }
+}
+
+impl HasSeries for EnginePositions {
+    fn series(&self) -> Vec<SeriesPoint> {
+        Vec::new()
+    }
+}
+
 /// New fills since the collector's cursor, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FillBatch {
     pub fills: Vec<FillRecord>,
 }
 
-/// The open orders.
+/// One non-trade account activity as the broker reported it: cash that moved for a reason other
+/// than a fill (Alpaca's `FEE`, `DIV`, `INT`, `CSD`, `CSW`, ... activities). What it counts as in
+/// the P&L (a fee, income, a deposit or withdrawal) is decided by `exporter-trading` from
+/// `activity_type`, so a reclassification needs no new data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CashActivity {
+    /// The broker's activity id: a repeated id replaces the stored one (a correction).
+    pub id: String,
+    /// The broker's code: `FEE`, `CFEE`, `PTC`, `DIV`, `INT`, `CSD`, `CSW`, `JNLC`, ...
+    pub activity_type: String,
+    /// The broker's finer code where it sends one (`REG`, `TAF` for a regulatory fee, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_sub_type: Option<String>,
+    /// The day it applies to (the broker's `date`).
+    pub date: NaiveDate,
+    /// Cash moved, signed: positive into the account, negative out of it.
+    pub net_amount: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The order it belongs to, where the broker names one (a fee charged on an order's fills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `executed`, `correct`, `canceled`, ... where sent; a `canceled` activity moves no cash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl CashActivity {
+    /// Checks what serde cannot: non-empty id and type, no NUL characters.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty() || self.activity_type.is_empty() {
+            return Err("cash activity: id and activity_type must not be empty".into());
+        }
+        let texts = [
+            Some(&self.id),
+            Some(&self.activity_type),
+            self.activity_sub_type.as_ref(),
+            self.symbol.as_ref(),
+            self.order_id.as_ref(),
+            self.description.as_ref(),
+            self.status.as_ref(),
+        ];
+        if texts.into_iter().flatten().any(|s| s.contains('\0')) {
+            return Err(format!(
+                "cash activity {}: a string contains a NUL character",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Non-trade activities new or changed since the collector last published them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CashActivityBatch {
+    pub activities: Vec<CashActivity>,
+}
+
+/// The open orders, and how many orders ended rejected or canceled lately.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OpenOrders {
     pub orders: Vec<OpenOrder>,
+    /// Orders rejected within the last `recent_window_seconds` (absent from older collectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_rejected: Option<u32>,
+    /// Orders canceled (or expired) within the last `recent_window_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_canceled: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_window_seconds: Option<u64>,
 }
 
 /// One open order.
@@ -195,6 +330,8 @@ crate::series_catalogue! {
     POSITION_UNREALIZED_PNL = gauge("position.unrealized_pnl", Currency, "Unrealised profit and loss of one position");
     TRADES_FILLS_RECEIVED = gauge("trades.fills_received", Count, "Fills in one batch from the broker");
     TRADES_OPEN_ORDERS = gauge("trades.open_orders", Count, "Open orders at the broker");
+    TRADES_ORDERS_REJECTED_RECENT = gauge("trades.orders_rejected_recent", Count, "Orders rejected at the broker in the last 15 minutes");
+    TRADES_ORDERS_CANCELED_RECENT = gauge("trades.orders_canceled_recent", Count, "Orders canceled or expired at the broker in the last 15 minutes");
     PORTFOLIO_DRAWDOWN_PERCENT = gauge("portfolio.drawdown_percent", Percent, "Equity below its running peak, in percent (derived for alert rules)");
     TRADING_REALIZED_PNL_TODAY = gauge("trading.realized_pnl_today", Currency, "Realised profit and loss of the current trading day (derived for alert rules)");
 }
@@ -241,9 +378,22 @@ impl HasSeries for FillBatch {
     }
 }
 
+impl HasSeries for CashActivityBatch {
+    fn series(&self) -> Vec<SeriesPoint> {
+        Vec::new()
+    }
+}
+
 impl HasSeries for OpenOrders {
     fn series(&self) -> Vec<SeriesPoint> {
-        vec![TRADES_OPEN_ORDERS.plain(self.orders.len() as f64)]
+        let mut points = vec![TRADES_OPEN_ORDERS.plain(self.orders.len() as f64)];
+        if let Some(count) = self.recent_rejected {
+            points.push(TRADES_ORDERS_REJECTED_RECENT.plain(f64::from(count)));
+        }
+        if let Some(count) = self.recent_canceled {
+            points.push(TRADES_ORDERS_CANCELED_RECENT.plain(f64::from(count)));
+        }
+        points
     }
 }
 

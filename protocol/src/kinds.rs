@@ -58,9 +58,9 @@ kind_enum! {
         Notifications,
         /// Market charts and quotes (Yahoo), on a schedule and on request.
         Market,
-        /// The brokerage account and positions, and the equity history.
+        /// The brokerage account and positions, the equity history and the market calendar.
         Portfolio,
-        /// The brokerage's fills and open orders.
+        /// The brokerage's fills, open orders and non-trade (cash) activities.
         Trades,
     }
 }
@@ -89,8 +89,16 @@ impl CollectorKind {
                 SourceKind::GpuInventory,
                 SourceKind::GpuEvent,
             ],
-            Self::Portfolio => &[SourceKind::Portfolio, SourceKind::EquityHistory],
-            Self::Trades => &[SourceKind::Fills, SourceKind::Orders],
+            Self::Portfolio => &[
+                SourceKind::Portfolio,
+                SourceKind::EquityHistory,
+                SourceKind::MarketCalendar,
+            ],
+            Self::Trades => &[
+                SourceKind::Fills,
+                SourceKind::Orders,
+                SourceKind::CashActivities,
+            ],
             Self::Market => &[SourceKind::MarketBars, SourceKind::Quote],
             Self::Logs => &[SourceKind::Logs],
             Self::Notifications => &[SourceKind::Notifications],
@@ -130,6 +138,13 @@ kind_enum! {
         Fills,
         /// [`crate::brokerage::OpenOrders`]
         Orders,
+        /// [`crate::brokerage::CashActivityBatch`]
+        CashActivities,
+        /// [`crate::calendar::MarketCalendar`]
+        MarketCalendar,
+        /// [`crate::brokerage::EnginePositions`]: the trading system's own report, not a
+        /// collector's (`exporter.v1.ingest.positions`).
+        EnginePositions,
         /// [`crate::market::BarBatch`]
         MarketBars,
         /// [`crate::market::Quote`]
@@ -157,6 +172,9 @@ impl SourceKind {
             Self::EquityHistory => crate::brokerage::EQUITY_KIND,
             Self::Fills => crate::brokerage::FILLS_KIND,
             Self::Orders => crate::brokerage::ORDERS_KIND,
+            Self::CashActivities => crate::brokerage::CASH_ACTIVITIES_KIND,
+            Self::MarketCalendar => crate::calendar::KIND,
+            Self::EnginePositions => crate::brokerage::ENGINE_POSITIONS_KIND,
             Self::MarketBars => crate::market::BARS_KIND,
             Self::Quote => crate::market::QUOTE_KIND,
             Self::Logs => crate::logs::KIND,
@@ -180,24 +198,34 @@ impl SourceKind {
             | Self::MarketBars
             | Self::Quote
             | Self::Pressure
+            | Self::EnginePositions
             | Self::Exporter => true,
-            Self::GpuInventory | Self::GpuEvent | Self::Logs | Self::Notifications => false,
+            // Cash activities are published only when one is new or changed, the calendar daily.
+            Self::GpuInventory
+            | Self::GpuEvent
+            | Self::Logs
+            | Self::Notifications
+            | Self::CashActivities
+            | Self::MarketCalendar => false,
         }
     }
 
     /// The collector that publishes this source; `None` for [`SourceKind::Exporter`], which
-    /// every process publishes about itself.
+    /// every process publishes about itself, and [`SourceKind::EnginePositions`], which the
+    /// trading system publishes.
     pub const fn collector(self) -> Option<CollectorKind> {
         Some(match self {
             Self::System => CollectorKind::System,
             Self::Hardware | Self::GpuInventory | Self::GpuEvent => CollectorKind::Hardware,
-            Self::Portfolio | Self::EquityHistory => CollectorKind::Portfolio,
-            Self::Fills | Self::Orders => CollectorKind::Trades,
+            Self::Portfolio | Self::EquityHistory | Self::MarketCalendar => {
+                CollectorKind::Portfolio
+            }
+            Self::Fills | Self::Orders | Self::CashActivities => CollectorKind::Trades,
             Self::MarketBars | Self::Quote => CollectorKind::Market,
             Self::Logs => CollectorKind::Logs,
             Self::Notifications => CollectorKind::Notifications,
             Self::Pressure => CollectorKind::Pressure,
-            Self::Exporter => return None,
+            Self::Exporter | Self::EnginePositions => return None,
         })
     }
 
@@ -232,6 +260,9 @@ impl SourceKind {
             Self::EquityHistory => typed::<brokerage::EquityHistory>(self, body),
             Self::Fills => typed::<brokerage::FillBatch>(self, body),
             Self::Orders => typed::<brokerage::OpenOrders>(self, body),
+            Self::CashActivities => typed::<brokerage::CashActivityBatch>(self, body),
+            Self::MarketCalendar => typed::<crate::calendar::MarketCalendar>(self, body),
+            Self::EnginePositions => typed::<brokerage::EnginePositions>(self, body),
             Self::MarketBars => typed::<market::BarBatch>(self, body),
             Self::Quote => typed::<market::Quote>(self, body),
             Self::Logs => typed::<logs::LogBatch>(self, body),
@@ -322,11 +353,14 @@ mod tests {
         for source in SourceKind::ALL {
             match source.collector() {
                 Some(collector) => assert!(collector.sources().contains(&source), "{source}"),
-                None => assert_eq!(source, SourceKind::Exporter),
+                None => assert!(
+                    matches!(source, SourceKind::Exporter | SourceKind::EnginePositions),
+                    "{source}"
+                ),
             }
         }
         let listed: usize = CollectorKind::ALL.iter().map(|c| c.sources().len()).sum();
-        assert_eq!(listed, SourceKind::ALL.len() - 1);
+        assert_eq!(listed, SourceKind::ALL.len() - 2);
         assert!(!SourceKind::from_collector("exporter"));
         assert!(SourceKind::from_collector("system"));
     }

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod brokerage;
+pub mod calendar;
 pub mod envelope;
 pub mod hardware;
 pub mod heartbeat;

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use exporter_protocol::SeriesPoint;
 use exporter_protocol::alert::Notification;
-use exporter_protocol::brokerage::{EquityPoint, FillRecord};
+use exporter_protocol::brokerage::{CashActivity, EquityPoint, FillRecord};
 use exporter_protocol::logs::LogLine;
 use exporter_protocol::market::{BarBatch, Quote};
 use uuid::Uuid;
@@ -42,6 +42,10 @@ pub enum Domain {
     None,
     /// New executions (`fill`, keyed by id: a repeated fill is a no-op).
     Fills(Vec<FillRecord>),
+    /// Non-trade activities (`cash_activity`, keyed by id: the newest answer wins).
+    CashActivities(Vec<CashActivity>),
+    /// The exchange calendar of a range (`market_day`, `market_calendar_range`).
+    MarketCalendar(Box<exporter_protocol::calendar::MarketCalendar>),
     /// Daily equity (`equity_point`, keyed by time: the newest answer wins).
     Equity(Vec<EquityPoint>),
     /// Bars of a fetched range, with events and metadata (`bar`, `bar_coverage`, ...).
@@ -325,6 +329,12 @@ impl Store {
             match &sample.domain {
                 Domain::Fills(list) => fills.extend(list.iter().map(|f| (f, "broker"))),
                 Domain::Equity(points) => insert_equity(&mut tx, points).await?,
+                Domain::MarketCalendar(calendar) => {
+                    crate::brokerage::replace_market_calendar(&mut tx, calendar).await?
+                }
+                Domain::CashActivities(list) => {
+                    crate::brokerage::upsert_cash_activities(&mut tx, list).await?
+                }
                 Domain::Bars(batch) => crate::market::insert_bars(&mut tx, batch).await?,
                 Domain::Quote(quote) => crate::market::upsert_quote(&mut tx, quote).await?,
                 Domain::Logs(lines) => {

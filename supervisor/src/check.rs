@@ -42,16 +42,26 @@ fn alert_rules(settings: &Settings) -> Finding {
     }
     let path = settings.alert_rules_path();
     match exporter_alerting::check_rules(&path) {
-        Ok(loaded) => Finding {
-            name,
-            ok: true,
-            detail: format!(
+        Ok(loaded) => {
+            let mut detail = format!(
                 "{}: {} rules, {} receivers",
                 path.display(),
                 loaded.compiled.len(),
                 loaded.file.receivers.len()
-            ),
-        },
+            );
+            let gated = exporter_alerting::calendar_gated_rules(&loaded);
+            if settings.alpaca_keys.is_none() && !gated.is_empty() {
+                detail.push_str(&format!(
+                    "; without Alpaca keys the market calendar is unknown, so these rules with active_during fire whatever the market does: {}",
+                    gated.join(", ")
+                ));
+            }
+            Finding {
+                name,
+                ok: true,
+                detail,
+            }
+        }
         Err(err) => Finding {
             name,
             ok: false,

@@ -504,18 +504,69 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "trades_closed",
             "wins",
             "losses",
-            "equity_change"
+            "account_fees",
+            "income",
+            "net_deposits",
+            "net_pnl",
+            "equity_change",
+            "equity_pnl",
+            "market_day"
         ]
     );
     assert_eq!(
         table[1],
-        ["2026-01-26", "347.00", "3.00", "0", "0", "0", ""]
+        [
+            "2026-01-26",
+            "347.00",
+            "3.00",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "347.00",
+            "",
+            "",
+            ""
+        ]
     );
     assert_eq!(
         table[2],
-        ["2026-01-27", "-52.00", "2.00", "1", "1", "0", ""]
+        [
+            "2026-01-27",
+            "-52.00",
+            "2.00",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "-52.00",
+            "",
+            "",
+            ""
+        ]
     );
-    assert_eq!(table[3], ["2026-01-31", "300", "0", "1", "1", "0", "300"]);
+    assert_eq!(
+        table[3],
+        [
+            "2026-01-31",
+            "300",
+            "0",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "300",
+            "300",
+            "300",
+            ""
+        ]
+    );
     assert_eq!(table.len(), 5);
     let (status, content_type, disposition, text) = get_text(
         &env.api_url("/trades/history"),
@@ -550,7 +601,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
     assert_eq!(
         table[0],
         [
-            "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy"
+            "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy",
+            "session"
         ]
     );
     assert_eq!(table.len(), 6);
@@ -565,7 +617,8 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
             "13",
             "1.00",
             "",
-            "mean, \"reversion\""
+            "mean, \"reversion\"",
+            ""
         ],
         "newest first"
     );

@@ -3,7 +3,8 @@
 //! same run and printed as a ratio (these machines are shared and noisy: the ratios mean more
 //! than the absolute times).
 //!
-//! Trades are built under both cost basis methods (FIFO lots and the moving average cost).
+//! Trades are built under both cost basis methods (FIFO lots and the moving average cost), and
+//! kept up to date incrementally by a `TradeBook` (one new fill, one late fill).
 //!
 //! Run: `cargo bench -p exporter-trading --bench trading` (env `BENCH_FILLS`, default
 //! 1000000; `BENCH_RUNS`, default 3, the best run of each step is printed).
@@ -14,8 +15,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use exporter_trading::{
-    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, build_trades, build_trades_with, daily_pnl,
-    month_calendar, sample_fills, statistics, year_calendar,
+    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, TradeBook, build_trades, build_trades_with,
+    daily_pnl, month_calendar, sample_fills, statistics, year_calendar,
 };
 use rust_decimal::Decimal;
 
@@ -81,6 +82,30 @@ fn main() {
         month_calendar(black_box(&daily), first_year, 3).unwrap()
     });
 
+    // Incremental: a book of every fill, then one new fill at the end (the usual case) and one
+    // late fill a day back, each a fresh id per run; and listing every trade from the book.
+    let mut book = TradeBook::from_fills(fills.iter().cloned(), CostBasis::Fifo);
+    let last = fills.last().unwrap().clone();
+    let mut serial = 0usize;
+    let (append_time, _) = best_of(runs, || {
+        serial += 1;
+        book.apply(Fill {
+            id: format!("bench-new-{serial}"),
+            time: last.time + chrono::TimeDelta::seconds(serial as i64),
+            ..last.clone()
+        })
+    });
+    let (late_time, _) = best_of(runs, || {
+        serial += 1;
+        book.apply(Fill {
+            id: format!("bench-late-{serial}"),
+            time: last.time - chrono::TimeDelta::days(1),
+            ..last.clone()
+        })
+    });
+    let (list_time, listed) = best_of(runs, || book.trades().len());
+    black_box(listed);
+
     println!(
         "{count} fills over {} symbols, generated in {generate:.2?}; best of {runs} runs",
         stats.per_symbol.len()
@@ -112,6 +137,9 @@ fn main() {
         ("statistics (trades + equity)", stats_time),
         ("year_calendar", year_time),
         ("month_calendar", month_time),
+        ("TradeBook: one new fill", append_time),
+        ("TradeBook: one late fill (1 day)", late_time),
+        ("TradeBook: list every trade", list_time),
     ] {
         println!("{name:<34} {:>12.2?} {:>10.2}", time, ratio(time));
     }

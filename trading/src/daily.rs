@@ -15,6 +15,9 @@
 //!   P&L over them.
 //! * `trades_closed`, `wins` and `losses` count trades on the day they closed, judged by the
 //!   trade's whole `realised_pnl` (> 0 win, < 0 loss, 0 neither).
+//! * Cash flows ([`crate::cash`]) go on their own date: fees not charged to a trade as
+//!   `account_fees`, dividends and interest as `income`, deposits minus withdrawals as
+//!   `net_deposits`; `net_pnl = realised_pnl − account_fees + income`. Deposits are not P&L.
 
 use std::collections::HashMap;
 
@@ -24,6 +27,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::Trade;
+use crate::cash::{CashFlow, CashKind};
 
 /// The time zone trading days are counted in unless the caller chooses another.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::New_York;
@@ -48,11 +52,20 @@ pub struct DailyPnl {
     pub wins: u32,
     /// Of those, trades whose whole realised P&L is < 0.
     pub losses: u32,
+    /// Fees the broker charged on the day that name no known order (charged to no trade),
+    /// positive: not in `realised_pnl`, taken out in `net_pnl`.
+    pub account_fees: Decimal,
+    /// Dividends and interest of the day, net of withholding.
+    pub income: Decimal,
+    /// Deposits minus withdrawals of the day: cash moved in or out, not performance.
+    pub net_deposits: Decimal,
+    /// `realised_pnl − account_fees + income`.
+    pub net_pnl: Decimal,
 }
 
 impl DailyPnl {
     /// A day with nothing on it yet.
-    fn empty(date: NaiveDate) -> Self {
+    pub fn empty(date: NaiveDate) -> Self {
         Self {
             date,
             realised_pnl: Decimal::ZERO,
@@ -60,7 +73,21 @@ impl DailyPnl {
             trades_closed: 0,
             wins: 0,
             losses: 0,
+            account_fees: Decimal::ZERO,
+            income: Decimal::ZERO,
+            net_deposits: Decimal::ZERO,
+            net_pnl: Decimal::ZERO,
         }
+    }
+
+    /// Whether the day has a trading number (a realisation, a close, a fee or income), not
+    /// only deposits or withdrawals.
+    pub fn has_trading(&self) -> bool {
+        self.trades_closed > 0
+            || !self.realised_pnl.is_zero()
+            || !self.fees.is_zero()
+            || !self.account_fees.is_zero()
+            || !self.income.is_zero()
     }
 }
 
@@ -103,6 +130,20 @@ pub fn daily_pnl(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Vec<DailyPnl> {
+    daily_pnl_with_cash(trades, &[], tz, from, to)
+}
+
+/// [`daily_pnl`] with the account's cash flows: days with a fee, income or a deposit appear
+/// too, with `account_fees`, `income`, `net_deposits` and `net_pnl` (see the
+/// [module documentation](self)). Fees already charged to a trade (`trade_id` set, by
+/// [`crate::charge_order_fees`]) are in the trade's realisations, not counted again.
+pub fn daily_pnl_with_cash(
+    trades: &[Trade],
+    flows: &[CashFlow],
+    tz: Tz,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Vec<DailyPnl> {
     let in_range = |date: NaiveDate| from.is_none_or(|f| date >= f) && to.is_none_or(|t| date <= t);
     let mut days = DayTable::default();
     for trade in trades {
@@ -134,7 +175,22 @@ pub fn daily_pnl(
             }
         }
     }
+    for flow in flows.iter().filter(|f| in_range(f.date)) {
+        match flow.kind {
+            CashKind::Fee if flow.trade_id.is_none() => {
+                days.row(flow.date).account_fees -= flow.amount
+            }
+            CashKind::Income => days.row(flow.date).income += flow.amount,
+            CashKind::Deposit | CashKind::Withdrawal => {
+                days.row(flow.date).net_deposits += flow.amount;
+            }
+            CashKind::Fee | CashKind::Other => {}
+        }
+    }
     let mut rows = days.rows;
+    for row in &mut rows {
+        row.net_pnl = row.realised_pnl - row.account_fees + row.income;
+    }
     rows.sort_unstable_by_key(|row| row.date);
     rows
 }

@@ -6,16 +6,34 @@ use std::ops::{Div, Mul, Sub};
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use exporter_protocol::brokerage::FillRecord;
+use exporter_protocol::brokerage::{CashActivity, FillRecord};
 use rust_decimal::Decimal;
 
-use crate::{CostBasis, Fill, Trade, build_trades_with, daily_pnl};
+use crate::{
+    CashFlow, CostBasis, Fill, Trade, build_trades_with, cash_flows, charge_order_fees, daily_pnl,
+};
 
 /// The trades of the stored fills (as the store returns them, oldest first), lots matched by
 /// `method` (the `trading.cost_basis` setting).
 pub fn trades_from_records(records: Vec<FillRecord>, method: CostBasis) -> Vec<Trade> {
     let fills: Vec<Fill> = records.into_iter().map(Fill::from).collect();
     build_trades_with(&fills, method)
+}
+
+/// The account's trades and cash flows from the stored fills and non-trade activities: the
+/// trades of [`trades_from_records`], with every fee that names one of their orders charged to
+/// them ([`charge_order_fees`], days counted in `tz`).
+pub fn account_from_records(
+    records: Vec<FillRecord>,
+    activities: &[CashActivity],
+    method: CostBasis,
+    tz: Tz,
+) -> (Vec<Trade>, Vec<CashFlow>) {
+    let fills: Vec<Fill> = records.iter().cloned().map(Fill::from).collect();
+    let mut trades = build_trades_with(&fills, method);
+    let mut flows = cash_flows(activities);
+    charge_order_fees(&mut trades, &records, &mut flows, tz);
+    (trades, flows)
 }
 
 /// Realised P&L of the trading day `day` (calendar date in `tz`): zero on a day without any.

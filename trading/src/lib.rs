@@ -28,7 +28,9 @@
 //! assert_eq!(stats.closed_trades + stats.open_trades, trades.len());
 //! ```
 
+pub mod book;
 pub mod calendar;
+pub mod cash;
 pub mod daily;
 pub mod derived;
 pub mod error;
@@ -36,17 +38,21 @@ pub mod fill;
 pub mod lots;
 pub mod money;
 pub mod sample;
+pub mod session;
 pub mod stats;
 pub mod trade;
 
+pub use book::TradeBook;
 pub use calendar::{CalendarDay, MonthCalendar, MonthSummary, month_calendar, year_calendar};
-pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, trading_day};
-pub use derived::{drawdown_percent, realised_pnl_on, trades_from_records};
+pub use cash::{CashFlow, CashKind, cash_flows, cash_kind, charge_order_fees};
+pub use daily::{DEFAULT_TIMEZONE, DailyPnl, daily_pnl, daily_pnl_with_cash, trading_day};
+pub use derived::{account_from_records, drawdown_percent, realised_pnl_on, trades_from_records};
 pub use error::TradingError;
 pub use fill::{Fill, Side};
 pub use lots::{CostBasis, UnknownCostBasis};
 pub use money::{cents, ratio_number};
 pub use sample::sample_fills;
+pub use session::{CalendarError, MarketCalendar, MarketDayKind, Session};
 pub use stats::{
     Drawdown, EquityPoint, Statistics, SymbolStatistics, TRADING_DAYS_PER_YEAR, TradeRef,
     statistics,

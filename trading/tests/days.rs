@@ -25,6 +25,7 @@ fn row(date: NaiveDate, pnl: &str, trades: u32) -> DailyPnl {
         trades_closed: trades,
         wins: 0,
         losses: 0,
+        ..DailyPnl::empty(date)
     }
 }
 
@@ -51,6 +52,8 @@ fn late_evening_new_york_fill_belongs_to_its_local_day_and_month() {
             trades_closed: 1,
             wins: 1,
             losses: 0,
+            net_pnl: d("49"),
+            ..DailyPnl::empty(date(2026, 1, 31))
         }]
     );
     let year = year_calendar(&daily, 2026);
@@ -137,6 +140,8 @@ fn partial_exits_spread_pnl_over_days_and_the_range_filters() {
                 trades_closed: 0,
                 wins: 0,
                 losses: 0,
+                net_pnl: d("78.6"),
+                ..DailyPnl::empty(date(2026, 1, 5))
             },
             DailyPnl {
                 date: date(2026, 1, 6),
@@ -145,6 +150,8 @@ fn partial_exits_spread_pnl_over_days_and_the_range_filters() {
                 trades_closed: 1,
                 wins: 1,
                 losses: 0,
+                net_pnl: d("-61.6"),
+                ..DailyPnl::empty(date(2026, 1, 6))
             },
         ]
     );

@@ -17,7 +17,10 @@ impl Engine {
         let mut seen: HashSet<String> = HashSet::new();
         let rules = std::mem::take(&mut self.rules);
         for rule in &rules {
+            // Outside the sessions the rule is active in, its condition counts as false.
+            let market_open = self.market_allows(rule.active_during, now);
             for (labels, fingerprint, value, active) in self.instances(rule, now) {
+                let active = active && market_open;
                 if active {
                     seen.insert(fingerprint.clone());
                 }

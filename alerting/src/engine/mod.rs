@@ -40,6 +40,20 @@ pub const DRAWDOWN_SERIES: &str = exporter_protocol::brokerage::PORTFOLIO_DRAWDO
 pub const REALISED_PNL_TODAY_SERIES: &str =
     exporter_protocol::brokerage::TRADING_REALIZED_PNL_TODAY.name;
 
+/// The market collector's last price per symbol, whose age [`QUOTE_AGE_SERIES`] is.
+pub const QUOTE_PRICE_SERIES: &str = exporter_protocol::market::MARKET_PRICE.name;
+/// Derived at each evaluation: seconds since each symbol's last quote arrived
+/// ([`Engine::derive_quote_ages`]).
+pub const QUOTE_AGE_SERIES: &str = "market.quote_age_seconds";
+/// Derived by the runner: symbols whose position the trading system reports differently from
+/// the broker (while both are fresh).
+pub const POSITIONS_MISMATCHED_SERIES: &str = "trading.positions_mismatched";
+/// Derived by the runner while the trading system is up: seconds since the last fill, or since
+/// today's regular open when that is later.
+pub const SECONDS_SINCE_FILL_SERIES: &str = "trading.seconds_since_fill";
+/// Derived by the runner: today's realised P&L in percent of the previous close's equity.
+pub const PNL_TODAY_PERCENT_SERIES: &str = "trading.pnl_today_percent";
+
 /// Labels of a series instance (with `host`).
 type Labels = BTreeMap<String, String>;
 
@@ -82,6 +96,8 @@ pub struct Engine {
     queued: Vec<Change>,
     /// A notification alert resolves after this long without a repeat.
     notification_resolve_after: Duration,
+    /// The exchange calendar, for rules with `active_during`; `None` while unknown.
+    market: Option<exporter_trading::MarketCalendar>,
 }
 
 impl Engine {
@@ -98,6 +114,32 @@ impl Engine {
             restored: HashMap::new(),
             queued: Vec::new(),
             notification_resolve_after,
+            market: None,
+        }
+    }
+
+    /// Sets the exchange calendar that `active_during` is judged by (`None`: unknown, every
+    /// rule behaves as `always`).
+    pub fn set_market_calendar(&mut self, calendar: Option<exporter_trading::MarketCalendar>) {
+        self.market = calendar;
+    }
+
+    /// Whether a rule with `active_during` may fire at `now`: always when the calendar is
+    /// unknown or does not cover `now`.
+    pub fn market_allows(
+        &self,
+        active_during: crate::schema::ActiveDuring,
+        now: DateTime<Utc>,
+    ) -> bool {
+        use crate::schema::ActiveDuring;
+        use exporter_trading::Session;
+        let Some(session) = self.market.as_ref().and_then(|m| m.session_at(now)) else {
+            return true;
+        };
+        match active_during {
+            ActiveDuring::Always => true,
+            ActiveDuring::RegularSession => session == Session::Regular,
+            ActiveDuring::ExtendedHours => session.is_extended_or_regular(),
         }
     }
 
@@ -237,6 +279,25 @@ impl Engine {
                 self.series
                     .insert(name.to_owned(), HashMap::from([(labels, (value, now))]));
             }
+        }
+    }
+
+    /// Sets [`QUOTE_AGE_SERIES`] of every symbol with a quote: `now` minus its last arrival.
+    /// Re-derived at every evaluation, so a quote that stopped coming keeps ageing (the price
+    /// series itself goes stale and matches nothing).
+    pub fn derive_quote_ages(&mut self, now: DateTime<Utc>) {
+        let ages: HashMap<Labels, (f64, DateTime<Utc>)> = self
+            .series
+            .get(QUOTE_PRICE_SERIES)
+            .into_iter()
+            .flatten()
+            .map(|(labels, (_, at))| {
+                let age = (now - *at).num_milliseconds() as f64 / 1000.0;
+                (labels.clone(), (age.max(0.0), now))
+            })
+            .collect();
+        if !ages.is_empty() {
+            self.series.insert(QUOTE_AGE_SERIES.to_owned(), ages);
         }
     }
 

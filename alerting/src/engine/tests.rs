@@ -332,3 +332,50 @@ fn restored_alerts_keep_their_ids_and_removed_rules_resolve() {
     let gone = again.evaluate(t0 + Duration::minutes(7));
     assert_eq!(kinds(&gone), ["resolved"]);
 }
+
+#[test]
+fn a_regular_session_rule_stays_quiet_on_a_holiday_and_fires_in_the_session() {
+    use exporter_protocol::calendar::MarketSession;
+    let yaml = "rules:\n- name: QuoteLow\n  severity: warning\n  category: market\n  expr: market.price{symbol=\"AAPL\"} < 100\n  active_during: regular_session\n- name: QuoteLowAlways\n  severity: info\n  category: market\n  expr: market.price{symbol=\"AAPL\"} < 100\n";
+    let (mut e, _) = engine(yaml);
+    let hm = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    let day = |d: &str| MarketSession {
+        date: d.parse().unwrap(),
+        open: hm(9, 30),
+        close: hm(16, 0),
+        session_open: Some(hm(4, 0)),
+        session_close: Some(hm(20, 0)),
+    };
+    // Thanksgiving (26 November 2026) is missing from the calendar: a holiday.
+    e.set_market_calendar(Some(exporter_trading::MarketCalendar::new(
+        exporter_trading::DEFAULT_TIMEZONE,
+        "2026-11-23".parse().unwrap(),
+        "2026-11-30".parse().unwrap(),
+        [day("2026-11-25"), day("2026-11-27")],
+    )));
+    let price = |v: f64| vec![SeriesPoint::labelled("market.price", "symbol", "AAPL", v)];
+    let holiday: DateTime<Utc> = "2026-11-26T15:00:00Z".parse().unwrap();
+    e.observe_sample("quote", "gh200", &price(90.0), holiday);
+    let changes = e.evaluate(holiday);
+    let rules: Vec<&str> = changes.iter().map(|c| c.alert.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["QuoteLowAlways"],
+        "only the always rule fires on the holiday"
+    );
+    // Friday 10:00 New York: the regular session, it fires.
+    let friday: DateTime<Utc> = "2026-11-27T15:00:00Z".parse().unwrap();
+    e.observe_sample("quote", "gh200", &price(90.0), friday);
+    let changes = e.evaluate(friday);
+    assert_eq!(kinds(&changes), ["firing"]);
+    assert_eq!(changes[0].alert.rule, "QuoteLow");
+    // After the close it resolves, as when its condition clears.
+    let evening: DateTime<Utc> = "2026-11-27T22:00:00Z".parse().unwrap();
+    e.observe_sample("quote", "gh200", &price(90.0), evening);
+    let changes = e.evaluate(evening);
+    assert_eq!(kinds(&changes), ["resolved"]);
+    // Unknown calendar: as `always`.
+    e.set_market_calendar(None);
+    e.observe_sample("quote", "gh200", &price(90.0), evening);
+    assert_eq!(kinds(&e.evaluate(evening)), ["firing"]);
+}

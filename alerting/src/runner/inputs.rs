@@ -1,6 +1,7 @@
 //! What the runner reads besides the live subscriptions: notifications stored by the
 //! aggregator, acknowledgements and silences written by the API, the sources the store has
-//! seen, and today's realised P&L (recomputed from the fills in a task of its own).
+//! seen, today's realised P&L (recomputed from the fills in a task of its own), and the market
+//! calendar that rules' `active_during` is judged by.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::{AlertRunner, NOTIFICATION_CURSOR, NOTIFICATION_LOOKBACK, RETIRED_AFT
 use crate::engine::Engine;
 
 /// How often today's realised P&L is recomputed (when fills changed).
-const PNL_EVERY: Duration = Duration::from_secs(60);
+const PNL_EVERY: Duration = Duration::from_secs(10);
 
 impl AlertRunner {
     /// Feeds notifications stored since the cursor. Row ids are handed out when a batch is
@@ -141,7 +142,7 @@ pub(super) async fn follow_realised_pnl(
     let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else {
         return;
     };
-    let mut seen: Option<(i64, Option<DateTime<Utc>>, chrono::NaiveDate)> = None;
+    let mut seen: Option<(exporter_store::FillsVersion, chrono::NaiveDate)> = None;
     let mut ticker = tokio::time::interval(PNL_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -153,15 +154,18 @@ pub(super) async fn follow_realised_pnl(
         let Ok(version) = store.fills_version().await else {
             continue;
         };
-        let stamp = (version.count, version.last_received, today);
+        let stamp = (version, today);
         if version.count == 0 || seen == Some(stamp) {
             continue;
         }
-        let Ok(fills) = store.fills().await else {
+        let (Ok(fills), Ok(activities)) = (store.fills().await, store.cash_activities().await)
+        else {
             continue;
         };
+        // With the fees that name an order charged to its trade, as the API books them.
         let pnl = tokio::task::spawn_blocking(move || {
-            let trades = exporter_trading::trades_from_records(fills, cost_basis);
+            let (trades, _) =
+                exporter_trading::account_from_records(fills, &activities, cost_basis, tz);
             exporter_trading::realised_pnl_on(&trades, tz, today)
         })
         .await;
@@ -172,6 +176,156 @@ pub(super) async fn follow_realised_pnl(
             }
             seen = Some(stamp);
         }
+    }
+}
+
+/// How often the stored market calendar is read again (it changes once a day).
+const CALENDAR_EVERY: Duration = Duration::from_secs(10);
+
+/// The stored market calendar, for `active_during`: read in its own task, sent when it changed
+/// (`None` while none is stored: no broker keys, or not fetched yet).
+pub(super) async fn follow_market_calendar(
+    store: Store,
+    sender: tokio::sync::watch::Sender<Option<exporter_trading::MarketCalendar>>,
+    shutdown: Shutdown,
+) {
+    let mut ticker = tokio::time::interval(CALENDAR_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = ticker.tick() => {}
+        }
+        let calendar = match store.market_calendar().await {
+            Ok(Some(message)) => match exporter_trading::MarketCalendar::from_message(&message) {
+                Ok(calendar) => Some(calendar),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the stored market calendar cannot be used; active_during rules behave as always");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "market calendar not read this time");
+                continue;
+            }
+        };
+        sender.send_if_modified(|current| {
+            let changed = *current != calendar;
+            if changed {
+                *current = calendar;
+            }
+            changed
+        });
+    }
+}
+
+/// How often the trading system's positions, the broker's and the last fill are read again.
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// The trading system counts as up while its last positions report is younger than this.
+pub(super) const ENGINE_UP_WITHIN: chrono::Duration = chrono::Duration::seconds(120);
+
+/// What the trading-health series are derived from, read from the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct TradingHealth {
+    /// When the trading system's latest positions report was made.
+    pub engine_reported_at: Option<DateTime<Utc>>,
+    /// Symbols whose quantity differs between that report and the broker's latest snapshot.
+    pub mismatched: Option<usize>,
+    /// The newest fill.
+    pub last_fill: Option<DateTime<Utc>>,
+    /// Equity at the previous close (the broker's `last_equity`).
+    pub last_equity: Option<f64>,
+}
+
+/// Symbols whose signed quantity differs between the trading system's report and the broker's
+/// positions (a symbol missing on one side counts as flat there).
+pub(super) fn mismatched_positions(
+    engine: &serde_json::Value,
+    broker: &serde_json::Value,
+) -> Option<usize> {
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
+    let quantities = |list: &serde_json::Value| -> Option<BTreeMap<String, Decimal>> {
+        let mut map = BTreeMap::new();
+        for p in list.as_array()? {
+            let symbol = p["symbol"].as_str()?.to_owned();
+            let quantity: Decimal = match &p["quantity"] {
+                serde_json::Value::String(s) => s.parse().ok()?,
+                serde_json::Value::Number(n) => n.to_string().parse().ok()?,
+                _ => return None,
+            };
+            *map.entry(symbol).or_default() += quantity;
+        }
+        Some(map)
+    };
+    let engine = quantities(&engine["positions"])?;
+    let broker = quantities(&broker["positions"])?;
+    let symbols: std::collections::BTreeSet<&String> = engine.keys().chain(broker.keys()).collect();
+    Some(
+        symbols
+            .into_iter()
+            .filter(|s| {
+                engine.get(*s).copied().unwrap_or_default()
+                    != broker.get(*s).copied().unwrap_or_default()
+            })
+            .count(),
+    )
+}
+
+/// Reads what [`TradingHealth`] needs every [`HEALTH_EVERY`] and sends it when it changed.
+pub(super) async fn follow_trading_health(
+    store: Store,
+    sender: tokio::sync::watch::Sender<TradingHealth>,
+    shutdown: Shutdown,
+) {
+    let mut ticker = tokio::time::interval(HEALTH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = ticker.tick() => {}
+        }
+        let newest = |rows: Vec<exporter_store::LatestSample>| {
+            rows.into_iter().max_by_key(|row| row.sample_time)
+        };
+        let (Ok(engine), Ok(broker), Ok(last_fill)) = (
+            store
+                .latest(
+                    Some(exporter_protocol::brokerage::ENGINE_POSITIONS_KIND),
+                    None,
+                )
+                .await,
+            store
+                .latest(Some(exporter_protocol::brokerage::PORTFOLIO_KIND), None)
+                .await,
+            store.last_fill_time().await,
+        ) else {
+            continue;
+        };
+        let (engine, broker) = (newest(engine), newest(broker));
+        let mismatched = match (&engine, &broker) {
+            (Some(engine), Some(broker)) => mismatched_positions(&engine.body, &broker.body),
+            _ => None,
+        };
+        let last_equity = broker.as_ref().and_then(|b| {
+            b.body["account"]["last_equity"]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+        });
+        let health = TradingHealth {
+            engine_reported_at: engine.map(|e| e.sample_time),
+            mismatched,
+            last_fill,
+            last_equity,
+        };
+        sender.send_if_modified(|current| {
+            let changed = *current != health;
+            if changed {
+                *current = health;
+            }
+            changed
+        });
     }
 }
 
@@ -187,5 +341,26 @@ pub(super) async fn seed_sources(engine: &mut Engine, store: &Store, now: DateTi
             }
         }
         Err(err) => tracing::debug!(error = %err, "latest samples not read this time"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_differing_or_missing_on_one_side_count_once_each() {
+        let engine = serde_json::json!({"positions": [
+            {"symbol": "AAPL", "quantity": "5"}, {"symbol": "TSLA", "quantity": "-2"},
+            {"symbol": "NVDA", "quantity": "1"}
+        ]});
+        let broker = serde_json::json!({"positions": [
+            {"symbol": "AAPL", "quantity": "5.0"}, {"symbol": "TSLA", "quantity": "-3"},
+            {"symbol": "MSFT", "quantity": "4"}
+        ]});
+        // TSLA differs, NVDA is missing at the broker, MSFT in the report; 5 and 5.0 agree.
+        assert_eq!(mismatched_positions(&engine, &broker), Some(3));
+        assert_eq!(mismatched_positions(&engine, &engine), Some(0));
+        assert_eq!(mismatched_positions(&serde_json::json!({}), &broker), None);
     }
 }

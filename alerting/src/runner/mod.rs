@@ -31,7 +31,10 @@ use uuid::Uuid;
 use crate::dispatch::{self, DispatchHandle, DispatchOptions, Notice};
 use crate::engine::{Change, Engine, REALISED_PNL_TODAY_SERIES};
 use crate::load::{LoadedRules, RulesError, load_rules};
-use inputs::{follow_realised_pnl, seed_sources};
+use inputs::{
+    ENGINE_UP_WITHIN, TradingHealth, follow_market_calendar, follow_realised_pnl,
+    follow_trading_health, seed_sources,
+};
 
 /// Key of the notification cursor in `alert_engine_state`.
 const NOTIFICATION_CURSOR: &str = "notification_cursor";
@@ -97,6 +100,10 @@ pub struct AlertRunner {
     notifications_seen: HashSet<i64>,
     /// Latest realised P&L of today (see [`follow_realised_pnl`]).
     realised_pnl: tokio::sync::watch::Receiver<Option<f64>>,
+    /// The latest stored market calendar (see [`follow_market_calendar`]).
+    market_calendar: tokio::sync::watch::Receiver<Option<exporter_trading::MarketCalendar>>,
+    /// What the trading-health series are derived from (see [`follow_trading_health`]).
+    trading_health: tokio::sync::watch::Receiver<TradingHealth>,
     subscriptions: Option<(async_nats::Subscriber, async_nats::Subscriber)>,
 }
 
@@ -122,6 +129,12 @@ impl AlertRunner {
             }
         }
         seed_sources(&mut engine, &store, now).await;
+        // The stored calendar from the start, so an `active_during` rule does not fire in the
+        // moments before its first refresh.
+        if let Ok(Some(message)) = store.market_calendar().await {
+            engine
+                .set_market_calendar(exporter_trading::MarketCalendar::from_message(&message).ok());
+        }
         if let Ok(Some(peak)) = store.max_equity().await {
             engine.seed_equity_peak(settings.host_name(), peak);
         }
@@ -150,6 +163,18 @@ impl AlertRunner {
             settings.trading.timezone.clone(),
             settings.trading.cost_basis.parse().unwrap_or_default(),
             pnl_sender,
+            shutdown.clone(),
+        ));
+        let (calendar_sender, market_calendar) = tokio::sync::watch::channel(None);
+        tokio::spawn(follow_market_calendar(
+            store.clone(),
+            calendar_sender,
+            shutdown.clone(),
+        ));
+        let (health_sender, trading_health) = tokio::sync::watch::channel(TradingHealth::default());
+        tokio::spawn(follow_trading_health(
+            store.clone(),
+            health_sender,
             shutdown.clone(),
         ));
         // Subscribed before the aggregator reports ready, so no sample of a collector started
@@ -186,6 +211,8 @@ impl AlertRunner {
                 notification_cursor: None,
                 notifications_seen: HashSet::new(),
                 realised_pnl,
+                market_calendar,
+                trading_health,
                 subscriptions,
             },
             task,
@@ -304,6 +331,12 @@ impl AlertRunner {
                 now,
             );
         }
+        if self.market_calendar.has_changed().unwrap_or(false) {
+            let calendar = self.market_calendar.borrow_and_update().clone();
+            self.engine.set_market_calendar(calendar);
+        }
+        self.observe_trading_health(realised_pnl, now);
+        self.engine.derive_quote_ages(now);
         let changes = self.engine.evaluate(now);
         let silence_changed = tokio::time::timeout(DB_STEP_TIMEOUT, self.read_silences(now))
             .await
@@ -345,6 +378,65 @@ impl AlertRunner {
 
     /// `exporter.alert_rules{state}`: open alerts pending and firing, and the rules with no
     /// open alert (inactive).
+    /// The trading-health series, re-observed at every evaluation: positions mismatched
+    /// (while the trading system's report is fresh), seconds since the last fill of the open
+    /// session (while the trading system is up), today's P&L in percent of equity.
+    fn observe_trading_health(&mut self, realised_pnl: Option<f64>, now: DateTime<Utc>) {
+        use crate::engine::{
+            PNL_TODAY_PERCENT_SERIES, POSITIONS_MISMATCHED_SERIES, SECONDS_SINCE_FILL_SERIES,
+        };
+        let health = self.trading_health.borrow().clone();
+        let host = self.settings.host_name().to_owned();
+        let labels = Default::default();
+        let engine_up = health
+            .engine_reported_at
+            .is_some_and(|at| now - at <= ENGINE_UP_WITHIN);
+        if engine_up {
+            if let Some(count) = health.mismatched {
+                self.engine.observe_value(
+                    POSITIONS_MISMATCHED_SERIES,
+                    &labels,
+                    &host,
+                    count as f64,
+                    now,
+                );
+            }
+            // Since the last fill, or since today's regular open when that is later.
+            let open_today = self.market_calendar.borrow().as_ref().and_then(|m| {
+                let tz = m.timezone();
+                let today = now.with_timezone(&tz).date_naive();
+                let session = m.session_of(today)?;
+                today
+                    .and_time(session.open)
+                    .and_local_timezone(tz)
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+                    .filter(|open| *open <= now)
+            });
+            if let Some(since) = health.last_fill.max(open_today) {
+                let seconds = (now - since).num_milliseconds() as f64 / 1000.0;
+                self.engine.observe_value(
+                    SECONDS_SINCE_FILL_SERIES,
+                    &labels,
+                    &host,
+                    seconds.max(0.0),
+                    now,
+                );
+            }
+        }
+        if let (Some(pnl), Some(equity)) = (realised_pnl, health.last_equity)
+            && equity > 0.0
+        {
+            self.engine.observe_value(
+                PNL_TODAY_PERCENT_SERIES,
+                &labels,
+                &host,
+                pnl / equity * 100.0,
+                now,
+            );
+        }
+    }
+
     fn count_rules(&self) {
         let open: Vec<&Alert> = self.engine.open_alerts().collect();
         let in_state = |state: AlertState| open.iter().filter(|a| a.state == state).count();

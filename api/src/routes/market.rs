@@ -440,7 +440,8 @@ fn indicators_for(
 #[schema(example = json!({
     "symbol": "AAPL", "price": 244.87, "previous_close": 124.808, "change": 120.062,
     "change_percent": 96.19735914364463, "day_high": 246.01, "day_low": 243.16,
-    "volume": 32129951, "market_state": null, "currency": "USD",
+    "volume": 32129951, "market_state": "CLOSED", "market_state_source": "calendar",
+    "currency": "USD",
     "time": "2025-02-19T21:00:01Z", "age_seconds": 12.5, "source": "collector"
 }))]
 pub struct QuoteView {
@@ -454,14 +455,27 @@ pub struct QuoteView {
     pub day_high: Option<f64>,
     pub day_low: Option<f64>,
     pub volume: Option<u64>,
-    /// Yahoo's market state (`REGULAR`, `PRE`, `POST`, `CLOSED`).
+    /// The market state (`REGULAR`, `PRE`, `POST`, `CLOSED`): from the exchange calendar when
+    /// it is known and the symbol trades on it, else Yahoo's.
     pub market_state: Option<String>,
+    /// Where `market_state` came from; `null` with it.
+    pub market_state_source: Option<MarketStateSource>,
     pub currency: Option<String>,
     /// When the source priced it.
     pub time: DateTime<Utc>,
     /// Seconds since `time`.
     pub age_seconds: f64,
     pub source: Source,
+}
+
+/// Where a quote's `market_state` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketStateSource {
+    /// The stored exchange calendar (Alpaca's `/v2/calendar`).
+    Calendar,
+    /// Yahoo's own field of the quote.
+    Yahoo,
 }
 
 #[utoipa::path(
@@ -501,6 +515,32 @@ pub async fn quote(
             Source::Collector,
         ),
     };
+    // The market state from the exchange calendar when it is known and the symbol trades on
+    // it (not a crypto pair, a currency or a future: `-` or `=` in Yahoo's symbol), else
+    // Yahoo's own field.
+    let calendar_state = if quote.symbol.contains(['-', '=']) {
+        None
+    } else {
+        crate::routes::trades::market_calendar(&state)
+            .await
+            .and_then(|m| m.session_at(Utc::now()))
+            .map(|session| match session {
+                exporter_trading::Session::PreMarket => "PRE",
+                exporter_trading::Session::Regular => "REGULAR",
+                exporter_trading::Session::AfterHours => "POST",
+                exporter_trading::Session::Closed => "CLOSED",
+            })
+    };
+    let (market_state, market_state_source) = match calendar_state {
+        Some(state) => (Some(state.to_owned()), Some(MarketStateSource::Calendar)),
+        None => (
+            quote.market_state.clone(),
+            quote
+                .market_state
+                .as_ref()
+                .map(|_| MarketStateSource::Yahoo),
+        ),
+    };
     let change = quote.previous_close.map(|p| quote.price - p);
     let change_percent = quote
         .previous_close
@@ -516,7 +556,8 @@ pub async fn quote(
         day_high: quote.day_high,
         day_low: quote.day_low,
         volume: quote.volume,
-        market_state: quote.market_state,
+        market_state,
+        market_state_source,
         currency: quote.currency,
         time: quote.time,
         source,

@@ -81,6 +81,7 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(trades::stats))
         .routes(routes!(trades::daily))
         .routes(routes!(trades::calendar))
+        .routes(routes!(trades::cash_flows))
         .routes(routes!(metrics::history))
         .routes(routes!(logs::logs))
         .routes(routes!(alerts::alerts))

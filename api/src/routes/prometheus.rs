@@ -412,7 +412,7 @@ async fn add_realised_pnl(state: &AppState, rows: &[LatestSample], exposition: &
     let cached = state.trades.try_lock().ok().and_then(|cache| {
         cache
             .as_ref()
-            .map(|(version, trades)| (*version, trades.clone()))
+            .map(|(version, trades, _)| (*version, trades.clone()))
     });
     let current = state.store.fills_version().await.ok();
     if cached.as_ref().map(|(version, _)| *version) != current {

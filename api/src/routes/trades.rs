@@ -1,8 +1,10 @@
-//! `/trades/*`: fills, open and closed trades, statistics, daily P&L and the P&L calendar,
-//! computed with `exporter-trading` from the fills and equity history in the store (lots matched
-//! by `trading.cost_basis`). Trades are rebuilt only when the fill table changed (a count and a
-//! timestamp tell), so repeated requests are cheap. Fills, trades and daily P&L also come as
-//! CSV ([`super::csv`]).
+//! `/trades/*`: fills, open and closed trades, statistics, daily P&L, the P&L calendar and the
+//! cash flows (fees, income, deposits, withdrawals), computed with `exporter-trading` from the
+//! fills, non-trade activities and equity history in the store (lots matched by
+//! `trading.cost_basis`, fees naming an order charged to its trade). Trades are rebuilt only
+//! when the fills or activities changed (counts and timestamps tell), so repeated requests are
+//! cheap. Days, calendar cells and fills are marked with the stored market calendar when it is
+//! known. Fills, trades and daily P&L also come as CSV ([`super::csv`]).
 
 use std::sync::Arc;
 
@@ -14,8 +16,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrder, OpenOrders};
 use exporter_store::FillsVersion;
 use exporter_trading::{
-    DailyPnl, MonthCalendar, MonthSummary, Statistics, Trade, TradeStatus, cents, daily_pnl,
-    month_calendar, statistics, trading_day, year_calendar,
+    CalendarDay, CashFlow, DailyPnl, MarketCalendar, MarketDayKind, MonthCalendar, MonthSummary,
+    Session, Statistics, Trade, TradeStatus, cents, daily_pnl, daily_pnl_with_cash, month_calendar,
+    statistics, trading_day, year_calendar,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -28,27 +31,77 @@ use crate::error::Problem;
 use crate::extract::{AppQuery, NoParams, de};
 use crate::{ApiError, AppState};
 
-/// The trades of the current fill table, and which version of it they were built from.
-pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>)>>>;
+/// The trades and cash flows of the current fill and activity tables, and which version of
+/// them they were built from.
+pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>, Arc<Vec<CashFlow>>)>>>;
 
-/// Every trade, rebuilt when the fills changed.
-pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+/// Every trade (with the fees naming their orders) and every cash flow, rebuilt when the fills
+/// or the activities changed.
+async fn account(state: &AppState) -> Result<(Arc<Vec<Trade>>, Arc<Vec<CashFlow>>), ApiError> {
     let version = state.store.fills_version().await?;
     let mut cache = state.trades.lock().await;
-    if let Some((built_from, trades)) = cache.as_ref()
+    if let Some((built_from, trades, flows)) = cache.as_ref()
         && *built_from == version
     {
-        return Ok(trades.clone());
+        return Ok((trades.clone(), flows.clone()));
     }
     let fills = state.store.fills().await?;
-    let method = state.cost_basis;
-    let trades = Arc::new(
-        tokio::task::spawn_blocking(move || exporter_trading::trades_from_records(fills, method))
-            .await
-            .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?,
-    );
-    *cache = Some((version, trades.clone()));
-    Ok(trades)
+    let activities = state.store.cash_activities().await?;
+    let (method, tz) = (state.cost_basis, state.timezone);
+    let (trades, flows) = tokio::task::spawn_blocking(move || {
+        exporter_trading::account_from_records(fills, &activities, method, tz)
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?;
+    let (trades, flows) = (Arc::new(trades), Arc::new(flows));
+    *cache = Some((version, trades.clone(), flows.clone()));
+    Ok((trades, flows))
+}
+
+/// Every trade, rebuilt when the fills or activities changed.
+pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
+    Ok(account(state).await?.0)
+}
+
+/// The stored market calendar (`None` while unknown: no broker keys, or not fetched yet).
+pub(crate) async fn market_calendar(state: &AppState) -> Option<MarketCalendar> {
+    match state.store.market_calendar().await {
+        Ok(Some(message)) => MarketCalendar::from_message(&message)
+            .map_err(
+                |err| tracing::warn!(error = %err, "the stored market calendar cannot be used"),
+            )
+            .ok(),
+        Ok(None) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "the market calendar could not be read; days are not marked");
+            None
+        }
+    }
+}
+
+/// The dates of `[first, last]` the calendar marks `kind`.
+fn dates_of_kind(
+    market: Option<&MarketCalendar>,
+    first: NaiveDate,
+    last: NaiveDate,
+    kind: MarketDayKind,
+) -> Vec<NaiveDate> {
+    let Some(market) = market else {
+        return Vec::new();
+    };
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| market.day_kind(*d) == Some(kind))
+        .collect()
+}
+
+/// The name of a market-day kind or a session as in JSON (`early_close`, `after_hours`).
+fn snake_name(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
 }
 
 /// Equity history in the trading crate's terms.
@@ -329,6 +382,48 @@ fn trade_row(trade: &Trade) -> Vec<String> {
     ]
 }
 
+/// A fill of `GET /trades/fills`: the stored fill (the fields of `FillRecord`; a
+/// `sell_short` listed as a sell, the fee in cents) with its session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FillView {
+    /// The broker's (or the trading system's) unique execution id.
+    pub id: String,
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Positive quantity.
+    pub quantity: Decimal,
+    pub price: Decimal,
+    /// Commission and fees of this execution, in cents as booked.
+    pub fee: Decimal,
+    pub time: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Strategy tag, when the trading system knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The exchange session it executed in; null while the market calendar is unknown.
+    #[schema(value_type = Option<crate::schema::Session>)]
+    pub session: Option<Session>,
+}
+
+impl FillView {
+    fn new(fill: FillRecord, session: Option<Session>) -> Self {
+        Self {
+            id: fill.id,
+            symbol: fill.symbol,
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            fee: fill.fee,
+            time: fill.time,
+            order_id: fill.order_id,
+            strategy: fill.strategy,
+            session,
+        }
+    }
+}
+
 /// `GET /trades/fills` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FillPage {
@@ -337,14 +432,14 @@ pub struct FillPage {
     pub limit: u64,
     pub offset: u64,
     /// Newest first; fees in cents as booked.
-    pub fills: Vec<FillRecord>,
+    pub fills: Vec<FillView>,
 }
 
 #[utoipa::path(
     get, path = "/trades/fills", operation_id = "list_fills", tag = "trading",
     params(FillListParams),
     responses(
-        (status = 200, description = "Stored fills, newest first; or a CSV attachment, one fill a row", content(
+        (status = 200, description = "Stored fills, newest first, each with its session; or a CSV attachment, one fill a row", content(
             (FillPage = "application/json"),
             (String = "text/csv"),
         )),
@@ -386,6 +481,8 @@ pub async fn fills(
             ..f
         })
         .collect();
+    let market = market_calendar(&state).await;
+    let session = |f: &FillRecord| market.as_ref().and_then(|m| m.session_at(f.time));
     if format == Format::Csv {
         let rows = page.iter().map(|f| {
             vec![
@@ -398,18 +495,27 @@ pub async fn fills(
                 f.fee.to_string(),
                 f.order_id.clone().unwrap_or_default(),
                 f.strategy.clone().unwrap_or_default(),
+                session(f).map(snake_name).unwrap_or_default(),
             ]
         });
         let columns = [
             "id", "time", "symbol", "side", "quantity", "price", "fee", "order_id", "strategy",
+            "session",
         ];
         return Ok(csv::attachment("fills.csv", csv::table(&columns, rows)));
     }
+    let fills = page
+        .into_iter()
+        .map(|fill| {
+            let session = session(&fill);
+            FillView::new(fill, session)
+        })
+        .collect();
     Ok(Json(FillPage {
         total: total as u64,
         limit: limit as u64,
         offset: offset as u64,
-        fills: page,
+        fills,
     })
     .into_response())
 }
@@ -510,6 +616,12 @@ pub struct DailyRow<'a> {
     pub day: &'a DailyPnl,
     /// That day's last equity minus the previous day's; null without equity on both.
     pub equity_change: Option<Decimal>,
+    /// The day's P&L by the equity: `equity_change − net_deposits` (what moved the equity other
+    /// than deposits and withdrawals); null with `equity_change`.
+    pub equity_pnl: Option<Decimal>,
+    /// What the day was on the exchange; null while the market calendar is unknown.
+    #[schema(value_type = Option<crate::schema::MarketDayKind>)]
+    pub market_day: Option<MarketDayKind>,
 }
 
 /// `GET /trades/daily-pnl` answer.
@@ -524,7 +636,7 @@ pub struct DailyPnlPage<'a> {
     get, path = "/trades/daily-pnl", operation_id = "daily_pnl", tag = "trading",
     params(DailyParams),
     responses(
-        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses and the equity change; or a CSV attachment, one day a row", content(
+        (status = 200, description = "One row per day with realised P&L, fees, trades closed, wins, losses, account fees, income, net deposits, net P&L, the equity change, the equity P&L (equity change − net deposits) and the market day; or a CSV attachment, one day a row", content(
             (DailyPnlPage = "application/json"),
             (String = "text/csv"),
         )),
@@ -539,8 +651,8 @@ pub async fn daily(
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
     let (start, end) = (params.start_date, params.end_date);
-    let trades = trades(&state).await?;
-    let rows = daily_pnl(&trades, state.timezone, start, end);
+    let (trades, flows) = account(&state).await?;
+    let rows = daily_pnl_with_cash(&trades, &flows, state.timezone, start, end);
     // Equity change per day: that day's last equity minus the previous day's.
     let mut by_day = std::collections::BTreeMap::new();
     for point in equity(&state).await? {
@@ -554,6 +666,9 @@ pub async fn daily(
                 .map(|(_, previous)| cents(today - previous))
         })
     };
+    let market = market_calendar(&state).await;
+    let mark = |row: &DailyPnl| market.as_ref().and_then(|m| m.day_kind(row.date));
+    let equity_pnl = |row: &DailyPnl| change(row).map(|c| c - row.net_deposits);
     if format == Format::Csv {
         let columns = [
             "date",
@@ -562,7 +677,13 @@ pub async fn daily(
             "trades_closed",
             "wins",
             "losses",
+            "account_fees",
+            "income",
+            "net_deposits",
+            "net_pnl",
             "equity_change",
+            "equity_pnl",
+            "market_day",
         ];
         let lines = rows.iter().map(|row| {
             vec![
@@ -572,7 +693,13 @@ pub async fn daily(
                 row.trades_closed.to_string(),
                 row.wins.to_string(),
                 row.losses.to_string(),
+                row.account_fees.to_string(),
+                row.income.to_string(),
+                row.net_deposits.to_string(),
+                row.net_pnl.to_string(),
                 csv::optional(change(row)),
+                csv::optional(equity_pnl(row)),
+                mark(row).map(snake_name).unwrap_or_default(),
             ]
         });
         return Ok(csv::attachment(
@@ -585,6 +712,8 @@ pub async fn daily(
         .map(|day| DailyRow {
             day,
             equity_change: change(day),
+            equity_pnl: equity_pnl(day),
+            market_day: mark(day),
         })
         .collect();
     Ok(Json(DailyPnlPage {
@@ -609,14 +738,99 @@ pub struct CalendarParams {
     pub month: Option<i64>,
 }
 
+/// A date of the month grid, with what it was on the exchange.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarCell {
+    #[serde(flatten)]
+    #[schema(value_type = crate::schema::CalendarDay)]
+    pub day: CalendarDay,
+    /// Null while the market calendar is unknown.
+    #[schema(value_type = Option<crate::schema::MarketDayKind>)]
+    pub market_day: Option<MarketDayKind>,
+}
+
+/// A month laid out as Monday-first weeks, its cells marked by the market calendar.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthGrid {
+    pub year: i32,
+    /// 1 = January.
+    #[schema(minimum = 1, maximum = 12)]
+    pub month: u32,
+    /// Rows of seven cells, Monday first; cells outside the month are null.
+    pub weeks: Vec<Vec<Option<CalendarCell>>>,
+    /// Sum of each row's P&L, one per entry of `weeks`.
+    pub week_totals: Vec<Decimal>,
+    pub month_total: Decimal,
+    /// Null when the month has no trading day.
+    #[schema(value_type = Option<crate::schema::CalendarDay>)]
+    pub best_day: Option<CalendarDay>,
+    /// Null when the month has no trading day.
+    #[schema(value_type = Option<crate::schema::CalendarDay>)]
+    pub worst_day: Option<CalendarDay>,
+    /// Dates in the month with trading.
+    pub trading_days: u32,
+    /// The month's exchange holidays (weekdays without a session); empty while the market
+    /// calendar is unknown.
+    pub holidays: Vec<NaiveDate>,
+    /// The month's sessions closing early; empty while the market calendar is unknown.
+    pub early_closes: Vec<NaiveDate>,
+}
+
+impl MonthGrid {
+    fn new(
+        calendar: MonthCalendar,
+        market: Option<&MarketCalendar>,
+        (holidays, early_closes): (Vec<NaiveDate>, Vec<NaiveDate>),
+    ) -> Self {
+        let weeks = calendar
+            .weeks
+            .into_iter()
+            .map(|week| {
+                week.into_iter()
+                    .map(|cell| {
+                        cell.map(|day| CalendarCell {
+                            market_day: market.and_then(|m| m.day_kind(day.date)),
+                            day,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            year: calendar.year,
+            month: calendar.month,
+            weeks,
+            week_totals: calendar.week_totals,
+            month_total: calendar.month_total,
+            best_day: calendar.best_day,
+            worst_day: calendar.worst_day,
+            trading_days: calendar.trading_days,
+            holidays,
+            early_closes,
+        }
+    }
+}
+
+/// One month of a year's summary, with its holidays and early closes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthSummaryView {
+    #[serde(flatten)]
+    #[schema(value_type = crate::schema::MonthSummary)]
+    pub summary: MonthSummary,
+    /// The month's exchange holidays; empty while the market calendar is unknown.
+    pub holidays: Vec<NaiveDate>,
+    /// The month's sessions closing early; empty while the market calendar is unknown.
+    pub early_closes: Vec<NaiveDate>,
+}
+
 /// A month of the P&L calendar.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MonthAnswer {
     /// The trading time zone (IANA name).
     pub timezone: &'static str,
-    /// Monday-first weeks, week totals, month total, best and worst day.
-    #[schema(value_type = crate::schema::MonthCalendar)]
-    pub calendar: MonthCalendar,
+    /// Monday-first weeks, week totals, month total, best and worst day, holidays and early
+    /// closes.
+    pub calendar: MonthGrid,
 }
 
 /// A year of the P&L calendar.
@@ -626,8 +840,9 @@ pub struct YearAnswer {
     pub timezone: &'static str,
     pub year: i32,
     /// The 12 months.
-    #[schema(value_type = Vec<crate::schema::MonthSummary>)]
-    pub months: Vec<MonthSummary>,
+    pub months: Vec<MonthSummaryView>,
+    /// Whether the market calendar is known (else no holiday or early close is listed).
+    pub market_calendar_known: bool,
 }
 
 /// `GET /trades/pnl-calendar` answer: a month with `month`, else the year.
@@ -661,19 +876,88 @@ pub async fn calendar(
         NaiveDate::from_ymd_opt(year, 1, 1),
         NaiveDate::from_ymd_opt(year, 12, 31),
     );
+    let market = market_calendar(&state).await;
+    let market = market.as_ref();
+    let holidays_and_early_closes = |month: u32| {
+        let marked = || {
+            let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+            let last = first
+                .checked_add_months(chrono::Months::new(1))?
+                .pred_opt()?;
+            Some((
+                dates_of_kind(market, first, last, MarketDayKind::Holiday),
+                dates_of_kind(market, first, last, MarketDayKind::EarlyClose),
+            ))
+        };
+        marked().unwrap_or_default()
+    };
     match month {
         Some(month) => {
             let calendar = month_calendar(&rows, year, month)
                 .map_err(|err| ApiError::bad("month", err.to_string()))?;
             Ok(Json(CalendarAnswer::Month(MonthAnswer {
                 timezone: state.timezone.name(),
-                calendar,
+                calendar: MonthGrid::new(calendar, market, holidays_and_early_closes(month)),
             })))
         }
         None => Ok(Json(CalendarAnswer::Year(YearAnswer {
             timezone: state.timezone.name(),
             year,
-            months: year_calendar(&rows, year),
+            months: year_calendar(&rows, year)
+                .into_iter()
+                .map(|summary| {
+                    let (holidays, early_closes) = holidays_and_early_closes(summary.month);
+                    MonthSummaryView {
+                        summary,
+                        holidays,
+                        early_closes,
+                    }
+                })
+                .collect(),
+            market_calendar_known: market.is_some(),
         }))),
     }
+}
+
+/// Query of `GET /trades/cash-flows`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CashFlowParams {
+    /// First day (the day the activity applies to).
+    #[serde(default, deserialize_with = "de::date")]
+    pub start_date: Option<NaiveDate>,
+    /// Last day.
+    #[serde(default, deserialize_with = "de::date")]
+    pub end_date: Option<NaiveDate>,
+}
+
+/// `GET /trades/cash-flows` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CashFlowPage<'a> {
+    /// Oldest first (by date, then id).
+    #[schema(value_type = Vec<crate::schema::CashFlow>)]
+    pub cash_flows: Vec<&'a CashFlow>,
+}
+
+#[utoipa::path(
+    get, path = "/trades/cash-flows", operation_id = "cash_flows", tag = "trading",
+    params(CashFlowParams),
+    responses(
+        (status = 200, description = "The account's non-trade activities as booked, oldest first: `kind` (fee, income, deposit, withdrawal, other), signed `amount` in cents, the `trade_id` a fee was charged to", body = CashFlowPage),
+        (status = 400, description = "A parameter is invalid; `parameter` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cash_flows(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<CashFlowParams>,
+) -> Result<Response, ApiError> {
+    let (start, end) = (params.start_date, params.end_date);
+    let (_, flows) = account(&state).await?;
+    let cash_flows = flows
+        .iter()
+        .filter(|f| within(Some(f.date), start, end))
+        .collect();
+    Ok(Json(CashFlowPage { cash_flows }).into_response())
 }

@@ -1,13 +1,25 @@
-//! `exporter-collector portfolio`: the account and its positions, and the daily equity history.
+//! `exporter-collector portfolio`: the account and its positions, the daily equity history,
+//! and the market calendar (Alpaca's `/v2/calendar` over [`CALENDAR_PAST_DAYS`] back and
+//! [`CALENDAR_FUTURE_DAYS`] ahead, checked against `/v2/clock`), at start and then daily.
 
 use exporter_alpaca::{Account, Client, Position, PositionSide};
 use exporter_protocol::SourceKind;
 use exporter_protocol::brokerage::{
     AccountSnapshot, EquityHistory, EquityPoint, PortfolioSnapshot, PositionSnapshot,
 };
+use exporter_protocol::calendar::{MarketCalendar, MarketSession};
 use rust_decimal::Decimal;
 
 use crate::{CollectorContext, CollectorError};
+
+/// Days of calendar asked for before today (labels a year of fills and P&L days).
+pub const CALENDAR_PAST_DAYS: i64 = 400;
+/// Days of calendar asked for after today.
+pub const CALENDAR_FUTURE_DAYS: i64 = 60;
+/// How often the calendar is fetched again.
+pub const CALENDAR_REFRESH_SECONDS: u64 = 24 * 3600;
+/// The exchange time zone of Alpaca's calendar hours.
+const CALENDAR_TIMEZONE: chrono_tz::Tz = chrono_tz::America::New_York;
 
 /// Polls until shutdown.
 pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
@@ -15,6 +27,7 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
     let client = super::client(ctx)?;
     let mut snapshot_tick = crate::every(settings.alpaca.portfolio_interval_seconds);
     let mut history_tick = crate::every(settings.alpaca.history_interval_seconds);
+    let mut calendar_tick = crate::every(CALENDAR_REFRESH_SECONDS);
     tracing::info!(base_url = %settings.alpaca.base_url, "portfolio collector started");
     loop {
         tokio::select! {
@@ -46,8 +59,64 @@ pub async fn run(ctx: &CollectorContext) -> Result<(), CollectorError> {
                 }
                 Err(err) => super::on_error(ctx, "equity_history", "reading the portfolio history", err)?,
             },
+            _ = calendar_tick.tick() => match calendar(&client).await {
+                Ok(calendar) => {
+                    tracing::info!(first_date = %calendar.first_date, last_date = %calendar.last_date, days = calendar.days.len(), "market calendar fetched");
+                    ctx.publish(SourceKind::MarketCalendar, calendar);
+                }
+                Err(err) => super::on_error(ctx, "market_calendar", "reading the market calendar", err)?,
+            },
         }
     }
+}
+
+/// The calendar around today (New York date), checked against the clock: a clock that says
+/// open when the calendar says closed is logged (the calendar is still published: the clock
+/// is one instant, the calendar a range).
+async fn calendar(client: &Client) -> Result<MarketCalendar, exporter_alpaca::AlpacaError> {
+    let today = chrono::Utc::now()
+        .with_timezone(&CALENDAR_TIMEZONE)
+        .date_naive();
+    let first_date = today - chrono::Duration::days(CALENDAR_PAST_DAYS);
+    let last_date = today + chrono::Duration::days(CALENDAR_FUTURE_DAYS);
+    let days = client.calendar(first_date, last_date).await?;
+    let calendar = MarketCalendar {
+        timezone: CALENDAR_TIMEZONE.name().to_owned(),
+        first_date,
+        last_date,
+        days: days
+            .into_iter()
+            .filter(|d| d.open < d.close && d.date >= first_date && d.date <= last_date)
+            .map(|d| MarketSession {
+                date: d.date,
+                open: d.open,
+                close: d.close,
+                session_open: d.session_open,
+                session_close: d.session_close,
+            })
+            .collect(),
+    };
+    match client.clock().await {
+        Ok(clock) => {
+            let now = clock.timestamp.naive_local();
+            let listed = calendar
+                .days
+                .iter()
+                .find(|d| d.date == now.date())
+                .is_some_and(|d| now.time() >= d.open && now.time() < d.close);
+            if listed != clock.is_open {
+                tracing::warn!(
+                    clock_is_open = clock.is_open,
+                    calendar_is_open = listed,
+                    "Alpaca's clock and calendar disagree about the market now"
+                );
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the market clock failed; the calendar alone is used")
+        }
+    }
+    Ok(calendar)
 }
 
 async fn snapshot(client: &Client) -> Result<PortfolioSnapshot, exporter_alpaca::AlpacaError> {

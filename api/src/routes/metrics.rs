@@ -340,15 +340,15 @@ pub async fn history(
         "1h" => ServedResolution::Hour,
         _ => ServedResolution::Raw,
     };
-    if agg == Aggregation::Rate {
+    // An empty range (`from` at or after `to`) holds no point.
+    let series = if from >= to {
+        Vec::new()
+    } else if agg == Aggregation::Rate {
         let step = plan.step_seconds as f64;
-        // An empty range (`from` at or after `to`) holds no point.
-        let increases = if from < to {
-            state.store.counter_increase(&query).await?
-        } else {
-            Vec::new()
-        };
-        let series = increases
+        state
+            .store
+            .counter_increase(&query)
+            .await?
             .into_iter()
             .map(|s| HistorySeries {
                 source: s.source,
@@ -363,45 +363,34 @@ pub async fn history(
                     })
                     .collect(),
             })
-            .collect();
-        return Ok(Json(History {
-            name,
-            from: plan.from,
-            to: plan.to,
-            step_seconds: plan.step_seconds,
-            agg,
-            resolution,
-            series,
-        }));
-    }
-    // An empty range (`from` at or after `to`) holds no point.
-    let stored = if from < to {
-        state.store.history(&query).await?
+            .collect()
     } else {
-        Vec::new()
+        state
+            .store
+            .history(&query)
+            .await?
+            .into_iter()
+            .map(|s| HistorySeries {
+                source: s.source,
+                host: s.host,
+                labels: s.labels,
+                points: s
+                    .buckets
+                    .into_iter()
+                    .map(|b| HistoryPoint {
+                        time: b.time,
+                        value: match agg {
+                            Aggregation::Min => b.min,
+                            Aggregation::Max => b.max,
+                            Aggregation::Last => b.last,
+                            Aggregation::Count => b.count as f64,
+                            Aggregation::Avg | Aggregation::Rate => b.avg,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
     };
-    let series = stored
-        .into_iter()
-        .map(|s| HistorySeries {
-            source: s.source,
-            host: s.host,
-            labels: s.labels,
-            points: s
-                .buckets
-                .into_iter()
-                .map(|b| HistoryPoint {
-                    time: b.time,
-                    value: match agg {
-                        Aggregation::Min => b.min,
-                        Aggregation::Max => b.max,
-                        Aggregation::Last => b.last,
-                        Aggregation::Count => b.count as f64,
-                        Aggregation::Avg | Aggregation::Rate => b.avg,
-                    },
-                })
-                .collect(),
-        })
-        .collect();
     Ok(Json(History {
         name,
         from: plan.from,

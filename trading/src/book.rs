@@ -32,7 +32,8 @@ struct SymbolBook {
 impl SymbolBook {
     /// Rebuilds from the last flat point before fill index `from` (the first fill that may have
     /// changed): `flat_before` is only trusted below `from`, where `fills` did not move.
-    fn rebuild_from(&mut self, from: usize, method: CostBasis) {
+    /// Returns the trades taken out (as they were) and the index of the first trade put back.
+    fn rebuild_from(&mut self, from: usize, method: CostBasis) -> (Vec<Trade>, usize) {
         let cut = self
             .flat_before
             .iter()
@@ -48,7 +49,7 @@ impl SymbolBook {
                 .partition_point(|t| (t.opened_at, &t.id) <= (last.time, &last.id)),
             None => 0,
         };
-        self.trades.truncate(keep);
+        let removed: Vec<Trade> = self.trades.drain(keep..).collect();
         self.trades
             .extend(build_trades_with(&self.fills[cut..], method));
         self.flat_before.retain(|&i| i < cut);
@@ -62,6 +63,7 @@ impl SymbolBook {
             }
             position += fill.side.sign() * fill.quantity;
         }
+        (removed, keep)
     }
 
     /// Where `fill` goes in `(time, id)` order.
@@ -69,6 +71,15 @@ impl SymbolBook {
         self.fills
             .partition_point(|f| (f.time, &f.id) < (fill.time, &fill.id))
     }
+}
+
+/// What one [`TradeBook::apply_tracked`] changed.
+#[derive(Debug, Default)]
+pub struct BookChange {
+    /// The trades taken out, as they were before the fill.
+    pub removed: Vec<Trade>,
+    /// Per symbol rebuilt: the index in [`TradeBook::trades_of`] from which its trades are new.
+    pub rebuilt: Vec<(String, usize)>,
 }
 
 /// Every symbol's trades, kept up to date fill by fill (see the [module documentation](self)).
@@ -114,6 +125,11 @@ impl TradeBook {
         book
     }
 
+    /// How lots are matched.
+    pub fn method(&self) -> CostBasis {
+        self.method
+    }
+
     /// Number of fills held.
     pub fn fill_count(&self) -> usize {
         self.symbol_of.len()
@@ -123,13 +139,21 @@ impl TradeBook {
     /// it touches, from the last flat point before it. Returns false when the fill is already
     /// held exactly so (nothing changed).
     pub fn apply(&mut self, fill: Fill) -> bool {
+        self.apply_tracked(fill).is_some()
+    }
+
+    /// [`apply`](Self::apply), saying what changed: the trades taken out (as they were) and,
+    /// per symbol rebuilt, the index from which its trades were put back. `None` when the fill
+    /// was already held exactly so.
+    pub fn apply_tracked(&mut self, fill: Fill) -> Option<BookChange> {
+        let mut change = BookChange::default();
         let mut from_old: Option<(String, usize)> = None;
         if let Some(old_symbol) = self.symbol_of.get(&fill.id).cloned()
             && let Some(book) = self.symbols.get_mut(&old_symbol)
             && let Some(index) = book.fills.iter().position(|f| f.id == fill.id)
         {
             if book.fills[index] == fill {
-                return false;
+                return None;
             }
             book.fills.remove(index);
             from_old = Some((old_symbol, index));
@@ -144,15 +168,29 @@ impl TradeBook {
             Some((old_symbol, index)) if old_symbol == symbol => from_new = from_new.min(index),
             Some((old_symbol, index)) => {
                 if let Some(old) = self.symbols.get_mut(&old_symbol) {
-                    old.rebuild_from(index, self.method);
+                    let (removed, first_new) = old.rebuild_from(index, self.method);
+                    change.removed.extend(removed);
+                    change.rebuilt.push((old_symbol, first_new));
                 }
             }
             None => {}
         }
         if let Some(book) = self.symbols.get_mut(&symbol) {
-            book.rebuild_from(from_new, self.method);
+            let (removed, first_new) = book.rebuild_from(from_new, self.method);
+            change.removed.extend(removed);
+            change.rebuilt.push((symbol, first_new));
         }
-        true
+        Some(change)
+    }
+
+    /// The symbol the fill `id` is held under.
+    pub fn symbol_of(&self, id: &str) -> Option<&str> {
+        self.symbol_of.get(id).map(String::as_str)
+    }
+
+    /// Every symbol with fills.
+    pub fn symbols(&self) -> impl Iterator<Item = &str> {
+        self.symbols.keys().map(String::as_str)
     }
 
     /// The trades of one symbol, in opening order.

@@ -171,32 +171,49 @@ pub fn charge_order_fees(
         let Some(&index) = trade_of_order.get(order) else {
             continue;
         };
-        let fee = -flow.amount;
-        let trade = &mut trades[index];
-        trade.fees += fee;
-        trade.realised_pnl -= fee;
-        let realisation = Realisation {
-            time: fee_time(flow.date, last_fill_of_order.get(order).copied(), tz),
-            fill_id: flow.id.clone(),
-            quantity: Decimal::ZERO,
-            gross_pnl: Decimal::ZERO,
-            fees: fee,
-            pnl: -fee,
-        };
-        let at = trade
-            .realisations
-            .partition_point(|r| r.time <= realisation.time);
-        trade.realisations.insert(at, realisation);
-        flow.trade_id = Some(trade.id.clone());
+        let last_fill = last_fill_of_order.get(order).copied();
+        charge_fee(&mut trades[index], flow, last_fill, tz);
         charged[index] = true;
     }
     for (trade, _) in trades.iter_mut().zip(charged).filter(|(_, c)| *c) {
-        let entry = trade.entry_price * trade.entry_quantity;
-        if trade.is_closed() && !entry.is_zero() {
-            trade.return_percent = Some(ratio_number(
-                trade.realised_pnl / entry * Decimal::ONE_HUNDRED,
-            ));
-        }
+        rebase_return(trade);
+    }
+}
+
+/// Charges one fee `flow` (naming an order whose last fill was at `last_fill`) to `trade`, as
+/// [`charge_order_fees`] does, and records the trade's id in the flow.
+pub(crate) fn charge_fee(
+    trade: &mut Trade,
+    flow: &mut CashFlow,
+    last_fill: Option<DateTime<Utc>>,
+    tz: Tz,
+) {
+    let fee = -flow.amount;
+    trade.fees += fee;
+    trade.realised_pnl -= fee;
+    let realisation = Realisation {
+        time: fee_time(flow.date, last_fill, tz),
+        fill_id: flow.id.clone(),
+        quantity: Decimal::ZERO,
+        gross_pnl: Decimal::ZERO,
+        fees: fee,
+        pnl: -fee,
+    };
+    let at = trade
+        .realisations
+        .partition_point(|r| r.time <= realisation.time);
+    trade.realisations.insert(at, realisation);
+    flow.trade_id = Some(trade.id.clone());
+}
+
+/// A closed trade's `return_percent` taken again over its entry notional, once fees were
+/// charged to it.
+pub(crate) fn rebase_return(trade: &mut Trade) {
+    let entry = trade.entry_price * trade.entry_quantity;
+    if trade.is_closed() && !entry.is_zero() {
+        trade.return_percent = Some(ratio_number(
+            trade.realised_pnl / entry * Decimal::ONE_HUNDRED,
+        ));
     }
 }
 

@@ -175,6 +175,18 @@ pub fn daily_pnl_with_cash(
             }
         }
     }
+    with_cash(days, flows, from, to)
+}
+
+/// The day rows of trades (`days`, any order) with the cash flows of `flows` in range added,
+/// `net_pnl` set, in date order.
+fn with_cash(
+    mut days: DayTable,
+    flows: &[CashFlow],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Vec<DailyPnl> {
+    let in_range = |date: NaiveDate| from.is_none_or(|f| date >= f) && to.is_none_or(|t| date <= t);
     for flow in flows.iter().filter(|f| in_range(f.date)) {
         match flow.kind {
             CashKind::Fee if flow.trade_id.is_none() => {
@@ -193,4 +205,20 @@ pub fn daily_pnl_with_cash(
     }
     rows.sort_unstable_by_key(|row| row.date);
     rows
+}
+
+/// [`daily_pnl_with_cash`] from day rows of the trades already summed (`rows`, date order,
+/// each date once): what [`crate::Ledger`] keeps.
+pub(crate) fn rows_with_cash(
+    rows: Vec<DailyPnl>,
+    flows: &[CashFlow],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Vec<DailyPnl> {
+    let mut days = DayTable::default();
+    for (slot, row) in rows.iter().enumerate() {
+        days.index.insert(row.date, slot);
+    }
+    days.rows = rows;
+    with_cash(days, flows, from, to)
 }

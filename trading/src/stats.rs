@@ -245,7 +245,7 @@ pub fn statistics(trades: &[Trade], equity: &[EquityPoint]) -> Statistics {
         },
     );
 
-    let mut per_symbol: Vec<SymbolStatistics> = per_symbol
+    let per_symbol: Vec<SymbolStatistics> = per_symbol
         .into_iter()
         .map(|(symbol, acc)| SymbolStatistics {
             symbol: symbol.to_owned(),
@@ -256,8 +256,70 @@ pub fn statistics(trades: &[Trade], equity: &[EquityPoint]) -> Statistics {
             win_rate: ratio(Decimal::from(acc.wins), Decimal::from(acc.closed_trades)),
         })
         .collect();
-    per_symbol.sort_unstable_by(|a, b| a.symbol.cmp(&b.symbol));
+    finish(
+        Totals {
+            closed_trades,
+            open_trades,
+            wins,
+            losses,
+            breakeven,
+            gross_profit,
+            gross_loss,
+            total_fees,
+            largest_win,
+            largest_loss,
+            duration_seconds_sum,
+            longest_win_streak,
+            longest_loss_streak,
+            max_drawdown,
+            per_symbol,
+        },
+        equity,
+    )
+}
 
+/// The sums and extremes of the closed trades, from which [`finish`] derives the figures.
+#[derive(Debug)]
+pub(crate) struct Totals {
+    pub(crate) closed_trades: usize,
+    pub(crate) open_trades: usize,
+    pub(crate) wins: usize,
+    pub(crate) losses: usize,
+    pub(crate) breakeven: usize,
+    pub(crate) gross_profit: Decimal,
+    pub(crate) gross_loss: Decimal,
+    pub(crate) total_fees: Decimal,
+    pub(crate) largest_win: Option<Decimal>,
+    pub(crate) largest_loss: Option<Decimal>,
+    pub(crate) duration_seconds_sum: i128,
+    pub(crate) longest_win_streak: usize,
+    pub(crate) longest_loss_streak: usize,
+    pub(crate) max_drawdown: Option<Drawdown>,
+    /// Any order (sorted here).
+    pub(crate) per_symbol: Vec<SymbolStatistics>,
+}
+
+/// [`Statistics`] from the totals of the closed trades and the equity points; shared by
+/// [`statistics`] and [`crate::Ledger`], so both give the same figures.
+pub(crate) fn finish(totals: Totals, equity: &[EquityPoint]) -> Statistics {
+    let Totals {
+        closed_trades,
+        open_trades,
+        wins,
+        losses,
+        breakeven,
+        gross_profit,
+        gross_loss,
+        total_fees,
+        largest_win,
+        largest_loss,
+        duration_seconds_sum,
+        longest_win_streak,
+        longest_loss_streak,
+        max_drawdown,
+        mut per_symbol,
+    } = totals;
+    per_symbol.sort_unstable_by(|a, b| a.symbol.cmp(&b.symbol));
     let net_pnl = gross_profit + gross_loss;
     let count = Decimal::from(closed_trades);
     let average_win = quotient(gross_profit, Decimal::from(wins));

@@ -34,7 +34,7 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     /// How exits are matched to lots (`trading.cost_basis`).
     pub cost_basis: exporter_trading::CostBasis,
-    /// Trades built from the stored fills, rebuilt only when the fills changed.
+    /// The account's trading ledger, built at first use, then kept up to date fill by fill.
     pub trades: crate::routes::trades::TradesCache,
     /// The latest tunnel report of each host's supervisor, kept from NATS.
     pub tunnels: Arc<

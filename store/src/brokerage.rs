@@ -11,14 +11,34 @@ use rust_decimal::Decimal;
 use crate::{Store, StoreError};
 
 /// Changes whenever a fill or a cash activity is added or changed (trades carry the fees of
-/// the activities that name their orders, so both are their inputs).
+/// the activities that name their orders, so both are their inputs). Cheap: an index lookup for
+/// the fills, a count of the (small) activity table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FillsVersion {
-    pub count: i64,
-    pub last_received: Option<DateTime<Utc>>,
+    /// The newest `change_seq` of the fill table (0 without fills): the order in which fills
+    /// were stored or corrected.
+    pub fill_seq: i64,
     pub cash_count: i64,
     pub cash_last_received: Option<DateTime<Utc>>,
 }
+
+/// The advisory lock a writer of fills holds until its commit, so `change_seq` numbers become
+/// visible in order (a reader following them never skips a row committed late).
+pub(crate) const FILL_WRITE_LOCK: i64 = 0x6669_6c6c; // "fill"
+
+/// A fill row with its `change_seq`.
+type ChangeRow = (
+    i64,
+    String,
+    String,
+    String,
+    Decimal,
+    Decimal,
+    Decimal,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+);
 
 type CashRow = (
     String,
@@ -48,25 +68,53 @@ type FillRow = (
 type EquityRow = (DateTime<Utc>, Decimal, Option<Decimal>, Option<Decimal>);
 
 impl Store {
-    /// The version stamp of the fill table.
+    /// The version stamp of the fill and activity tables.
     pub async fn fills_version(&self) -> Result<FillsVersion, StoreError> {
-        let (count, last_received, cash_count, cash_last_received): (
-            i64,
-            Option<DateTime<Utc>>,
-            i64,
-            Option<DateTime<Utc>>,
-        ) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM fill), (SELECT max(received_at) FROM fill), \
-                    (SELECT count(*) FROM cash_activity), (SELECT max(received_at) FROM cash_activity)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (fill_seq, cash_count, cash_last_received): (i64, i64, Option<DateTime<Utc>>) =
+            sqlx::query_as(
+                "SELECT COALESCE((SELECT max(change_seq) FROM fill), 0), \
+                        (SELECT count(*) FROM cash_activity), \
+                        (SELECT max(received_at) FROM cash_activity)",
+            )
+            .fetch_one(&self.pool)
+            .await?;
         Ok(FillsVersion {
-            count,
-            last_received,
+            fill_seq,
             cash_count,
             cash_last_received,
         })
+    }
+
+    /// The fills stored or corrected after `change_seq` `after` (0: every fill), in that order,
+    /// each with its `change_seq`.
+    pub async fn fill_changes(&self, after: i64) -> Result<Vec<(i64, FillRecord)>, StoreError> {
+        let rows: Vec<ChangeRow> = sqlx::query_as(
+            "SELECT change_seq, fill_id, symbol, side, quantity, price, fee, time, order_id, \
+                    strategy \
+             FROM fill WHERE change_seq > $1 ORDER BY change_seq",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(seq, id, symbol, side, quantity, price, fee, time, order_id, strategy)| {
+                    let record = FillRecord {
+                        id,
+                        symbol,
+                        side,
+                        quantity,
+                        price,
+                        fee,
+                        time,
+                        order_id,
+                        strategy,
+                    };
+                    (seq, record)
+                },
+            )
+            .collect())
     }
 
     /// Every non-trade activity, oldest date first.

@@ -14,6 +14,7 @@ pub mod health;
 mod history;
 mod ingested;
 mod latest;
+mod ledger;
 pub mod log_query;
 mod logs;
 mod market;
@@ -35,6 +36,7 @@ pub use history::{
     HistoryBucket, HistoryPlan, HistoryQuery, IncreaseBucket, SeriesHistory, SeriesIncrease,
 };
 pub use latest::{Freshness, LatestSample};
+pub use ledger::LiveLedger;
 pub use logs::IncomingNotification;
 pub use partitions::{TierDisk, Tiers};
 pub use rollup::Resolution;
@@ -50,6 +52,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("building the trading ledger failed: {0}")]
+    Ledger(String),
 }
 
 /// Parses the URL; when it names no user (and `PGUSER` is unset), logs in as the operating

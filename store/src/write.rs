@@ -486,13 +486,19 @@ async fn insert_fills(
     }
     let fills: Vec<(&FillRecord, &str)> = merged.iter().map(|(f, o)| (f, *o)).collect();
     let side = |s: &str| if s == "buy" { "buy" } else { "sell" }.to_owned();
+    // Fills are numbered (`change_seq`) in commit order: one writer at a time until commit.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(crate::brokerage::FILL_WRITE_LOCK)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "INSERT INTO fill (fill_id, symbol, side, quantity, price, fee, time, order_id, strategy, origin) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], \
                               $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[]) \
          ON CONFLICT (fill_id) DO UPDATE SET \
            strategy = COALESCE(fill.strategy, excluded.strategy), \
-           fee = GREATEST(fill.fee, excluded.fee), received_at = now() \
+           fee = GREATEST(fill.fee, excluded.fee), received_at = now(), \
+           change_seq = nextval('fill_change_seq') \
          WHERE fill.strategy IS DISTINCT FROM COALESCE(fill.strategy, excluded.strategy) \
             OR fill.fee < excluded.fee",
     )

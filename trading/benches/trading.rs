@@ -4,7 +4,9 @@
 //! than the absolute times).
 //!
 //! Trades are built under both cost basis methods (FIFO lots and the moving average cost), and
-//! kept up to date incrementally by a `TradeBook` (one new fill, one late fill).
+//! kept up to date incrementally by a `TradeBook` (one new fill, one late fill) and by the
+//! `Ledger` the API keeps (its build, memory per fill, a new fill, and the statistics, daily
+//! P&L and first history page read from it).
 //!
 //! Run: `cargo bench -p exporter-trading --bench trading` (env `BENCH_FILLS`, default
 //! 1000000; `BENCH_RUNS`, default 3, the best run of each step is printed).
@@ -15,9 +17,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use exporter_trading::{
-    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, TradeBook, build_trades, build_trades_with,
-    daily_pnl, month_calendar, sample_fills, statistics, year_calendar,
+    CostBasis, DEFAULT_TIMEZONE, EquityPoint, Fill, Ledger, TradeBook, build_trades,
+    build_trades_with, daily_pnl, month_calendar, sample_fills, statistics, year_calendar,
 };
+
+/// Resident memory of this process, from /proc (0 where there is none).
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
 use rust_decimal::Decimal;
 
 /// Best wall time of `runs` calls of `step`, and the last result.
@@ -105,6 +115,51 @@ fn main() {
     });
     let (list_time, listed) = best_of(runs, || book.trades().len());
     black_box(listed);
+    drop(book);
+
+    // The ledger (what the API and the alert engine keep): its build, memory, a new fill and
+    // the answers read from its sums.
+    let records: Vec<exporter_protocol::brokerage::FillRecord> = fills
+        .iter()
+        .map(|f| exporter_protocol::brokerage::FillRecord {
+            id: f.id.clone(),
+            symbol: f.symbol.clone(),
+            side: if f.side == exporter_trading::Side::Buy {
+                "buy"
+            } else {
+                "sell"
+            }
+            .into(),
+            quantity: f.quantity,
+            price: f.price,
+            fee: f.fee,
+            time: f.time,
+            order_id: Some(format!("order-{}", f.id)),
+            strategy: f.strategy.clone(),
+        })
+        .collect();
+    let resident_before = resident_bytes();
+    let start = Instant::now();
+    let mut ledger = Ledger::from_records(records, &[], CostBasis::Fifo, DEFAULT_TIMEZONE);
+    let ledger_build = start.elapsed();
+    let ledger_bytes = resident_bytes().saturating_sub(resident_before);
+    let (ledger_new, _) = best_of(runs, || {
+        serial += 1;
+        ledger.apply(exporter_protocol::brokerage::FillRecord {
+            id: format!("bench-ledger-{serial}"),
+            symbol: last.symbol.clone(),
+            side: if serial.is_multiple_of(2) { "buy" } else { "sell" }.into(),
+            quantity: last.quantity,
+            price: last.price,
+            fee: last.fee,
+            time: last.time + chrono::TimeDelta::seconds(serial as i64),
+            order_id: None,
+            strategy: None,
+        })
+    });
+    let (ledger_stats, _) = best_of(runs, || ledger.statistics(&equity));
+    let (ledger_daily, _) = best_of(runs, || ledger.daily_pnl(None, None).len());
+    let (ledger_page, _) = best_of(runs, || ledger.closed_newest_first(0).take(100).count());
 
     println!(
         "{count} fills over {} symbols, generated in {generate:.2?}; best of {runs} runs",
@@ -140,7 +195,16 @@ fn main() {
         ("TradeBook: one new fill", append_time),
         ("TradeBook: one late fill (1 day)", late_time),
         ("TradeBook: list every trade", list_time),
+        ("Ledger: build from every fill", ledger_build),
+        ("Ledger: one new fill", ledger_new),
+        ("Ledger: statistics", ledger_stats),
+        ("Ledger: daily P&L (every day)", ledger_daily),
+        ("Ledger: history, first 100", ledger_page),
     ] {
         println!("{name:<34} {:>12.2?} {:>10.2}", time, ratio(time));
     }
+    println!(
+        "Ledger memory: {:.0} bytes per fill (resident growth over {count} fills)",
+        ledger_bytes as f64 / count as f64
+    );
 }

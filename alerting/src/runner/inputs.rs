@@ -129,9 +129,10 @@ impl AlertRunner {
     }
 }
 
-/// Today's realised P&L, for the series [`crate::engine::REALISED_PNL_TODAY_SERIES`]:
-/// recomputed in its own task (it reads every fill) when the fills or the trading day changed,
-/// so evaluation never waits for it.
+/// Today's realised P&L, for the series [`crate::engine::REALISED_PNL_TODAY_SERIES`]: from a
+/// [`exporter_store::LiveLedger`] built in this task at the first fill, then advanced with only
+/// the fills and activities changed since, so a tick costs what changed, not the account's
+/// history; sent when the fills or the trading day changed. Evaluation never waits for it.
 pub(super) async fn follow_realised_pnl(
     store: Store,
     timezone: String,
@@ -142,7 +143,8 @@ pub(super) async fn follow_realised_pnl(
     let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else {
         return;
     };
-    let mut seen: Option<(exporter_store::FillsVersion, chrono::NaiveDate)> = None;
+    let mut live: Option<exporter_store::LiveLedger> = None;
+    let mut seen: Option<chrono::NaiveDate> = None;
     let mut ticker = tokio::time::interval(PNL_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -151,31 +153,42 @@ pub(super) async fn follow_realised_pnl(
             _ = ticker.tick() => {}
         }
         let today = exporter_trading::trading_day(Utc::now(), tz);
-        let Ok(version) = store.fills_version().await else {
-            continue;
+        let changed = match live.as_mut() {
+            Some(ledger) => match ledger.refresh(&store).await {
+                Ok(changed) => changed,
+                Err(err) => {
+                    tracing::warn!(error = %err, "the trading ledger could not be brought up to date");
+                    continue;
+                }
+            },
+            None => {
+                match store.fills_version().await {
+                    Ok(version) if version.fill_seq > 0 => {}
+                    _ => continue,
+                }
+                match exporter_store::LiveLedger::load(&store, cost_basis, tz).await {
+                    Ok(ledger) => live = Some(ledger),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "building the trading ledger failed");
+                        continue;
+                    }
+                }
+                true
+            }
         };
-        let stamp = (version, today);
-        if version.count == 0 || seen == Some(stamp) {
+        if !changed && seen == Some(today) {
             continue;
         }
-        let (Ok(fills), Ok(activities)) = (store.fills().await, store.cash_activities().await)
-        else {
+        let Some(ledger) = live.as_ref() else {
             continue;
         };
         // With the fees that name an order charged to its trade, as the API books them.
-        let pnl = tokio::task::spawn_blocking(move || {
-            let (trades, _) =
-                exporter_trading::account_from_records(fills, &activities, cost_basis, tz);
-            exporter_trading::realised_pnl_on(&trades, tz, today)
-        })
-        .await;
-        if let Ok(pnl) = pnl {
-            use rust_decimal::prelude::ToPrimitive;
-            if let Some(value) = pnl.to_f64() {
-                let _ = sender.send(Some(value));
-            }
-            seen = Some(stamp);
+        let pnl = ledger.ledger().realised_pnl_on(today);
+        use rust_decimal::prelude::ToPrimitive;
+        if let Some(value) = pnl.to_f64() {
+            let _ = sender.send(Some(value));
         }
+        seen = Some(today);
     }
 }
 

@@ -396,10 +396,9 @@ fn format_value(value: f64) -> String {
     }
 }
 
-/// Realised P&L of today's trading day, from the API's trades cache, on each host that sent
-/// fills (in the currency of that host's account). A scrape never rebuilds the trades: when the
-/// fills changed, a rebuild starts in the background and this scrape uses the cached trades
-/// (or leaves the family out until the first build is there).
+/// Realised P&L of today's trading day, from the API's trading ledger, on each host that sent
+/// fills (in the currency of that host's account). A scrape never builds the ledger: before
+/// the first build (started in the background) the family is left out.
 async fn add_realised_pnl(state: &AppState, rows: &[LatestSample], exposition: &mut Exposition) {
     use rust_decimal::prelude::ToPrimitive;
     let fill_hosts: Vec<&LatestSample> = rows
@@ -409,25 +408,9 @@ async fn add_realised_pnl(state: &AppState, rows: &[LatestSample], exposition: &
     if fill_hosts.is_empty() {
         return;
     }
-    let cached = state.trades.try_lock().ok().and_then(|cache| {
-        cache
-            .as_ref()
-            .map(|(version, trades, _)| (*version, trades.clone()))
-    });
-    let current = state.store.fills_version().await.ok();
-    if cached.as_ref().map(|(version, _)| *version) != current {
-        let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(err) = crate::routes::trades::trades(&state).await {
-                tracing::warn!(error = %err, "rebuilding trades for /metrics failed");
-            }
-        });
-    }
-    let Some((_, trades)) = cached else {
+    let Some(pnl) = crate::routes::trades::realised_pnl_today(state).await else {
         return;
     };
-    let today = Utc::now().with_timezone(&state.timezone).date_naive();
-    let pnl = exporter_trading::realised_pnl_on(&trades, state.timezone, today);
     let Some(value) = pnl.to_f64() else {
         return;
     };

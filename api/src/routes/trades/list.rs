@@ -27,10 +27,11 @@ pub async fn active(
     State(state): State<AppState>,
     AppQuery(NoParams {}): AppQuery<NoParams>,
 ) -> Result<Json<ActiveTrades>, ApiError> {
-    let trades = trades(&state).await?;
-    let open_trades = trades
-        .iter()
-        .filter(|t| t.status == TradeStatus::Open)
+    let open_trades = ledger(&state)
+        .await?
+        .ledger()
+        .open_trades()
+        .into_iter()
         .cloned()
         .collect();
     let orders = latest_typed::<OpenOrders>(&state, None, ORDERS_KIND).await?;
@@ -163,22 +164,40 @@ pub async fn history(
     let (limit, offset) = page(params.limit, params.offset, format);
     let (start, end) = (params.start_date, params.end_date);
     let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
-    let trades = trades(&state).await?;
-    let mut closed: Vec<&Trade> = trades
-        .iter()
-        .filter(|t| t.status == TradeStatus::Closed)
-        .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
-        .filter(|t| {
-            side.is_none_or(|s| {
-                (s == TradeSideParam::Long) == (t.side == exporter_trading::TradeSide::Long)
+    let live = ledger(&state).await?;
+    let book = live.ledger();
+    let unfiltered = symbol.is_none()
+        && side.is_none()
+        && strategy.is_none()
+        && start.is_none()
+        && end.is_none();
+    // Newest first from the ledger's close order: a page costs its own trades (and a step per
+    // block skipped), not a copy of the history.
+    let (total, page): (usize, Vec<&Trade>) = if unfiltered {
+        let page = book.closed_newest_first(offset).take(limit).collect();
+        (book.closed_count(), page)
+    } else {
+        let matching = book
+            .closed_newest_first(0)
+            .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
+            .filter(|t| {
+                side.is_none_or(|s| {
+                    (s == TradeSideParam::Long) == (t.side == exporter_trading::TradeSide::Long)
+                })
             })
-        })
-        .filter(|t| strategy.is_none() || t.strategy == strategy)
-        .filter(|t| (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end))
-        .collect();
-    closed.sort_by(|a, b| b.closed_at.cmp(&a.closed_at).then_with(|| b.id.cmp(&a.id)));
-    let total = closed.len();
-    let page: Vec<&Trade> = closed.into_iter().skip(offset).take(limit).collect();
+            .filter(|t| strategy.is_none() || t.strategy == strategy)
+            .filter(|t| {
+                (start.is_none() && end.is_none()) || within(closed_day(&state, t), start, end)
+            });
+        let (mut total, mut page) = (0_usize, Vec::new());
+        for trade in matching {
+            if total >= offset && page.len() < limit {
+                page.push(trade);
+            }
+            total += 1;
+        }
+        (total, page)
+    };
     if format == Format::Csv {
         let rows = page.iter().map(|trade| trade_row(trade));
         return Ok(csv::attachment(

@@ -1,13 +1,15 @@
 //! `/trades/*`: fills, open and closed trades, statistics, daily P&L, the P&L calendar and the
 //! cash flows (fees, income, deposits, withdrawals), computed with `exporter-trading` from the
 //! fills, non-trade activities and equity history in the store (lots matched by
-//! `trading.cost_basis`, fees naming an order charged to its trade). Trades are rebuilt only
-//! when the fills or activities changed (counts and timestamps tell), so repeated requests are
-//! cheap. Days, calendar cells and fills are marked with the stored market calendar when it is
-//! known. Fills, trades and daily P&L also come as CSV ([`crate::routes::csv`]).
+//! `trading.cost_basis`, fees naming an order charged to its trade). The trades live in one
+//! [`LiveLedger`] per API process: built from every fill at first use, then advanced with only
+//! the fills stored or corrected since (late ones too), so a request right after a new fill
+//! costs what that fill changed, not the account's history (docs/trading.md). Days, calendar
+//! cells and fills are marked with the stored market calendar when it is known. Fills, trades
+//! and daily P&L also come as CSV ([`crate::routes::csv`]).
 //!
-//! Split by responsibility: this module keeps the shared part (the trades cache, the calendar
-//! marks, day filters); [`list`] answers the lists (open trades, trade history, fills) and
+//! Split by responsibility: this module keeps the shared part (the ledger, the calendar marks,
+//! day filters); [`list`] answers the lists (open trades, trade history, fills) and
 //! [`pnl`] the figures over time (statistics, daily P&L, the calendar, cash flows).
 
 use std::sync::Arc;
@@ -18,15 +20,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use exporter_protocol::brokerage::{FillRecord, ORDERS_KIND, OpenOrder, OpenOrders};
-use exporter_store::FillsVersion;
+use exporter_store::LiveLedger;
 use exporter_trading::{
     CalendarDay, CashFlow, DailyPnl, MarketCalendar, MarketDayKind, MonthCalendar, MonthSummary,
-    Session, Statistics, Trade, TradeStatus, cents, daily_pnl, daily_pnl_with_cash, month_calendar,
-    statistics, trading_day, year_calendar,
+    Session, Statistics, Trade, TradeStatus, cents, month_calendar, statistics, trading_day,
+    year_calendar,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::Problem;
@@ -41,36 +43,49 @@ mod pnl;
 pub use list::*;
 pub use pnl::*;
 
-/// The trades and cash flows of the current fill and activity tables, and which version of
-/// them they were built from.
-pub type TradesCache = Arc<Mutex<Option<(FillsVersion, Arc<Vec<Trade>>, Arc<Vec<CashFlow>>)>>>;
+/// The account's ledger: `None` until the first request that needs it builds it.
+pub type TradesCache = Arc<Mutex<Option<LiveLedger>>>;
 
-/// Every trade (with the fees naming their orders) and every cash flow, rebuilt when the fills
-/// or the activities changed.
-async fn account(state: &AppState) -> Result<(Arc<Vec<Trade>>, Arc<Vec<CashFlow>>), ApiError> {
-    let version = state.store.fills_version().await?;
-    let mut cache = state.trades.lock().await;
-    if let Some((built_from, trades, flows)) = cache.as_ref()
-        && *built_from == version
-    {
-        return Ok((trades.clone(), flows.clone()));
+/// The account's ledger, up to date with the store: built from every fill at first use, then
+/// advanced with the fills and activities changed since the last request. Held locked while the
+/// answer is computed from it (cheap: the ledger keeps its sums).
+pub(crate) async fn ledger(state: &AppState) -> Result<MappedMutexGuard<'_, LiveLedger>, ApiError> {
+    let mut guard = state.trades.lock().await;
+    match guard.as_mut() {
+        Some(live) => {
+            live.refresh(&state.store).await?;
+        }
+        None => {
+            let live = LiveLedger::load(&state.store, state.cost_basis, state.timezone).await?;
+            *guard = Some(live);
+        }
     }
-    let fills = state.store.fills().await?;
-    let activities = state.store.cash_activities().await?;
-    let (method, tz) = (state.cost_basis, state.timezone);
-    let (trades, flows) = tokio::task::spawn_blocking(move || {
-        exporter_trading::account_from_records(fills, &activities, method, tz)
-    })
-    .await
-    .map_err(|err| ApiError::Internal(format!("building trades failed: {err}")))?;
-    let (trades, flows) = (Arc::new(trades), Arc::new(flows));
-    *cache = Some((version, trades.clone(), flows.clone()));
-    Ok((trades, flows))
+    MutexGuard::try_map(guard, Option::as_mut)
+        .map_err(|_| ApiError::Internal("the trading ledger is missing".into()))
 }
 
-/// Every trade, rebuilt when the fills or activities changed.
-pub(crate) async fn trades(state: &AppState) -> Result<Arc<Vec<Trade>>, ApiError> {
-    Ok(account(state).await?.0)
+/// Today's realised P&L (trading time zone), from the ledger when it is built and free: a
+/// Prometheus scrape never waits for the first build (it starts one in the background) nor for
+/// a request holding the ledger. `None` then.
+pub(crate) async fn realised_pnl_today(state: &AppState) -> Option<Decimal> {
+    let Ok(mut guard) = state.trades.try_lock() else {
+        return None;
+    };
+    let Some(live) = guard.as_mut() else {
+        drop(guard);
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) = ledger(&state).await {
+                tracing::warn!(error = %err, "building the trading ledger for /metrics failed");
+            }
+        });
+        return None;
+    };
+    if let Err(err) = live.refresh(&state.store).await {
+        tracing::warn!(error = %err, "the trading ledger could not be brought up to date");
+    }
+    let today = trading_day(Utc::now(), state.timezone);
+    Some(live.ledger().realised_pnl_on(today))
 }
 
 /// The stored market calendar (`None` while unknown: no broker keys, or not fetched yet).

@@ -1,5 +1,5 @@
 //! `/trades/statistics`, `/trades/daily-pnl`, `/trades/pnl-calendar` and `/trades/cash-flows`:
-//! the figures over time, from the trades and cash flows of [`super::account`].
+//! the figures over time, from the account's [`super::ledger`].
 
 use super::*;
 
@@ -35,21 +35,7 @@ pub async fn stats(
 ) -> Result<Json<Statistics>, ApiError> {
     let (start, end) = (params.start_date, params.end_date);
     let symbol = params.symbol;
-    let trades = trades(&state).await?;
     let unfiltered = symbol.is_none() && start.is_none() && end.is_none();
-    let selected: Option<Vec<Trade>> = (!unfiltered).then(|| {
-        trades
-            .iter()
-            .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
-            .filter(|t| match t.status {
-                TradeStatus::Open => true,
-                TradeStatus::Closed => {
-                    within(closed_day(&state, t), start, end) || (start.is_none() && end.is_none())
-                }
-            })
-            .cloned()
-            .collect()
-    });
     // The equity history is the whole account's: with a symbol filter the equity-based figures
     // (Sharpe, Sortino, equity drawdown) would describe something else, so they stay null.
     let account_equity = if symbol.is_some() {
@@ -64,13 +50,28 @@ pub async fn stats(
                 || within(Some(trading_day(p.time, state.timezone)), start, end)
         })
         .collect();
-    // Unfiltered, the cached trades are used as they are (no copy of a million trades).
-    let result = tokio::task::spawn_blocking(move || match &selected {
-        Some(selected) => statistics(selected, &equity),
-        None => statistics(&trades, &equity),
-    })
-    .await
-    .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
+    let live = ledger(&state).await?;
+    if unfiltered {
+        // From the ledger's block sums: no pass over the trades.
+        return Ok(Json(live.ledger().statistics(&equity)));
+    }
+    let selected: Vec<Trade> = live
+        .ledger()
+        .trades()
+        .into_iter()
+        .filter(|t| symbol.as_ref().is_none_or(|s| &t.symbol == s))
+        .filter(|t| match t.status {
+            TradeStatus::Open => true,
+            TradeStatus::Closed => {
+                within(closed_day(&state, t), start, end) || (start.is_none() && end.is_none())
+            }
+        })
+        .cloned()
+        .collect();
+    drop(live);
+    let result = tokio::task::spawn_blocking(move || statistics(&selected, &equity))
+        .await
+        .map_err(|err| ApiError::Internal(format!("statistics failed: {err}")))?;
     Ok(Json(result))
 }
 
@@ -134,11 +135,12 @@ pub async fn daily(
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
     let (start, end) = (params.start_date, params.end_date);
-    let (trades, flows) = account(&state).await?;
-    let rows = daily_pnl_with_cash(&trades, &flows, state.timezone, start, end);
+    let points = equity(&state).await?;
+    let market = market_calendar(&state).await;
+    let rows = ledger(&state).await?.ledger().daily_pnl(start, end);
     // Equity change per day: that day's last equity minus the previous day's.
     let mut by_day = std::collections::BTreeMap::new();
-    for point in equity(&state).await? {
+    for point in points {
         by_day.insert(trading_day(point.time, state.timezone), point.equity);
     }
     let change = |row: &DailyPnl| {
@@ -149,7 +151,6 @@ pub async fn daily(
                 .map(|(_, previous)| cents(today - previous))
         })
     };
-    let market = market_calendar(&state).await;
     let mark = |row: &DailyPnl| market.as_ref().and_then(|m| m.day_kind(row.date));
     let equity_pnl = |row: &DailyPnl| change(row).map(|c| c - row.net_deposits);
     if format == Format::Csv {
@@ -352,14 +353,11 @@ pub async fn calendar(
     let today = trading_day(Utc::now(), state.timezone);
     let year = params.year.map_or(today.year(), |y| y as i32);
     let month = params.month.map(|m| m as u32);
-    let trades = trades(&state).await?;
-    let rows: Vec<DailyPnl> = daily_pnl(
-        &trades,
-        state.timezone,
+    let market = market_calendar(&state).await;
+    let rows: Vec<DailyPnl> = ledger(&state).await?.ledger().trade_days(
         NaiveDate::from_ymd_opt(year, 1, 1),
         NaiveDate::from_ymd_opt(year, 12, 31),
     );
-    let market = market_calendar(&state).await;
     let market = market.as_ref();
     let holidays_and_early_closes = |month: u32| {
         let marked = || {
@@ -437,8 +435,10 @@ pub async fn cash_flows(
     AppQuery(params): AppQuery<CashFlowParams>,
 ) -> Result<Response, ApiError> {
     let (start, end) = (params.start_date, params.end_date);
-    let (_, flows) = account(&state).await?;
-    let cash_flows = flows
+    let live = ledger(&state).await?;
+    let cash_flows = live
+        .ledger()
+        .cash_flows()
         .iter()
         .filter(|f| within(Some(f.date), start, end))
         .collect();

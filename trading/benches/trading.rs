@@ -148,7 +148,12 @@ fn main() {
         ledger.apply(exporter_protocol::brokerage::FillRecord {
             id: format!("bench-ledger-{serial}"),
             symbol: last.symbol.clone(),
-            side: if serial.is_multiple_of(2) { "buy" } else { "sell" }.into(),
+            side: if serial.is_multiple_of(2) {
+                "buy"
+            } else {
+                "sell"
+            }
+            .into(),
             quantity: last.quantity,
             price: last.price,
             fee: last.fee,

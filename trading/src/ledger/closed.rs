@@ -224,6 +224,23 @@ impl ClosedTrades {
         at.min(self.blocks.len().saturating_sub(1))
     }
 
+    /// The index of `trades` at once (a first build): sorted, cut in blocks, each summed once.
+    pub(crate) fn from_trades(mut trades: Vec<Closed>) -> Self {
+        trades.sort_by(|a, b| a.key().cmp(&b.key()));
+        let len = trades.len();
+        let mut blocks = Vec::with_capacity(len / BLOCK + 1);
+        let mut rest = trades.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut block = Block {
+                trades: rest.by_ref().take(BLOCK).collect(),
+                sums: Sums::default(),
+            };
+            block.resum();
+            blocks.push(block);
+        }
+        Self { blocks, len }
+    }
+
     pub(crate) fn insert(&mut self, trade: Closed) {
         if self.blocks.is_empty() {
             self.blocks.push(Block::default());

@@ -14,6 +14,7 @@
 
 mod closed;
 mod days;
+mod fees;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -26,8 +27,8 @@ use crate::cash::{charge_fee, rebase_return};
 use crate::money::ratio;
 use crate::stats::{Totals, finish};
 use crate::{
-    CashFlow, CashKind, CostBasis, DailyPnl, Drawdown, EquityPoint, Fill, Statistics,
-    SymbolStatistics, Trade, TradeBook, TradeRef, cash_flows,
+    CashFlow, CostBasis, DailyPnl, Drawdown, EquityPoint, Fill, Statistics, SymbolStatistics,
+    Trade, TradeBook, TradeRef, cash_flows,
 };
 use closed::{Closed, ClosedTrades, Runs};
 use days::{DayBook, ExactSum};
@@ -71,6 +72,8 @@ struct SymbolTotals {
 #[derive(Debug, Clone)]
 struct Indices {
     closed: ClosedTrades,
+    /// During a first build: the closed trades, indexed at once at the end.
+    pending: Option<Vec<Closed>>,
     days: DayBook,
     per_symbol: HashMap<String, SymbolTotals>,
 }
@@ -93,7 +96,7 @@ impl Indices {
             symbol.wins += win;
             symbol.losses += loss;
             symbol.net_pnl.add(pnl);
-            self.closed.insert(Closed {
+            let closed = Closed {
                 closed_at,
                 opened_at: trade.opened_at,
                 id: trade.id.clone(),
@@ -101,7 +104,11 @@ impl Indices {
                 pnl,
                 fees: trade.fees,
                 duration_seconds: trade.duration_seconds.unwrap_or(0),
-            });
+            };
+            match &mut self.pending {
+                Some(pending) => pending.push(closed),
+                None => self.closed.insert(closed),
+            }
         } else {
             symbol.closed_trades = symbol.closed_trades.saturating_sub(1);
             symbol.wins = symbol.wins.saturating_sub(win);
@@ -158,6 +165,7 @@ impl Ledger {
             charged: HashMap::new(),
             indices: Indices {
                 closed: ClosedTrades::default(),
+                pending: None,
                 days: DayBook::new(tz),
                 per_symbol: HashMap::new(),
             },
@@ -183,6 +191,7 @@ impl Ledger {
         for order in orders {
             ledger.assign(&order);
         }
+        ledger.indices.pending = Some(Vec::new());
         let symbols: Vec<String> = ledger.book.symbols().map(str::to_owned).collect();
         for symbol in symbols {
             for index in 0..ledger.book.trades_of(&symbol).len() {
@@ -190,6 +199,8 @@ impl Ledger {
                 ledger.put(&key);
             }
         }
+        let closed = ledger.indices.pending.take().unwrap_or_default();
+        ledger.indices.closed = ClosedTrades::from_trades(closed);
         ledger
     }
 
@@ -248,104 +259,6 @@ impl Ledger {
         self.index_fee_orders();
         let orders = self.fee_orders.keys().cloned().collect();
         self.settle(orders, owners);
-    }
-
-    /// Records the order of a fill.
-    fn note_order(&mut self, record: &FillRecord) {
-        let Some(order) = &record.order_id else {
-            return;
-        };
-        self.order_of_fill.insert(record.id.clone(), order.clone());
-        let fills = self.fills_of_order.entry(order.clone()).or_default();
-        match fills.iter_mut().find(|(id, _)| *id == record.id) {
-            Some(fill) => fill.1 = record.time,
-            None => fills.push((record.id.clone(), record.time)),
-        }
-    }
-
-    /// The orders named by fees among the orders of `trade`'s fills, into `orders`.
-    fn orders_of(&self, trade: &Trade, orders: &mut BTreeSet<String>) {
-        if self.fee_orders.is_empty() {
-            return;
-        }
-        for id in &trade.fill_ids {
-            if let Some(order) = self.order_of_fill.get(id)
-                && self.fee_orders.contains_key(order)
-            {
-                orders.insert(order.clone());
-            }
-        }
-    }
-
-    fn index_fee_orders(&mut self) {
-        self.fee_orders.clear();
-        for (index, flow) in self.flows.iter().enumerate() {
-            if flow.kind == CashKind::Fee
-                && let Some(order) = &flow.order_id
-            {
-                self.fee_orders
-                    .entry(order.clone())
-                    .or_default()
-                    .flows
-                    .push(index);
-            }
-        }
-    }
-
-    /// The first trade (in opening order) holding a fill of `order`: the one its fees go to.
-    fn owner_of(&self, order: &str) -> Option<TradeKey> {
-        let fills = self.fills_of_order.get(order)?;
-        fills
-            .iter()
-            .filter_map(|(id, time)| {
-                let symbol = self.book.symbol_of(id)?;
-                let trades = self.book.trades_of(symbol);
-                // A fill is in the last trade opened before it (unless that one closed first),
-                // or in the one it opened.
-                let at = trades.partition_point(|t| (t.opened_at, t.id.as_str()) < (*time, id));
-                let before = at
-                    .checked_sub(1)
-                    .map(|i| &trades[i])
-                    .filter(|t| t.fill_ids.iter().any(|f| f == id));
-                before
-                    .or_else(|| {
-                        trades
-                            .get(at)
-                            .filter(|t| t.fill_ids.iter().any(|f| f == id))
-                    })
-                    .map(TradeKey::of)
-            })
-            .min()
-    }
-
-    /// Finds the trade `order`'s fees go to and records it; returns the trades charged with them
-    /// before and now.
-    fn assign(&mut self, order: &str) -> [Option<TradeKey>; 2] {
-        let owner = self.owner_of(order);
-        let Some(fee) = self.fee_orders.get_mut(order) else {
-            return [None, None];
-        };
-        let old = std::mem::replace(&mut fee.owner, owner.clone());
-        if owner.is_none() {
-            for &index in &fee.flows {
-                self.flows[index].trade_id = None;
-            }
-        }
-        if let Some(old) = &old
-            && let Some(list) = self.owned.get_mut(old)
-        {
-            list.retain(|o| o != order);
-            if list.is_empty() {
-                self.owned.remove(old);
-            }
-        }
-        if let Some(new) = &owner {
-            self.owned
-                .entry(new.clone())
-                .or_default()
-                .push(order.to_owned());
-        }
-        [old, owner]
     }
 
     /// After trades changed (`fresh`: in the book, not in the indices): assigns the fee orders

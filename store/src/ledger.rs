@@ -52,6 +52,13 @@ impl LiveLedger {
     /// anything was applied.
     pub async fn refresh(&mut self, store: &Store) -> Result<bool, StoreError> {
         let version = store.fills_version().await?;
+        if version.fill_seq < self.fills_seen {
+            // The table went back (restored from a dump, emptied): build again.
+            let method = self.ledger.method();
+            let tz = self.ledger.timezone();
+            *self = Self::load(store, method, tz).await?;
+            return Ok(true);
+        }
         let mut changed = false;
         if version.fill_seq > self.fills_seen {
             for (seq, record) in store.fill_changes(self.fills_seen).await? {

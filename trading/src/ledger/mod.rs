@@ -204,6 +204,16 @@ impl Ledger {
         ledger
     }
 
+    /// How lots are matched.
+    pub fn method(&self) -> CostBasis {
+        self.book.method()
+    }
+
+    /// The time zone days are counted in.
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
     /// Number of fills held.
     pub fn fill_count(&self) -> usize {
         self.book.fill_count()

@@ -26,8 +26,8 @@ pub struct Profile {
     pub name: &'static str,
     /// Messages published per second by the load.
     pub rate_per_second: u64,
-    /// Aggregator kills in a row.
-    pub kills: usize,
+    /// Runs of the aggregator-kill scenario: kills in a row, and the load's messages per second.
+    pub kill_runs: &'static [(usize, u64)],
 }
 
 impl Profile {
@@ -37,12 +37,12 @@ impl Profile {
             Ok("long") => Self {
                 name: "long",
                 rate_per_second: 2000,
-                kills: 20,
+                kill_runs: &[(8, 4000), (20, 2000)],
             },
             _ => Self {
                 name: "short",
                 rate_per_second: 1000,
-                kills: 8,
+                kill_runs: &[(8, 1000)],
             },
         }
     }

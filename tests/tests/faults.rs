@@ -84,6 +84,10 @@ fn scenarios() -> Vec<Scenario> {
             false
         ),
         scenario!(outages::a_full_database_disk_loses_nothing, true),
+        scenario!(
+            outages::the_shipped_lag_rule_fires_and_resolves_across_a_database_outage,
+            true
+        ),
     ]
 }
 

@@ -5,17 +5,51 @@ use std::time::{Duration, Instant};
 
 use exporter_protocol::Envelope;
 use exporter_tests::faults::{self, Counts, Profile};
-use exporter_tests::{TestEnv, eventually, poll_until};
+use exporter_tests::{TestEnv, eventually, get_json, poll_until};
 use nix::sys::signal::Signal;
 
 use crate::common::{padded, publish, started, stream_messages};
 
 /// Issue 13, item 2: aggregators killed one after another while each holds a batch. Their
 /// batches count against the consumer's `max_ack_pending` until `ack_wait` passes; with the
-/// shipped sizes a new sample is still stored within 10 s, and the lag is reported meanwhile.
+/// shipped sizes a new sample is still stored within 10 s, and `/health` (with the key) shows
+/// the lag meanwhile. One run per entry of the profile's `kill_runs` (the long profile: 8 kills
+/// under 4,000 samples/s, as issue 13 asks, and 20 under 2,000).
 pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     profile: Profile,
 ) -> Vec<Counts> {
+    let mut rows = Vec::new();
+    for &(kills, rate) in profile.kill_runs {
+        rows.extend(kills_under_load(kills, rate).await);
+    }
+    rows
+}
+
+/// Polls `/health` with `key` until `stop`, and returns the highest pending, unacknowledged and
+/// oldest-age figures its `ingest` reading showed.
+async fn highest_lag_in_health(
+    url: String,
+    key: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> [f64; 3] {
+    let mut highest = [0.0f64; 3];
+    while !*stop.borrow() {
+        let (_, health) = get_json(&url, Some(&key)).await;
+        let ingest = &health["ingest"];
+        let figures = [
+            "pending_messages",
+            "ack_pending_messages",
+            "oldest_age_seconds",
+        ];
+        for (max, name) in highest.iter_mut().zip(figures) {
+            *max = max.max(ingest[name].as_f64().unwrap_or(0.0));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), stop.changed()).await;
+    }
+    highest
+}
+
+async fn kills_under_load(kills: usize, rate: u64) -> Vec<Counts> {
     let env = TestEnv::new(
         "collectors:\n  heartbeat_interval_seconds: 1\n  self_metrics_interval_seconds: 1\n",
     )
@@ -24,15 +58,23 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     let js = env.jetstream().await;
     let store = exporter_store::Store::from_pool(env.pool.clone());
     // A backlog, so every instance started takes a full batch at once and dies holding it.
-    let backlog = (profile.kills as u64 + 2) * 500;
+    let backlog = (kills as u64 + 2) * 500;
     let backlog = faults::publish_paced(js.clone(), "backlog-host", backlog, 20_000)
         .await
         .unwrap();
     // And load that lasts through every kill.
-    let count = profile.rate_per_second * (profile.kills as u64 + 4);
-    let load = faults::publish_paced(js.clone(), "kill-host", count, profile.rate_per_second);
+    let count = rate * (kills as u64 + 4);
+    let load = faults::publish_paced(js.clone(), "kill-host", count, rate);
+    // What `/health` (with the key) shows from the first kill until everything is stored.
+    let _api = env.spawn("exporter-api", &[]);
+    let (stop_watching, watching) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(highest_lag_in_health(
+        env.api_url("/health"),
+        env.api_key.clone(),
+        watching,
+    ));
 
-    for _ in 0..profile.kills {
+    for _ in 0..kills {
         let mut aggregator = env.spawn("exporter-aggregator", &[]);
         started(&aggregator);
         // Long enough to pull a batch, too short to commit many.
@@ -42,7 +84,6 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     }
     let aggregator = env.spawn("exporter-aggregator", &[]);
     started(&aggregator);
-    let _api = env.spawn("exporter-api", &[]);
 
     // A new sample is stored within 10 s, however many batches the dead ones held.
     let marker = Envelope::new("marker-host", "system", 1, faults::system_sample(1));
@@ -55,11 +96,7 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     .unwrap()
     .await
     .unwrap();
-    let lag_seen = std::sync::Mutex::new(None);
     let stored = poll_until(Duration::from_secs(10), || async {
-        if let Ok(Some(lag)) = store.ingest_lag().await {
-            lag_seen.lock().unwrap().get_or_insert(lag);
-        }
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ingested_message WHERE message_id = $1")
             .bind(marker.id)
             .fetch_one(&env.pool)
@@ -68,11 +105,7 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     })
     .await;
     let waited = published.elapsed();
-    assert!(
-        stored,
-        "no new sample stored within 10 s of {} kills",
-        profile.kills
-    );
+    assert!(stored, "no new sample stored within 10 s of {kills} kills");
 
     let acked = load.await.unwrap();
     eventually("every sample stored", Duration::from_secs(120), || async {
@@ -88,9 +121,11 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
         lag.pending_messages.is_some() && lag.ack_pending_messages.is_some(),
         "{lag:?}"
     );
+    stop_watching.send(true).unwrap();
+    let shown = watcher.await.unwrap();
     assert!(
-        lag_seen.lock().unwrap().is_some(),
-        "no lag figure was stored during the recovery"
+        shown[1] > 0.0,
+        "/health never showed the batches the killed instances held: {shown:?}"
     );
     eventually("the lag back at 0", Duration::from_secs(20), || async {
         let lag = store.ingest_lag().await.ok().flatten()?;
@@ -108,7 +143,6 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
     assert_eq!(ingest["stream_messages"], 0.0, "{health}");
     assert!(ingest["ack_pending_messages"].is_number(), "{health}");
     assert!(ingest["oldest_age_seconds"].is_number(), "{health}");
-    let kills = profile.kills;
     let rows = vec![
         Counts::of(
             &env,
@@ -123,7 +157,7 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
             &env,
             format!(
                 "aggregator kill -9 ×{kills} in a row: load at {}/s",
-                profile.rate_per_second
+                rate
             ),
             "kill-host",
             &acked,
@@ -131,8 +165,11 @@ pub async fn quick_kills_of_the_aggregator_under_load_never_stall_ingest(
         )
         .await
         .note(format!(
-            "a new sample stored {:.2} s after the last kill; lag in /health meanwhile",
-            waited.as_secs_f64()
+            "a new sample stored {:.2} s after the last kill; /health meanwhile: up to {} pending, {} unacknowledged, oldest {:.1} s",
+            waited.as_secs_f64(),
+            shown[0],
+            shown[1],
+            shown[2]
         )),
     ];
     env.finish().await;

@@ -1,10 +1,11 @@
 //! Faults that leave a process alive but unable to go on: an aggregator hung by SIGSTOP (not
-//! dead: it holds what it was given, then wakes up with it), and PostgreSQL's disk full.
+//! dead: it holds what it was given, then wakes up with it), PostgreSQL's disk full, and
+//! PostgreSQL refusing the aggregator long enough for the shipped lag rule to fire.
 
 use std::time::{Duration, Instant};
 
 use exporter_tests::faults::{self, Counts, Profile, SmallDisk, Stopped};
-use exporter_tests::{TestEnv, eventually, get_json, poll_until};
+use exporter_tests::{StandIn, TestEnv, eventually, get_json, poll_until};
 
 use crate::common::{started, stream_messages};
 
@@ -153,5 +154,117 @@ pub async fn a_full_database_disk_loses_nothing(profile: Profile) -> Vec<Counts>
     ));
     env.finish().await;
     drop(disk);
+    vec![row]
+}
+
+/// Whether `hook` got a message about `alertname` with `status`.
+fn notified(hook: &StandIn, alertname: &str, status: &str) -> bool {
+    hook.requests().iter().any(|r| {
+        r.json["status"] == status
+            && r.json["alerts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == alertname))
+    })
+}
+
+/// Issue 13, item 2 ("the shipped lag rule fires and resolves"), long profile: it takes the
+/// rule's own durations. The shipped rules file as it is (`IngestLagging`: the oldest
+/// uncommitted sample over 60 s for 1 m, resolved under 30 s), with a webhook stand-in as its
+/// receiver. PostgreSQL refuses the aggregator while samples come in: the rule fires (the
+/// engine reads the lag live, and alerting goes on without the database); PostgreSQL back, the
+/// backlog drains and the rule resolves. Nothing lost or doubled on the way.
+pub async fn the_shipped_lag_rule_fires_and_resolves_across_a_database_outage(
+    _profile: Profile,
+) -> Vec<Counts> {
+    let hook = StandIn::start().await;
+    let env = TestEnv::new(
+        "collectors:\n  heartbeat_interval_seconds: 1\n  self_metrics_interval_seconds: 1\n\
+         alerts:\n  evaluation_interval_seconds: 1\n  watch_interval_seconds: 0\n",
+    )
+    .await;
+    let rules_path = env.dir.path().join("alerts.yaml");
+    let shipped = std::fs::read_to_string(&rules_path).unwrap();
+    assert!(shipped.contains("- name: IngestLagging"));
+    let rules = shipped
+        .replace(
+            "receivers: []",
+            &format!(
+                "receivers:\n  - {{name: hook, type: webhook, url: '{}/hook'}}",
+                hook.url()
+            ),
+        )
+        .replace("group_wait: 30s", "group_wait: 1s")
+        .replace("group_interval: 5m", "group_interval: 5s");
+    std::fs::write(&rules_path, rules).unwrap();
+    env.migrate().await;
+    let js = env.jetstream().await;
+    let mut aggregator = env.spawn("exporter-aggregator", &[]);
+    started(&aggregator);
+
+    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
+        .await
+        .unwrap();
+    let allow = |allowed: bool| {
+        let admin = admin.clone();
+        let database = env.database.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS {allowed}"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            if !allowed {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+            }
+        }
+    };
+    let outage = Instant::now();
+    allow(false).await;
+    let load = faults::publish_paced(js.clone(), "lag-host", 100 * 30, 100);
+    let fired = poll_until(Duration::from_secs(240), || async {
+        notified(&hook, "IngestLagging", "firing")
+    })
+    .await;
+    let fired_after = outage.elapsed();
+    allow(true).await;
+    let back = Instant::now();
+    assert!(fired, "IngestLagging never fired\n{}", aggregator.output());
+    let resolved = poll_until(Duration::from_secs(180), || async {
+        notified(&hook, "IngestLagging", "resolved")
+    })
+    .await;
+    assert!(
+        resolved,
+        "IngestLagging never resolved\n{}",
+        aggregator.output()
+    );
+    let resolved_after = back.elapsed();
+    let acked = load.await.unwrap();
+    eventually("every sample stored", Duration::from_secs(60), || async {
+        (stream_messages(&js).await == 0).then_some(())
+    })
+    .await;
+    admin.close().await;
+    let alive = aggregator.alive();
+    let row = Counts::of(
+        &env,
+        "PostgreSQL refusing the aggregator until IngestLagging fires",
+        "lag-host",
+        &acked,
+        alive,
+    )
+    .await
+    .note(format!(
+        "the shipped IngestLagging fired {} s into the outage, resolved {} s after PostgreSQL was back (webhook got both)",
+        fired_after.as_secs(),
+        resolved_after.as_secs()
+    ));
+    env.finish().await;
     vec![row]
 }

@@ -5,9 +5,10 @@
 //! measured) and fails unless every row shows 0 lost, 0 duplicated and a recovery alone.
 //!
 //! A test target without libtest's harness (`harness = false`), so the table comes out whole,
-//! after every scenario, failed ones included. Scenarios run two at a time, each in a thread
-//! and runtime of its own, as libtest would run them. Arguments: names (or parts of names) pick
-//! scenarios, `--test-threads N` sets how many run at once; other flags are ignored.
+//! after every scenario, failed ones included. Scenarios run two at a time (the long profile: one
+//! at a time), each in a thread and runtime of its own, as libtest would run them. Arguments:
+//! names (or parts of names) pick scenarios, `--test-threads N` sets how many run at once; other
+//! flags are ignored.
 //!
 //! The test command runs the short profile (`./deploy/test.sh`, under 3 minutes);
 //! `EXPORTER_FAULTS_PROFILE=long cargo test -p exporter-tests --test faults` runs the long one
@@ -100,9 +101,11 @@ struct Arguments {
 
 fn arguments() -> Arguments {
     let mut args = std::env::args().skip(1);
+    // The long profile's scenarios are heavy enough to slow each other down: one at a time.
+    let long = Profile::from_env().name == "long";
     let mut parsed = Arguments {
         filters: Vec::new(),
-        threads: 2,
+        threads: if long { 1 } else { 2 },
         list: false,
     };
     while let Some(arg) = args.next() {

@@ -214,34 +214,43 @@ pub async fn leftovers_after_a_nats_crash_are_removed(_profile: Profile) -> Vec<
     copy_dir(&msgs, &saved);
     env.nats.restart();
 
-    let mut aggregator = env.spawn("exporter-aggregator", &[]);
-    env.ingested(stored[49].id).await;
-    eventually("the stream drained", Duration::from_secs(30), || async {
-        (stream_messages(&js).await == 0).then_some(())
-    })
-    .await;
-    aggregator.signal(Signal::SIGTERM);
-    aggregator.wait_exit(Duration::from_secs(10)).unwrap();
-    env.nats.stop();
-    std::fs::remove_dir_all(&msgs).unwrap();
-    copy_dir(&saved, &msgs);
-    env.nats.restart();
+    // NATS does not always keep the consumer's floor across the restore (the stream's state is
+    // read back from the files put back, the consumer's from its own): then the 50 come back as
+    // deliveries, not leftovers, and the injection is made again (at most three times).
+    let mut attempts = 0;
+    let js = loop {
+        attempts += 1;
+        let mut aggregator = env.spawn("exporter-aggregator", &[]);
+        env.ingested(stored[49].id).await;
+        eventually("the stream drained", Duration::from_secs(30), || async {
+            (stream_messages(&js).await == 0).then_some(())
+        })
+        .await;
+        aggregator.signal(Signal::SIGTERM);
+        aggregator.wait_exit(Duration::from_secs(10)).unwrap();
+        env.nats.stop();
+        std::fs::remove_dir_all(&msgs).unwrap();
+        copy_dir(&saved, &msgs);
+        env.nats.restart();
 
-    let js = env.jetstream().await;
-    let consumer: async_nats::jetstream::consumer::PullConsumer = js
-        .get_stream("EXPORTER_TELEMETRY")
-        .await
-        .unwrap()
-        .get_consumer("aggregator")
-        .await
-        .unwrap();
-    let info = consumer.get_info().await.unwrap();
-    assert_eq!(stream_messages(&js).await, 50, "the leftovers: {info:?}");
-    assert_eq!(
-        (info.num_pending, info.num_ack_pending),
-        (0, 0),
-        "never delivered again"
-    );
+        let js = env.jetstream().await;
+        let consumer: async_nats::jetstream::consumer::PullConsumer = js
+            .get_stream("EXPORTER_TELEMETRY")
+            .await
+            .unwrap()
+            .get_consumer("aggregator")
+            .await
+            .unwrap();
+        let info = consumer.get_info().await.unwrap();
+        let held = stream_messages(&js).await;
+        if held == 50 && (info.num_pending, info.num_ack_pending) == (0, 0) {
+            break js;
+        }
+        assert!(
+            attempts < 3,
+            "no leftovers made in {attempts} tries: {held} messages, {info:?}"
+        );
+    };
 
     let aggregator = env.spawn("exporter-aggregator", &[]);
     eventually("the leftovers gone", Duration::from_secs(30), || async {
@@ -264,7 +273,9 @@ pub async fn leftovers_after_a_nats_crash_are_removed(_profile: Profile) -> Vec<
         true,
     )
     .await
-    .note("50 stored messages put back below the ack floor, all 50 removed by the sweep");
+    .note(format!(
+        "50 stored messages put back below the ack floor ({attempts} injection(s)), all 50 removed by the sweep"
+    ));
     env.finish().await;
     vec![row]
 }

@@ -36,13 +36,16 @@ export function color(name) {
 const palette = () => ['series-1', 'series-2', 'series-3', 'series-4'].map(color);
 
 function axis(format) {
-  return {
+  const out = {
     stroke: color('muted'),
     grid: { stroke: color('line'), width: 1 },
     ticks: { stroke: color('line'), width: 1 },
-    values: format ? (u, values) => values.map((v) => (v === null ? '' : format(v))) : undefined,
-    size: format ? 64 : undefined,
   };
+  if (format) {
+    out.values = (u, values) => values.map((v) => (v === null ? '' : format(v)));
+    out.size = 84;
+  }
+  return out;
 }
 
 /** Keeps a chart as wide as its box. */
@@ -62,9 +65,10 @@ function follow(el, chart, height) {
 
 /**
  * A time-series chart in `el`: `times` in seconds, `lines` = [{label, values, color?, fill?}].
- * Drag to zoom in, double-click to zoom out (uPlot's own gestures).
+ * Drag to zoom in, double-click to zoom out (uPlot's own gestures). `xRange` ([from, to] in
+ * seconds) is the span shown when there are too few points to make one.
  */
-export async function lineChart(el, times, lines, { height = 220, format, bars = false } = {}) {
+export async function lineChart(el, times, lines, { height = 220, format, bars = false, xRange } = {}) {
   const uPlot = await uPlotLib();
   const colors = palette();
   const series = [{}].concat(lines.map((line, i) => ({
@@ -75,7 +79,7 @@ export async function lineChart(el, times, lines, { height = 220, format, bars =
     spanGaps: false,
     paths: bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined,
     value: format ? (u, v) => (v === null || v === undefined ? '—' : format(v)) : undefined,
-    points: { show: bars ? false : undefined },
+    points: { show: bars ? false : times.length < 30 ? true : undefined, size: 6 },
   })));
   const options = {
     width: Math.max(200, Math.floor(el.clientWidth)),
@@ -83,7 +87,7 @@ export async function lineChart(el, times, lines, { height = 220, format, bars =
     series,
     axes: [axis(), axis(format)],
     cursor: { drag: { x: true, y: false } },
-    scales: { x: { time: true } },
+    scales: { x: xRange ? { time: true, range: (u, min, max) => (max - min > 0 && times.length > 1 ? [min, max] : xRange) } : { time: true } },
     legend: { live: true },
   };
   el.replaceChildren();

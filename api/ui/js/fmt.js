@@ -21,6 +21,13 @@ export function number(value, digits = 0) {
   return Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+const compactFormat = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 2 });
+
+/** A number of any size, short: 2.7B, 91.5, 0.03. */
+export function compact(value) {
+  return value === null || value === undefined ? '—' : compactFormat.format(Number(value));
+}
+
 /** `value` is already in percent (42.5 → "42.5 %"). */
 export function percent(value, digits = 1, signed = false) {
   if (value === null || value === undefined || value === '') return '—';

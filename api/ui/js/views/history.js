@@ -64,7 +64,7 @@ export async function drawHistory(box, name, { from, to, host, labels, onzoom, h
     for (const p of s.points) values[index.get(Date.parse(p.time) / 1000)] = p.value;
     return { label: seriesLabel(s, many), values };
   });
-  const chart = await lineChart(box, times, lines, { height, format: formatter(name) });
+  const chart = await lineChart(box, times, lines, { height, format: formatter(name), xRange: [from.getTime() / 1000, to.getTime() / 1000] });
   if (onzoom) {
     chart.over.addEventListener('mouseup', () => {
       const sel = chart.select;

@@ -8,7 +8,7 @@ import * as f from '../fmt.js';
 import { color, lightweightCharts } from '../charts.js';
 
 const PERIODS = [['5d', '5 d'], ['1mo', '1 mo'], ['3mo', '3 mo'], ['6mo', '6 mo'], ['1y', '1 y'], ['5y', '5 y'], ['max', 'max']];
-const INTERVAL_FOR = { '1d': '5m', '5d': '15m', '1mo': '1h', '3mo': '1d', '6mo': '1d', '1y': '1d', '5y': '1wk', max: '1mo' };
+const INTERVAL_FOR = { '1d': '5m', '5d': '15m', '1mo': '1h', '3mo': '1d', '6mo': '1d', '1y': '1d', '5y': '1wk', max: undefined };
 const OVERLAYS = [['sma_20', 'SMA 20'], ['sma_50', 'SMA 50'], ['sma_200', 'SMA 200'], ['ema_12', 'EMA 12'], ['ema_26', 'EMA 26'], ['bb', 'Bollinger'], ['vwap', 'VWAP']];
 const PANELS = [['rsi', 'RSI 14'], ['macd', 'MACD'], ['stoch', 'Stochastic']];
 
@@ -32,15 +32,15 @@ async function draw(box, chart, shown) {
   const lw = LW.createChart(box, {
     width: box.clientWidth,
     height,
-    layout: { background: { color: color('card') }, textColor: color('fg'), attributionLogo: true, panes: { separatorColor: color('line') } },
+    layout: { background: { color: color('card') }, textColor: color('fg'), attributionLogo: false, panes: { separatorColor: color('line') } },
     grid: { vertLines: { color: color('line') }, horzLines: { color: color('line') } },
     timeScale: { timeVisible: chart.interval.endsWith('m') || chart.interval === '1h', tickMarkFormatter: (t) => exchangeTick.format(new Date(t * 1000)) },
     localization: { timeFormatter: (t) => `${exchangeFull.format(new Date(t * 1000))} NY`, priceFormatter: (p) => f.number(p, 2) },
   });
   const candles = lw.addSeries(LW.CandlestickSeries, { upColor: color('up'), downColor: color('down'), borderVisible: false, wickUpColor: color('up'), wickDownColor: color('down') });
-  candles.setData(chart.bars.map((b, i) => (b.ohlc && b.ohlc.open !== null
-    ? { time: times[i], open: b.ohlc.open, high: b.ohlc.high, low: b.ohlc.low, close: b.close }
-    : { time: times[i] })));
+  candles.setData(chart.bars.map((b, i) => (b.open !== null && b.open !== undefined
+    ? { time: times[i], open: b.open, high: b.high, low: b.low, close: b.close }
+    : { time: times[i], open: b.close, high: b.close, low: b.close, close: b.close })));
   let n = 0;
   const overlay = (key, label) => {
     if (!ind[key]) return;
@@ -52,7 +52,7 @@ async function draw(box, chart, shown) {
     else overlay(key, label);
   }
   const volume = lw.addSeries(LW.HistogramSeries, { priceFormat: { type: 'volume' }, title: 'volume', priceLineVisible: false, lastValueVisible: false }, 1);
-  volume.setData(chart.bars.map((b, i) => ({ time: times[i], value: b.ohlc?.volume || 0, color: b.ohlc && b.close >= b.ohlc.open ? color('up') : color('down') })));
+  volume.setData(chart.bars.map((b, i) => ({ time: times[i], value: b.volume || 0, color: b.close >= (b.open ?? b.close) ? color('up') : color('down') })));
   let pane = 2;
   for (const [key] of panels) {
     const line = (k, c, title) => ind[k] && lw.addSeries(LW.LineSeries, { color: c, lineWidth: 1, title, priceLineVisible: false }, pane).setData(lineData(times, ind[k]));
@@ -65,9 +65,8 @@ async function draw(box, chart, shown) {
     }
     pane += 1;
   }
-  const panes = lw.panes();
-  panes[0]?.setHeight(320);
-  panes[1]?.setHeight(90);
+  // Candles take most of the height, volume and each indicator panel a share of the rest.
+  lw.panes().forEach((p, i) => p.setStretchFactor(i === 0 ? 3.2 : i === 1 ? 0.9 : 1.1));
   lw.timeScale().fitContent();
   const observer = new ResizeObserver(() => lw.applyOptions({ width: box.clientWidth }));
   observer.observe(box);
@@ -137,7 +136,9 @@ export async function render(root, { path, params }) {
       h('div.row', segmented(PERIODS, period, (p) => { period = p; load(); })),
       h('div.row', toggles(OVERLAYS)),
       h('div.row', toggles(PANELS)),
-      box, info)));
+      box, info,
+      // The licence's attribution (the library's own logo needs an inline style the CSP refuses).
+      h('p.legend-note', 'Charts by TradingView Lightweight Charts™, © TradingView, Inc. ', h('a', { href: 'https://www.tradingview.com/', rel: 'noopener noreferrer', target: '_blank' }, 'tradingview.com')))));
   await load();
   return () => stop?.();
 }

@@ -116,9 +116,9 @@ export async function render(root) {
   let portfolio = null;
   let alerts = null;
   const sections = {
-    status: h('div'), alerts: h('div'), account: h('div'), hosts: h('div.grid.wide'), freshness: h('div'),
+    status: h('div'), alerts: h('div'), account: h('div'), hosts: h('div.grid'), freshness: h('div'),
   };
-  replace(root, h('div.grid', sections.status, sections.alerts, sections.account, sections.freshness), h('div.grid', { class: 'hosts' }, sections.hosts));
+  replace(root, h('div.grid', sections.status, sections.alerts, sections.account), sections.hosts, h('div.grid', sections.freshness));
 
   const draw = {
     status: () => replace(sections.status, statusCard(health)),

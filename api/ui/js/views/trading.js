@@ -208,8 +208,9 @@ export async function render(root, { params }) {
       const equity = points.map((p) => p.value);
       let peak = -Infinity;
       const drawdown = equity.map((v) => { peak = Math.max(peak, v); return peak > 0 ? ((v - peak) / peak) * 100 : 0; });
-      await lineChart(sections.equity, times, [{ label: 'equity', values: equity }], { height: 200, format: (v) => f.money(v, currency) });
-      await lineChart(sections.drawdown, times, [{ label: 'drawdown', values: drawdown, color: color('down'), fill: color('heat-0') }], { height: 120, format: (v) => f.percent(v) });
+      const xRange = [from.getTime() / 1000, to.getTime() / 1000];
+      await lineChart(sections.equity, times, [{ label: 'equity', values: equity }], { height: 200, format: (v) => f.money(v, currency), xRange });
+      await lineChart(sections.drawdown, times, [{ label: 'drawdown', values: drawdown, color: color('down'), fill: color('heat-0') }], { height: 120, format: (v) => f.percent(v), xRange });
     } catch (err) {
       replace(sections.equity, h('p.error', explain(err)));
     }

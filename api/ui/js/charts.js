@@ -65,8 +65,8 @@ function follow(el, chart, height) {
 
 /**
  * A time-series chart in `el`: `times` in seconds, `lines` = [{label, values, color?, fill?}].
- * Drag to zoom in, double-click to zoom out (uPlot's own gestures). `xRange` ([from, to] in
- * seconds) is the span shown when there are too few points to make one.
+ * `xRange` ([from, to] in seconds) is the span shown, the one asked for, however few the points;
+ * a drag selects a span to zoom into (the caller asks the API again for it).
  */
 export async function lineChart(el, times, lines, { height = 220, format, bars = false, xRange } = {}) {
   const uPlot = await uPlotLib();
@@ -87,7 +87,7 @@ export async function lineChart(el, times, lines, { height = 220, format, bars =
     series,
     axes: [axis(), axis(format)],
     cursor: { drag: { x: true, y: false } },
-    scales: { x: xRange ? { time: true, range: (u, min, max) => (max - min > 0 && times.length > 1 ? [min, max] : xRange) } : { time: true } },
+    scales: { x: xRange ? { time: true, range: () => xRange } : { time: true } },
     legend: { live: true },
   };
   el.replaceChildren();

@@ -32,7 +32,7 @@ export function alertItem(a, changed) {
   if (!canAct()) actions.append(h('span.muted.small.read-only', 'read-only key: cannot acknowledge or silence'));
   return h(`div.alert.${a.severity}`, { dataset: { id: a.id, state: a.state } },
     h('div.title', h(`span.badge.${a.state}`, a.state), ' ', alertTitle(a)),
-    h('div.small.muted', `${a.severity} · ${a.category} · ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`),
+    h('div.small.muted', `${a.rule} · ${a.severity} · ${a.category} · ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}`),
     a.annotations?.description ? h('div.small', a.annotations.description) : null,
     h('div.small.muted', `since ${f.time(a.fired_at || a.started_at)} (${f.ago(a.fired_at || a.started_at)})${a.value !== null && a.value !== undefined ? ` · value ${f.compact(a.value)}` : ''}${a.silenced ? ' · silenced' : ''}`),
     ack,

@@ -73,7 +73,7 @@ export async function render(root, { params }) {
   if (silenceId && canAct()) {
     try {
       const detail = await api(`/alerts/${encodeURIComponent(silenceId)}`);
-      replace(form, silenceForm(detail.alert, () => { replace(form); location.hash = '#/alerts'; loadSilences(); }));
+      replace(form, silenceForm(detail, () => { replace(form); location.hash = '#/alerts'; loadSilences(); }));
     } catch (err) {
       replace(form, card('Silence', h('p.error', explain(err))));
     }

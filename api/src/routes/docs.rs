@@ -2,6 +2,12 @@
 //! compiled into the binary (`utoipa-swagger-ui` with its `vendored` feature: no CDN, nothing
 //! downloaded at build or run time). The page holds no secret: it asks for the key, then loads
 //! `/openapi.json` and sends every "Try it out" request with it.
+//!
+//! The page's own script and style are files (`/docs/docs.js`, `/docs/docs.css`), so it runs
+//! under a policy without inline script. Its policy is the dashboard's
+//! ([`crate::security_headers::CONTENT_SECURITY_POLICY`]) except `style-src`, which adds
+//! `'unsafe-inline'`: Swagger UI writes `style` attributes into the markup it renders, and
+//! would be unreadable without them. Inline styles cannot run code; scripts stay `'self'` only.
 
 use std::sync::{Arc, LazyLock};
 
@@ -15,6 +21,12 @@ use crate::extract::{AppPath, AppQuery, NoParams};
 
 /// The page: a key field above Swagger UI.
 const PAGE: &str = include_str!("../../assets/docs.html");
+/// Its script and style.
+const SCRIPT: &str = include_str!("../../assets/docs.js");
+const STYLE: &str = include_str!("../../assets/docs.css");
+
+/// The page's policy (see the module's header for the one difference from the dashboard's).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 #[utoipa::path(
     get, path = "/docs", operation_id = "docs_page", tag = "meta",
@@ -25,8 +37,12 @@ const PAGE: &str = include_str!("../../assets/docs.html");
         (status = 400, description = "A parameter was given; this route takes none", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn page(AppQuery(NoParams {}): AppQuery<NoParams>) -> Html<&'static str> {
-    Html(PAGE)
+pub async fn page(AppQuery(NoParams {}): AppQuery<NoParams>) -> Response {
+    (
+        [(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)],
+        Html(PAGE),
+    )
+        .into_response()
 }
 
 /// Swagger UI's own configuration (unused by [`PAGE`], which configures the UI itself, but
@@ -47,6 +63,10 @@ pub enum DocsFile {
     Favicon32,
     #[serde(rename = "favicon-16x16.png")]
     Favicon16,
+    #[serde(rename = "docs.js")]
+    Script,
+    #[serde(rename = "docs.css")]
+    Style,
 }
 
 impl DocsFile {
@@ -57,13 +77,15 @@ impl DocsFile {
             Self::Css => "swagger-ui.css",
             Self::Favicon32 => "favicon-32x32.png",
             Self::Favicon16 => "favicon-16x16.png",
+            Self::Script => "docs.js",
+            Self::Style => "docs.css",
         }
     }
 
     fn content_type(self) -> &'static str {
         match self {
-            Self::Bundle | Self::Preset => "text/javascript",
-            Self::Css => "text/css",
+            Self::Bundle | Self::Preset | Self::Script => "text/javascript",
+            Self::Css | Self::Style => "text/css",
             Self::Favicon32 | Self::Favicon16 => "image/png",
         }
     }
@@ -89,7 +111,15 @@ pub async fn asset(
     AppPath(file): AppPath<DocsFile>,
     AppQuery(NoParams {}): AppQuery<NoParams>,
 ) -> Result<Response, ApiError> {
-    let (content_type, file) = (file.content_type(), file.name());
+    let (content_type, own) = match file {
+        DocsFile::Script => (file.content_type(), Some(SCRIPT)),
+        DocsFile::Style => (file.content_type(), Some(STYLE)),
+        _ => (file.content_type(), None),
+    };
+    if let Some(text) = own {
+        return Ok(([(header::CONTENT_TYPE, content_type)], text).into_response());
+    }
+    let file = file.name();
     match utoipa_swagger_ui::serve(file, CONFIG.clone()) {
         Ok(Some(found)) => Ok((
             [(header::CONTENT_TYPE, content_type)],

@@ -311,10 +311,15 @@ def main():
     return 0
 
 
+# What each screenshot opens: the month and the chart that the stand-ins have data for.
+SHOT_QUERY = {"trading": "?year=2026&month=2", "market": "?symbol=AAPL&period=max"}
+
+
 def shoot(page, width):
     os.makedirs(SCREENSHOTS, exist_ok=True)
     for view in VIEWS:
-        goto_view(page, view)
+        goto_view(page, view, SHOT_QUERY.get(view, ""))
+        page.evaluate("() => { document.getElementById('toast').hidden = true; }")
         page.wait_for_timeout(300)
         page.screenshot(path=os.path.join(SCREENSHOTS, f"{view}-{width}.png"))
 

@@ -1,7 +1,9 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright), against the real
 stack that tests/tests/dashboard.rs started. Checks what a person with a phone would notice:
 sign-in with the key, the overview's host and memory, acknowledging a firing alert, the P&L
-calendar from the stand-in's fills, live samples, read-scope limits, sign-out, the CSP, no
+calendar from the stand-in's fills, live samples, a lost connection shown and resumed (the
+browser reaches the API through a TCP relay that can drop every connection, as a tunnel does),
+read-scope limits, sign-out, the CSP, no
 horizontal scrolling at 390 px, the key stored nowhere, nothing fetched from another origin,
 no console error, and the first view's weight (printed with the first render time).
 
@@ -20,9 +22,12 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+import socket
+import threading
+
 from playwright.sync_api import sync_playwright
 
-BASE = os.environ["DASHBOARD_URL"].rstrip("/")
+API_BASE = os.environ["DASHBOARD_URL"].rstrip("/")
 KEY = os.environ["DASHBOARD_KEY"]
 READ_KEY = os.environ["DASHBOARD_READ_KEY"]
 HOST = os.environ["DASHBOARD_HOST"]
@@ -32,10 +37,66 @@ SCREENSHOTS = os.environ.get("SCREENSHOTS")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 VIEWS = ["overview", "history", "trading", "market", "logs", "alerts"]
 BUDGET_BYTES = 300 * 1000
-ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(BASE))
+
+
+class Relay:
+    """A TCP pipe in front of the API, as the tunnel is: the browser talks through it, and
+    `cut()` drops every open connection (a lost network) while new ones still get through."""
+
+    def __init__(self, target):
+        self.target = (target.hostname, target.port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.server.accept()
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    def pipe(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            self.close(s)
+
+    def close(self, s):
+        with self.lock:
+            self.open.discard(s)
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+
+    def cut(self):
+        with self.lock:
+            sockets = list(self.open)
+        for s in sockets:
+            self.close(s)
+
+
+RELAY = Relay(urlsplit(API_BASE))
+BASE = f"http://127.0.0.1:{RELAY.port}"
+ORIGIN = BASE
 
 failures = []
 figures = {}
+# While the relay drops the connections on purpose, Chromium logs the two streams it lost.
+cutting = {"now": False}
 
 
 def check(condition, what):
@@ -47,7 +108,7 @@ def check(condition, what):
 
 def api(path, key=None, cookie=None, method="GET"):
     """The API outside the browser: status and JSON body."""
-    request = urllib.request.Request(BASE + path, method=method)
+    request = urllib.request.Request(API_BASE + path, method=method)
     if key:
         request.add_header("X-API-Key", key)
     if cookie:
@@ -73,10 +134,12 @@ def watch(page, label, console_errors, requests):
         text = message.text
         location = message.location.get("url", "")
         # Chromium logs every non-2xx answer as an error: the page expects two of them, the 401
-        # of GET /session before signing in and the 403 the read-scope check provokes.
+        # of GET /session before signing in and the 403 the read-scope check provokes; and the
+        # streams the relay cuts.
         expected = "Failed to load resource" in text and (
             (location.endswith("/session") and "401" in text)
             or ("/acknowledge" in location and "403" in text)
+            or (cutting["now"] and location.endswith("/stream") and "net::ERR_" in text)
         )
         if not expected:
             console_errors.append(f"{label}: {text} ({location})")
@@ -215,6 +278,16 @@ def main():
             timeout=15000,
         )
         check(page.evaluate("() => window.__noReload === true"), "a new sample appeared without a reload")
+
+        # A lost connection is shown, and the streams come back by themselves.
+        page.wait_for_function("() => document.getElementById('live').textContent.includes('live')", timeout=10000)
+        cutting["now"] = True
+        RELAY.cut()
+        page.wait_for_selector("#live.lost", timeout=15000)
+        lost_text = page.inner_text("#live")
+        page.wait_for_function("() => document.getElementById('live').textContent.includes('live')", timeout=20000)
+        cutting["now"] = False
+        check("connection lost" in lost_text, f"a lost connection is shown ({lost_text!r}) and resumed")
 
         # The alert the real rule fired: acknowledged from the page.
         item = page.locator("#firing .alert", has_text=ALERT).first

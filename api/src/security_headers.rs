@@ -1,10 +1,10 @@
 //! Headers every answer carries, JSON and errors included, so the dashboard (and anything else
 //! a browser opens here) runs under a strict policy: scripts, styles, images, fonts and requests
 //! from the API's own origin only, no inline script, no framing (`frame-ancestors 'none'`), no
-//! MIME sniffing, no referrer. An answer that sets its own `Content-Security-Policy` (the
-//! Swagger UI page at `/docs`, see [`crate::routes::docs`]) or `Cache-Control` (the static
-//! files) keeps it; everything else is `Cache-Control: no-store`, so no authenticated JSON is
-//! kept in a shared or browser cache.
+//! MIME sniffing, no referrer. The same policy covers the Swagger UI page at `/docs`
+//! ([`crate::routes::docs`]). An answer that sets its own header (the static files their
+//! `Cache-Control`) keeps it; everything else is `Cache-Control: no-store`, so no authenticated
+//! JSON is kept in a shared or browser cache.
 
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;

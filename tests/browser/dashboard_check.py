@@ -313,6 +313,30 @@ def main():
         texts = page.evaluate("() => [...document.querySelectorAll('#pnl-calendar .day .p')].map(e => e.textContent)")
         check(any("50" in t for t in texts), f"a day's P&L reads as money ({texts})")
 
+        # Logs: the text filter narrows the lines.
+        goto_view(page, "logs")
+        page.wait_for_selector("#log-lines .line", timeout=10000)
+        every = page.locator("#log-lines .line").count()
+        page.fill("input[name=q]", "rejected")
+        page.wait_for_function("() => document.querySelectorAll('#log-lines .line').length === 1", timeout=10000)
+        check(every == 3 and "ORDER rejected" in page.inner_text("#log-lines"),
+              f"the logs view lists the lines ({every}) and its text filter narrows them")
+
+        # A silence created from the alert, then expired, from the page.
+        goto_view(page, "alerts", f"?silence={alert_id}")
+        page.fill("form.silence input[name=comment]", "browser test")
+        page.click("form.silence button[type=submit]")
+        page.wait_for_selector(".silences button.expire", timeout=10000)
+        status, silences = api("/silences?state=active", key=KEY)
+        made = [x for x in silences["silences"] if x["comment"] == "browser test"]
+        check(status == 200 and len(made) == 1
+              and {"name": "alertname", "value": ALERT} in [{"name": m["name"], "value": m["value"]} for m in made[0]["matchers"]],
+              f"a silence created from the alert ({made[0]['matchers'] if made else None})")
+        page.click(".silences button.expire")
+        page.wait_for_selector(".silences button.expire", state="detached", timeout=10000)
+        status, silences = api("/silences?state=active", key=KEY)
+        check(not [x for x in silences["silences"] if x["comment"] == "browser test"], "the silence expired from the page")
+
         # Every view: renders, no horizontal scrolling at 390 px.
         for view in VIEWS:
             goto_view(page, view)

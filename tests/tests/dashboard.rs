@@ -183,6 +183,36 @@ fn add_read_key(env: &TestEnv) -> String {
     key
 }
 
+/// Three log lines of the trading engine (no log collector runs here), for the logs view.
+async fn seed_logs(env: &TestEnv) {
+    let message_id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    for (i, (level, component, message)) in [
+        (3_i16, "trading.engine", "order filled"),
+        (5, "trading.risk", "ORDER rejected: margin"),
+        (4, "trading.feed", "slow tick"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO log_line (message_id, line_no, time, host, source, level, component, \
+                                   message, fields, file_offset, truncated) \
+             VALUES ($1, $2, $3, 'test-host', '/var/log/trading/engine.log', $4, $5, $6, '{}', $7, false)",
+        )
+        .bind(message_id)
+        .bind(i as i32)
+        .bind(now - chrono::TimeDelta::minutes(10 - i as i64))
+        .bind(level)
+        .bind(component)
+        .bind(message)
+        .bind(i as i64 * 100)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_works_in_a_real_browser() {
     let venv = venv();
@@ -234,6 +264,8 @@ async fn the_dashboard_works_in_a_real_browser() {
         },
     )
     .await;
+
+    seed_logs(&env).await;
 
     let result = env.dir.path().join("browser-result.json");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/dashboard_check.py");

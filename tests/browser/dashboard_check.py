@@ -303,7 +303,7 @@ def main():
         # The P&L calendar, from the stand-in's fills.
         status, month = api("/trades/pnl-calendar?year=2026&month=2", key=KEY)
         expected = {c["date"]: c["pnl"] for w in month["calendar"]["weeks"] for c in w if c and float(c["pnl"]) != 0}
-        goto_view(page, "trading", "?year=2026&month=2")
+        goto_view(page, "trading", "?year=2026&month=2&daily=all")
         page.wait_for_selector("#pnl-calendar .day", timeout=15000)
         cells = page.evaluate(
             "() => Object.fromEntries([...document.querySelectorAll('#pnl-calendar .day[data-pnl]')]"
@@ -312,6 +312,10 @@ def main():
         check(expected and cells == expected, f"the P&L calendar shows the fills' days: page {cells}, API {expected}")
         texts = page.evaluate("() => [...document.querySelectorAll('#pnl-calendar .day .p')].map(e => e.textContent)")
         check(any("50" in t for t in texts), f"a day's P&L reads as money ({texts})")
+        status, daily = api("/trades/daily-pnl", key=KEY)
+        active = [d for d in daily["days"] if d["trades_closed"] or float(d["net_pnl"])]
+        bars = page.evaluate("() => [document.getElementById('daily-pnl').dataset.days, !!document.querySelector('#daily-pnl canvas')]")
+        check(bars == [str(len(active)), True], f"the daily P&L bars chart the {len(active)} days with P&L ({bars})")
 
         # Logs: the text filter narrows the lines.
         goto_view(page, "logs")
@@ -409,7 +413,7 @@ def main():
 
 
 # What each screenshot opens: the month and the chart that the stand-ins have data for.
-SHOT_QUERY = {"trading": "?year=2026&month=2", "market": "?symbol=AAPL&period=max"}
+SHOT_QUERY = {"trading": "?year=2026&month=2&daily=all", "market": "?symbol=AAPL&period=max"}
 
 
 def shoot(page, width):

@@ -74,13 +74,15 @@ function statistics(s, currency) {
 
 export async function render(root, { params }) {
   const sections = {
-    account: h('div'), orders: h('div'), stats: h('div'), calendar: h('div.chart-host'), daily: h('div.chart'), equity: h('div.chart'), drawdown: h('div.chart'), history: h('div'),
+    account: h('div'), orders: h('div'), stats: h('div'), calendar: h('div.chart-host'), daily: h('div.chart', { id: 'daily-pnl' }), equity: h('div.chart'), drawdown: h('div.chart'), history: h('div'),
   };
   let currency = 'USD';
   let calYear = Number(params.get('year')) || null;
   let calMonth = params.has('month') ? Number(params.get('month')) : null;
   let calMode = params.get('calendar') || (calMonth || !calYear ? 'month' : 'year');
   let equityRange = '30d';
+  const DAILY = [['30d', '30 d', 30], ['90d', '90 d', 90], ['1y', '1 y', 365], ['all', 'all', null]];
+  let dailyRange = DAILY.some(([k]) => k === params.get('daily')) ? params.get('daily') : '90d';
   const calTitle = h('span');
   const filters = {
     symbol: h('input', { name: 'symbol', placeholder: 'symbol', maxlength: 24, autocapitalize: 'characters' }),
@@ -100,7 +102,9 @@ export async function render(root, { params }) {
         h('button', { type: 'button', 'aria-label': 'next', onclick: () => step(1) }, '›')),
       sections.calendar),
     card('Statistics', sections.stats),
-    h('section.card.wide', h('h2', 'Daily P&L (last 90 days)'), sections.daily),
+    h('section.card.wide', h('h2', 'Daily P&L'),
+      segmented(DAILY.map(([k, l]) => [k, l]), dailyRange, (r) => { dailyRange = r; loadDaily(); }),
+      sections.daily),
     h('section.card.wide', h('h2', 'Equity and drawdown'),
       segmented(RANGES.filter(([k]) => k !== '1h').map(([k, l]) => [k, l]), equityRange, (r) => { equityRange = r; loadEquity(); }),
       sections.equity, sections.drawdown),
@@ -175,18 +179,19 @@ export async function render(root, { params }) {
   }
 
   async function loadDaily() {
-    const end = new Date();
-    const start = new Date(end.getTime() - 90 * 86400000);
+    const days = DAILY.find(([k]) => k === dailyRange)[2];
+    const start = days ? new Date(Date.now() - days * 86400000) : null;
     try {
-      const page = await api(url('/trades/daily-pnl', { start_date: start.toISOString().slice(0, 10), end_date: f.exchangeToday() }));
-      const days = page.days.filter((d) => d.trades_closed || Number(d.net_pnl));
-      if (!days.length) { replace(sections.daily, h('p.muted', 'No realised P&L in the last 90 days.')); return; }
-      const times = days.map((d) => Date.parse(`${d.date}T16:00:00Z`) / 1000);
-      const values = days.map((d) => Number(d.net_pnl));
+      const page = await api(url('/trades/daily-pnl', { start_date: start?.toISOString().slice(0, 10), end_date: f.exchangeToday() }));
+      const active = page.days.filter((d) => d.trades_closed || Number(d.net_pnl));
+      if (!active.length) { replace(sections.daily, h('p.muted', days ? `No realised P&L in the last ${days} days.` : 'No realised P&L yet.')); return; }
+      const times = active.map((d) => Date.parse(`${d.date}T16:00:00Z`) / 1000);
+      const values = active.map((d) => Number(d.net_pnl));
+      sections.daily.dataset.days = String(active.length);
       await lineChart(sections.daily, times, [
         { label: 'gain', values: values.map((v) => (v >= 0 ? v : null)), color: color('up'), fill: color('up') },
         { label: 'loss', values: values.map((v) => (v < 0 ? v : null)), color: color('down'), fill: color('down') },
-      ], { bars: true, height: 200, format: (v) => f.money(v, currency) });
+      ], { bars: true, height: 200, format: (v) => f.money(v, currency), xRange: start ? [start.getTime() / 1000, Date.now() / 1000] : undefined });
     } catch (err) {
       replace(sections.daily, h('p.error', explain(err)));
     }

@@ -312,6 +312,17 @@ def main():
         check(expected and cells == expected, f"the P&L calendar shows the fills' days: page {cells}, API {expected}")
         texts = page.evaluate("() => [...document.querySelectorAll('#pnl-calendar .day .p')].map(e => e.textContent)")
         check(any("50" in t for t in texts), f"a day's P&L reads as money ({texts})")
+        status, year = api("/trades/pnl-calendar?year=2026", key=KEY)
+        expected = {str(m["month"]): m["pnl"] for m in year["months"] if float(m["pnl"]) != 0}
+        page.click("text=Year")
+        page.wait_for_selector("#pnl-calendar .month", timeout=10000)
+        months = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('#pnl-calendar .month')]"
+            ".filter(el => Number(el.dataset.pnl) !== 0).map(el => [el.dataset.month, el.dataset.pnl]))"
+        )
+        check(expected and months == expected, f"the year's heatmap shows the months with P&L: page {months}, API {expected}")
+        page.click("#pnl-calendar .month[data-month='2']")
+        page.wait_for_selector("#pnl-calendar[data-month='2'] .day", timeout=10000)
         status, daily = api("/trades/daily-pnl", key=KEY)
         active = [d for d in daily["days"] if d["trades_closed"] or float(d["net_pnl"])]
         bars = page.evaluate("() => [document.getElementById('daily-pnl').dataset.days, !!document.querySelector('#daily-pnl canvas')]")

@@ -107,7 +107,7 @@ function freshnessCard(health) {
       h(`span.${c.status === 'fresh' ? 'pos' : 'neg'}`, { dataset: { time: c.last_sample_time } }, `${c.status} · ${f.ago(c.last_sample_time)}`)])),
     h('h3', 'Tunnel'),
     (health.tunnels || []).length
-      ? kv(health.tunnels.map((t) => [t.host, t.url ? h('span', `${t.status} · `, h('a', { href: t.url, rel: 'noopener noreferrer' }, 'link')) : `${t.status}${t.reason ? ` (${t.reason})` : ''}`]))
+      ? kv(health.tunnels.map((t) => [t.host, /^https?:\/\//.test(t.url || '') ? h('span', `${t.status} · `, h('a', { href: t.url, rel: 'noopener noreferrer' }, t.url.replace(/^https?:\/\//, ''))) : `${t.status}${t.reason ? ` (${t.reason})` : ''}`]))
       : h('p.muted', 'No supervisor reports a tunnel.'));
 }
 

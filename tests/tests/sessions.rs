@@ -512,9 +512,13 @@ async fn the_page_is_served_compressed_under_the_policy() {
         .unwrap();
     assert_eq!(again.status(), 304, "unchanged: not sent again");
 
-    let script = client.get(env.api_url("/ui/app.js")).send().await.unwrap();
+    let script = client
+        .get(env.api_url("/ui/js/app.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(script.status(), 200);
-    assert_security_headers(script.headers(), "/ui/app.js");
+    assert_security_headers(script.headers(), "/ui/js/app.js");
     assert!(
         script.headers()["content-type"]
             .to_str()

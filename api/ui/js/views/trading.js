@@ -17,6 +17,7 @@ function heat(el, pnl, scale) {
   if (!n || !scale) return el;
   const strength = Math.min(1, Math.abs(n) / scale);
   el.style.background = `color-mix(in srgb, ${color(n > 0 ? 'up' : 'down')} ${Math.round(20 + 70 * strength)}%, ${color('heat-0')})`;
+  if (strength > 0.45) el.style.color = '#fff';
   return el;
 }
 

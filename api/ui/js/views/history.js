@@ -132,7 +132,7 @@ export async function render(root, { path, params }) {
     : null;
   replace(root,
     h('div.row', segmented([['custom', 'Any series'], ['host', 'Host'], ['gpu', 'GPU']], page, (p) => { location.hash = p === 'custom' ? '#/history' : `#/history/${p}`; })),
-    card(null, picker, h('div.row', host, segmented(RANGES.map(([k, l]) => [k, l]), range, (r) => { range = r; zoom = null; draw(); }), resetZoom), note, h('p.legend-note', 'Drag across a chart to zoom in.')),
+    card(null, picker, h('div.row', host, segmented(RANGES.map(([k, l]) => [k, l]), range, (r) => { range = r; zoom = null; draw(); }), resetZoom), note, h('p.legend-note', 'Drag across a chart with a mouse to zoom in; the range buttons pick the span.')),
     charts);
   await draw();
   return null;

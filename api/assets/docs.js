@@ -1,5 +1,7 @@
-// The key form above Swagger UI (a file, not inline: the page runs under a CSP without
-// inline scripts).
+// The key form above Swagger UI (a file, not inline: the page runs under a CSP without inline
+// scripts). A browser signed in to the dashboard loads the document with its session cookie;
+// otherwise the key typed here is kept in this page's memory only, never in the browser's
+// storage, and sent as X-API-Key.
 "use strict";
 const input = document.getElementById("key");
 const status = document.getElementById("key-status");
@@ -21,10 +23,16 @@ function load(key) {
 }
 document.getElementById("key-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const key = input.value.trim();
-  sessionStorage.setItem("exporter-api-key", key);
-  load(key);
+  load(input.value.trim());
 });
-const saved = sessionStorage.getItem("exporter-api-key");
-if (saved) { input.value = saved; load(saved); }
-else { status.textContent = "type the key to load the document"; }
+fetch("/session", { credentials: "same-origin" })
+  .then((response) => (response.ok ? response.json() : null))
+  .then((session) => {
+    if (session) {
+      status.textContent = `signed in to the dashboard as ${session.name}`;
+      load(null);
+    } else {
+      status.textContent = "type the key to load the document";
+    }
+  })
+  .catch(() => { status.textContent = "type the key to load the document"; });

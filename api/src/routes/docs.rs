@@ -1,7 +1,8 @@
 //! `GET /docs`: the interactive API reference (Swagger UI), served without a key from assets
 //! compiled into the binary (`utoipa-swagger-ui` with its `vendored` feature: no CDN, nothing
-//! downloaded at build or run time). The page holds no secret: it asks for the key, then loads
-//! `/openapi.json` and sends every "Try it out" request with it.
+//! downloaded at build or run time). The page holds no secret: a browser signed in to the
+//! dashboard loads `/openapi.json` with its session cookie; otherwise the page asks for the key
+//! (kept in its memory only) and sends every "Try it out" request with it.
 //!
 //! The page's own script and style are files (`/docs/docs.js`, `/docs/docs.css`), so it runs
 //! under the dashboard's strict policy ([`crate::security_headers::CONTENT_SECURITY_POLICY`]:

@@ -164,7 +164,7 @@ export async function render(root) {
   const offSample = subscribe('sample', (event) => {
     if (event.source === 'system' || event.source === 'hardware') {
       latest[event.source].set(event.host, event);
-    } else if (event.source === 'portfolio' && portfolio && !portfolio.error) {
+    } else if (event.source === 'portfolio') {
       loadPortfolio();
       return;
     } else {

@@ -11,8 +11,11 @@ source deploy/lib/services.sh
 ensure_services
 # Only the tests need Prometheus' tools; `up.sh` and install.sh do not install them.
 ensure_prometheus_tools
-# The OpenAPI contract tests' schemathesis and openapi-python-client (a venv in ~/.cache).
+# The OpenAPI contract tests' schemathesis and openapi-python-client, the browser tests'
+# Playwright and chromium (venvs in ~/.cache).
 ensure_python_tools
+# The dashboard's vendored browser libraries match their checksums (offline).
+deploy/vendor-ui.sh --check
 cargo build --workspace --bins
 started=$(date +%s)
 output=$(mktemp)

@@ -1,8 +1,10 @@
 //! The dead-man's switch. Every alert leaves from the box being watched, so nothing pages the
 //! owner when the box, NATS or the aggregator dies. While ingest and alert evaluation are
-//! healthy, the aggregator pings `aggregator.deadman_url` every `deadman_interval_seconds` (the
-//! push-monitor form of healthchecks.io, Uptime Kuma and similar services: a plain GET); the
-//! outside service pages when the pings stop.
+//! healthy, every `aggregator.deadman_interval_seconds` the aggregator pings
+//! `aggregator.deadman_url` (the push-monitor form of healthchecks.io, Uptime Kuma and similar
+//! services: a plain GET) and sends the always-firing `Watchdog` alert to the alert receivers
+//! with `watchdog: true` (`exporter_alerting::dispatch::watchdog`); the outside service pages
+//! when they stop.
 //!
 //! Healthy means: the last lag reading succeeded and showed no stall (`lag.rs`), the last batch
 //! write did not fail, and, when this aggregator evaluates alerts, the engine finished an
@@ -67,10 +69,27 @@ fn origin(url: &str) -> String {
     format!("{}{host}/…", &url[..host_start])
 }
 
-/// Pings `url` every `interval` while healthy, until `shutdown`. The first ping waits one
-/// interval, so a start that fails at once never reports healthy.
+/// Where "all is well" goes.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// `aggregator.deadman_url`, pinged with a GET.
+    pub ping_url: Option<String>,
+    /// The alert dispatcher (when this aggregator evaluates alerts), with the host the
+    /// Watchdog names.
+    pub watchdog: Option<(exporter_alerting::dispatch::DispatchHandle, String)>,
+}
+
+impl Signals {
+    /// True when there is anything to send.
+    pub fn any(&self) -> bool {
+        self.ping_url.is_some() || self.watchdog.is_some()
+    }
+}
+
+/// Pings and sends the Watchdog every `interval` while healthy, until `shutdown`. The first
+/// waits one interval, so a start that fails at once never reports healthy.
 pub async fn run(
-    url: String,
+    signals: Signals,
     interval: Duration,
     health: Arc<IngestHealth>,
     evaluation_interval: Option<Duration>,
@@ -86,7 +105,7 @@ pub async fn run(
             return;
         }
     };
-    let shown = origin(&url);
+    let shown = signals.ping_url.as_deref().map(origin).unwrap_or_default();
     let mut evaluated = evaluations();
     let mut evaluated_at = std::time::Instant::now();
     let mut was_healthy = true;
@@ -109,7 +128,8 @@ pub async fn run(
                     writes_ok = health.writes_ok.load(Ordering::Relaxed),
                     evaluation_ok,
                     deadman_url = %shown,
-                    "dead-man's switch: not pinging while ingest or alert evaluation is unhealthy"
+                    watchdog = signals.watchdog.is_some(),
+                    "dead-man's switch: not pinging and no Watchdog while ingest or alert evaluation is unhealthy"
                 );
             }
             was_healthy = false;
@@ -119,7 +139,13 @@ pub async fn run(
             tracing::info!(deadman_url = %shown, "dead-man's switch: healthy again, pinging");
         }
         was_healthy = true;
-        match client.get(&url).send().await {
+        if let Some((dispatcher, host)) = &signals.watchdog {
+            dispatcher.watchdog(host);
+        }
+        let Some(url) = &signals.ping_url else {
+            continue;
+        };
+        match client.get(url).send().await {
             Ok(response) if response.status().is_success() => {
                 tracing::debug!(deadman_url = %shown, "dead-man's switch pinged");
             }

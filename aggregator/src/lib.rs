@@ -74,6 +74,10 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
     )
     .await?;
 
+    let mut signals = deadman::Signals {
+        ping_url: settings.aggregator.deadman_url.clone(),
+        watchdog: None,
+    };
     let alerting = match rules {
         Some(rules) => {
             let (runner, dispatcher) = AlertRunner::start(
@@ -89,6 +93,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
                 &shutdown,
             )
             .await?;
+            signals.watchdog = Some((runner.dispatcher(), settings.host_name().to_owned()));
             let stop = shutdown.clone();
             Some((
                 tokio::spawn(async move {
@@ -122,9 +127,9 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> Result<(), Aggregato
         shutdown.clone(),
     ));
     let health = Arc::new(deadman::IngestHealth::default());
-    let deadman = settings.aggregator.deadman_url.clone().map(|url| {
+    let deadman = signals.any().then(|| {
         tokio::spawn(deadman::run(
-            url,
+            signals,
             Duration::from_secs(settings.aggregator.deadman_interval_seconds),
             health.clone(),
             settings

@@ -16,6 +16,9 @@ pub struct Message {
     pub group_labels: BTreeMap<String, String>,
     /// Firing (possibly acknowledged) and resolved alerts, in display order.
     pub alerts: Vec<Alert>,
+    /// The always-firing `Watchdog` (`crate::dispatch::watchdog`), not an alert of the engine:
+    /// its links point at `/health`, since `/alerts` does not list it.
+    pub watchdog: bool,
 }
 
 impl Message {
@@ -107,6 +110,7 @@ pub(crate) mod fixtures {
                 ("host".to_owned(), "gh200".to_owned()),
             ]),
             alerts,
+            watchdog: false,
         }
     }
 }

@@ -115,6 +115,12 @@ pub struct ReceiverSettings {
     /// Attempts before a message is given up (logged in the delivery log as failed).
     #[serde(default = "five")]
     pub max_attempts: u32,
+    /// Also receives the always-firing `Watchdog` alert every
+    /// `aggregator.deadman_interval_seconds` while ingest and alert evaluation are healthy, for
+    /// an outside dead-man's service that pages when it stops coming (webhook receivers only;
+    /// default false). See `crate::dispatch::watchdog`.
+    #[serde(default)]
+    pub watchdog: bool,
 }
 
 /// One alert rule.
@@ -497,6 +503,12 @@ fn check_receivers(receivers: &[ReceiverSettings]) -> Result<(), Mistake> {
         if !(1..=120).contains(&receiver.timeout_seconds) {
             return fail("timeout_seconds", "must be 1 to 120");
         }
+        if receiver.watchdog && receiver.kind != ReceiverType::Webhook {
+            return fail(
+                "watchdog",
+                "only a webhook receiver takes the Watchdog: it comes every minute, for a dead-man's service (healthchecks.io, Uptime Kuma, an Alertmanager-style heartbeat), not a chat or a phone",
+            );
+        }
     }
     Ok(())
 }
@@ -536,6 +548,25 @@ mod tests {
                 .unwrap_err()
                 .1
                 .contains("weather")
+        );
+    }
+
+    #[test]
+    fn only_a_webhook_takes_the_watchdog_and_the_key_is_a_boolean() {
+        let hook = "receivers:\n- {name: dms, type: webhook, url: 'http://127.0.0.1:1/x', watchdog: true}\n";
+        let parsed = AlertRules::parse(hook).unwrap();
+        assert!(parsed.receivers[0].watchdog);
+        let plain = "receivers:\n- {name: p, type: webhook, url: 'http://127.0.0.1:1/x'}\n";
+        assert!(!AlertRules::parse(plain).unwrap().receivers[0].watchdog);
+        let chat = "receivers:\n- {name: s, type: ntfy, topic: t, watchdog: true}\n";
+        let (key, message) = AlertRules::parse(chat).unwrap_err();
+        assert_eq!(key, "receivers[0].watchdog");
+        assert!(message.contains("webhook"), "{message}");
+        let word = "receivers:\n- {name: dms, type: webhook, url: 'http://127.0.0.1:1/x', watchdog: often}\n";
+        let (key, message) = AlertRules::parse(word).unwrap_err();
+        assert!(
+            key.contains("receivers[0]") && message.contains("bool"),
+            "{key}: {message}"
         );
     }
 

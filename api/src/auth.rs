@@ -1,7 +1,9 @@
 //! API keys: kept only as SHA-256 hashes in memory, compared in constant time against every
 //! configured key (no early exit), each with a scope. A missing or wrong key gets the same 401,
 //! with no hint which part was wrong. The key is read from `X-API-Key` or, as Prometheus'
-//! `authorization` scrape option sends it, from `Authorization: Bearer <key>`.
+//! `authorization` scrape option sends it, from `Authorization: Bearer <key>`; a browser
+//! instead sends the dashboard's session cookie ([`crate::session`]), which stands for its key
+//! (same scope) and must pass the same-origin check ([`crate::same_origin`]) to change state.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -70,7 +72,8 @@ pub struct ApiKeys {
     entries: std::sync::RwLock<Vec<Entry>>,
 }
 
-fn hash(key: &str) -> [u8; 32] {
+/// The SHA-256 of a key, as kept.
+pub fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
@@ -142,21 +145,36 @@ impl ApiKeys {
 
     /// The caller owning `presented`, checking every entry in constant time.
     pub fn authenticate(&self, presented: &str) -> Option<Caller> {
-        let presented = hash(presented);
+        self.accepted(&hash(presented), chrono::Utc::now())
+            .map(|accepted| accepted.caller)
+    }
+
+    /// The key whose hash is `presented`, if it is accepted at `now`: its caller and expiry.
+    pub fn accepted(
+        &self,
+        presented: &[u8; 32],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<Accepted> {
         let mut found = None;
         let entries = self
             .entries
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = chrono::Utc::now();
         for entry in entries.iter() {
-            if bool::from(entry.hash.ct_eq(&presented))
-                && entry.expires_at.is_none_or(|at| at > now)
+            if bool::from(entry.hash.ct_eq(presented)) && entry.expires_at.is_none_or(|at| at > now)
             {
-                found = Some(entry.caller.clone());
+                found = Some(Accepted {
+                    caller: entry.caller.clone(),
+                    expires_at: entry.expires_at,
+                });
             }
         }
         found
+    }
+
+    /// The caller of the key whose hash is `hash`, if that key is still accepted at `now`.
+    pub fn by_hash(&self, hash: &[u8; 32], now: chrono::DateTime<chrono::Utc>) -> Option<Caller> {
+        self.accepted(hash, now).map(|accepted| accepted.caller)
     }
 
     /// Takes `fresh`'s keys in place of these (requests in flight finish with the old set).
@@ -181,30 +199,85 @@ impl ApiKeys {
     }
 }
 
-/// Middleware: rejects requests without a valid key; stores the [`Caller`] for handlers.
+/// An accepted key: who, and until when.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub caller: Caller,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a request proved who it is (a request extension beside [`Caller`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `X-API-Key` or `Authorization: Bearer`.
+    Key,
+    /// The dashboard's session cookie.
+    Session,
+}
+
+/// Who a request is, as far as its credentials say.
+#[derive(Debug)]
+pub enum Identity {
+    /// No key and no session cookie.
+    Anonymous,
+    Known(Caller, Via),
+    /// A wrong key, or a session cookie that is unknown, expired, or whose key went.
+    Refused,
+}
+
+/// Identifies a request: a key in the headers wins (a wrong one is refused, never excused by a
+/// cookie); else the session cookie; else anonymous.
+pub fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Identity {
+    if let Some(key) = presented_key(headers) {
+        return state
+            .keys
+            .authenticate(key)
+            .map_or(Identity::Refused, |caller| {
+                Identity::Known(caller, Via::Key)
+            });
+    }
+    if let Some(token) = crate::session::token_of(headers) {
+        return state
+            .sessions
+            .caller(token, &state.keys, chrono::Utc::now())
+            .map_or(Identity::Refused, |(caller, _)| {
+                Identity::Known(caller, Via::Session)
+            });
+    }
+    Identity::Anonymous
+}
+
+/// Counts a failed authentication of a client address: the 401 to answer, or the
+/// 429 once the address is past its limit.
+pub fn refuse(state: &AppState, address: &str) -> ApiError {
+    match state
+        .auth_failures
+        .record(address, std::time::Instant::now())
+    {
+        Some(wait) => ApiError::Throttled {
+            retry_after_seconds: wait.as_secs().max(1),
+        },
+        None => ApiError::Unauthorized,
+    }
+}
+
+/// Middleware: rejects requests without a valid key or session; a session's state-changing
+/// request must also come from the API's own origin. Stores the [`Caller`] (and [`Via`]) for
+/// handlers.
 pub async fn require_key(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(caller) =
-        presented_key(request.headers()).and_then(|key| state.keys.authenticate(key))
-    else {
-        let address = crate::serve::client_address(&request);
-        return Err(
-            match state
-                .auth_failures
-                .record(&address, std::time::Instant::now())
-            {
-                Some(wait) => ApiError::Throttled {
-                    retry_after_seconds: wait.as_secs().max(1),
-                },
-                None => ApiError::Unauthorized,
-            },
-        );
+    let Identity::Known(caller, via) = identify(&state, request.headers()) else {
+        return Err(refuse(&state, &crate::serve::client_address(&request)));
     };
-    tracing::debug!(caller = %caller.name, "authenticated");
+    if via == Via::Session {
+        crate::same_origin::require(&request)?;
+    }
+    tracing::debug!(caller = %caller.name, ?via, "authenticated");
     request.extensions_mut().insert(caller);
+    request.extensions_mut().insert(via);
     Ok(next.run(request).await)
 }
 

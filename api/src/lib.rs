@@ -1,5 +1,6 @@
 //! The REST API: serves everything from the store (never from the outside world), behind API
-//! keys, with problem+json errors and an OpenAPI document generated from the handlers.
+//! keys (or the dashboard's session cookie), with problem+json errors and an OpenAPI document
+//! generated from the handlers; and the dashboard page itself, compiled in.
 //!
 //! [`app`] builds the router from an [`AppState`] so tests can call it directly; [`run`] binds
 //! and serves until shutdown.
@@ -7,10 +8,14 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod openapi;
 pub mod routes;
+pub mod same_origin;
 pub mod schema;
+pub mod security_headers;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod throttle;
 
@@ -59,6 +64,9 @@ pub fn app(state: AppState) -> Router {
             cut_at(timeout, request, next)
         }))
         .route_layer(middleware::from_fn(time_request))
+        .layer(middleware::map_response(security_headers::add))
+        // gzip when the client asks (the dashboard's files, JSON); never on event streams.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
 }
 

@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json`. Its paths come from the route list
 //! itself ([`crate::routes::documented`]: `utoipa-axum`'s `OpenApiRouter` with `routes!()`), so
 //! a route cannot exist without its documentation; this module adds what no handler says: the
-//! title, the tags, the security schemes (`X-API-Key` and `Authorization: Bearer`, required on
-//! every route but `/health`), and the limits that come from the settings.
+//! title, the tags, the security schemes (`X-API-Key`, `Authorization: Bearer`, or the
+//! dashboard's session cookie; required on every route but the public ones), and the limits
+//! that come from the settings.
 //!
 //! Genuinely free-form payloads are few and all are listed here, documented as objects:
 //! - `GET /metrics/all`: each source's sample as that source sent it (the typed routes
@@ -25,11 +26,11 @@ use crate::extract::{AppQuery, NoParams};
 #[openapi(
     info(
         title = "GH200 Trading System Exporter",
-        description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health needs the API key, in the X-API-Key header or as `Authorization: Bearer <key>` (as Prometheus sends it). Errors are application/problem+json (RFC 9457) and name the parameter or field at fault in `parameter`."
+        description = "Host, GPU, brokerage, trading, log and alert data of one GH200 trading server. Every route but /health, the docs, the dashboard page and sign-in needs the API key, in the X-API-Key header or as `Authorization: Bearer <key>` (as Prometheus sends it), or the dashboard's session cookie from POST /session (a state-changing request with the cookie must come from this API's own origin). Errors are application/problem+json (RFC 9457) and name the parameter or field at fault in `parameter`."
     ),
     components(schemas(Problem, crate::extract::ListItem)),
     modifiers(&ApiKeyScheme),
-    security(("api_key" = []), ("bearer" = [])),
+    security(("api_key" = []), ("bearer" = []), ("session" = [])),
     tags(
         (name = "health", description = "Liveness of the exporter and its dependencies"),
         (name = "metrics", description = "Latest samples and history of every numeric series"),
@@ -37,6 +38,8 @@ use crate::extract::{AppQuery, NoParams};
         (name = "trading", description = "Portfolio, trades, statistics and P&L, from the store"),
         (name = "logs", description = "Log lines of the trading system and the exporter, filtered and paged"),
         (name = "alerts", description = "Alerts, their acknowledgement, the delivery log and silences"),
+        (name = "session", description = "The dashboard's sign-in: the key once, for a session cookie"),
+        (name = "dashboard", description = "The dashboard page (its files are under /ui/)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -64,6 +67,13 @@ impl Modify for ApiKeyScheme {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::session::COOKIE,
+                "The dashboard's session (POST /session): same scope as its key; POST, PUT, PATCH and DELETE with it must be same-origin (Sec-Fetch-Site or Origin)",
+            ))),
         );
     }
 }
@@ -102,7 +112,7 @@ pub fn complete(document: &mut Document) {
         )
         .build();
     for (path, item) in document.paths.paths.iter_mut() {
-        if path.starts_with("/docs") {
+        if path.starts_with("/docs") || path == "/" {
             continue;
         }
         for operation in [

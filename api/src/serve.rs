@@ -257,7 +257,8 @@ async fn serve_loop<Io>(
 async fn refuse(mut stream: impl AsyncWrite + Unpin) {
     let body = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the API is at its connection limit (api.max_connections); retry shortly"}"#;
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-security-policy: {}\r\nx-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\nx-frame-options: DENY\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n{body}",
+        crate::security_headers::CONTENT_SECURITY_POLICY,
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

@@ -48,6 +48,10 @@ pub struct AppState {
     pub auth_failures: Arc<crate::throttle::AuthFailures>,
     /// Open server-sent event streams and their caps.
     pub streams: Arc<crate::routes::stream::StreamLimits>,
+    /// The dashboard's browser sessions.
+    pub sessions: Arc<crate::session::Sessions>,
+    /// New samples for `/metrics/stream`, from one shared producer.
+    pub live: Arc<crate::live::LiveSamples>,
 }
 
 impl AppState {
@@ -87,6 +91,12 @@ impl AppState {
                 settings.api.sse_max_streams as usize,
                 settings.api.sse_max_streams_per_key as usize,
             )),
+            sessions: Arc::new(crate::session::Sessions::new(
+                std::time::Duration::from_secs(settings.api.session_ttl_seconds),
+                settings.api.session_max as usize,
+                settings.api.session_max_per_key as usize,
+            )),
+            live: Arc::default(),
         }
     }
 }

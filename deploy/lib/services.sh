@@ -6,7 +6,8 @@
 # installs Debian's prometheus (prometheus, promtool) and prometheus-node-exporter for the tests
 # (they start their own instances on free ports): never started nor enabled here.
 # `ensure_python_tools` (deploy/test.sh only) makes the venv of the OpenAPI contract tests
-# (schemathesis, openapi-python-client from PyPI; tests/openapi/venv.sh), once.
+# (schemathesis, openapi-python-client from PyPI; tests/openapi/venv.sh) and the one of the
+# dashboard's browser tests (Playwright from PyPI, Debian's chromium; tests/browser/venv.sh), once.
 # Debian/Ubuntu only (apt-get). Idempotent: does nothing that is already done.
 
 set -euo pipefail
@@ -95,13 +96,15 @@ ensure_prometheus_tools() {
   done
 }
 
-# Python 3 with venv for the OpenAPI contract tests, from Debian when missing; then their venv
-# (from PyPI the first time, offline once it exists).
+# Python 3 with venv for the OpenAPI contract and browser tests, from Debian when missing; then
+# their venvs (from PyPI the first time, offline once they exist) and Debian's chromium.
 ensure_python_tools() {
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install --no-install-recommends python3 python3-venv python3-pip
   fi
   tests/openapi/venv.sh >/dev/null
+  command -v chromium >/dev/null || apt_install --no-install-recommends chromium fonts-dejavu-core
+  tests/browser/venv.sh >/dev/null
 }
 
 ensure_nats() {

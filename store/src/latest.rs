@@ -34,6 +34,28 @@ impl Store {
         .await?;
         Ok(rows)
     }
+
+    /// The message id of every latest sample: cheap to poll, to see which ones changed.
+    pub async fn latest_message_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, Uuid>("SELECT message_id FROM latest_sample")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The latest samples whose message id is one of `ids` (those still latest), ordered by
+    /// source then host.
+    pub async fn latest_of(&self, ids: &[Uuid]) -> Result<Vec<LatestSample>, StoreError> {
+        let rows = sqlx::query_as::<_, LatestSample>(
+            "SELECT source, host, message_id, sample_time, received_at, body FROM latest_sample \
+             WHERE message_id = ANY($1) ORDER BY source, host, process",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
 }
 
 /// How fresh one source on one host is, without its body (for `/health`, which is open to all).

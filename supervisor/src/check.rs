@@ -49,6 +49,20 @@ fn alert_rules(settings: &Settings) -> Finding {
                 loaded.compiled.len(),
                 loaded.file.receivers.len()
             );
+            let watchdog: Vec<&str> = loaded
+                .file
+                .receivers
+                .iter()
+                .filter(|r| r.watchdog)
+                .map(|r| r.name.as_str())
+                .collect();
+            if !watchdog.is_empty() {
+                detail.push_str(&format!(
+                    "; the always-firing Watchdog goes to {} every {} s while ingest and evaluation are healthy",
+                    watchdog.join(", "),
+                    settings.aggregator.deadman_interval_seconds
+                ));
+            }
             let gated = exporter_alerting::calendar_gated_rules(&loaded);
             if settings.alpaca_keys.is_none() && !gated.is_empty() {
                 detail.push_str(&format!(

@@ -198,6 +198,14 @@ impl Nats {
         wait_for_port(self.port, Duration::from_secs(10));
     }
 
+    /// Stops the server with SIGTERM, so it writes its stores out, and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            proc.signal(nix::sys::signal::Signal::SIGTERM);
+            proc.wait_exit(Duration::from_secs(20));
+        }
+    }
+
     /// SIGKILLs the server (an outage).
     pub fn kill(&mut self) {
         if let Some(mut proc) = self.proc.take() {

@@ -9,12 +9,16 @@
 //! so a slow or dead receiver delays neither other receivers nor other groups; one group sends
 //! one message at a time.
 //!
+//! The always-firing `Watchdog` for receivers with `watchdog: true` ([`watchdog`]) goes through
+//! the same task, around the groups: [`DispatchHandle::watchdog`] sends it at once.
+//!
 //! Secrets (`url_env`, `url_file`, `token_env`, `token_file`) are resolved in [`spawn`] and
 //! [`DispatchHandle::reload`], so a missing variable or a group-readable file is an error the
 //! caller sees at once, naming the receiver and the variable, never the value.
 
 pub mod delivery;
 pub mod group;
+pub mod watchdog;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +36,10 @@ use self::group::{GroupState, GroupTiming};
 use crate::message::Message;
 use crate::receivers::{self, Receiver, ReceiverError};
 use crate::schema::{ReceiverSettings, RouteSettings};
+
+/// What `in_flight` holds for a Watchdog delivery instead of a group key (a group key always
+/// starts with `{`, so a rule named `Watchdog` cannot be taken for it).
+const WATCHDOG_IN_FLIGHT: &str = "watchdog";
 
 /// How long in-flight deliveries may finish after shutdown before they are cut off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -84,6 +92,9 @@ enum Command {
         route: RouteSettings,
         receivers: Vec<Arc<Receiver>>,
     },
+    Watchdog {
+        host: String,
+    },
 }
 
 /// Cheap, cloneable access to the dispatcher task.
@@ -101,6 +112,7 @@ impl std::fmt::Debug for Command {
                 .debug_struct("Reload")
                 .field("receivers", &receivers.len())
                 .finish(),
+            Self::Watchdog { host } => f.debug_struct("Watchdog").field("host", host).finish(),
         }
     }
 }
@@ -145,6 +157,17 @@ impl DispatchHandle {
             .map_err(|_| DispatchError::Stopped)
     }
 
+    /// Sends the always-firing `Watchdog` of `host` to every receiver with `watchdog: true` now
+    /// (the caller says when all is well; see [`watchdog`]).
+    pub fn watchdog(&self, host: &str) {
+        let command = Command::Watchdog {
+            host: host.to_owned(),
+        };
+        if self.tx.send(command).is_err() {
+            tracing::debug!("alert dispatcher stopped; Watchdog not sent");
+        }
+    }
+
     /// True while the dispatcher task runs.
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
@@ -179,6 +202,7 @@ pub fn spawn(
         shutdown: shutdown.clone(),
         deliveries: JoinSet::new(),
         in_flight: HashMap::new(),
+        watchdog: None,
     };
     dispatcher.external_url = Arc::from(dispatcher.options.external_url.as_str());
     dispatcher.apply_reload(Instant::now(), route, receivers);
@@ -224,8 +248,10 @@ pub struct Dispatcher {
     external_url: Arc<str>,
     shutdown: Shutdown,
     deliveries: JoinSet<bool>,
-    /// Delivery task → (receiver, group key).
+    /// Delivery task → (receiver, group key; [`WATCHDOG_IN_FLIGHT`] for the Watchdog).
     in_flight: HashMap<tokio::task::Id, (String, String)>,
+    /// The Watchdog, made at its first message (the same one after).
+    watchdog: Option<Alert>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -276,6 +302,7 @@ impl Dispatcher {
                         self.apply_reload(Instant::now(), route, receivers);
                         tracing::info!(receivers = self.receivers.len(), "alert dispatcher reloaded");
                     }
+                    Some(Command::Watchdog { host }) => self.send_watchdog(&host),
                     None => break,
                 },
                 Some(done) = self.deliveries.join_next_with_id(), if !self.deliveries.is_empty() => {
@@ -390,6 +417,36 @@ impl Dispatcher {
         );
     }
 
+    /// One Watchdog message to each opted-in receiver that has none in flight.
+    fn send_watchdog(&mut self, host: &str) {
+        if self.shutdown.is_triggered() {
+            return;
+        }
+        let alert = self
+            .watchdog
+            .get_or_insert_with(|| watchdog::alert(host, chrono::Utc::now()))
+            .clone();
+        for rg in &self.receivers {
+            let name = &rg.receiver.name;
+            let busy = self
+                .in_flight
+                .values()
+                .any(|(r, key)| r == name && key == WATCHDOG_IN_FLIGHT);
+            if !rg.receiver.watchdog || busy {
+                continue;
+            }
+            let handle = self.deliveries.spawn(watchdog::send(
+                rg.receiver.clone(),
+                self.client.clone(),
+                watchdog::message(name, &alert),
+                self.external_url.clone(),
+                self.shutdown.clone(),
+            ));
+            self.in_flight
+                .insert(handle.id(), (name.clone(), WATCHDOG_IN_FLIGHT.to_owned()));
+        }
+    }
+
     fn on_done(&mut self, done: Result<(tokio::task::Id, bool), tokio::task::JoinError>) {
         let (id, ok) = match done {
             Ok((id, ok)) => (id, ok),
@@ -440,6 +497,7 @@ impl Dispatcher {
                         group_key: group.key().to_owned(),
                         group_labels: group.labels().clone(),
                         alerts: flush.alerts,
+                        watchdog: false,
                     },
                     client: self.client.clone(),
                     store: self.store.clone(),

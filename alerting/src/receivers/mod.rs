@@ -68,6 +68,8 @@ pub struct Receiver {
     pub categories: Vec<String>,
     pub timeout: Duration,
     pub max_attempts: u32,
+    /// Receives the always-firing `Watchdog` (see `crate::dispatch::watchdog`).
+    pub watchdog: bool,
     /// Strings scrubbed from error text.
     secrets: Vec<String>,
 }
@@ -82,6 +84,7 @@ impl fmt::Debug for Receiver {
             .field("categories", &self.categories)
             .field("timeout", &self.timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("watchdog", &self.watchdog)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +176,7 @@ impl Receiver {
             categories: settings.categories.clone(),
             timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
             max_attempts: settings.max_attempts.max(1),
+            watchdog: settings.watchdog,
             secrets,
         })
     }

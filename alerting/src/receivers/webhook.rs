@@ -68,7 +68,11 @@ pub fn webhook_payload(message: &Message, external_url: &str) -> Value {
                 "annotations": alert.annotations,
                 "startsAt": rfc3339(alert.fired_at.unwrap_or(alert.started_at)),
                 "endsAt": ends_at,
-                "generatorURL": format!("{external_url}/alerts/{}", alert.id),
+                "generatorURL": if message.watchdog {
+                    format!("{external_url}/health")
+                } else {
+                    format!("{external_url}/alerts/{}", alert.id)
+                },
                 "fingerprint": alert.fingerprint,
                 "exporter": {
                     "alert_id": alert.id,
@@ -79,6 +83,7 @@ pub fn webhook_payload(message: &Message, external_url: &str) -> Value {
                     "acknowledged": alert.acknowledged_at.is_some(),
                     "acknowledged_at": alert.acknowledged_at.map(rfc3339),
                     "acknowledged_by": alert.acknowledged_by,
+                    "watchdog": message.watchdog,
                 },
             })
         })

@@ -219,6 +219,11 @@ impl AlertRunner {
         ))
     }
 
+    /// The dispatcher's handle (the aggregator's dead-man's loop sends the Watchdog through it).
+    pub fn dispatcher(&self) -> DispatchHandle {
+        self.dispatcher.clone()
+    }
+
     /// Evaluates until `shutdown`.
     pub async fn run(mut self, shutdown: Shutdown) -> Result<(), AlertsError> {
         let (mut samples, mut heartbeats) =

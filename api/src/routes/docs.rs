@@ -1,7 +1,14 @@
 //! `GET /docs`: the interactive API reference (Swagger UI), served without a key from assets
 //! compiled into the binary (`utoipa-swagger-ui` with its `vendored` feature: no CDN, nothing
-//! downloaded at build or run time). The page holds no secret: it asks for the key, then loads
-//! `/openapi.json` and sends every "Try it out" request with it.
+//! downloaded at build or run time). The page holds no secret: a browser signed in to the
+//! dashboard loads `/openapi.json` with its session cookie; otherwise the page asks for the key
+//! (kept in its memory only) and sends every "Try it out" request with it.
+//!
+//! The page's own script and style are files (`/docs/docs.js`, `/docs/docs.css`), so it runs
+//! under the dashboard's strict policy ([`crate::security_headers::CONTENT_SECURITY_POLICY`]:
+//! no inline script or style). Swagger UI itself needs nothing more: it sets styles through the
+//! DOM, which the policy allows (checked in Chromium: no violation with every operation
+//! expanded and a request executed).
 
 use std::sync::{Arc, LazyLock};
 
@@ -15,6 +22,9 @@ use crate::extract::{AppPath, AppQuery, NoParams};
 
 /// The page: a key field above Swagger UI.
 const PAGE: &str = include_str!("../../assets/docs.html");
+/// Its script and style.
+const SCRIPT: &str = include_str!("../../assets/docs.js");
+const STYLE: &str = include_str!("../../assets/docs.css");
 
 #[utoipa::path(
     get, path = "/docs", operation_id = "docs_page", tag = "meta",
@@ -47,6 +57,10 @@ pub enum DocsFile {
     Favicon32,
     #[serde(rename = "favicon-16x16.png")]
     Favicon16,
+    #[serde(rename = "docs.js")]
+    Script,
+    #[serde(rename = "docs.css")]
+    Style,
 }
 
 impl DocsFile {
@@ -57,13 +71,15 @@ impl DocsFile {
             Self::Css => "swagger-ui.css",
             Self::Favicon32 => "favicon-32x32.png",
             Self::Favicon16 => "favicon-16x16.png",
+            Self::Script => "docs.js",
+            Self::Style => "docs.css",
         }
     }
 
     fn content_type(self) -> &'static str {
         match self {
-            Self::Bundle | Self::Preset => "text/javascript",
-            Self::Css => "text/css",
+            Self::Bundle | Self::Preset | Self::Script => "text/javascript",
+            Self::Css | Self::Style => "text/css",
             Self::Favicon32 | Self::Favicon16 => "image/png",
         }
     }
@@ -89,7 +105,15 @@ pub async fn asset(
     AppPath(file): AppPath<DocsFile>,
     AppQuery(NoParams {}): AppQuery<NoParams>,
 ) -> Result<Response, ApiError> {
-    let (content_type, file) = (file.content_type(), file.name());
+    let (content_type, own) = match file {
+        DocsFile::Script => (file.content_type(), Some(SCRIPT)),
+        DocsFile::Style => (file.content_type(), Some(STYLE)),
+        _ => (file.content_type(), None),
+    };
+    if let Some(text) = own {
+        return Ok(([(header::CONTENT_TYPE, content_type)], text).into_response());
+    }
+    let file = file.name();
     match utoipa_swagger_ui::serve(file, CONFIG.clone()) {
         Ok(Some(found)) => Ok((
             [(header::CONTENT_TYPE, content_type)],

@@ -278,12 +278,12 @@ pub async fn health(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> (StatusCode, Json<HealthAnswer>) {
-    // The key is optional here; a wrong one counts as a failed attempt, as on every other route
+    // The key (or session) is optional here; a wrong one counts as a failed attempt, as on every other route
     // (the answer is then the one without a key).
-    let with_key = match crate::auth::presented_key(request.headers()) {
-        None => false,
-        Some(key) if state.keys.authenticate(key).is_some() => true,
-        Some(_) => {
+    let with_key = match crate::auth::identify(&state, request.headers()) {
+        crate::auth::Identity::Anonymous => false,
+        crate::auth::Identity::Known(..) => true,
+        crate::auth::Identity::Refused => {
             let address = crate::serve::client_address(&request);
             let _ = state.auth_failures.record(&address, Instant::now());
             false

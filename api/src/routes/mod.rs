@@ -1,5 +1,6 @@
-//! One module per resource; [`router`] merges them and puts every route but `/health` behind
-//! the API key.
+//! One module per resource; [`router`] merges them and puts every route but the public ones
+//! (`/health`, the docs, the dashboard's files, sign-in and sign-out) behind the API key or the
+//! dashboard's session.
 
 pub mod alerts;
 pub mod csv;
@@ -11,9 +12,12 @@ pub mod market;
 pub mod metrics;
 pub mod portfolio;
 pub mod prometheus;
+pub mod sample_stream;
+pub mod session;
 pub mod silences;
 pub mod stream;
 pub mod trades;
+pub mod ui;
 
 use axum::Router;
 use axum::middleware;
@@ -33,7 +37,9 @@ pub fn router(state: AppState) -> Router {
         }
         Err(err) => tracing::error!(error = %err, "cannot encode the OpenAPI document"),
     }
-    router.method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
+    router
+        .route("/ui/{*path}", axum::routing::get(ui::file))
+        .method_not_allowed_fallback(|| async { crate::ApiError::MethodNotAllowed })
 }
 
 /// The routes with their document (the document is also served, at `/openapi.json`).
@@ -66,7 +72,13 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
     let public = OpenApiRouter::new()
         .routes(routes!(health::health))
         .routes(routes!(docs::page))
-        .routes(routes!(docs::asset));
+        .routes(routes!(docs::asset))
+        .routes(routes!(ui::page))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ));
     let protected = OpenApiRouter::new()
         .routes(routes!(prometheus::exposition))
         .routes(routes!(metrics::system))
@@ -83,6 +95,7 @@ fn routes() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(trades::calendar))
         .routes(routes!(trades::cash_flows))
         .routes(routes!(metrics::history))
+        .routes(routes!(sample_stream::samples))
         .routes(routes!(logs::logs))
         .routes(routes!(alerts::alerts))
         .routes(routes!(alerts::deliveries))
@@ -118,7 +131,14 @@ mod tests {
     #[test]
     fn every_operation_names_its_errors_and_its_security() {
         let doc = document();
-        let public = ["/health", "/docs", "/docs/{file}"];
+        let public = [
+            ("get", "/health"),
+            ("get", "/docs"),
+            ("get", "/docs/{file}"),
+            ("get", "/"),
+            ("post", "/session"),
+            ("delete", "/session"),
+        ];
         let mut ids = std::collections::BTreeSet::new();
         let mut operations = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -144,7 +164,7 @@ mod tests {
                         );
                     }
                 }
-                if public.contains(&path.as_str()) {
+                if public.contains(&(method.as_str(), path.as_str())) {
                     assert_eq!(operation["security"], serde_json::json!([{}]), "{path}");
                 } else {
                     assert!(operation.get("security").is_none(), "{method} {path}");
@@ -156,7 +176,7 @@ mod tests {
         let security = &doc["security"];
         assert_eq!(
             security,
-            &serde_json::json!([{"api_key": []}, {"bearer": []}])
+            &serde_json::json!([{"api_key": []}, {"bearer": []}, {"session": []}])
         );
         for (path, name) in [("/alerts/{alert_id}", "alert_id"), ("/silences/{id}", "id")] {
             let item = &doc["paths"][path];

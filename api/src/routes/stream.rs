@@ -38,7 +38,7 @@ impl StreamLimits {
     }
 
     /// A slot for one more stream of `key`, or the 503 that says which cap was reached.
-    fn open(self: &Arc<Self>, key: &str) -> Result<OpenStream, ApiError> {
+    pub(crate) fn open(self: &Arc<Self>, key: &str) -> Result<OpenStream, ApiError> {
         let mut open = self.open.lock().expect("stream limits");
         let total: usize = open.values().sum();
         let mine = open.get(key).copied().unwrap_or(0);
@@ -68,7 +68,7 @@ impl StreamLimits {
 
 /// One open stream: counted until the stream is dropped.
 #[derive(Debug)]
-struct OpenStream {
+pub(crate) struct OpenStream {
     gauge: exporter_runtime::self_metrics::Gauge,
     limits: Arc<StreamLimits>,
     key: String,

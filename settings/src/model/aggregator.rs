@@ -38,7 +38,8 @@ pub struct AggregatorSettings {
     /// pages when the pings stop. Unset: no pings. Its path is usually a secret token: keep the
     /// settings file private.
     pub deadman_url: Option<String>,
-    /// Seconds between dead-man's switch pings.
+    /// Seconds between dead-man's switch pings, and between the `Watchdog` alerts sent to the
+    /// alert receivers with `watchdog: true`.
     pub deadman_interval_seconds: u64,
     /// Days each tier of points is kept (whole partitions past their age are dropped).
     pub retention: TierRetentionSettings,

@@ -66,6 +66,13 @@ pub struct ApiSettings {
     /// Server-sent event streams open at once, in total and per key; past either, 503.
     pub sse_max_streams: u32,
     pub sse_max_streams_per_key: u32,
+    /// How long a browser session of the dashboard lasts after sign-in (`POST /session`); it
+    /// also ends with its key (revoked, expired, removed) and at sign-out.
+    pub session_ttl_seconds: u64,
+    /// Sessions kept at once, in total (past it, sign-in gets 503) and per key (past it, the
+    /// key's oldest session is ended to make room).
+    pub session_max: u32,
+    pub session_max_per_key: u32,
 }
 
 impl Default for ApiSettings {
@@ -86,6 +93,9 @@ impl Default for ApiSettings {
             header_read_timeout_seconds: 10,
             sse_max_streams: 64,
             sse_max_streams_per_key: 8,
+            session_ttl_seconds: 12 * 3600,
+            session_max: 1024,
+            session_max_per_key: 16,
         }
     }
 }
@@ -121,6 +131,13 @@ impl Validate for ApiSettings {
             u64::from(self.sse_max_streams_per_key),
             1,
             u64::from(self.sse_max_streams),
+        )?;
+        key!(at, self.session_ttl_seconds).in_range(self.session_ttl_seconds, 5, 30 * 86_400)?;
+        key!(at, self.session_max).in_range(u64::from(self.session_max), 1, 100_000)?;
+        key!(at, self.session_max_per_key).in_range(
+            u64::from(self.session_max_per_key),
+            1,
+            u64::from(self.session_max),
         )?;
         key!(at, self.extra_keys).each(&self.extra_keys, |at, key| key.validate(at))
     }

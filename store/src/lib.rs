@@ -7,6 +7,7 @@
 pub mod alert_query;
 pub mod alerting;
 mod brokerage;
+mod buckets;
 mod compact;
 pub mod delivery;
 mod filter;

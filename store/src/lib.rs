@@ -9,6 +9,7 @@ pub mod alerting;
 mod brokerage;
 mod buckets;
 mod compact;
+mod copy_points;
 pub mod delivery;
 mod filter;
 pub mod health;

@@ -9,6 +9,7 @@
 //! UPDATE`), never a statement per row.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -111,6 +112,40 @@ impl Bucket {
     }
 }
 
+/// A multiply-rotate hasher (FxHash's) for the (series, bucket) keys of one batch: they come
+/// from the aggregator itself, so SipHash's resistance to chosen keys buys nothing, and hashing
+/// a batch's 38,500 points with it cost more than the grouping.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.add(u64::from(*byte));
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.add(u64::from(n as u32));
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
+
 /// Buckets keyed by (series, bucket start in microseconds since the epoch), sorted: the upsert
 /// then touches the primary key in order, and two writers lock rows in the same order. `rows`
 /// are (series, time in microseconds, bucket).
@@ -120,7 +155,8 @@ fn group(
     capacity: usize,
 ) -> Vec<((i32, i64), Bucket)> {
     let width = width_seconds * 1_000_000;
-    let mut buckets: HashMap<(i32, i64), Bucket> = HashMap::with_capacity(capacity);
+    let mut buckets: HashMap<(i32, i64), Bucket, BuildKeyHasher> =
+        HashMap::with_capacity_and_hasher(capacity, BuildKeyHasher::default());
     for (series_id, micros, bucket) in rows {
         let start = micros.div_euclid(width) * width;
         buckets

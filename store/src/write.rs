@@ -256,7 +256,10 @@ impl Store {
         if !times.is_empty() {
             // A point older than the raw tier goes only into the roll-ups that still keep it.
             let (mut raw_times, mut raw_ids, mut raw_values) = (Vec::new(), Vec::new(), Vec::new());
-            let all_raw = times.iter().all(|t| self.tier_takes(Resolution::Raw, *t));
+            // Checked per sample (all its points share its time), not per point.
+            let all_raw = fresh
+                .iter()
+                .all(|s| s.points.is_empty() || self.tier_takes(Resolution::Raw, s.time));
             if !all_raw {
                 for ((time, id), value) in times.iter().zip(&ids).zip(&values) {
                     if self.tier_takes(Resolution::Raw, *time) {
@@ -272,15 +275,7 @@ impl Store {
                 (&raw_times, &raw_ids, &raw_values)
             };
             if !raw_times.is_empty() {
-                sqlx::query(
-                    "INSERT INTO point (time, series_id, value) \
-                     SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[])",
-                )
-                .bind(raw_times)
-                .bind(raw_ids)
-                .bind(raw_values)
-                .execute(&mut *tx)
-                .await?;
+                crate::copy_points::copy_points(&mut tx, raw_times, raw_ids, raw_values).await?;
             }
             crate::rollup::upsert(&mut tx, &times, &ids, &values, |resolution, time| {
                 self.tier_takes(resolution, time)

@@ -1,5 +1,6 @@
 //! The ingest loop: pull a batch (up to `batch_max_messages`, committed as soon as the stream has
-//! nothing more for it), decode, write it in one transaction, then ack. A failed write is retried
+//! nothing more for it), decode, write it in one transaction, then ack. Behind a full batch (a
+//! backlog) the next one is pulled and decoded meanwhile, so at most two batches are held. A failed write is retried
 //! with backoff without acking; a shutdown in the middle abandons the batch unacked, and
 //! JetStream redelivers it to whoever runs next.
 
@@ -94,11 +95,27 @@ pub async fn run(
 ) {
     let metrics = Metrics::new();
     let mut pull_backoff = RetryPolicy::FAST.backoff();
+    // The next batch, pulled and decoded while this one is written (only behind a full batch:
+    // a backlog).
+    let mut prefetched: Option<tokio::task::JoinHandle<Pulled>> = None;
     while !shutdown.is_triggered() {
-        let messages = match pull(&consumer, options, &shutdown).await {
-            Ok(messages) => {
+        let pulled = match prefetched.take() {
+            Some(task) => task.await.unwrap_or_else(|err| Err(err.into())),
+            None => {
+                pull_decoded(
+                    consumer.clone(),
+                    decoder.clone(),
+                    options,
+                    shutdown.clone(),
+                    metrics.clone(),
+                )
+                .await
+            }
+        };
+        let (messages, batch) = match pulled {
+            Ok(pulled) => {
                 pull_backoff.reset();
-                messages
+                pulled
             }
             Err(err) => {
                 let delay = pull_backoff.failed();
@@ -116,7 +133,18 @@ pub async fn run(
         if messages.is_empty() {
             continue;
         }
-        let batch = decode_all(&decoder, &messages, &metrics);
+        if messages.len() >= options.batch_max_messages {
+            // A full batch: more is likely waiting. Pull and decode it on another worker while
+            // this one is written, so PostgreSQL and the decoder work at the same time. Its
+            // messages are acked only after their own commit, like any other.
+            prefetched = Some(tokio::spawn(pull_decoded(
+                consumer.clone(),
+                decoder.clone(),
+                options,
+                shutdown.clone(),
+                metrics.clone(),
+            )));
+        }
         let started = Instant::now();
         let written = in_progress(
             &messages,
@@ -137,7 +165,38 @@ pub async fn run(
                 tracing::warn!(error = %err, "ack failed; the message will be redelivered and skipped as a duplicate");
             }
         }
+        drop(batch);
+        if started.elapsed() >= options.progress_interval {
+            // The prefetched batch waited through a long write: restart its `ack_wait`.
+            if let Some(task) = prefetched.take() {
+                let pulled = task.await.unwrap_or_else(|err| Err(err.into()));
+                if let Ok((messages, _)) = &pulled {
+                    for message in messages {
+                        if message.ack_with(AckKind::Progress).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                prefetched = Some(tokio::spawn(async move { pulled }));
+            }
+        }
     }
+}
+
+/// A pulled batch and its decoded content.
+type Pulled = Result<(Vec<jetstream::Message>, Batch), async_nats::Error>;
+
+/// Pulls up to one batch and decodes it.
+async fn pull_decoded(
+    consumer: PullConsumer,
+    decoder: Decoder,
+    options: IngestOptions,
+    shutdown: Shutdown,
+    metrics: Metrics,
+) -> Pulled {
+    let messages = pull(&consumer, options, &shutdown).await?;
+    let batch = decode_all(&decoder, &messages, &metrics);
+    Ok((messages, batch))
 }
 
 /// Runs `work` while telling JetStream every `interval` that `messages` are still being worked

@@ -1,6 +1,7 @@
-//! History of any numeric series, bucketed in SQL (`date_bin`) so an answer never holds more
-//! than the caller's point budget, whatever the range; read from the coarsest roll-up whose
-//! buckets fit the step ([`HistoryPlan`]), re-bucketed from its sums, counts, extremes and lasts.
+//! History of any numeric series, bucketed so an answer never holds more than the caller's point
+//! budget, whatever the range; read from the coarsest roll-up whose buckets fit the step
+//! ([`HistoryPlan`]), re-bucketed from its sums, counts, extremes and lasts (`buckets.rs`; the
+//! counters' increase in SQL, `date_bin`).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::AssertSqlSafe;
@@ -21,7 +22,8 @@ pub struct HistoryPlan {
 impl HistoryPlan {
     /// The step is the caller's (default 1 s), raised so that no series exceeds `max_points`
     /// buckets; the resolution is `forced`, else the coarsest whose bucket width does not exceed
-    /// the step. From a roll-up, `from` is floored and `to` ceiled to its bucket width, and the step
+    /// the step, or, when the budget alone raised the step, the next coarser one if that still
+    /// gives at least `max_points / 4` buckets. From a roll-up, `from` is floored and `to` ceiled to its bucket width, and the step
     /// rounded up to a multiple of it, so every answer bucket is made of whole roll-up buckets
     /// (and equals what the raw points give over the same range).
     pub fn new(
@@ -37,11 +39,23 @@ impl HistoryPlan {
             let range_ms = (to - from).num_milliseconds().max(1);
             (range_ms + max_points * 1000 - 1) / (max_points * 1000)
         };
-        let step = step_seconds
-            .unwrap_or(1)
-            .max(smallest_step(from, to))
-            .max(1);
-        let resolution = forced.unwrap_or_else(|| Resolution::for_step(step));
+        let asked = step_seconds.unwrap_or(1).max(1);
+        let step = asked.max(smallest_step(from, to));
+        let mut resolution = forced.unwrap_or_else(|| Resolution::for_step(step));
+        if forced.is_none() && step > asked {
+            // A step set by the point budget alone (the caller's own is finer): the next coarser
+            // tier when its buckets still give at least a quarter of the budget. 14 days at the
+            // default 1000 points: 336 hourly points instead of 960 from the 1-minute tier, 60
+            // times fewer rows read; 24 hours stay on the 1-minute tier (24 hours < 250).
+            let range_seconds = (to - from).num_seconds();
+            if let Some(coarser) = Resolution::ALL
+                .into_iter()
+                .find(|r| r.width_seconds() > resolution.width_seconds())
+                .filter(|r| range_seconds / r.width_seconds() >= max_points / 4)
+            {
+                resolution = coarser;
+            }
+        }
         let width = resolution.width_seconds();
         if resolution == Resolution::Raw {
             return Self {
@@ -161,17 +175,6 @@ struct Series {
     source: String,
     host: String,
     labels: serde_json::Value,
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    series_id: i32,
-    bucket: DateTime<Utc>,
-    avg: f64,
-    min: f64,
-    max: f64,
-    last: f64,
-    count: i64,
 }
 
 /// One bucket of a counter: how much it grew, resets handled as Prometheus does.
@@ -315,64 +318,30 @@ impl Store {
         if series.is_empty() {
             return Ok(Vec::new());
         }
-        // `last` is the value at the greatest time of the bucket: a plain max over
-        // [epoch, value] pairs (no per-bucket sort; a tie goes to the greater value, as in the
-        // roll-ups).
-        let sql = match query.resolution.table() {
-            None => format!(
-                "SELECT p.series_id, date_bin(make_interval(secs => $4), p.time, $2) AS bucket, \
-                    avg(p.value) AS avg, min(p.value) AS min, max(p.value) AS max, \
-                    (max(ARRAY[extract(epoch FROM p.time)::float8, p.value]))[2] AS last, \
-                    count(*) AS count \
-             FROM {} p \
-             GROUP BY p.series_id, bucket ORDER BY p.series_id, bucket",
-                crate::compact::raw_points("$2")
-            ),
-            Some(_) => format!(
-                "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \
-                    sum(r.sum) / sum(r.count) AS avg, min(r.min) AS min, max(r.max) AS max, \
-                    (max(ARRAY[extract(epoch FROM r.last_time)::float8, r.last_value]))[2] AS last, \
-                    sum(r.count)::int8 AS count \
-             FROM {} r \
-             GROUP BY r.series_id, bucket ORDER BY r.series_id, bucket",
-                rollup_rows(query.resolution, "$2")
-            ),
-        };
-        let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
-            .bind(series.iter().map(|s| s.series_id).collect::<Vec<_>>())
-            .bind(query.from)
-            .bind(query.to)
-            .bind(query.step_seconds as f64)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: Vec<SeriesHistory> = Vec::new();
+        // Re-bucketed here from the arrays of the chunks in range (see `buckets.rs`).
+        let ids: Vec<i32> = series.iter().map(|s| s.series_id).collect();
+        let rows = crate::buckets::read(
+            &self.pool,
+            query.resolution,
+            &ids,
+            query.from,
+            query.to,
+            query.step_seconds,
+        )
+        .await?;
         let mut series = series.into_iter();
-        let mut current = None;
-        for row in rows {
-            let bucket = HistoryBucket {
-                time: row.bucket,
-                avg: row.avg,
-                min: row.min,
-                max: row.max,
-                last: row.last,
-                count: row.count,
+        let mut out = Vec::with_capacity(rows.len());
+        for (series_id, buckets) in rows {
+            // Rows and series are both in series_id order: skip those without buckets.
+            let Some(meta) = series.find(|s| s.series_id == series_id) else {
+                continue;
             };
-            if current != Some(row.series_id) {
-                // Rows and series are both in series_id order: skip those without buckets.
-                let Some(meta) = series.find(|s| s.series_id == row.series_id) else {
-                    continue;
-                };
-                current = Some(row.series_id);
-                out.push(SeriesHistory {
-                    source: meta.source,
-                    host: meta.host,
-                    labels: meta.labels,
-                    buckets: Vec::new(),
-                });
-            }
-            if let Some(last) = out.last_mut() {
-                last.buckets.push(bucket);
-            }
+            out.push(SeriesHistory {
+                source: meta.source,
+                host: meta.host,
+                labels: meta.labels,
+                buckets,
+            });
         }
         Ok(out)
     }
@@ -420,6 +389,26 @@ mod tests {
         assert_eq!(plan.resolution, Resolution::Minute);
         assert_eq!(plan.step_seconds, 120);
         assert_eq!(plan.from, at("2026-01-01T10:17:00Z"));
+
+        // No step asked: the budget's step (1210 s) would be the minute tier; the hourly one
+        // still gives 336 >= 1000 / 4 points. A day stays on the minute tier (24 < 250).
+        let fortnight = HistoryPlan::new(from, from + Duration::days(14), None, 1000, None);
+        assert_eq!(
+            (fortnight.resolution, fortnight.step_seconds),
+            (Resolution::Hour, 3600)
+        );
+        let day = HistoryPlan::new(from, from + Duration::days(1), None, 1000, None);
+        assert_eq!(
+            (day.resolution, day.step_seconds),
+            (Resolution::Minute, 120)
+        );
+        let hours = HistoryPlan::new(from, from + Duration::hours(6), Some(5), 1000, None);
+        assert_eq!(
+            (hours.resolution, hours.step_seconds),
+            (Resolution::Minute, 60)
+        );
+        let hour = HistoryPlan::new(from, from + Duration::hours(1), None, 1000, None);
+        assert_eq!((hour.resolution, hour.step_seconds), (Resolution::Raw, 4));
 
         let raw = HistoryPlan::new(from, to, Some(3600), 1000, Some(Resolution::Raw));
         assert_eq!((raw.from, raw.to, raw.step_seconds), (from, to, 3600));

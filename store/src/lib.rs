@@ -7,7 +7,9 @@
 pub mod alert_query;
 pub mod alerting;
 mod brokerage;
+mod buckets;
 mod compact;
+mod copy_points;
 pub mod delivery;
 mod filter;
 pub mod health;

@@ -9,6 +9,7 @@
 //! UPDATE`), never a statement per row.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -111,20 +112,57 @@ impl Bucket {
     }
 }
 
+/// A multiply-rotate hasher (FxHash's) for the (series, bucket) keys of one batch: they come
+/// from the aggregator itself, so SipHash's resistance to chosen keys buys nothing, and hashing
+/// a batch's 38,500 points with it cost more than the grouping.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.add(u64::from(*byte));
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.add(u64::from(n as u32));
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
+
 /// Buckets keyed by (series, bucket start in microseconds since the epoch), sorted: the upsert
-/// then touches the primary key in order, and two writers lock rows in the same order.
-fn group<'a>(
-    rows: impl Iterator<Item = (i32, DateTime<Utc>, &'a Bucket)>,
+/// then touches the primary key in order, and two writers lock rows in the same order. `rows`
+/// are (series, time in microseconds, bucket).
+fn group(
+    rows: impl Iterator<Item = (i32, i64, Bucket)>,
     width_seconds: i64,
+    capacity: usize,
 ) -> Vec<((i32, i64), Bucket)> {
     let width = width_seconds * 1_000_000;
-    let mut buckets: HashMap<(i32, i64), Bucket> = HashMap::new();
-    for (series_id, time, bucket) in rows {
-        let start = time.timestamp_micros().div_euclid(width) * width;
+    let mut buckets: HashMap<(i32, i64), Bucket, BuildKeyHasher> =
+        HashMap::with_capacity_and_hasher(capacity, BuildKeyHasher::default());
+    for (series_id, micros, bucket) in rows {
+        let start = micros.div_euclid(width) * width;
         buckets
             .entry((series_id, start))
-            .and_modify(|b| b.merge(bucket))
-            .or_insert(*bucket);
+            .and_modify(|b| b.merge(&bucket))
+            .or_insert(bucket);
     }
     let mut sorted: Vec<_> = buckets.into_iter().collect();
     sorted.sort_unstable_by_key(|(key, _)| *key);
@@ -163,28 +201,21 @@ pub(crate) async fn upsert(
     if times.is_empty() {
         return Ok(());
     }
-    let points: Vec<Bucket> = times
-        .iter()
-        .zip(values)
-        .map(|(&time, &value)| Bucket::of(time, value))
-        .collect();
+    // Straight from the parallel arrays (no bucket per point kept): a batch of 500 GH200
+    // samples is 38,500 points but a few hundred minute rows.
     let minutes = group(
         series_ids
             .iter()
             .zip(times)
-            .zip(&points)
-            .map(|((&id, &time), b)| (id, time, b)),
+            .zip(values)
+            .map(|((&id, &time), &value)| (id, time.timestamp_micros(), Bucket::of(time, value))),
         60,
+        times.len().min(4096),
     );
     let hours = group(
-        minutes.iter().map(|((id, start), b)| {
-            (
-                *id,
-                DateTime::from_timestamp_micros(*start).unwrap_or_default(),
-                b,
-            )
-        }),
+        minutes.iter().map(|((id, start), b)| (*id, *start, *b)),
         3600,
+        minutes.len(),
     );
     // Only the buckets whose tier still keeps their partition (see `partitions.rs`).
     let keep = |resolution: Resolution, buckets: Vec<((i32, i64), Bucket)>| {

@@ -6,11 +6,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use exporter_protocol::SeriesPoint;
 use exporter_protocol::alert::Notification;
 use exporter_protocol::brokerage::{CashActivity, EquityPoint, FillRecord};
 use exporter_protocol::logs::LogLine;
 use exporter_protocol::market::{BarBatch, Quote};
+use exporter_protocol::{Labels, SeriesPoint};
 use uuid::Uuid;
 
 use crate::logs::IncomingNotification;
@@ -181,7 +181,7 @@ type SeriesKey = (String, String, &'static str, String);
 pub(crate) struct Caches {
     /// (table, first day) of each partition known to exist.
     pub(crate) partitions: Mutex<HashSet<(&'static str, NaiveDate)>>,
-    series: Mutex<HashMap<SeriesKey, i32>>,
+    series: Mutex<SeriesCache>,
 }
 
 impl Store {
@@ -237,13 +237,16 @@ impl Store {
             .filter(|s| new_ids.contains(&s.message_id))
             .collect();
 
-        let mut times = Vec::new();
-        let mut ids = Vec::new();
-        let mut values = Vec::new();
+        let capacity = fresh.iter().map(|s| s.points.len()).sum();
+        let mut times = Vec::with_capacity(capacity);
+        let mut ids = Vec::with_capacity(capacity);
+        let mut values = Vec::with_capacity(capacity);
         for sample in &fresh {
-            for point in &sample.points {
-                let key = series_key(sample, point);
-                if let Some(&id) = series_ids.get(&key) {
+            let Some(sample_ids) = series_ids.get(&sample.message_id) else {
+                continue;
+            };
+            for (point, id) in sample.points.iter().zip(sample_ids) {
+                if let Some(id) = *id {
                     times.push(sample.time);
                     ids.push(id);
                     values.push(point.value);
@@ -253,7 +256,10 @@ impl Store {
         if !times.is_empty() {
             // A point older than the raw tier goes only into the roll-ups that still keep it.
             let (mut raw_times, mut raw_ids, mut raw_values) = (Vec::new(), Vec::new(), Vec::new());
-            let all_raw = times.iter().all(|t| self.tier_takes(Resolution::Raw, *t));
+            // Checked per sample (all its points share its time), not per point.
+            let all_raw = fresh
+                .iter()
+                .all(|s| s.points.is_empty() || self.tier_takes(Resolution::Raw, s.time));
             if !all_raw {
                 for ((time, id), value) in times.iter().zip(&ids).zip(&values) {
                     if self.tier_takes(Resolution::Raw, *time) {
@@ -269,15 +275,7 @@ impl Store {
                 (&raw_times, &raw_ids, &raw_values)
             };
             if !raw_times.is_empty() {
-                sqlx::query(
-                    "INSERT INTO point (time, series_id, value) \
-                     SELECT * FROM UNNEST($1::timestamptz[], $2::int4[], $3::float8[])",
-                )
-                .bind(raw_times)
-                .bind(raw_ids)
-                .bind(raw_values)
-                .execute(&mut *tx)
-                .await?;
+                crate::copy_points::copy_points(&mut tx, raw_times, raw_ids, raw_values).await?;
             }
             crate::rollup::upsert(&mut tx, &times, &ids, &values, |resolution, time| {
                 self.tier_takes(resolution, time)
@@ -396,30 +394,52 @@ impl Store {
         })
     }
 
-    /// Looks up (creating where missing) the series id of every point; committed on its own, so
-    /// the ids are real even if the batch transaction then fails.
+    /// Looks up (creating where missing) the series id of every point of each sample (by
+    /// message id, in the order of its points); committed on its own, so the ids are real even if
+    /// the batch transaction then fails. A known series is found in the cache without building
+    /// its key (no allocation per point).
     async fn resolve_series(
         &self,
         samples: &[&IncomingSample],
-    ) -> Result<HashMap<SeriesKey, i32>, StoreError> {
-        let mut known = HashMap::new();
+    ) -> Result<HashMap<Uuid, Vec<Option<i32>>>, StoreError> {
+        let mut resolved: HashMap<Uuid, Vec<Option<i32>>> = HashMap::with_capacity(samples.len());
         let mut missing: Vec<SeriesKey> = Vec::new();
         {
-            let cache = self.caches.series.lock().expect("series cache");
+            let mut cache = self.caches.series.lock().expect("series cache");
             let mut queued = HashSet::new();
             for sample in samples {
-                for point in &sample.points {
-                    let key = series_key(sample, point);
-                    if let Some(&id) = cache.get(&key) {
-                        known.insert(key, id);
-                    } else if queued.insert(key.clone()) {
-                        missing.push(key);
-                    }
+                let shape = cache.shape(&sample.source, &sample.host);
+                let mut same_shape = shape.is_some_and(|s| s.len() == sample.points.len());
+                let ids: Vec<Option<i32>> = sample
+                    .points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, point)| {
+                        let known = shape
+                            .and_then(|s| s.get(i))
+                            .filter(|(name, labels, _)| {
+                                *name == point.name && *labels == point.labels
+                            })
+                            .map(|(_, _, id)| *id);
+                        same_shape &= known.is_some();
+                        let id = known.or_else(|| cache.get(&sample.source, &sample.host, point));
+                        if id.is_none() {
+                            let key = series_key(sample, point);
+                            if queued.insert(key.clone()) {
+                                missing.push(key);
+                            }
+                        }
+                        id
+                    })
+                    .collect();
+                if !same_shape && ids.iter().all(Option::is_some) {
+                    cache.set_shape(sample, &ids);
                 }
+                resolved.insert(sample.message_id, ids);
             }
         }
         if missing.is_empty() {
-            return Ok(known);
+            return Ok(resolved);
         }
         let sources: Vec<String> = missing.iter().map(|k| k.0.clone()).collect();
         let hosts: Vec<String> = missing.iter().map(|k| k.1.clone()).collect();
@@ -448,12 +468,82 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut cache = self.caches.series.lock().expect("series cache");
+        let mut created = HashMap::new();
         for (id, ord) in rows {
-            let key = missing[(ord - 1) as usize].clone();
-            cache.insert(key.clone(), id);
-            known.insert(key, id);
+            let key = &missing[(ord - 1) as usize];
+            created.insert(key.clone(), id);
         }
-        Ok(known)
+        for sample in samples {
+            let Some(ids) = resolved.get_mut(&sample.message_id) else {
+                continue;
+            };
+            for (point, slot) in sample.points.iter().zip(ids.iter_mut()) {
+                if slot.is_none() {
+                    *slot = created.get(&series_key(sample, point)).copied();
+                    if let Some(id) = *slot {
+                        cache.insert(sample, point, id);
+                    }
+                }
+            }
+        }
+        Ok(resolved)
+    }
+}
+
+/// The series of one sample, in the order of its points: (name, labels, id).
+type Shape = Vec<(&'static str, Labels, i32)>;
+
+/// Series ids of one source and host, by name and labels.
+type HostSeries = HashMap<&'static str, HashMap<Labels, i32>>;
+
+/// Series ids by source, host, name and labels, nested so that a lookup borrows the sample's
+/// own strings (no key is built for a series already known). Besides, the shape of the last
+/// sample of each source and host: a collector sends the same series in the same order every
+/// time, so the next sample's ids are found by comparing names and labels in order, without
+/// hashing each point.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesCache {
+    ids: HashMap<String, HashMap<String, HostSeries>>,
+    shapes: HashMap<String, HashMap<String, Shape>>,
+}
+
+impl SeriesCache {
+    fn shape(&self, source: &str, host: &str) -> Option<&Shape> {
+        self.shapes.get(source)?.get(host)
+    }
+
+    /// Remembers `ids` (all known) as the shape of `sample`'s source and host.
+    fn set_shape(&mut self, sample: &IncomingSample, ids: &[Option<i32>]) {
+        let shape = sample
+            .points
+            .iter()
+            .zip(ids)
+            .filter_map(|(point, id)| Some((point.name, point.labels.clone(), (*id)?)))
+            .collect();
+        self.shapes
+            .entry(sample.source.clone())
+            .or_default()
+            .insert(sample.host.clone(), shape);
+    }
+
+    fn get(&self, source: &str, host: &str, point: &SeriesPoint) -> Option<i32> {
+        self.ids
+            .get(source)?
+            .get(host)?
+            .get(point.name)?
+            .get(&point.labels)
+            .copied()
+    }
+
+    fn insert(&mut self, sample: &IncomingSample, point: &SeriesPoint, id: i32) {
+        self.ids
+            .entry(sample.source.clone())
+            .or_default()
+            .entry(sample.host.clone())
+            .or_default()
+            .entry(point.name)
+            .or_default()
+            .insert(point.labels.clone(), id);
     }
 }
 

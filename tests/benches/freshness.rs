@@ -10,59 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+#[path = "common/freshness.rs"]
+mod freshness;
 
-use chrono::{DateTime, Utc};
-use exporter_tests::{TestEnv, bench_size};
-
-const BATCH_MAX_WAIT_MS: f64 = 200.0;
+use exporter_tests::bench_size;
+use freshness::{BATCH_MAX_WAIT_MS, quantile};
 
 #[tokio::main]
 async fn main() {
     let seconds: u64 = bench_size("BENCH_SECONDS", 30);
-    let env = TestEnv::new("").await;
-    let yaml = std::fs::read_to_string(&env.settings_path).unwrap();
-    assert!(yaml.contains("batch_max_wait_ms: 50"));
-    std::fs::write(
-        &env.settings_path,
-        yaml.replace("batch_max_wait_ms: 50", "batch_max_wait_ms: 200"),
-    )
-    .unwrap();
-    env.migrate().await;
-    let _aggregator = env.spawn("exporter-aggregator", &[]);
-    let _api = env.spawn("exporter-api", &[]);
-    env.heartbeat("aggregator").await;
-    let _collector = env.spawn("exporter-collector", &["system"]);
-
-    let client = reqwest::Client::new();
-    let url = env.api_url("/metrics/system");
-    let mut seen: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
-    let end = tokio::time::Instant::now() + Duration::from_secs(seconds + 5);
-    while tokio::time::Instant::now() < end {
-        let response = client
-            .get(&url)
-            .header("X-API-Key", &env.api_key)
-            .send()
-            .await;
-        if let Ok(response) = response {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            let time = body["hosts"][0]["time"]
-                .as_str()
-                .and_then(|t| t.parse::<DateTime<Utc>>().ok());
-            if let Some(time) = time {
-                let now = Utc::now();
-                seen.entry(time)
-                    .or_insert_with(|| (now - time).num_microseconds().unwrap_or(0) as f64 / 1e3);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // The first sample may predate the first poll: leave it out.
-    let mut latencies: Vec<f64> = seen.values().skip(1).copied().collect();
-    latencies.sort_by(f64::total_cmp);
-    assert!(latencies.len() >= 5, "too few samples seen: {latencies:?}");
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let latencies = freshness::latencies(seconds).await;
+    let at = |q: f64| quantile(&latencies, q);
     println!(
         "freshness over {} samples (sample time -> visible in /metrics/system, 10 ms polling):",
         latencies.len()
@@ -79,5 +37,4 @@ async fn main() {
             value / 100.0
         );
     }
-    env.finish().await;
 }

@@ -8,54 +8,18 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+#[path = "common/gh200.rs"]
+mod gh200;
+
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::PublishMessage;
 use exporter_aggregator::decode::Decoder;
 use exporter_aggregator::ingest::{self, IngestOptions};
-use exporter_protocol::system::{CpuStats, FilesystemStats, MemoryStats, SystemSample};
 use exporter_protocol::{Envelope, HasSeries, Subjects};
 use exporter_runtime::{Shutdown, bus};
 use exporter_store::Store;
 use exporter_tests::TestEnv;
-
-/// A GH200-sized sample: 72 Grace cores, memory, a few filesystems.
-fn sample(seq: u64) -> SystemSample {
-    SystemSample {
-        cpu: Some(CpuStats {
-            usage_percent: (seq % 100) as f64,
-            per_core_percent: (0..72).map(|c| ((seq + c) % 100) as f64).collect(),
-            logical_cores: 72,
-            physical_cores: Some(72),
-            brand: None,
-        }),
-        memory: Some(MemoryStats {
-            total_bytes: 480 << 30,
-            used_bytes: seq << 20,
-            available_bytes: (480 << 30) - (seq << 20),
-            free_bytes: 0,
-            used_percent: 1.0,
-            swap_total_bytes: 0,
-            swap_used_bytes: 0,
-            swap_free_bytes: 0,
-        }),
-        filesystems: Some(
-            ["/", "/data", "/scratch"]
-                .iter()
-                .map(|mount| FilesystemStats {
-                    mount_point: (*mount).to_owned(),
-                    device: "nvme0n1".into(),
-                    fs_type: "ext4".into(),
-                    total_bytes: 1 << 40,
-                    used_bytes: seq,
-                    available_bytes: (1 << 40) - seq,
-                    used_percent: 0.0,
-                })
-                .collect(),
-        ),
-        ..Default::default()
-    }
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -64,14 +28,14 @@ async fn main() {
     env.migrate().await;
     let settings = env.settings();
     let js = env.jetstream().await;
-    let points_per_message = sample(1).series().len() as u64;
+    let points_per_message = gh200::sample(1).series().len() as u64;
     let total_points = messages * points_per_message;
 
     // Fill the stream first (not timed): the benchmark measures draining it into PostgreSQL.
     let subject = Subjects::new(&settings.nats.subject_prefix).sample("system", "bench-host");
     let mut acks = Vec::new();
     for seq in 1..=messages {
-        let envelope = Envelope::new("bench-host", "system", seq, sample(seq));
+        let envelope = Envelope::new("bench-host", "system", seq, gh200::sample(seq));
         let publish = PublishMessage::build()
             .payload(serde_json::to_vec(&envelope).unwrap().into())
             .message_id(envelope.id.to_string());

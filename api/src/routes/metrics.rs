@@ -184,8 +184,10 @@ pub struct HistoryParams {
     #[param(inline)]
     pub agg: Option<Aggregation>,
     /// Table to read: `auto` (default: the coarsest whose buckets fit the step: `1h` for a step of
-    /// an hour or more, `1m` for a minute or more, else `raw`; a coarser one when the range
-    /// starts before that tier's retention), `raw`, `1m` or `1h`. From a roll-up, `from`/`to`
+    /// an hour or more, `1m` for a minute or more, else `raw`; when `max_points` alone set the
+    /// step, the next coarser tier if it still gives `max_points / 4` points, so 14 days come
+    /// from `1h`; a coarser one when the range starts before that tier's retention), `raw`, `1m`
+    /// or `1h`. From a roll-up, `from`/`to`
     /// widen to its bucket edges and the step rounds up to a multiple of it.
     #[serde(default)]
     #[param(inline)]

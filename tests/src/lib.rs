@@ -19,6 +19,7 @@ use sqlx::postgres::PgPool;
 
 pub mod delivery;
 pub mod faults;
+pub mod recorded;
 pub mod stand_in;
 
 pub use stand_in::{Recorded, Reply, StandIn};

@@ -12,152 +12,15 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::Json;
-use axum::routing::get;
-use exporter_tests::{StandIn, TestEnv, eventually, shared_fixture};
-use serde_json::{Value, json};
+use exporter_tests::{TestEnv, eventually};
+use serde_json::Value;
 
 /// The rule that fires as soon as the first system sample is in: memory is always in use.
 const RULE: &str = "MemoryInUse";
-
-/// The venv with Playwright (and Debian's chromium), made once by tests/browser/venv.sh.
-fn venv() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/venv.sh");
-    let output = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
-
-fn alpaca_fixture(name: &str) -> Value {
-    let value = shared_fixture(&format!("alpaca/{name}"));
-    value.get("body").cloned().unwrap_or(value)
-}
-
-fn fill(id: &str, time: &str, side: &str, symbol: &str, qty: &str, price: &str) -> Value {
-    json!({
-        "id": id, "activity_type": "FILL", "transaction_time": time, "type": "fill",
-        "price": price, "qty": qty, "side": side, "symbol": symbol, "leaves_qty": "0",
-        "order_id": format!("order-{id}"), "cum_qty": qty, "order_status": "filled"
-    })
-}
-
-/// Alpaca: the recorded account, positions and orders; fills of three round trips (one closed
-/// on 2026-01-31 in New York, one on 2026-02-03, one still open); an equity history.
-async fn alpaca_stand_in() -> StandIn {
-    let fills = json!([
-        fill(
-            "20260130150000000::a1",
-            "2026-01-30T15:00:00Z",
-            "buy",
-            "AAPL",
-            "10",
-            "100"
-        ),
-        fill(
-            "20260130160000000::a2",
-            "2026-01-30T16:00:00Z",
-            "buy",
-            "AAPL",
-            "10",
-            "110"
-        ),
-        fill(
-            "20260201043000000::a3",
-            "2026-02-01T04:30:00Z",
-            "sell",
-            "AAPL",
-            "20",
-            "120"
-        ),
-        fill(
-            "20260202150000000::t1",
-            "2026-02-02T15:00:00Z",
-            "sell_short",
-            "TSLA",
-            "5",
-            "200"
-        ),
-        fill(
-            "20260203150000000::t2",
-            "2026-02-03T15:00:00Z",
-            "buy",
-            "TSLA",
-            "5",
-            "210"
-        ),
-        fill(
-            "20260204150000000::m1",
-            "2026-02-04T15:00:00Z",
-            "buy",
-            "MSFT",
-            "3",
-            "400"
-        ),
-    ]);
-    let app = axum::Router::new()
-        .route(
-            "/v2/account",
-            get(|| async { Json(alpaca_fixture("account.json")) }),
-        )
-        .route(
-            "/v2/positions",
-            get(|| async { Json(alpaca_fixture("positions.json")) }),
-        )
-        .route(
-            "/v2/orders",
-            get(|| async { Json(alpaca_fixture("orders.json")) }),
-        )
-        .route(
-            "/v2/account/activities",
-            get(move |query: axum::extract::RawQuery| {
-                let fills = fills.clone();
-                async move {
-                    if query.0.unwrap_or_default().contains("page_token") {
-                        Json(json!([]))
-                    } else {
-                        Json(fills)
-                    }
-                }
-            }),
-        )
-        .route(
-            "/v2/account/portfolio/history",
-            get(|| async {
-                Json(json!({
-                    "timestamp": [1769666400, 1769752800, 1769839200, 1769925600],
-                    "equity": [null, "100000", "100300", "100250"],
-                    "profit_loss": [null, "0", "300", "-50"],
-                    "profit_loss_pct": [null, "0", "0.003", "-0.0005"],
-                    "base_value": "100000", "timeframe": "1D"
-                }))
-            }),
-        );
-    StandIn::serve(app).await
-}
-
-/// Yahoo: the recorded AAPL chart for every symbol, range and interval.
-async fn yahoo_stand_in() -> StandIn {
-    let chart =
-        shared_fixture("yahoo/chart-AAPL-2020-08-31-to-2020-11-07.json")["response"]["bodyJson"]
-            .clone();
-    StandIn::serve(axum::Router::new().route(
-        "/v8/finance/chart/{symbol}",
-        get(move || {
-            let chart = chart.clone();
-            async move { Json(chart) }
-        }),
-    ))
-    .await
-}
 
 /// A read-scope key `phone` (a 0600 file generated here) added to the settings.
 fn add_read_key(env: &TestEnv) -> String {
@@ -215,9 +78,9 @@ async fn seed_logs(env: &TestEnv) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_works_in_a_real_browser() {
-    let venv = venv();
-    let alpaca = alpaca_stand_in().await;
-    let yahoo = yahoo_stand_in().await;
+    let venv = exporter_tests::recorded::python_venv("browser/venv.sh");
+    let alpaca = exporter_tests::recorded::alpaca_round_trips().await;
+    let yahoo = exporter_tests::recorded::yahoo_chart().await;
     let env = TestEnv::new(&format!(
         "alpaca:\n  base_url: {}\n  portfolio_interval_seconds: 1\n  trades_interval_seconds: 1\n  history_interval_seconds: 10\nmarket:\n  yahoo_base_url: {}\n  timeout_seconds: 2\n  rpc_timeout_seconds: 5\n",
         alpaca.url(),

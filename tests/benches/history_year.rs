@@ -27,7 +27,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use exporter_protocol::SeriesPoint;
-use exporter_store::{Batch, Domain, IncomingSample, Store};
+use exporter_store::{Batch, Domain, IncomingSample, Store, Tiers};
 use exporter_tests::{TestEnv, bench_size};
 
 const CORES: usize = 72;
@@ -190,6 +190,52 @@ fn former_sql(resolution: &str) -> String {
     )
 }
 
+/// Where the bytes are: per table (its partitions together, indexes and TOAST included), its
+/// rows and, for chunk tables, the points or buckets per row. Sparse series (one point an hour)
+/// make chunk rows of one element, ~150 bytes (raw) and ~355 bytes (1 minute) each.
+async fn table_breakdown(pool: &sqlx::PgPool) -> Vec<String> {
+    let tables: [(&str, Option<&str>); 7] = [
+        ("point", None),
+        ("point_chunk", Some("cardinality(times)")),
+        ("rollup_1m", None),
+        ("rollup_1m_chunk", Some("cardinality(bucket_times)")),
+        ("rollup_1h", None),
+        ("ingested_message", None),
+        ("series", None),
+    ];
+    let mut lines = Vec::new();
+    for (table, elements) in tables {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c \
+             WHERE c.oid = $1::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits \
+               WHERE inhparent = $1::regclass)",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let (rows, items): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), COALESCE(sum({}), 0)::int8 FROM {table}",
+            elements.unwrap_or("1")
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let per_row = if elements.is_some() {
+            format!(", {:.1} per row", items as f64 / rows.max(1) as f64)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "{table:<17} {:>6} MB, {rows} rows{per_row}, {:.1} bytes per {}",
+            bytes >> 20,
+            bytes as f64 / items.max(1) as f64,
+            if elements.is_some() { "element" } else { "row" },
+        ));
+    }
+    lines
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let days: i64 = bench_size("BENCH_DAYS", 14);
@@ -198,7 +244,10 @@ async fn main() {
     let rounds: usize = bench_size("BENCH_ROUNDS", 7);
     let env = TestEnv::new("").await;
     env.migrate().await;
-    let store = Store::from_pool(env.pool.clone());
+    // The tiers' retention as the aggregator applies it (`aggregator.tiers` defaults: raw 7 days,
+    // 1 minute 90 days, 1 hour 2 years): without it every tier takes every point, and the year
+    // of hourly data lands in the raw and 1-minute tiers too, one point per chunk row.
+    let store = Store::from_pool(env.pool.clone()).with_tiers(Tiers::default());
     let database = || async {
         sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
             .fetch_one(&env.pool)
@@ -226,6 +275,7 @@ async fn main() {
     let started = Instant::now();
     let mut points = CORES as u64 + 1;
     let mut seq = 1;
+    let mut last_pass = start;
     while seq < samples {
         let batch = Batch {
             samples: (seq..samples.min(seq + SAMPLES_PER_BATCH as u64))
@@ -235,6 +285,21 @@ async fn main() {
         };
         seq += batch.samples.len() as u64;
         points += store.write_batch(&batch).await.unwrap().points as u64;
+        // The aggregator's compaction pass on its schedule (every ten minutes, the hours closed
+        // five minutes ago; the days over): compacting only at the end would leave today's
+        // `point` partition at the high-water mark of a whole day of rows.
+        let written_to = start + Duration::seconds(seq as i64 * INTERVAL_SECONDS);
+        let hour = |t: DateTime<Utc>| t.duration_trunc(Duration::hours(1)).unwrap();
+        if hour(written_to - Duration::minutes(5)) > hour(last_pass) {
+            store
+                .compact_raw(written_to - Duration::minutes(5))
+                .await
+                .unwrap();
+            if written_to.date_naive() > last_pass.date_naive() {
+                store.compact_minutes(written_to).await.unwrap();
+            }
+            last_pass = written_to - Duration::minutes(5);
+        }
     }
     let write_seconds = started.elapsed().as_secs_f64();
     // A year of hourly data for 300 series (older than the raw tier: into the roll-ups only).
@@ -258,6 +323,7 @@ async fn main() {
         .await
         .unwrap();
     let database_after = database().await;
+    let breakdown = table_breakdown(&env.pool).await;
     let tiers = store.tier_disk_usage().await.unwrap();
     let raw_points: i64 = sqlx::query_scalar("SELECT count(*) FROM point_all")
         .fetch_one(&env.pool)
@@ -273,7 +339,11 @@ async fn main() {
         &env.pool,
         "SELECT time::text, series_id, value FROM point_all \
          WHERE time >= $1 AND time < $1 + interval '1 day'",
-        Some(start + Duration::hours(1)),
+        // A day the raw tier holds (the first days are past its retention).
+        Some(
+            now.duration_trunc(Duration::hours(1)).unwrap() - Duration::days(days.min(3))
+                + Duration::hours(1),
+        ),
         "COPY point_copy (time, series_id, value) FROM STDIN",
     )
     .await;
@@ -415,6 +485,9 @@ async fn main() {
         tiers[1].used_bytes >> 20,
         tiers[2].used_bytes >> 20,
     );
+    for line in &breakdown {
+        println!("    {line}");
+    }
     let write_rate = points as f64 / write_seconds;
     let copy_rate = copied as f64 / copy_seconds;
     println!(

@@ -7,8 +7,9 @@ use exporter_protocol::alert::{self, Notification, NotificationBatch};
 use exporter_protocol::brokerage::{self, CashActivityBatch, EquityHistory, FillBatch, FillRecord};
 use exporter_protocol::logs::LogBatch;
 use exporter_protocol::market::{BarBatch, Quote};
-use exporter_protocol::{Envelope, HasSeries, SeriesPoint, SourceKind, Subjects};
-use exporter_store::{DeadLetter, Domain, IncomingNotification, IncomingSample};
+use exporter_protocol::{Envelope, HasSeries, JsonBody, SeriesPoint, SourceKind, Subjects};
+use exporter_store::{DeadLetter, Domain, IncomingNotification, IncomingSample, SampleBody};
+use serde_json::value::RawValue;
 
 /// How far in the future a sample's time may be before it is refused (clock skew guard).
 const MAX_FUTURE: Duration = Duration::hours(1);
@@ -85,7 +86,47 @@ impl Decoder {
         }
     }
 
+    /// A sample message: read straight into its typed payload, keeping the body's text, when
+    /// that is sure to give what [`Self::sample_tree`] gives; else (and for every refusal, so the
+    /// reasons stay the same) through a parsed tree.
     fn sample(&self, raw: &RawMessage<'_>) -> Result<IncomingSample, String> {
+        match self.sample_text(raw) {
+            Some(sample) => Ok(sample),
+            None => self.sample_tree(raw),
+        }
+    }
+
+    /// [`Self::sample_tree`] without the tree: `None` where it would refuse the message, or
+    /// where the body holds what a tree reads differently from its text (see [`plain_json`]).
+    fn sample_text(&self, raw: &RawMessage<'_>) -> Option<IncomingSample> {
+        let rest = raw.subject.strip_prefix(&self.sample_prefix)?;
+        let subject_kind = rest.split('.').next().unwrap_or_default();
+        let envelope: Envelope<Box<RawValue>> = Envelope::from_slice(raw.payload).ok()?;
+        let now = Utc::now();
+        let usable = exporter_protocol::subjects::token(&envelope.source) == subject_kind
+            && plain_json(envelope.body.get())
+            && !envelope.host.contains('\0')
+            && !envelope.source.contains('\0')
+            && envelope.time >= now - self.max_age
+            && envelope.time <= now + MAX_FUTURE;
+        if !usable {
+            return None;
+        }
+        let (points, domain) = points_of(&envelope.source, &*envelope.body).ok()?;
+        Some(IncomingSample {
+            message_id: envelope.id,
+            subject: raw.subject.to_owned(),
+            source: envelope.source,
+            host: envelope.host,
+            seq: envelope.seq,
+            time: envelope.time,
+            body: SampleBody::Raw(envelope.body),
+            points,
+            domain,
+        })
+    }
+
+    fn sample_tree(&self, raw: &RawMessage<'_>) -> Result<IncomingSample, String> {
         let Some(rest) = raw.subject.strip_prefix(&self.sample_prefix) else {
             return Err(format!("no handler for subject {}", raw.subject));
         };
@@ -122,7 +163,7 @@ impl Decoder {
             host: envelope.host,
             seq: envelope.seq,
             time: envelope.time,
-            body: envelope.body,
+            body: envelope.body.into(),
             points,
             domain,
         })
@@ -167,6 +208,57 @@ const REASON_CATEGORIES: &[(&str, &str)] = &[
 
 /// The category of a reason none of [`REASON_CATEGORIES`] names: a body that does not parse.
 const OTHER_REASON: &str = "invalid_body";
+
+/// Deepest nesting of a body read as text: a tree refuses what is deeper than 128, the text
+/// does not look.
+const PLAIN_MAX_DEPTH: usize = 100;
+
+/// Longest run of digits in a body read as text: a tree refuses a number out of `f64`'s range.
+const PLAIN_MAX_DIGITS: usize = 100;
+
+/// True when a tree of `text` (valid JSON) would read it as its text does: no `\u` escape (a
+/// tree refuses a lone surrogate, and `\u0000` is a NUL that PostgreSQL refuses), no number
+/// with an exponent or a very long run of digits (a tree refuses one out of `f64`'s range), no
+/// nesting deeper than [`PLAIN_MAX_DEPTH`]. What collectors publish is plain; what is not goes
+/// through the tree, as every body did before.
+fn plain_json(text: &str) -> bool {
+    let (mut depth, mut digits, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    let mut previous = b' ';
+    for &byte in text.as_bytes() {
+        if in_string {
+            match byte {
+                b'u' if escaped => return false,
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > PLAIN_MAX_DEPTH {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'e' | b'E' if previous.is_ascii_digit() || previous == b'.' => return false,
+            _ => {}
+        }
+        if byte.is_ascii_digit() {
+            digits += 1;
+            if digits > PLAIN_MAX_DIGITS {
+                return false;
+            }
+        } else if byte != b'.' {
+            digits = 0;
+        }
+        previous = byte;
+    }
+    true
+}
 
 /// True when any string (or object key) in `value` holds a NUL character.
 fn has_nul(value: &serde_json::Value) -> bool {
@@ -249,7 +341,9 @@ fn ingest_positions(raw: &RawMessage<'_>) -> Result<IncomingSample, String> {
             .unwrap_or_else(|| "trading-engine".to_owned()),
         seq: 0,
         time,
-        body: serde_json::to_value(&report).map_err(|err| err.to_string())?,
+        body: serde_json::to_value(&report)
+            .map_err(|err| err.to_string())?
+            .into(),
         points: Vec::new(),
         domain: Domain::None,
     })
@@ -272,61 +366,66 @@ fn ingest_notification(raw: &RawMessage<'_>) -> Result<IncomingNotification, Str
 }
 
 /// The numeric series of a payload of kind `source`, and the domain rows it feeds (fills,
-/// equity points, bars, quotes, log lines and notifications have tables of their own).
-fn points_of(source: &str, body: &serde_json::Value) -> Result<(Vec<SeriesPoint>, Domain), String> {
-    fn typed<T: serde::de::DeserializeOwned + HasSeries>(
+/// equity points, bars, quotes, log lines and notifications have tables of their own). `body`
+/// is a tree or the body's text.
+fn points_of<B: JsonBody + ?Sized>(
+    source: &str,
+    body: &B,
+) -> Result<(Vec<SeriesPoint>, Domain), String> {
+    fn typed<T: serde::de::DeserializeOwned + HasSeries, B: JsonBody + ?Sized>(
         source: &str,
-        body: &serde_json::Value,
+        body: &B,
     ) -> Result<T, String> {
-        T::deserialize(body).map_err(|err| format!("{source} body does not parse: {err}"))
+        body.parse::<T>()
+            .map_err(|err| format!("{source} body does not parse: {err}"))
     }
     let kind: SourceKind = source
         .parse()
         .map_err(|_| format!("unknown sample kind `{source}`"))?;
     match kind {
         SourceKind::EquityHistory => {
-            let history = typed::<EquityHistory>(source, body)?;
+            let history = typed::<EquityHistory, B>(source, body)?;
             Ok((history.series(), Domain::Equity(history.points)))
         }
         SourceKind::Fills => {
-            let batch = typed::<FillBatch>(source, body)?;
+            let batch = typed::<FillBatch, B>(source, body)?;
             for fill in &batch.fills {
                 fill.validate()?;
             }
             Ok((batch.series(), Domain::Fills(batch.fills)))
         }
         SourceKind::MarketCalendar => {
-            let calendar = typed::<exporter_protocol::calendar::MarketCalendar>(source, body)?;
+            let calendar = typed::<exporter_protocol::calendar::MarketCalendar, B>(source, body)?;
             calendar.validate()?;
             Ok((Vec::new(), Domain::MarketCalendar(Box::new(calendar))))
         }
         SourceKind::CashActivities => {
-            let batch = typed::<CashActivityBatch>(source, body)?;
+            let batch = typed::<CashActivityBatch, B>(source, body)?;
             for activity in &batch.activities {
                 activity.validate()?;
             }
             Ok((batch.series(), Domain::CashActivities(batch.activities)))
         }
         SourceKind::MarketBars => {
-            let batch = typed::<BarBatch>(source, body)?;
+            let batch = typed::<BarBatch, B>(source, body)?;
             if batch.bars.iter().any(|b| !b.close.is_finite()) {
                 return Err("a bar has a non-finite close".into());
             }
             Ok((batch.series(), Domain::Bars(Box::new(batch))))
         }
         SourceKind::Logs => {
-            let batch = typed::<LogBatch>(source, body)?;
+            let batch = typed::<LogBatch, B>(source, body)?;
             Ok((Vec::new(), Domain::Logs(batch.lines)))
         }
         SourceKind::Notifications => {
-            let batch = typed::<NotificationBatch>(source, body)?;
+            let batch = typed::<NotificationBatch, B>(source, body)?;
             for notification in &batch.notifications {
                 notification.validate()?;
             }
             Ok((Vec::new(), Domain::Notifications(batch.notifications)))
         }
         SourceKind::Quote => {
-            let quote = typed::<Quote>(source, body)?;
+            let quote = typed::<Quote, B>(source, body)?;
             Ok((quote.series(), Domain::Quote(Box::new(quote))))
         }
         // Numeric series only (the latest sample is kept as it came). A new kind goes in this
@@ -387,6 +486,69 @@ mod tests {
                 assert_eq!(sample.message_id, envelope.id);
                 assert_eq!(sample.host, "h");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_read_as_text_gives_what_its_tree_gives() {
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let mut body = serde_json::to_value(SystemSample::default()).unwrap();
+        body["extra"] = serde_json::json!({"note": "caf\u{e9}", "n": [1, 2.5, -3]});
+        let payload = serde_json::to_vec(&Envelope::new("h", "system", 1, body)).unwrap();
+        let subject = "exporter.v1.sample.system.h";
+        let text = decoder
+            .sample_text(&raw(subject, &payload))
+            .expect("plain JSON");
+        assert!(matches!(text.body, SampleBody::Raw(_)));
+        let tree = decoder.sample_tree(&raw(subject, &payload)).unwrap();
+        assert_eq!(text.points, tree.points);
+        assert_eq!(text.body.to_value(), tree.body.to_value());
+        assert_eq!(
+            serde_json::to_string(&text.body).unwrap(),
+            serde_json::to_string(&tree.body).unwrap()
+        );
+    }
+
+    #[test]
+    fn only_plain_json_is_read_as_text() {
+        for plain in [
+            r#"{"a":[1,2.5,-3,true,false,null],"b":"x\\n\"y e1"}"#,
+            "{}",
+            "0",
+        ] {
+            assert!(plain_json(plain), "{plain}");
+        }
+        let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
+        let long = format!("[{}]", "9".repeat(101));
+        for odd in [
+            r#"{"a":"\u0000"}"#,
+            r#"{"a":1e400}"#,
+            r#"[1.5E3]"#,
+            &deep,
+            &long,
+        ] {
+            assert!(!plain_json(odd), "{odd}");
+        }
+        // What is not plain is still decoded, through the tree, with its usual reasons.
+        let decoder = Decoder::new(&Subjects::new("exporter"), 30);
+        let subject = "exporter.v1.sample.system.h";
+        let payload = serde_json::to_vec(&Envelope::new(
+            "h",
+            "system",
+            1,
+            serde_json::json!({"extra": "a\0"}),
+        ))
+        .unwrap();
+        match decoder.decode(raw(subject, &payload)) {
+            Decoded::Dead(dead) => assert_eq!(reason_category(&dead.reason), "nul"),
+            other => panic!("{other:?}"),
+        }
+        let mut body = serde_json::to_value(SystemSample::default()).unwrap();
+        body["extra"] = serde_json::json!(1.0e-7);
+        let payload = serde_json::to_vec(&Envelope::new("h", "system", 1, body)).unwrap();
+        match decoder.decode(raw(subject, &payload)) {
+            Decoded::Sample(sample) => assert!(matches!(sample.body, SampleBody::Value(_))),
             other => panic!("{other:?}"),
         }
     }
@@ -466,7 +628,7 @@ mod tests {
         };
         assert_eq!(first.source, "engine_positions");
         assert_eq!(first.host, "trading-engine");
-        assert_eq!(first.body["positions"][0]["quantity"], "5");
+        assert_eq!(first.body.to_value()["positions"][0]["quantity"], "5");
         let Decoded::Sample(again) = decoder.decode(raw("exporter.v1.ingest.positions", good))
         else {
             panic!("a redelivery decodes the same");

@@ -240,36 +240,55 @@ impl SourceKind {
 
 impl SourceKind {
     /// The numeric series of a message body of this kind, or why the body does not parse. A
-    /// kind whose samples have no table of their own needs nothing else to be stored.
-    pub fn series_of(self, body: &serde_json::Value) -> Result<Vec<SeriesPoint>, String> {
-        fn typed<T: DeserializeOwned + HasSeries>(
+    /// kind whose samples have no table of their own needs nothing else to be stored. `body` is
+    /// a parsed tree ([`serde_json::Value`]) or the message's own text
+    /// ([`serde_json::value::RawValue`], read straight into the typed payload, no tree built).
+    pub fn series_of<B: JsonBody + ?Sized>(self, body: &B) -> Result<Vec<SeriesPoint>, String> {
+        fn typed<T: DeserializeOwned + HasSeries, B: JsonBody + ?Sized>(
             kind: SourceKind,
-            body: &serde_json::Value,
+            body: &B,
         ) -> Result<Vec<SeriesPoint>, String> {
-            T::deserialize(body)
+            body.parse::<T>()
                 .map(|payload| payload.series())
                 .map_err(|err| format!("{kind} body does not parse: {err}"))
         }
         use crate::{alert, brokerage, hardware, logs, market, pressure, self_metrics, system};
         match self {
-            Self::System => typed::<system::SystemSample>(self, body),
-            Self::Hardware => typed::<hardware::HardwareSample>(self, body),
-            Self::GpuInventory => typed::<hardware::GpuInventory>(self, body),
-            Self::GpuEvent => typed::<hardware::XidEvent>(self, body),
-            Self::Portfolio => typed::<brokerage::PortfolioSnapshot>(self, body),
-            Self::EquityHistory => typed::<brokerage::EquityHistory>(self, body),
-            Self::Fills => typed::<brokerage::FillBatch>(self, body),
-            Self::Orders => typed::<brokerage::OpenOrders>(self, body),
-            Self::CashActivities => typed::<brokerage::CashActivityBatch>(self, body),
-            Self::MarketCalendar => typed::<crate::calendar::MarketCalendar>(self, body),
-            Self::EnginePositions => typed::<brokerage::EnginePositions>(self, body),
-            Self::MarketBars => typed::<market::BarBatch>(self, body),
-            Self::Quote => typed::<market::Quote>(self, body),
-            Self::Logs => typed::<logs::LogBatch>(self, body),
-            Self::Notifications => typed::<alert::NotificationBatch>(self, body),
-            Self::Pressure => typed::<pressure::PressureSample>(self, body),
-            Self::Exporter => typed::<self_metrics::SelfMetrics>(self, body),
+            Self::System => typed::<system::SystemSample, B>(self, body),
+            Self::Hardware => typed::<hardware::HardwareSample, B>(self, body),
+            Self::GpuInventory => typed::<hardware::GpuInventory, B>(self, body),
+            Self::GpuEvent => typed::<hardware::XidEvent, B>(self, body),
+            Self::Portfolio => typed::<brokerage::PortfolioSnapshot, B>(self, body),
+            Self::EquityHistory => typed::<brokerage::EquityHistory, B>(self, body),
+            Self::Fills => typed::<brokerage::FillBatch, B>(self, body),
+            Self::Orders => typed::<brokerage::OpenOrders, B>(self, body),
+            Self::CashActivities => typed::<brokerage::CashActivityBatch, B>(self, body),
+            Self::MarketCalendar => typed::<crate::calendar::MarketCalendar, B>(self, body),
+            Self::EnginePositions => typed::<brokerage::EnginePositions, B>(self, body),
+            Self::MarketBars => typed::<market::BarBatch, B>(self, body),
+            Self::Quote => typed::<market::Quote, B>(self, body),
+            Self::Logs => typed::<logs::LogBatch, B>(self, body),
+            Self::Notifications => typed::<alert::NotificationBatch, B>(self, body),
+            Self::Pressure => typed::<pressure::PressureSample, B>(self, body),
+            Self::Exporter => typed::<self_metrics::SelfMetrics, B>(self, body),
         }
+    }
+}
+
+/// A message body a typed payload can be read from: a parsed tree, or the JSON text itself.
+pub trait JsonBody {
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error>;
+}
+
+impl JsonBody for serde_json::Value {
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self)
+    }
+}
+
+impl JsonBody for serde_json::value::RawValue {
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.get())
     }
 }
 

@@ -24,6 +24,6 @@ pub mod system;
 
 pub use envelope::{Envelope, EnvelopeError, SCHEMA_VERSION};
 pub use heartbeat::Heartbeat;
-pub use kinds::{CollectorKind, SourceKind, UnknownKind, is_periodic};
+pub use kinds::{CollectorKind, JsonBody, SourceKind, UnknownKind, is_periodic};
 pub use series::{HasSeries, Labels, SeriesPoint};
 pub use subjects::Subjects;

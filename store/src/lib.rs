@@ -23,6 +23,7 @@ mod market;
 mod paging;
 mod partitions;
 mod rollup;
+mod sample_body;
 mod write;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use ledger::LiveLedger;
 pub use logs::IncomingNotification;
 pub use partitions::{TierDisk, Tiers};
 pub use rollup::Resolution;
+pub use sample_body::SampleBody;
 pub use write::{
     Batch, BatchOutcome, DEAD_LETTER_RAW_MAX_BYTES, DEAD_LETTER_TEXT_MAX_BYTES, DeadLetter, Domain,
     IncomingSample, cut_text,

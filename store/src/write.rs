@@ -14,6 +14,7 @@ use exporter_protocol::{Labels, SeriesPoint};
 use uuid::Uuid;
 
 use crate::logs::IncomingNotification;
+use crate::sample_body::SampleBody;
 
 use crate::{Resolution, Store, StoreError};
 
@@ -28,7 +29,7 @@ pub struct IncomingSample {
     pub seq: u64,
     pub time: DateTime<Utc>,
     /// The whole payload, kept as the latest snapshot.
-    pub body: serde_json::Value,
+    pub body: SampleBody,
     /// Its numeric series.
     pub points: Vec<SeriesPoint>,
     /// Rows of a domain table the sample also feeds.
@@ -283,7 +284,7 @@ impl Store {
             .await?;
         }
 
-        let mut newest: HashMap<(&str, &str, &str), &IncomingSample> = HashMap::new();
+        let mut newest: HashMap<(&str, &str, String), &IncomingSample> = HashMap::new();
         for sample in &fresh {
             let entry = newest
                 .entry((
@@ -300,7 +301,9 @@ impl Store {
             let latest: Vec<&IncomingSample> = newest.into_values().collect();
             sqlx::query(
                 "INSERT INTO latest_sample (source, host, message_id, sample_time, body, process) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[], $6::text[]) \
+                 SELECT s, h, m, t, b::jsonb, p \
+                 FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[]) \
+                   AS u(s, h, m, t, b, p) \
                  ON CONFLICT (source, host, process) DO UPDATE SET message_id = excluded.message_id, \
                    sample_time = excluded.sample_time, received_at = now(), body = excluded.body \
                  WHERE excluded.sample_time >= latest_sample.sample_time",
@@ -313,7 +316,7 @@ impl Store {
             .bind(
                 latest
                     .iter()
-                    .map(|s| latest_process(s).to_owned())
+                    .map(|s| latest_process(s))
                     .collect::<Vec<_>>(),
             )
             .execute(&mut *tx)
@@ -641,22 +644,24 @@ fn series_key(sample: &IncomingSample, point: &SeriesPoint) -> SeriesKey {
 
 /// The publishing process a latest sample is kept per: the `process` of a self-metrics
 /// snapshot (every process on a host sends one), '' for every other source.
-fn latest_process(sample: &IncomingSample) -> &str {
+fn latest_process(sample: &IncomingSample) -> String {
     if sample.source == exporter_protocol::self_metrics::KIND {
-        sample.body["process"].as_str().unwrap_or_default()
+        sample.body.top_level_str("process").unwrap_or_default()
     } else {
-        ""
+        String::new()
     }
 }
 
 /// What `latest_sample` keeps of a sample: the whole body, except for log lines and
 /// notifications (their own tables hold them; a batch can be half a MiB), of which only the
 /// count is kept.
-fn latest_body(sample: &IncomingSample) -> serde_json::Value {
+fn latest_body(sample: &IncomingSample) -> String {
     match &sample.domain {
-        Domain::Logs(lines) => serde_json::json!({ "lines": lines.len() }),
-        Domain::Notifications(list) => serde_json::json!({ "notifications": list.len() }),
-        _ => sample.body.clone(),
+        Domain::Logs(lines) => serde_json::json!({ "lines": lines.len() }).to_string(),
+        Domain::Notifications(list) => {
+            serde_json::json!({ "notifications": list.len() }).to_string()
+        }
+        _ => sample.body.stored_text(),
     }
 }
 

@@ -52,7 +52,7 @@ fn sample(time: DateTime<Utc>, seq: u64) -> IncomingSample {
         host: "bench-host".into(),
         seq,
         time,
-        body: serde_json::json!({}),
+        body: serde_json::json!({}).into(),
         points,
         domain: Domain::None,
     }

@@ -52,7 +52,7 @@ fn sample(
         host: host.into(),
         seq: 0,
         time,
-        body: serde_json::json!({}),
+        body: serde_json::json!({}).into(),
         points,
         domain: Domain::None,
     }

@@ -45,7 +45,7 @@ fn sample(time: DateTime<Utc>, seq: u64, values: &[f64]) -> IncomingSample {
         host: "test-host".into(),
         seq,
         time,
-        body: serde_json::json!({}),
+        body: serde_json::json!({}).into(),
         points: values
             .iter()
             .enumerate()

@@ -24,7 +24,7 @@ fn sample(time: DateTime<Utc>, seq: u64, value: f64) -> IncomingSample {
         host: "test-host".into(),
         seq,
         time,
-        body: serde_json::json!({}),
+        body: serde_json::json!({}).into(),
         points: vec![SeriesPoint::plain(NAME, value)],
         domain: Domain::None,
     }

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::{StandIn, shared_fixture};
+use crate::{Proc, StandIn, TestEnv, shared_fixture};
 
 /// The Python venv made (once, then reused offline) by `script`, a path under tests/ such as
 /// `browser/venv.sh` (Playwright and Debian's chromium) or `openapi/venv.sh` (schemathesis and
@@ -156,4 +156,24 @@ pub async fn yahoo_chart() -> StandIn {
         }),
     ))
     .await
+}
+
+/// Every process of the stack with data behind every route: the aggregator, the system,
+/// hardware and market collectors, the trades and portfolio collectors with generated Alpaca
+/// credentials (the stand-in accepts any), and the API.
+pub fn spawn_whole_stack(env: &TestEnv) -> Vec<Proc> {
+    let keys = [
+        ("EXPORTER_API_KEY", env.api_key.as_str()),
+        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
+        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
+    ];
+    vec![
+        env.spawn("exporter-aggregator", &[]),
+        env.spawn("exporter-collector", &["system"]),
+        env.spawn("exporter-collector", &["hardware"]),
+        env.spawn("exporter-collector", &["market"]),
+        env.spawn_with("exporter-collector", &["trades"], &keys),
+        env.spawn_with("exporter-collector", &["portfolio"], &keys),
+        env.spawn("exporter-api", &[]),
+    ]
 }

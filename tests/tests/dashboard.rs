@@ -96,20 +96,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     )
     .unwrap();
     env.migrate().await;
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
-    let _procs = [
-        env.spawn("exporter-aggregator", &[]),
-        env.spawn("exporter-collector", &["system"]),
-        env.spawn("exporter-collector", &["hardware"]),
-        env.spawn("exporter-collector", &["market"]),
-        env.spawn_with("exporter-collector", &["trades"], &keys),
-        env.spawn_with("exporter-collector", &["portfolio"], &keys),
-        env.spawn("exporter-api", &[]),
-    ];
+    let _procs = exporter_tests::recorded::spawn_whole_stack(&env);
     exporter_tests::wait_for_port(env.api_port, Duration::from_secs(30));
     eventually(
         "samples, the account, the trades and the firing rule",

@@ -50,20 +50,7 @@ async fn stack() -> Stack {
         yaml.replacen("\napi:\n", "\napi:\n  auth_failure_limit: 100000\n", 1),
     )
     .unwrap();
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
-    let procs = vec![
-        env.spawn("exporter-aggregator", &[]),
-        env.spawn("exporter-collector", &["system"]),
-        env.spawn("exporter-collector", &["hardware"]),
-        env.spawn("exporter-collector", &["market"]),
-        env.spawn_with("exporter-collector", &["trades"], &keys),
-        env.spawn_with("exporter-collector", &["portfolio"], &keys),
-        env.spawn("exporter-api", &[]),
-    ];
+    let procs = exporter_tests::recorded::spawn_whole_stack(&env);
     exporter_tests::wait_for_port(env.api_port, Duration::from_secs(30));
     eventually(
         "data behind every route",

@@ -158,15 +158,21 @@ pub async fn yahoo_chart() -> StandIn {
     .await
 }
 
-/// Every process of the stack with data behind every route: the aggregator, the system,
-/// hardware and market collectors, the trades and portfolio collectors with generated Alpaca
-/// credentials (the stand-in accepts any), and the API.
-pub fn spawn_whole_stack(env: &TestEnv) -> Vec<Proc> {
-    let keys = [
+/// The environment of a process that talks to the Alpaca stand-in: the API key and generated
+/// Alpaca credentials (the stand-in accepts any).
+pub fn alpaca_credentials(env: &TestEnv) -> [(&'static str, &str); 3] {
+    [
         ("EXPORTER_API_KEY", env.api_key.as_str()),
         ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
         ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
+    ]
+}
+
+/// Every process of the stack with data behind every route: the aggregator, the system,
+/// hardware and market collectors, the trades and portfolio collectors with
+/// [`alpaca_credentials`], and the API.
+pub fn spawn_whole_stack(env: &TestEnv) -> Vec<Proc> {
+    let keys = alpaca_credentials(env);
     vec![
         env.spawn("exporter-aggregator", &[]),
         env.spawn("exporter-collector", &["system"]),

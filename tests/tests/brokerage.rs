@@ -228,11 +228,7 @@ async fn brokerage_endpoints_return_the_hand_computed_numbers() {
         alpaca.url()
     ))
     .await;
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
+    let keys = exporter_tests::recorded::alpaca_credentials(&env);
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     let mut trades = env.spawn_with("exporter-collector", &["trades"], &keys);
     let _portfolio = env.spawn_with("exporter-collector", &["portfolio"], &keys);

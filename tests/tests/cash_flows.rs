@@ -184,11 +184,7 @@ async fn fees_and_deposits_reconcile_the_equity_change_to_the_cent() {
         alpaca.url()
     ))
     .await;
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
+    let keys = exporter_tests::recorded::alpaca_credentials(&env);
     let _aggregator = env.spawn("exporter-aggregator", &[]);
     let _trades = env.spawn_with("exporter-collector", &["trades"], &keys);
     let _portfolio = env.spawn_with("exporter-collector", &["portfolio"], &keys);

@@ -185,11 +185,7 @@ async fn holidays_and_early_closes_are_marked_and_gated_rules_stay_quiet_on_a_ho
         alpaca.url()
     ))
     .await;
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
+    let keys = exporter_tests::recorded::alpaca_credentials(&env);
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     let _portfolio = env.spawn_with("exporter-collector", &["portfolio"], &keys);
     let _trades = env.spawn_with("exporter-collector", &["trades"], &keys);

@@ -190,11 +190,7 @@ async fn each_trading_health_rule_fires_once_and_resolves() {
     ))
     .await;
     std::fs::write(env.dir.path().join("alerts.yaml"), RULES).unwrap();
-    let keys = [
-        ("EXPORTER_API_KEY", env.api_key.as_str()),
-        ("EXPORTER_ALPACA_KEY_ID", "test-key-id"),
-        ("EXPORTER_ALPACA_SECRET_KEY", "test-secret-generated"),
-    ];
+    let keys = exporter_tests::recorded::alpaca_credentials(&env);
     let _aggregator = env.spawn("exporter-aggregator", &[]);
     let _portfolio = env.spawn_with("exporter-collector", &["portfolio"], &keys);
     let _trades = env.spawn_with("exporter-collector", &["trades"], &keys);

@@ -2,8 +2,8 @@
 //! tier ahead of time, drops each tier's partitions past its own age
 //! (`aggregator.retention`), and deletes log lines and ingested ids past
 //! `aggregator.log_retention_days` and alert history past `alerts.retention_days`; and every ten
-//! minutes compacts the raw points of closed hours and the 1-minute roll-up of days that are over
-//! into chunks (`Store::compact_raw`, `Store::compact_minutes`).
+//! minutes compacts the raw points and the 1-minute roll-up of closed hours and the 1-hour
+//! roll-up of closed days into chunks (`Store::compact_raw`, `Store::compact_rollups`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -50,12 +50,12 @@ pub async fn run(store: Store, retention: Retention, shutdown: Shutdown) {
 /// in their row first; a later one is merged at the next pass).
 async fn compact(store: &Store) {
     let before = Utc::now() - chrono::Duration::minutes(5);
-    match store.compact_minutes(before).await {
+    match store.compact_rollups(before).await {
         Ok(0) => {}
-        Ok(chunks) => tracing::debug!(chunks, "compacted days of the 1-minute roll-up"),
+        Ok(chunks) => tracing::debug!(chunks, "compacted closed parts of the roll-ups"),
         Err(err) => tracing::warn!(
             error = %err,
-            "compacting the 1-minute roll-up failed; will retry in ten minutes"
+            "compacting the roll-ups failed; will retry in ten minutes"
         ),
     }
     match store.compact_raw(before).await {

@@ -34,8 +34,9 @@ struct Segment {
 }
 
 /// The segments of the series `$1` with a row in `$2 <= time < $3`, ordered by series: the
-/// chunks (a chunk holds one UTC hour, so the one holding `$2` starts less than an hour
-/// before it) and the open rows folded into one segment per series.
+/// chunks (one holds a UTC hour of points, a day of minutes or a month of hours, so the one
+/// holding `$2` starts at most that long before it: `chunk_lookback`) and the open rows folded
+/// into one segment per series.
 fn segments_sql(resolution: Resolution) -> String {
     // One sort (the index's order), then plain aggregates: an `ORDER BY` inside each
     // `array_agg` sorted the rows once per column.
@@ -46,10 +47,11 @@ fn segments_sql(resolution: Resolution) -> String {
                ORDER BY series_id, {time}) o GROUP BY series_id"
         )
     };
+    let lookback = crate::compact::chunk_lookback(resolution);
     let chunks = |table: &str, columns: &str| {
         format!(
             "SELECT series_id, chunk_start AS k, {columns} FROM {table} \
-             WHERE series_id = ANY($1) AND chunk_start > $2 - interval '1 hour' \
+             WHERE series_id = ANY($1) AND chunk_start > $2 - {lookback} \
                AND chunk_start < $3"
         )
     };
@@ -82,15 +84,20 @@ fn segments_sql(resolution: Resolution) -> String {
                  NULL::timestamptz[] AS last_times, NULL::float8[] AS last_values"
             )
         ),
-        Resolution::Minute => format!(
-            "{} UNION ALL {}",
-            chunks(
-                "rollup_1m_chunk",
-                "bucket_times AS times, sums, counts, mins, maxs, last_times, last_values"
-            ),
-            open("rollup_1m", "bucket_time", &rollup_open)
-        ),
-        Resolution::Hour => open("rollup_1h", "bucket_time", &rollup_open),
+        Resolution::Minute | Resolution::Hour => {
+            let (rows, chunk_table) = match resolution {
+                Resolution::Minute => ("rollup_1m", "rollup_1m_chunk"),
+                _ => ("rollup_1h", "rollup_1h_chunk"),
+            };
+            format!(
+                "{} UNION ALL {}",
+                chunks(
+                    chunk_table,
+                    "bucket_times AS times, sums, counts, mins, maxs, last_times, last_values"
+                ),
+                open(rows, "bucket_time", &rollup_open)
+            )
+        }
     };
     format!(
         "SELECT series_id, times, sums, counts, mins, maxs, last_times, last_values \

@@ -5,12 +5,13 @@
 //! sample into a compacted hour goes into `point` like any other and is merged into its chunk at
 //! the next pass. Every reader of raw points goes through [`raw_points`], which sees both.
 //!
-//! The 1-minute roll-up the same way (migration 0011): each day once over moves into
-//! `rollup_1m_chunk`, one row per series and hour with each column in an array; readers go
-//! through [`minute_rows`]. A late sample's upsert into a compacted day makes a row in
-//! `rollup_1m` again for a minute that is also in a chunk; every reader merges the two (the
-//! history re-buckets sums, counts, extremes and lasts anyway), and the next pass folds the row
-//! into the chunk.
+//! The roll-ups the same way (migrations 0011 and 0016): each closed hour of the 1-minute tier
+//! moves into `rollup_1m_chunk`, one row per series and UTC day with each column in an array,
+//! and each closed day of the 1-hour tier into `rollup_1h_chunk`, one row per series and UTC
+//! month; readers go through [`rollup_rows`]. A late sample's upsert into a compacted part makes
+//! a row again for a bucket that is also in a chunk; every reader merges the two (the history
+//! re-buckets sums, counts, extremes and lasts anyway), and the next pass folds the row into
+//! the chunk.
 
 use chrono::{DateTime, Days, Utc};
 use sqlx::AssertSqlSafe;
@@ -32,37 +33,89 @@ pub(crate) fn raw_points(lower: &str) -> String {
     )
 }
 
-/// The columns of a 1-minute roll-up row.
-const MINUTE_COLUMNS: &str =
+/// The columns of a roll-up row (both tiers alike).
+const ROLLUP_COLUMNS: &str =
     "series_id, bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value";
 
-/// A subquery (the roll-up's columns) of every 1-minute row of the series `$1` with
-/// `lower <= bucket_time < $3`: open rows and chunks together. A minute may appear twice (a late
-/// sample into a compacted day); callers merge by minute.
-pub(crate) fn minute_rows(lower: &str) -> String {
+/// A roll-up tier's open rows and compacted chunks (migrations 0011 and 0016): each chunk holds
+/// one whole partition of the tier (a UTC day of minutes, a UTC month of hours), filled as the
+/// partition's closed parts (an hour of minutes, a day of hours) are moved.
+#[derive(Clone, Copy)]
+struct RollupChunks {
+    resolution: Resolution,
+    rows: &'static str,
+    chunks: &'static str,
+    /// The part of a partition moved at once, once closed.
+    closed_seconds: i64,
+}
+
+impl RollupChunks {
+    const MINUTE: Self = Self {
+        resolution: Resolution::Minute,
+        rows: "rollup_1m",
+        chunks: "rollup_1m_chunk",
+        closed_seconds: 3600,
+    };
+    const HOUR: Self = Self {
+        resolution: Resolution::Hour,
+        rows: "rollup_1h",
+        chunks: "rollup_1h_chunk",
+        closed_seconds: 86_400,
+    };
+
+    fn of(resolution: Resolution) -> Option<Self> {
+        match resolution {
+            Resolution::Raw => None,
+            Resolution::Minute => Some(Self::MINUTE),
+            Resolution::Hour => Some(Self::HOUR),
+        }
+    }
+}
+
+/// How far before a time the chunk holding it may start: a chunk of `point_chunk` holds an
+/// hour, of `rollup_1m_chunk` a day (an hour before migration 0016), of `rollup_1h_chunk` a
+/// month. Interval literals in days, not months: `- interval '1 month'` depends on the session's
+/// time zone.
+pub(crate) fn chunk_lookback(resolution: Resolution) -> &'static str {
+    match resolution {
+        Resolution::Raw => "interval '1 hour'",
+        Resolution::Minute => "interval '1 day'",
+        Resolution::Hour => "interval '31 days'",
+    }
+}
+
+/// A subquery (the roll-up's columns) of every row of the roll-up `resolution` for the series
+/// `$1` with `lower <= bucket_time < $3`: open rows and chunks together. A bucket may appear
+/// twice (a late sample into a compacted part); callers merge by bucket.
+pub(crate) fn rollup_rows(resolution: Resolution, lower: &str) -> String {
+    let Some(tier) = RollupChunks::of(resolution) else {
+        return raw_points(lower);
+    };
+    let (rows, chunks, lookback) = (tier.rows, tier.chunks, chunk_lookback(resolution));
     format!(
-        "(SELECT {MINUTE_COLUMNS} FROM rollup_1m \
+        "(SELECT {ROLLUP_COLUMNS} FROM {rows} \
            WHERE series_id = ANY($1) AND bucket_time >= {lower} AND bucket_time < $3 \
          UNION ALL \
-         SELECT c.series_id, u.* FROM rollup_1m_chunk c \
+         SELECT c.series_id, u.* FROM {chunks} c \
            CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
              c.first_times, c.first_values, c.last_times, c.last_values) \
              AS u(bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value) \
-           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - {lookback} \
              AND c.chunk_start < $3 AND u.bucket_time >= {lower} AND u.bucket_time < $3)"
     )
 }
 
-/// Moves the rows of `{source}` (a `rollup_1m` partition) into hour chunks; a chunk already
-/// there takes them minute by minute (a minute in both is merged as the upsert merges).
-const MINUTE_MERGE: &str = "INSERT INTO rollup_1m_chunk AS c \
-     SELECT series_id, date_bin('1 hour', bucket_time, timestamptz '1970-01-01 00:00:00+00'), \
+/// Moves the rows of `{source}` (rows of one partition of `{rows}`) into that partition's chunk
+/// (`$1`: its start), one per series; a chunk already there takes them bucket by bucket (a
+/// bucket in both is merged as the upsert merges).
+const ROLLUP_MERGE: &str = "INSERT INTO {chunks} AS c \
+     SELECT series_id, $1::timestamptz, \
        array_agg(bucket_time ORDER BY bucket_time), array_agg(sum ORDER BY bucket_time), \
        array_agg(count ORDER BY bucket_time), array_agg(min ORDER BY bucket_time), \
        array_agg(max ORDER BY bucket_time), array_agg(first_time ORDER BY bucket_time), \
        array_agg(first_value ORDER BY bucket_time), array_agg(last_time ORDER BY bucket_time), \
        array_agg(last_value ORDER BY bucket_time) \
-     FROM {source} GROUP BY 1, 2 \
+     FROM {source} GROUP BY series_id \
      ON CONFLICT (series_id, chunk_start) DO UPDATE SET (bucket_times, sums, counts, mins, maxs, \
        first_times, first_values, last_times, last_values) = ( \
        SELECT array_agg(b ORDER BY b), array_agg(s ORDER BY b), array_agg(n ORDER BY b), \
@@ -110,36 +163,73 @@ impl Store {
         .await?)
     }
 
-    /// Moves every day of the 1-minute roll-up that ended on or before `before` into chunks:
-    /// locked against writes, copied and truncated, one transaction per day. Returns the chunk
-    /// rows written.
-    pub async fn compact_minutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// Moves the closed parts of both roll-up tiers into their chunks: the hours of minutes and
+    /// the days of hours that ended on or before `before`. A partition whose whole period is
+    /// over is locked against writes (readers go on), copied and truncated; the current one has
+    /// the rows of its closed parts moved with `DELETE .. RETURNING` and is vacuumed, so the
+    /// next rows reuse the space. One transaction per partition. Returns the chunk rows written.
+    pub async fn compact_rollups(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut chunks = 0;
-        for (name, day) in self
-            .table_partitions("rollup_1m", Resolution::Minute)
-            .await?
-        {
-            let over = day
-                .checked_add_days(Days::new(1))
-                .and_then(|next| next.and_hms_opt(0, 0, 0))
-                .is_some_and(|end| end.and_utc() <= before);
-            if !over || !self.has_rows(&name).await? {
+        for tier in [RollupChunks::MINUTE, RollupChunks::HOUR] {
+            chunks += self.compact_rollup(tier, before).await?;
+        }
+        Ok(chunks)
+    }
+
+    async fn compact_rollup(
+        &self,
+        tier: RollupChunks,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let closed = tier.closed_seconds;
+        let cut = before.timestamp().div_euclid(closed) * closed;
+        let cut = DateTime::from_timestamp(cut, 0).unwrap_or(before);
+        let merge = ROLLUP_MERGE.replace("{chunks}", tier.chunks);
+        let mut chunks = 0;
+        for (name, day) in self.table_partitions(tier.rows, tier.resolution).await? {
+            let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            if start >= cut || !self.has_rows(&name).await? {
                 continue;
             }
+            let end = crate::partitions::partition_end(tier.resolution, day);
+            let over = end
+                .and_hms_opt(0, 0, 0)
+                .is_some_and(|end| end.and_utc() <= cut);
             let mut tx = self.pool.begin().await?;
-            sqlx::query(AssertSqlSafe(format!(
-                "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
-            )))
-            .execute(&mut *tx)
-            .await?;
-            chunks += sqlx::query(AssertSqlSafe(MINUTE_MERGE.replace("{source}", &name)))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+            let written = if over {
+                sqlx::query(AssertSqlSafe(format!(
+                    "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+                )))
                 .execute(&mut *tx)
                 .await?;
+                let written = sqlx::query(AssertSqlSafe(merge.replace("{source}", &name)))
+                    .bind(start)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+                    .execute(&mut *tx)
+                    .await?;
+                written
+            } else {
+                sqlx::query(AssertSqlSafe(format!(
+                    "WITH moved AS (DELETE FROM {name} WHERE bucket_time < $2 \
+                       RETURNING {ROLLUP_COLUMNS}) {}",
+                    merge.replace("{source}", "moved")
+                )))
+                .bind(start)
+                .bind(cut)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
             tx.commit().await?;
+            if !over && written > 0 {
+                sqlx::query(AssertSqlSafe(format!("VACUUM {name}")))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            chunks += written;
         }
         Ok(chunks)
     }

@@ -119,20 +119,6 @@ fn ceil_to(time: DateTime<Utc>, width_seconds: i64) -> DateTime<Utc> {
     }
 }
 
-/// A subquery of the roll-up rows of `resolution` for the series `$1` with
-/// `lower <= bucket_time < $3` (the 1-minute tier: open rows and compacted chunks; a minute may
-/// be in both, and every caller merges by bucket).
-fn rollup_rows(resolution: Resolution, lower: &str) -> String {
-    match resolution {
-        Resolution::Minute => crate::compact::minute_rows(lower),
-        _ => format!(
-            "(SELECT * FROM {} WHERE series_id = ANY($1) AND bucket_time >= {lower} \
-               AND bucket_time < $3)",
-            resolution.table().unwrap_or("rollup_1h")
-        ),
-    }
-}
-
 /// What to read.
 #[derive(Debug, Clone)]
 pub struct HistoryQuery {
@@ -267,7 +253,7 @@ impl Store {
                             ELSE (max - first_value) + last_value END) AS increase, \
                    sum(count)::int8 AS count \
                  FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
-                rollup_rows(query.resolution, "($2 - make_interval(secs => $5))")
+                crate::compact::rollup_rows(query.resolution, "($2 - make_interval(secs => $5))")
             ),
         };
         // How far back the sample (or row) before `from` is looked for.

@@ -75,13 +75,13 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
-/// The tables a tier's partitions belong to (raw and 1-minute: their open rows and their
-/// compacted chunks, partitioned alike).
+/// The tables a tier's partitions belong to: its open rows and its compacted chunks,
+/// partitioned alike.
 pub(crate) fn tables(resolution: Resolution) -> &'static [&'static str] {
     match resolution {
         Resolution::Raw => &["point", "point_chunk"],
         Resolution::Minute => &["rollup_1m", "rollup_1m_chunk"],
-        Resolution::Hour => &["rollup_1h"],
+        Resolution::Hour => &["rollup_1h", "rollup_1h_chunk"],
     }
 }
 
@@ -94,7 +94,7 @@ fn partition_start(resolution: Resolution, day: NaiveDate) -> NaiveDate {
 }
 
 /// The day after the partition of `resolution` holding `day`.
-fn partition_end(resolution: Resolution, day: NaiveDate) -> NaiveDate {
+pub(crate) fn partition_end(resolution: Resolution, day: NaiveDate) -> NaiveDate {
     let start = partition_start(resolution, day);
     match resolution {
         Resolution::Raw | Resolution::Minute => start.checked_add_days(Days::new(1)),

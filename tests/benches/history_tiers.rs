@@ -297,7 +297,7 @@ async fn main() {
     };
     let database_before = database().await;
     let started = Instant::now();
-    let minute_chunks = store.compact_minutes(Utc::now()).await.unwrap();
+    let minute_chunks = store.compact_rollups(Utc::now()).await.unwrap();
     let raw = store.compact_raw(Utc::now()).await.unwrap();
     let compact_seconds = started.elapsed().as_secs_f64();
     sqlx::query("VACUUM ANALYZE")

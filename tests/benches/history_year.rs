@@ -129,12 +129,16 @@ async fn plain_read(
         ],
         "1m" => &[
             "SELECT * FROM rollup_1m_chunk WHERE series_id = ANY($1) \
-             AND chunk_start > $2 - interval '1 hour' AND chunk_start < $3",
+             AND chunk_start > $2 - interval '1 day' AND chunk_start < $3",
             "SELECT * FROM rollup_1m WHERE series_id = ANY($1) \
              AND bucket_time >= $2 AND bucket_time < $3",
         ],
-        _ => &["SELECT * FROM rollup_1h WHERE series_id = ANY($1) \
-             AND bucket_time >= $2 AND bucket_time < $3"],
+        _ => &[
+            "SELECT * FROM rollup_1h_chunk WHERE series_id = ANY($1) \
+             AND chunk_start > $2 - interval '31 days' AND chunk_start < $3",
+            "SELECT * FROM rollup_1h WHERE series_id = ANY($1) \
+             AND bucket_time >= $2 AND bucket_time < $3",
+        ],
     };
     let mut rows = 0;
     for statement in statements {
@@ -173,12 +177,20 @@ fn former_sql(resolution: &str) -> String {
              CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
                c.last_times, c.last_values) \
                AS u(bucket_time, sum, count, min, max, last_time, last_value) \
-             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '1 hour' \
+             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '1 day' \
                AND c.chunk_start < $3 AND u.bucket_time >= $2 AND u.bucket_time < $3)"
         }
         _ => {
-            "(SELECT * FROM rollup_1h WHERE series_id = ANY($1) AND bucket_time >= $2 \
-               AND bucket_time < $3)"
+            "(SELECT series_id, bucket_time, sum, count, min, max, last_time, last_value \
+             FROM rollup_1h WHERE series_id = ANY($1) AND bucket_time >= $2 AND bucket_time < $3 \
+             UNION ALL \
+             SELECT c.series_id, u.bucket_time, u.sum, u.count, u.min, u.max, u.last_time, \
+               u.last_value FROM rollup_1h_chunk c \
+             CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+               c.last_times, c.last_values) \
+               AS u(bucket_time, sum, count, min, max, last_time, last_value) \
+             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '31 days' \
+               AND c.chunk_start < $3 AND u.bucket_time >= $2 AND u.bucket_time < $3)"
         }
     };
     format!(
@@ -192,14 +204,16 @@ fn former_sql(resolution: &str) -> String {
 
 /// Where the bytes are: per table (its partitions together, indexes and TOAST included), its
 /// rows and, for chunk tables, the points or buckets per row. Sparse series (one point an hour)
-/// make chunk rows of one element, ~150 bytes (raw) and ~355 bytes (1 minute) each.
+/// make raw chunk rows of one element, ~150 bytes each; the roll-ups' chunks hold a day of
+/// minutes and a month of hours.
 async fn table_breakdown(pool: &sqlx::PgPool) -> Vec<String> {
-    let tables: [(&str, Option<&str>); 7] = [
+    let tables: [(&str, Option<&str>); 8] = [
         ("point", None),
         ("point_chunk", Some("cardinality(times)")),
         ("rollup_1m", None),
         ("rollup_1m_chunk", Some("cardinality(bucket_times)")),
         ("rollup_1h", None),
+        ("rollup_1h_chunk", Some("cardinality(bucket_times)")),
         ("ingested_message", None),
         ("series", None),
     ];
@@ -286,7 +300,7 @@ async fn main() {
         seq += batch.samples.len() as u64;
         points += store.write_batch(&batch).await.unwrap().points as u64;
         // The aggregator's compaction pass on its schedule (every ten minutes, the hours closed
-        // five minutes ago; the days over): compacting only at the end would leave today's
+        // five minutes ago): compacting only at the end would leave today's
         // `point` partition at the high-water mark of a whole day of rows.
         let written_to = start + Duration::seconds(seq as i64 * INTERVAL_SECONDS);
         let hour = |t: DateTime<Utc>| t.duration_trunc(Duration::hours(1)).unwrap();
@@ -295,9 +309,10 @@ async fn main() {
                 .compact_raw(written_to - Duration::minutes(5))
                 .await
                 .unwrap();
-            if written_to.date_naive() > last_pass.date_naive() {
-                store.compact_minutes(written_to).await.unwrap();
-            }
+            store
+                .compact_rollups(written_to - Duration::minutes(5))
+                .await
+                .unwrap();
             last_pass = written_to - Duration::minutes(5);
         }
     }
@@ -316,7 +331,7 @@ async fn main() {
         year_points += store.write_batch(&batch).await.unwrap().points as u64;
     }
     // The aggregator's compaction pass.
-    store.compact_minutes(Utc::now()).await.unwrap();
+    store.compact_rollups(Utc::now()).await.unwrap();
     store.compact_raw(Utc::now()).await.unwrap();
     sqlx::query("VACUUM ANALYZE")
         .execute(&env.pool)

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
 use exporter_protocol::SeriesPoint;
 use exporter_store::{
     Batch, Domain, HistoryPlan, HistoryQuery, IncomingSample, Resolution, SeriesHistory, Store,
@@ -91,13 +91,14 @@ async fn raw_history(
         .unwrap()
 }
 
-async fn minute_history(
+async fn tier_history(
     store: &Store,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    step: i64,
     resolution: Resolution,
 ) -> Vec<SeriesHistory> {
-    let plan = HistoryPlan::new(from, to, Some(60), 1_000_000, Some(resolution));
+    let plan = HistoryPlan::new(from, to, Some(step), 1_000_000, Some(resolution));
     store
         .history(&HistoryQuery {
             name: NAME.into(),
@@ -112,16 +113,32 @@ async fn minute_history(
         .unwrap()
 }
 
-/// The 1-minute tier's answer equals the raw points' over the same minutes.
+/// The 1-minute tier's answer equals the raw points' over the same minutes, and the 1-hour
+/// tier's over the same hours.
 async fn assert_minutes_match_raw(
     store: &Store,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     what: &str,
 ) {
-    let minutes = minute_history(store, from, to, Resolution::Minute).await;
-    let raw = minute_history(store, from, to, Resolution::Raw).await;
+    for (step, resolution) in [(60, Resolution::Minute), (3600, Resolution::Hour)] {
+        assert_tier_matches_raw(store, from, to, step, resolution, what).await;
+    }
+}
+
+async fn assert_tier_matches_raw(
+    store: &Store,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: i64,
+    resolution: Resolution,
+    what: &str,
+) {
+    let minutes = tier_history(store, from, to, step, resolution).await;
+    let raw = tier_history(store, from, to, step, Resolution::Raw).await;
+    let what = format!("{what} ({resolution:?})");
     assert_eq!(minutes.len(), raw.len(), "{what}");
+    assert!(!raw.is_empty(), "{what}");
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
     for (m, r) in minutes.iter().zip(&raw) {
         assert_eq!(m.buckets.len(), r.buckets.len(), "{what}");
@@ -169,9 +186,14 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     assert_eq!(again, Default::default(), "nothing new: nothing rewritten");
     assert_eq!(count(&env, "SELECT count(*) FROM point").await, 4 * 720);
     assert_eq!(count(&env, "SELECT count(*) FROM point_chunk").await, 3 * 4);
-    assert_eq!(store.compact_minutes(today).await.unwrap(), 2 * 4);
+    // Yesterday's minutes into one chunk per series, its hours into this month's (or, on the
+    // first of a month, last month's) chunk.
+    assert_eq!(store.compact_rollups(today).await.unwrap(), 4 + 4);
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m_chunk").await, 4);
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1h_chunk").await, 4);
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1h").await, 2 * 4);
     assert_eq!(
-        store.compact_minutes(today).await.unwrap(),
+        store.compact_rollups(today).await.unwrap(),
         0,
         "an emptied day is left alone"
     );
@@ -229,15 +251,47 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
         want,
         "read back from its chunk"
     );
-    assert_eq!(store.compact_minutes(today).await.unwrap(), 4);
+    // The late minute and the late hour, each merged into its chunk.
+    assert_eq!(store.compact_rollups(today).await.unwrap(), 4 + 4);
     assert_eq!(
         count(&env, "SELECT count(*) FROM rollup_1m").await,
         2 * 60 * 4,
         "the late minute was merged into its chunk"
     );
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1h").await, 2 * 4);
     assert_minutes_match_raw(&store, from, to, "merged").await;
     let merged = raw_history(&store, from, to, 1).await;
     assert_eq!(merged[0].buckets.len(), 4 * 720 + 1);
+
+    // Today's closed hours of minutes go into today's chunk, one hour at a time: the second
+    // merges into the chunk the first made.
+    assert_eq!(
+        store
+            .compact_rollups(today + Duration::minutes(65))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 60 * 4);
+    assert_minutes_match_raw(&store, from, to, "today's first hour compacted").await;
+    assert_eq!(
+        store
+            .compact_rollups(today + Duration::hours(2))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rollup_1m_chunk WHERE cardinality(bucket_times) = 120"
+        )
+        .await,
+        4 + 4,
+        "yesterday's two hours and today's two in one chunk per series each"
+    );
+    assert_minutes_match_raw(&store, from, to, "today's hours compacted").await;
     env.finish().await;
 }
 
@@ -254,7 +308,7 @@ async fn three_days_of_73_series_take_at_most_16_bytes_a_point_raw_and_24_in_all
     let (tiers_before, database_before) =
         (store.tier_disk_usage().await.unwrap(), database().await);
     write(&store, &all[1..], 100).await;
-    store.compact_minutes(Utc::now()).await.unwrap();
+    store.compact_rollups(Utc::now()).await.unwrap();
     store.compact_raw(Utc::now()).await.unwrap();
     sqlx::query("VACUUM").execute(&env.pool).await.unwrap();
     let tiers_after = store.tier_disk_usage().await.unwrap();
@@ -279,5 +333,134 @@ async fn three_days_of_73_series_take_at_most_16_bytes_a_point_raw_and_24_in_all
         count(&env, "SELECT count(*) FROM point_all").await as f64,
         points + 73.0
     );
+    env.finish().await;
+}
+
+/// Every roll-up bucket of `table` (a table or an `_all` view), one text row each.
+async fn rollup_text(env: &TestEnv, table: &str) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT concat_ws(' ', series_id, bucket_time, sum, count, min, max, first_time, \
+                first_value, last_time, last_value) \
+         FROM {table} ORDER BY series_id, bucket_time"
+    )))
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_moves_past_months_of_hours_and_regroups_minute_chunks_by_day() {
+    let env = TestEnv::new("").await;
+    sqlx::migrate!("../store/migrations")
+        .run_to(15, &env.pool)
+        .await
+        .unwrap();
+    // An install at 0015: two series with 48 hours in a month two months back and 3 hours of
+    // this month (`rollup_1h` rows), and a day 3 days back compacted into hour chunks of
+    // minutes (migration 0011's layout).
+    let now = Utc::now();
+    let this_month = now.date_naive().with_day(1).unwrap();
+    let old_month = this_month
+        .checked_sub_months(chrono::Months::new(2))
+        .unwrap();
+    let day = now.date_naive() - Duration::days(3);
+    let setup = format!(
+        "INSERT INTO series (series_id, source, host, name, labels) OVERRIDING SYSTEM VALUE \
+           VALUES (1, 'system', 'h', '{NAME}', '{{\"core\":\"0\"}}'), \
+                  (2, 'system', 'h', '{NAME}', '{{\"core\":\"1\"}}'); \
+         CREATE TABLE rollup_1h_p{old} PARTITION OF rollup_1h \
+           FOR VALUES FROM ('{old_month}') TO ('{old_end}'); \
+         CREATE TABLE rollup_1h_p{this} PARTITION OF rollup_1h \
+           FOR VALUES FROM ('{this_month}') TO ('{this_end}'); \
+         CREATE TABLE rollup_1m_chunk_p{d} PARTITION OF rollup_1m_chunk \
+           FOR VALUES FROM ('{day}') TO ('{day_end}'); \
+         INSERT INTO rollup_1h SELECT s, t, s * 10 + h, 720, h, h + s, t, h * 0.5, \
+             t + interval '59 minutes', h * 0.25 \
+           FROM generate_series(1, 2) s, generate_series(0, 47) h, \
+             LATERAL (SELECT timestamptz '{old_month} 00:00:00+00' + h * interval '1 hour') AS x(t); \
+         INSERT INTO rollup_1h SELECT s, t, s + h, 60, h, h + s, t, h, t, h \
+           FROM generate_series(1, 2) s, generate_series(0, 2) h, \
+             LATERAL (SELECT timestamptz '{this_month} 00:00:00+00' + h * interval '1 hour') AS x(t); \
+         INSERT INTO rollup_1m_chunk SELECT s, c, array_agg(t ORDER BY t), \
+             array_agg(s + m * 1.5 ORDER BY t), array_agg(12 ORDER BY t), \
+             array_agg(m::float8 ORDER BY t), array_agg(m + 1.0 ORDER BY t), \
+             array_agg(t ORDER BY t), array_agg(m * 0.1 ORDER BY t), \
+             array_agg(t + interval '55 seconds' ORDER BY t), array_agg(m * 0.2 ORDER BY t) \
+           FROM generate_series(1, 2) s, generate_series(0, 2) h, generate_series(0, 59) m, \
+             LATERAL (SELECT timestamptz '{day} 00:00:00+00' + h * interval '1 hour', \
+                             timestamptz '{day} 00:00:00+00' + h * interval '1 hour' \
+                               + m * interval '1 minute') AS x(c, t) \
+           GROUP BY s, c",
+        old = old_month.format("%Y%m"),
+        old_end = old_month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap(),
+        this = this_month.format("%Y%m"),
+        this_end = this_month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap(),
+        d = day.format("%Y%m%d"),
+        day_end = day + Duration::days(1),
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let hours_before = rollup_text(&env, "rollup_1h").await;
+    let minutes_before = rollup_text(&env, "rollup_1m_all").await;
+    assert_eq!(
+        (hours_before.len(), minutes_before.len()),
+        (2 * 51, 2 * 180)
+    );
+
+    Store::from_pool(env.pool.clone()).migrate().await.unwrap();
+    assert_eq!(rollup_text(&env, "rollup_1h_all").await, hours_before);
+    assert_eq!(rollup_text(&env, "rollup_1m_all").await, minutes_before);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1h").await,
+        2 * 3,
+        "this month's hours stay rows until the aggregator's pass"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rollup_1h_chunk WHERE cardinality(bucket_times) = 48"
+        )
+        .await,
+        2,
+        "the old month: one chunk per series"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM rollup_1m_chunk WHERE cardinality(bucket_times) = 180"
+        )
+        .await,
+        2,
+        "the day's three hour chunks: one per series"
+    );
+    // And history reads them back: the old month's hours through the API's store path.
+    let plan = HistoryPlan::new(
+        old_month.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        old_month.and_hms_opt(0, 0, 0).unwrap().and_utc() + Duration::days(2),
+        Some(3600),
+        1000,
+        Some(Resolution::Hour),
+    );
+    let history = Store::from_pool(env.pool.clone())
+        .history(&HistoryQuery {
+            name: NAME.into(),
+            host: None,
+            labels: Default::default(),
+            from: plan.from,
+            to: plan.to,
+            step_seconds: plan.step_seconds,
+            resolution: plan.resolution,
+        })
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|s| s.buckets.len() == 48));
+    assert_eq!(history[0].buckets[5].avg, (10.0 + 5.0) / 720.0);
     env.finish().await;
 }

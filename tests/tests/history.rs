@@ -101,15 +101,10 @@ type RollupRow = (
 );
 
 async fn rollup_rows(pool: &PgPool, table: &str) -> Vec<RollupRow> {
-    // The 1-minute tier with its compacted chunks (migration 0011) merged in.
-    let table = if table == "rollup_1m" {
-        "rollup_1m_all"
-    } else {
-        table
-    };
+    // The tier with its compacted chunks (migrations 0011 and 0016) merged in.
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT series_id, bucket_time, count, sum, min, max, first_time, first_value, \
-                last_time, last_value FROM {table} ORDER BY 1, 2"
+                last_time, last_value FROM {table}_all ORDER BY 1, 2"
     )))
     .fetch_all(pool)
     .await

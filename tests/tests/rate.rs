@@ -72,7 +72,7 @@ async fn a_counters_increase_is_steady_across_a_reset_in_every_tier() {
         if pass == "compacted" {
             // Closed hours into chunks, finished days of minutes too: the same answers.
             store.compact_raw(Utc::now()).await.unwrap();
-            store.compact_minutes(Utc::now()).await.unwrap();
+            store.compact_rollups(Utc::now()).await.unwrap();
             let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM point")
                 .fetch_one(&env.pool)
                 .await

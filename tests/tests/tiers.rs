@@ -112,6 +112,7 @@ async fn retention_drops_exactly_the_partitions_past_their_age() {
             "point_p20260316",
             "point_p20260317",
             "point_p20260607",
+            "rollup_1h_chunk_p202405",
             "rollup_1h_p202405",
             "rollup_1m_chunk_p20240520",
             "rollup_1m_chunk_p20240603",

@@ -37,9 +37,11 @@ pub(crate) fn raw_points(lower: &str) -> String {
 const ROLLUP_COLUMNS: &str =
     "series_id, bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value";
 
-/// A roll-up tier's open rows and compacted chunks (migrations 0011 and 0016): each chunk holds
-/// one whole partition of the tier (a UTC day of minutes, a UTC month of hours), filled as the
-/// partition's closed parts (an hour of minutes, a day of hours) are moved.
+/// A roll-up tier's open rows and compacted chunks (migrations 0011 and 0016). While its
+/// partition (a UTC day of minutes, a UTC month of hours) is current, each closed part (an hour
+/// of minutes, a day of hours) becomes a chunk of its own; once the partition is over, its
+/// chunks and rows are regrouped into one chunk per series and the partition rewritten, so no
+/// dead versions of a growing chunk are left behind.
 #[derive(Clone, Copy)]
 struct RollupChunks {
     resolution: Resolution,
@@ -105,25 +107,24 @@ pub(crate) fn rollup_rows(resolution: Resolution, lower: &str) -> String {
     )
 }
 
-/// Moves the rows of `{source}` (rows of one partition of `{rows}`) into that partition's chunk
-/// (`$1`: its start), one per series; a chunk already there takes them bucket by bucket (a
-/// bucket in both is merged as the upsert merges).
+/// Moves the rows of `{source}` (rows of one partition of `{rows}`) into chunks starting at
+/// `{chunk_start}` (a closed part's start, or the partition's start `$1`), one per series and
+/// start; a chunk already there takes them bucket by bucket (a bucket in both is merged as the
+/// upsert merges).
 const ROLLUP_MERGE: &str = "INSERT INTO {chunks} AS c \
-     SELECT series_id, $1::timestamptz, \
+     SELECT series_id, {chunk_start}, \
        array_agg(bucket_time ORDER BY bucket_time), array_agg(sum ORDER BY bucket_time), \
        array_agg(count ORDER BY bucket_time), array_agg(min ORDER BY bucket_time), \
        array_agg(max ORDER BY bucket_time), array_agg(first_time ORDER BY bucket_time), \
        array_agg(first_value ORDER BY bucket_time), array_agg(last_time ORDER BY bucket_time), \
        array_agg(last_value ORDER BY bucket_time) \
-     FROM {source} GROUP BY series_id \
+     FROM {source} GROUP BY 1, 2 \
      ON CONFLICT (series_id, chunk_start) DO UPDATE SET (bucket_times, sums, counts, mins, maxs, \
        first_times, first_values, last_times, last_values) = ( \
        SELECT array_agg(b ORDER BY b), array_agg(s ORDER BY b), array_agg(n ORDER BY b), \
          array_agg(mn ORDER BY b), array_agg(mx ORDER BY b), array_agg(ft ORDER BY b), \
          array_agg(fv ORDER BY b), array_agg(lt ORDER BY b), array_agg(lv ORDER BY b) \
-       FROM (SELECT b, sum(s) AS s, sum(n)::int4 AS n, min(mn) AS mn, max(mx) AS mx, \
-               min(ft) AS ft, (min(ARRAY[extract(epoch FROM ft)::float8, fv]))[2] AS fv, \
-               max(lt) AS lt, (max(ARRAY[extract(epoch FROM lt)::float8, lv]))[2] AS lv \
+       FROM (SELECT b, {merged} \
              FROM (SELECT * FROM unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
                      c.first_times, c.first_values, c.last_times, c.last_values) \
                    UNION ALL SELECT * FROM unnest(excluded.bucket_times, excluded.sums, \
@@ -131,6 +132,31 @@ const ROLLUP_MERGE: &str = "INSERT INTO {chunks} AS c \
                      excluded.first_values, excluded.last_times, excluded.last_values)) \
                AS u(b, s, n, mn, mx, ft, fv, lt, lv) \
              GROUP BY b) AS m)";
+
+/// One bucket's columns from the entries `u(b, s, n, mn, mx, ft, fv, lt, lv)` grouped by `b`,
+/// merged as the batch write's upsert merges them.
+const MERGED_BUCKET: &str = "sum(s) AS s, sum(n)::int4 AS n, min(mn) AS mn, max(mx) AS mx, \
+     min(ft) AS ft, (min(ARRAY[extract(epoch FROM ft)::float8, fv]))[2] AS fv, \
+     max(lt) AS lt, (max(ARRAY[extract(epoch FROM lt)::float8, lv]))[2] AS lv";
+
+/// A partition that is over, regrouped: one chunk per series (`$1`: the partition's start) from
+/// every chunk of `{chunk_part}` and every row of `{rows_part}`, a bucket in both merged.
+const ROLLUP_REGROUP: &str = "CREATE TEMP TABLE regrouped ON COMMIT DROP AS \
+     SELECT series_id, $1::timestamptz AS chunk_start, \
+       array_agg(b ORDER BY b) AS bucket_times, array_agg(s ORDER BY b) AS sums, \
+       array_agg(n ORDER BY b) AS counts, array_agg(mn ORDER BY b) AS mins, \
+       array_agg(mx ORDER BY b) AS maxs, array_agg(ft ORDER BY b) AS first_times, \
+       array_agg(fv ORDER BY b) AS first_values, array_agg(lt ORDER BY b) AS last_times, \
+       array_agg(lv ORDER BY b) AS last_values \
+     FROM (SELECT series_id, b, {merged} FROM ( \
+             SELECT c.series_id, u.* FROM {chunk_part} c CROSS JOIN LATERAL unnest(c.bucket_times, \
+               c.sums, c.counts, c.mins, c.maxs, c.first_times, c.first_values, c.last_times, \
+               c.last_values) AS u \
+             UNION ALL SELECT series_id, bucket_time, sum, count, min, max, first_time, \
+               first_value, last_time, last_value FROM {rows_part}) \
+           AS e(series_id, b, s, n, mn, mx, ft, fv, lt, lv) \
+           GROUP BY series_id, b) AS m \
+     GROUP BY series_id";
 
 /// Groups `{source}` (`series_id`, `time`, `value`) into hour chunks and merges them into
 /// `point_chunk` (a chunk already there, from an earlier pass, takes the late points in order).
@@ -163,11 +189,14 @@ impl Store {
         .await?)
     }
 
-    /// Moves the closed parts of both roll-up tiers into their chunks: the hours of minutes and
-    /// the days of hours that ended on or before `before`. A partition whose whole period is
-    /// over is locked against writes (readers go on), copied and truncated; the current one has
-    /// the rows of its closed parts moved with `DELETE .. RETURNING` and is vacuumed, so the
-    /// next rows reuse the space. One transaction per partition. Returns the chunk rows written.
+    /// Moves the closed parts of both roll-up tiers into chunks: each hour of minutes and each
+    /// day of hours that ended on or before `before` becomes a chunk per series (its rows moved
+    /// with `DELETE .. RETURNING`, the partition vacuumed so the next rows reuse the space); a
+    /// partition whose whole period is over is regrouped into one chunk per series, its rows
+    /// and chunk partitions truncated and the regrouped chunks written back, so its files hold
+    /// no dead versions. Late rows into a regrouped partition merge into its chunks. One
+    /// transaction per partition; readers see each bucket exactly once (or as a row beside its
+    /// chunk's entry, which they merge). Returns the chunk rows written.
     pub async fn compact_rollups(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut chunks = 0;
         for tier in [RollupChunks::MINUTE, RollupChunks::HOUR] {
@@ -184,25 +213,38 @@ impl Store {
         let closed = tier.closed_seconds;
         let cut = before.timestamp().div_euclid(closed) * closed;
         let cut = DateTime::from_timestamp(cut, 0).unwrap_or(before);
-        let merge = ROLLUP_MERGE.replace("{chunks}", tier.chunks);
+        let merge = ROLLUP_MERGE
+            .replace("{chunks}", tier.chunks)
+            .replace("{merged}", MERGED_BUCKET);
         let mut chunks = 0;
         for (name, day) in self.table_partitions(tier.rows, tier.resolution).await? {
             let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-            if start >= cut || !self.has_rows(&name).await? {
+            if start >= cut {
                 continue;
             }
-            let end = crate::partitions::partition_end(tier.resolution, day);
-            let over = end
+            let chunk_part = crate::partitions::partition_name(tier.chunks, tier.resolution, day);
+            let over = crate::partitions::partition_end(tier.resolution, day)
                 .and_hms_opt(0, 0, 0)
                 .is_some_and(|end| end.and_utc() <= cut);
+            if over && self.has_part_chunks(&chunk_part, start).await? {
+                chunks += self.regroup(&name, &chunk_part, start).await?;
+                continue;
+            }
+            if !self.has_rows(&name).await? {
+                continue;
+            }
             let mut tx = self.pool.begin().await?;
             let written = if over {
+                // Regrouped already: late rows merge into the partition's chunks.
                 sqlx::query(AssertSqlSafe(format!(
                     "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
                 )))
                 .execute(&mut *tx)
                 .await?;
-                let written = sqlx::query(AssertSqlSafe(merge.replace("{source}", &name)))
+                let sql = merge
+                    .replace("{chunk_start}", "$1::timestamptz")
+                    .replace("{source}", &name);
+                let written = sqlx::query(AssertSqlSafe(sql))
                     .bind(start)
                     .execute(&mut *tx)
                     .await?
@@ -212,16 +254,23 @@ impl Store {
                     .await?;
                 written
             } else {
-                sqlx::query(AssertSqlSafe(format!(
+                let chunk_start = format!(
+                    "date_bin(make_interval(secs => {closed}), bucket_time, \
+                     timestamptz '1970-01-01 00:00:00+00')"
+                );
+                let sql = format!(
                     "WITH moved AS (DELETE FROM {name} WHERE bucket_time < $2 \
                        RETURNING {ROLLUP_COLUMNS}) {}",
-                    merge.replace("{source}", "moved")
-                )))
-                .bind(start)
-                .bind(cut)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+                    merge
+                        .replace("{chunk_start}", &chunk_start)
+                        .replace("{source}", "moved")
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(start)
+                    .bind(cut)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
             };
             tx.commit().await?;
             if !over && written > 0 {
@@ -232,6 +281,64 @@ impl Store {
             chunks += written;
         }
         Ok(chunks)
+    }
+
+    /// Whether the chunk partition `chunk_part` holds a chunk of a closed part (not yet
+    /// regrouped into the partition's own chunks, which start at `start`).
+    async fn has_part_chunks(
+        &self,
+        chunk_part: &str,
+        start: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if !self.table_exists(chunk_part).await? {
+            return Ok(false);
+        }
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {chunk_part} WHERE chunk_start <> $1)"
+        )))
+        .bind(start)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Regroups a partition that is over (`rows_part` and `chunk_part`, starting at `start`)
+    /// into one chunk per series: computed first, then both partitions truncated (their files
+    /// replaced, no dead versions left) and the chunks written back, in one transaction.
+    /// Returns the chunks written.
+    async fn regroup(
+        &self,
+        rows_part: &str,
+        chunk_part: &str,
+        start: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "LOCK TABLE {rows_part}, {chunk_part} IN SHARE ROW EXCLUSIVE MODE"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        let sql = ROLLUP_REGROUP
+            .replace("{merged}", MERGED_BUCKET)
+            .replace("{chunk_part}", chunk_part)
+            .replace("{rows_part}", rows_part);
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(start)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("TRUNCATE {rows_part}, {chunk_part}")))
+            .execute(&mut *tx)
+            .await?;
+        let written = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {chunk_part} (series_id, chunk_start, bucket_times, sums, counts, mins, \
+               maxs, first_times, first_values, last_times, last_values) \
+             SELECT series_id, chunk_start, bucket_times, sums, counts, mins, maxs, first_times, \
+               first_values, last_times, last_values FROM regrouped"
+        )))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Moves every point older than `before` (floored to its UTC hour) into chunks. A day that

@@ -223,7 +223,7 @@ impl Store {
         Ok(())
     }
 
-    async fn table_exists(&self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn table_exists(&self, name: &str) -> Result<bool, StoreError> {
         let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
             .bind(name)
             .fetch_one(&self.pool)

@@ -262,9 +262,14 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     assert_minutes_match_raw(&store, from, to, "merged").await;
     let merged = raw_history(&store, from, to, 1).await;
     assert_eq!(merged[0].buckets.len(), 4 * 720 + 1);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1m_chunk").await,
+        4,
+        "the late minute merged into yesterday's chunks"
+    );
 
-    // Today's closed hours of minutes go into today's chunk, one hour at a time: the second
-    // merges into the chunk the first made.
+    // Today's closed hours of minutes become a chunk each, one hour at a time; once the day is
+    // over its chunks are regrouped into one per series.
     assert_eq!(
         store
             .compact_rollups(today + Duration::minutes(65))
@@ -283,6 +288,26 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     );
     assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
     assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1m_chunk").await,
+        4 + 2 * 4,
+        "yesterday's chunks and today's two hours"
+    );
+    assert_minutes_match_raw(&store, from, to, "today's hours compacted").await;
+    // A late sample into today's first hour, then the day is over: everything of today in one
+    // chunk per series, the late minute merged.
+    let late_today = today + Duration::minutes(10) + Duration::microseconds(1_250_000);
+    write(
+        &store,
+        &[sample(late_today, 99_998, &[50.0, 60.0, 70.0, 80.0])],
+        1,
+    )
+    .await;
+    assert_minutes_match_raw(&store, from, to, "a late minute beside today's chunk").await;
+    store
+        .compact_rollups(today + Duration::days(1) + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
         count(
             &env,
             "SELECT count(*) FROM rollup_1m_chunk WHERE cardinality(bucket_times) = 120"
@@ -291,6 +316,8 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
         4 + 4,
         "yesterday's two hours and today's two in one chunk per series each"
     );
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m_chunk").await, 8);
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
     assert_minutes_match_raw(&store, from, to, "today's hours compacted").await;
     env.finish().await;
 }

@@ -3,6 +3,8 @@
 //! fee) and a fee activity naming an order show in the statistics, the history, the daily P&L,
 //! the calendar, the open trades and the cash flows exactly as a fresh API process (which
 //! builds from every fill) answers them, byte for byte, with the numbers worked out here.
+//! The fill list (`/trades/fills`), paged in SQL, is compared with the stored fills filtered and
+//! ordered here, across trading-day boundaries and DST changes of the trading zone.
 
 #![allow(clippy::unwrap_used)]
 

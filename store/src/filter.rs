@@ -57,6 +57,26 @@ impl Filter {
         self
     }
 
+    /// Adds `condition`, whose `{}`s become the next placeholders in turn, bound to `values`.
+    pub(crate) fn params<const N: usize>(
+        &mut self,
+        condition: &str,
+        values: [impl Into<Param>; N],
+    ) -> &mut Self {
+        let mut text = String::with_capacity(condition.len() + 4 * N);
+        let mut rest = condition;
+        for value in values {
+            self.params.push(value.into());
+            let (before, after) = rest.split_once("{}").unwrap_or((rest, ""));
+            text.push_str(before);
+            text.push_str(&format!("${}", self.params.len()));
+            rest = after;
+        }
+        text.push_str(rest);
+        self.conditions.push(text);
+        self
+    }
+
     /// [`Filter::param`] when `value` is given.
     pub(crate) fn when(&mut self, condition: &str, value: Option<impl Into<Param>>) -> &mut Self {
         match value {
@@ -125,11 +145,13 @@ mod tests {
             .when("host = {}", Some("gh200".to_owned()))
             .when("time < {}", None::<DateTime<Utc>>)
             .fixed("acknowledged_at IS NULL")
-            .any_of("state = ANY({}::text[])", vec!["firing".into()]);
+            .any_of("state = ANY({}::text[])", vec!["firing".into()])
+            .params("NOT (a >= {} AND a < {})", [3i16, 4i16]);
         assert_eq!(
             filter.clause(),
-            "WHERE level >= $1 AND host = $2 AND acknowledged_at IS NULL AND state = ANY($3::text[])"
+            "WHERE level >= $1 AND host = $2 AND acknowledged_at IS NULL AND state = ANY($3::text[]) \
+             AND NOT (a >= $4 AND a < $5)"
         );
-        assert_eq!(filter.used(), 3);
+        assert_eq!(filter.used(), 5);
     }
 }

@@ -11,6 +11,7 @@ mod buckets;
 mod compact;
 mod copy_points;
 pub mod delivery;
+mod fill_query;
 mod filter;
 pub mod health;
 mod history;
@@ -35,6 +36,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use brokerage::FillsVersion;
 pub use compact::Compaction;
+pub use fill_query::{FillPage, FillQuery, FillSide};
 pub use history::{
     HistoryBucket, HistoryPlan, HistoryQuery, IncreaseBucket, SeriesHistory, SeriesIncrease,
 };

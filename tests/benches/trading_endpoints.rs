@@ -1,12 +1,14 @@
 //! The trading endpoints right after a new fill, over 1,000,000 stored fills (env
 //! `BENCH_FILLS`), through the real API process and PostgreSQL: for each of
-//! `/trades/statistics`, `/trades/history` (first page), `/trades/daily-pnl` and
-//! `/trades/pnl-calendar`, a round stores one new fill through the store's write path (as the
+//! `/trades/statistics`, `/trades/history` (first page), `/trades/daily-pnl`,
+//! `/trades/pnl-calendar` and `/trades/fills` (first page, and a symbol's first page), a round stores one new fill through the store's write path (as the
 //! aggregator does) and then calls the endpoint; the median over `BENCH_ROUNDS` rounds (default
 //! 15) is printed as a ratio to the baseline measured in the same run, a plain
 //! `SELECT sum(price * quantity)` over the same fill table (median of its own rounds). The
 //! target is at most 0.5× for each. Also printed: the first call (the API builds its ledger
-//! from every fill) and `/trades/statistics` after a late fill (a day older than the newest).
+//! from every fill) and `/trades/statistics` after a late fill (a day older than the newest);
+//! and, for the fill pages, the store's page-and-count (two statements, concurrently) next to a
+//! single statement counting with `count(*) OVER ()`.
 //!
 //! Run by hand (not in CI): `cargo build --release --bins && cargo bench -p exporter-tests
 //! --bench trading_endpoints` (`BENCH_FILLS=100000` for a quick look). The first call and the
@@ -138,13 +140,18 @@ async fn main() {
     }
     let baseline = median(baseline);
 
-    let endpoints: [(&str, &'static str); 4] = [
+    let endpoints: [(&str, &'static str); 6] = [
         ("/trades/statistics", "/trades/statistics"),
         ("/trades/history (first page)", "/trades/history?limit=100"),
         ("/trades/daily-pnl", "/trades/daily-pnl"),
         (
             "/trades/pnl-calendar (year)",
             "/trades/pnl-calendar?year=2026",
+        ),
+        ("/trades/fills (first page)", "/trades/fills?limit=100"),
+        (
+            "/trades/fills?symbol=MSFT (first page)",
+            "/trades/fills?symbol=MSFT&limit=100",
         ),
     ];
     let mut medians = Vec::new();
@@ -162,6 +169,41 @@ async fn main() {
         late.push(call("/trades/statistics").await.0);
     }
     let late = median(late);
+
+    // The fill page as the store reads it (page and count, two statements at once) against one
+    // statement counting with a window.
+    let mut fill_pages = Vec::new();
+    for symbol in [None, Some("MSFT")] {
+        let query = exporter_store::FillQuery {
+            symbol: symbol.map(Into::into),
+            side: None,
+            strategy: None,
+            start_day: None,
+            end_day: None,
+            timezone: chrono_tz::America::New_York,
+            limit: Some(100),
+            offset: 0,
+        };
+        let (mut two, mut window) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let page = store.fill_page(&query).await.unwrap();
+            two.push(started.elapsed());
+            let started = Instant::now();
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT fill_id, count(*) OVER () FROM fill \
+                 WHERE ($1::text IS NULL OR symbol = $1) \
+                 ORDER BY time DESC, fill_id DESC LIMIT 100",
+            )
+            .bind(symbol)
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+            window.push(started.elapsed());
+            assert_eq!(rows.first().map(|r| r.1), Some(page.total));
+        }
+        fill_pages.push((symbol, median(two), median(window)));
+    }
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let ratio = |d: Duration| d.as_secs_f64() / baseline.as_secs_f64();
@@ -192,6 +234,17 @@ async fn main() {
         ms(late),
         ratio(late)
     );
+    for (symbol, two, window) in &fill_pages {
+        let name = symbol.map_or("fill page".to_owned(), |s| format!("fill page of {s}"));
+        println!(
+            "  store: {name:<39} {:>9.2} ms  x{:.2} (page and count); {:.2} ms x{:.2} with \
+             count(*) OVER ()",
+            ms(*two),
+            ratio(*two),
+            ms(*window),
+            ratio(*window)
+        );
+    }
     println!(
         "  {:<46} {:>9.1} ms  x{:.1}",
         "first call (the API builds its ledger)",

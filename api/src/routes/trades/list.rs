@@ -348,27 +348,26 @@ pub async fn fills(
 ) -> Result<Response, ApiError> {
     let format = Format::of(params.format, &headers);
     let (limit, offset) = page(params.limit, params.offset, format);
-    let (start, end) = (params.start_date, params.end_date);
-    let (symbol, side, strategy) = (params.symbol, params.side, params.strategy);
-    let mut fills: Vec<FillRecord> = state
-        .store
-        .fills()
-        .await?
+    // Filtered, newest first and paged in SQL (the days as the instants of those trading days in
+    // the trading time zone): a page reads its own rows and a count, not every fill.
+    let query = exporter_store::FillQuery {
+        symbol: params.symbol,
+        side: params.side.map(|side| match side {
+            FillSideParam::Buy => exporter_store::FillSide::Buy,
+            FillSideParam::Sell => exporter_store::FillSide::Sell,
+        }),
+        strategy: params.strategy,
+        start_day: params.start_date,
+        end_day: params.end_date,
+        timezone: state.timezone,
+        limit: (limit != usize::MAX).then(|| i64::try_from(limit).unwrap_or(i64::MAX)),
+        offset: i64::try_from(offset).unwrap_or(i64::MAX),
+    };
+    let found = state.store.fill_page(&query).await?;
+    let total = usize::try_from(found.total).unwrap_or(0);
+    let page: Vec<FillRecord> = found
+        .fills
         .into_iter()
-        .filter(|f| symbol.as_ref().is_none_or(|s| &f.symbol == s))
-        .filter(|f| side.is_none_or(|s| (s == FillSideParam::Buy) == (f.side == "buy")))
-        .filter(|f| strategy.is_none() || f.strategy == strategy)
-        .filter(|f| {
-            (start.is_none() && end.is_none())
-                || within(Some(trading_day(f.time, state.timezone)), start, end)
-        })
-        .collect();
-    fills.reverse();
-    let total = fills.len();
-    let page: Vec<FillRecord> = fills
-        .into_iter()
-        .skip(offset)
-        .take(limit)
         .map(|f| FillRecord {
             side: if f.side == "buy" { "buy" } else { "sell" }.to_owned(),
             fee: cents(f.fee),

@@ -52,18 +52,6 @@ type CashRow = (
     Option<String>,
 );
 
-type FillRow = (
-    String,
-    String,
-    String,
-    Decimal,
-    Decimal,
-    Decimal,
-    DateTime<Utc>,
-    Option<String>,
-    Option<String>,
-);
-
 /// time, equity, profit/loss, profit/loss percent.
 type EquityRow = (DateTime<Utc>, Decimal, Option<Decimal>, Option<Decimal>);
 
@@ -149,32 +137,6 @@ impl Store {
                     order_id,
                     description,
                     status,
-                },
-            )
-            .collect())
-    }
-
-    /// Every fill, oldest first.
-    pub async fn fills(&self) -> Result<Vec<FillRecord>, StoreError> {
-        let rows: Vec<FillRow> = sqlx::query_as(
-            "SELECT fill_id, symbol, side, quantity, price, fee, time, order_id, strategy \
-             FROM fill ORDER BY time, fill_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, symbol, side, quantity, price, fee, time, order_id, strategy)| FillRecord {
-                    id,
-                    symbol,
-                    side,
-                    quantity,
-                    price,
-                    fee,
-                    time,
-                    order_id,
-                    strategy,
                 },
             )
             .collect())

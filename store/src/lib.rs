@@ -60,6 +60,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("building the trading ledger failed: {0}")]
     Ledger(String),
+    /// A part of a history read, run on a task of its own, panicked or was cancelled.
+    #[error("a history read failed: {0}")]
+    Task(String),
 }
 
 /// Parses the URL; when it names no user (and `PGUSER` is unset), logs in as the operating

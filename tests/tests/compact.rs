@@ -318,6 +318,14 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     );
     assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m_chunk").await, 8);
     assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
+    // Ranges starting and ending inside the day chunks (which readers slice to the range).
+    for (from_minutes, to_minutes) in [(7, 193), (119, 121), (120, 240), (1, 2), (0, 239)] {
+        let (from, to) = (
+            start + Duration::minutes(from_minutes),
+            start + Duration::minutes(to_minutes),
+        );
+        assert_tier_matches_raw(&store, from, to, 60, Resolution::Minute, "a slice").await;
+    }
     assert_minutes_match_raw(&store, from, to, "today's hours compacted").await;
     env.finish().await;
 }
@@ -489,5 +497,23 @@ async fn the_upgrade_moves_past_months_of_hours_and_regroups_minute_chunks_by_da
     assert_eq!(history.len(), 2);
     assert!(history.iter().all(|s| s.buckets.len() == 48));
     assert_eq!(history[0].buckets[5].avg, (10.0 + 5.0) / 720.0);
+    // A range inside the month's chunk: its hours exactly.
+    let month_start = old_month.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let inside = Store::from_pool(env.pool.clone())
+        .history(&HistoryQuery {
+            name: NAME.into(),
+            host: None,
+            labels: Default::default(),
+            from: month_start + Duration::hours(5),
+            to: month_start + Duration::hours(29),
+            step_seconds: 3600,
+            resolution: Resolution::Hour,
+        })
+        .await
+        .unwrap();
+    let first = &inside[0].buckets;
+    assert_eq!(first.len(), 24);
+    assert_eq!(first[0].time, month_start + Duration::hours(5));
+    assert_eq!(first[23].avg, (10.0 + 28.0) / 720.0);
     env.finish().await;
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod json_time;
 pub mod live;
 pub mod openapi;
 pub mod routes;

@@ -16,21 +16,24 @@ use sqlx::AssertSqlSafe;
 
 use crate::StoreError;
 use crate::history::HistoryBucket;
+use crate::pg_array::{Micros, PgArray};
 use crate::rollup::Resolution;
 
 /// Time-ordered rows of one series from one chunk (or the series' open rows), a column per
 /// field. A raw segment has only `times` and `sums` (each point's value): count 1, and its
 /// value is its min, max and last.
+/// The arrays are read from their binary form by `pg_array` (sqlx's generic array decode was a
+/// third of a 24-hour read).
 #[derive(sqlx::FromRow)]
 struct Segment {
     series_id: i32,
-    times: Vec<DateTime<Utc>>,
-    sums: Vec<f64>,
-    counts: Option<Vec<i32>>,
-    mins: Option<Vec<f64>>,
-    maxs: Option<Vec<f64>>,
-    last_times: Option<Vec<DateTime<Utc>>>,
-    last_values: Option<Vec<f64>>,
+    times: PgArray<Micros>,
+    sums: PgArray<f64>,
+    counts: Option<PgArray<i32>>,
+    mins: Option<PgArray<f64>>,
+    maxs: Option<PgArray<f64>>,
+    last_times: Option<PgArray<Micros>>,
+    last_values: Option<PgArray<f64>>,
 }
 
 /// The segments of the series `$1` with a row in `$2 <= time < $3`, ordered by series: the
@@ -171,10 +174,10 @@ fn bucket(
     let mut accs = vec![Acc::EMPTY; if dense { buckets } else { 0 }];
     let mut sparse: BTreeMap<usize, Acc> = BTreeMap::new();
     // Summed in time order whatever order the segments came in (a late row of a compacted hour).
-    segments.sort_by_key(|s| s.times.first().copied());
+    segments.sort_by_key(|s| s.times.0.first().copied());
     for s in segments.iter() {
-        for (i, time) in s.times.iter().enumerate() {
-            let t = time.timestamp_micros();
+        for (i, time) in s.times.0.iter().enumerate() {
+            let t = time.0;
             if t < from_us || t >= to_us {
                 continue;
             }
@@ -187,23 +190,25 @@ fn bucket(
             } else {
                 sparse.entry(k).or_insert(Acc::EMPTY)
             };
-            let value = s.sums[i];
-            let pick = |column: &Option<Vec<f64>>| {
+            let Some(&value) = s.sums.0.get(i) else {
+                continue;
+            };
+            let pick = |column: &Option<PgArray<f64>>| {
                 column
                     .as_ref()
-                    .and_then(|c| c.get(i).copied())
+                    .and_then(|c| c.0.get(i).copied())
                     .unwrap_or(value)
             };
             let count = s
                 .counts
                 .as_ref()
-                .and_then(|c| c.get(i).copied())
+                .and_then(|c| c.0.get(i).copied())
                 .map_or(1, i64::from);
             let last_time = s
                 .last_times
                 .as_ref()
-                .and_then(|c| c.get(i))
-                .map_or(t, DateTime::timestamp_micros);
+                .and_then(|c| c.0.get(i))
+                .map_or(t, |m| m.0);
             acc.add(
                 value,
                 count,
@@ -231,11 +236,20 @@ fn bucket(
         .collect()
 }
 
-/// Series read by one statement. A read of more is split into statements of this many, run at
-/// once on the pool: PostgreSQL detoasts and sends each statement's arrays on its own backend,
-/// and each part is decoded and bucketed on its own task, so 24 hours of 72 series use more
-/// than one core on each side (the GH200's Grace has 72). Small reads stay one statement.
-const SERIES_PER_STATEMENT: usize = 18;
+/// The fewest series read by one statement. A read of more is split into one statement per
+/// core (at most [`MAX_STATEMENTS`]), run at once on the pool: PostgreSQL detoasts and sends
+/// each statement's arrays on its own backend, and each part is decoded and bucketed on its own
+/// task, so 24 hours of 72 series use every core on both sides (a GH200's Grace has 72; the
+/// exporter and PostgreSQL share the box). Small reads stay one statement.
+const MIN_SERIES_PER_STATEMENT: usize = 8;
+const MAX_STATEMENTS: usize = 8;
+
+/// Series per statement for a read of `series` series.
+fn series_per_statement(series: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let statements = cores.clamp(1, MAX_STATEMENTS);
+    series.div_ceil(statements).max(MIN_SERIES_PER_STATEMENT)
+}
 
 /// The buckets of each of `series_ids` (in their order) that has any in `[from, to)`.
 pub(crate) async fn read(
@@ -246,11 +260,12 @@ pub(crate) async fn read(
     to: DateTime<Utc>,
     step_seconds: i64,
 ) -> Result<Vec<(i32, Vec<HistoryBucket>)>, StoreError> {
-    if series_ids.len() <= SERIES_PER_STATEMENT {
+    let per_statement = series_per_statement(series_ids.len());
+    if series_ids.len() <= per_statement {
         return read_part(pool, resolution, series_ids, from, to, step_seconds).await;
     }
     let parts: Vec<_> = series_ids
-        .chunks(SERIES_PER_STATEMENT)
+        .chunks(per_statement)
         .map(|ids| {
             let (pool, ids) = (pool.clone(), ids.to_vec());
             tokio::spawn(
@@ -309,11 +324,15 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")
     }
 
+    fn micros(times: &[DateTime<Utc>]) -> PgArray<Micros> {
+        PgArray(times.iter().map(|t| Micros(t.timestamp_micros())).collect())
+    }
+
     fn raw(times: &[i64], values: &[f64]) -> Segment {
         Segment {
             series_id: 1,
-            times: times.iter().map(|&t| at(t)).collect(),
-            sums: values.to_vec(),
+            times: micros(&times.iter().map(|&t| at(t)).collect::<Vec<_>>()),
+            sums: PgArray(values.to_vec()),
             counts: None,
             mins: None,
             maxs: None,
@@ -348,13 +367,13 @@ mod tests {
     fn rollup_rows_rebucket_their_sums_counts_extremes_and_lasts() {
         let mut segments = [Segment {
             series_id: 1,
-            times: vec![at(0), at(60), at(120)],
-            sums: vec![10.0, 20.0, 30.0],
-            counts: Some(vec![2, 4, 6]),
-            mins: Some(vec![1.0, 2.0, 3.0]),
-            maxs: Some(vec![9.0, 8.0, 7.0]),
-            last_times: Some(vec![at(59), at(100), at(179)]),
-            last_values: Some(vec![4.0, 5.0, 6.0]),
+            times: micros(&[at(0), at(60), at(120)]),
+            sums: PgArray(vec![10.0, 20.0, 30.0]),
+            counts: Some(PgArray(vec![2, 4, 6])),
+            mins: Some(PgArray(vec![1.0, 2.0, 3.0])),
+            maxs: Some(PgArray(vec![9.0, 8.0, 7.0])),
+            last_times: Some(micros(&[at(59), at(100), at(179)])),
+            last_values: Some(PgArray(vec![4.0, 5.0, 6.0])),
         }];
         let got = bucket(&mut segments, at(0), at(180), 120);
         assert_eq!(got.len(), 2);

@@ -23,6 +23,7 @@ mod logs;
 mod market;
 mod paging;
 mod partitions;
+mod pg_array;
 mod rollup;
 mod sample_body;
 mod write;

@@ -486,10 +486,30 @@ async fn main() {
                 .fetch_all(&env.pool)
         })
         .await;
+        // The store's own read of the same plan, in this process: what the API adds on top is
+        // its JSON and HTTP.
+        let (name, labels) = if series == 1 {
+            let mut labels = serde_json::Map::new();
+            labels.insert("rail".into(), "0".into());
+            ("power.rail_watts", labels)
+        } else {
+            ("cpu.core_usage_percent", serde_json::Map::new())
+        };
+        let query = exporter_store::HistoryQuery {
+            name: name.into(),
+            host: None,
+            labels,
+            from,
+            to,
+            step_seconds: step as i64,
+            resolution: exporter_store::Resolution::parse(&resolution).unwrap(),
+        };
+        let (store_seconds, _) = timed(rounds, || store.history(&query)).await;
         println!(
-            "  history, {what:<40} {:>7.1} ms through the API ({resolution}, step {step} s, {} KB); plain SQL read of its {rows} rows {:>7.1} ms: ratio {:.2}; the former in-SQL bucketing {:>7.1} ms (statement alone): ratio {:.2}",
+            "  history, {what:<40} {:>7.1} ms through the API ({resolution}, step {step} s, {} KB; the store's read alone {:.1} ms); plain SQL read of its {rows} rows {:>7.1} ms: ratio {:.2}; the former in-SQL bucketing {:>7.1} ms (statement alone): ratio {:.2}",
             api_seconds * 1000.0,
             body.len() / 1024,
+            store_seconds * 1000.0,
             sql_seconds * 1000.0,
             api_seconds / sql_seconds,
             former_seconds * 1000.0,

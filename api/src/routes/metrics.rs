@@ -226,6 +226,7 @@ pub enum ResolutionParam {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryPoint {
     /// Start of the bucket.
+    #[serde(serialize_with = "crate::json_time::serialize")]
     pub time: DateTime<Utc>,
     pub value: f64,
 }

@@ -76,14 +76,19 @@ impl RollupChunks {
 
 /// How far before a time the chunk holding it may start: a chunk of `point_chunk` holds an
 /// hour, of `rollup_1m_chunk` a day (an hour before migration 0016), of `rollup_1h_chunk` a
-/// month. Interval literals in days, not months: `- interval '1 month'` depends on the session's
-/// time zone.
-pub(crate) fn chunk_lookback(resolution: Resolution) -> &'static str {
+/// month (31 days at most).
+pub(crate) fn chunk_span_seconds(resolution: Resolution) -> i64 {
     match resolution {
-        Resolution::Raw => "interval '1 hour'",
-        Resolution::Minute => "interval '1 day'",
-        Resolution::Hour => "interval '31 days'",
+        Resolution::Raw => 3600,
+        Resolution::Minute => 86_400,
+        Resolution::Hour => 31 * 86_400,
     }
+}
+
+/// [`chunk_span_seconds`] as an SQL interval: seconds, not `interval '1 month'`, which depends
+/// on the session's time zone.
+pub(crate) fn chunk_lookback(resolution: Resolution) -> String {
+    format!("interval '{} seconds'", chunk_span_seconds(resolution))
 }
 
 /// A subquery (the roll-up's columns) of every row of the roll-up `resolution` for the series

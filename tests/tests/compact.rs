@@ -363,6 +363,10 @@ async fn three_days_of_73_series_take_at_most_16_bytes_a_point_raw_and_24_in_all
         "raw tier: {:.2} bytes a point",
         per_point[0]
     );
+    assert!(
+        database_per_point <= 24.0,
+        "the whole database grew by {database_per_point:.2} bytes a point"
+    );
     // Every point is still there.
     assert_eq!(
         count(&env, "SELECT count(*) FROM point_all").await as f64,

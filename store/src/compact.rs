@@ -174,6 +174,33 @@ const MERGE: &str = "INSERT INTO point_chunk AS c (series_id, chunk_start, times
          SELECT * FROM unnest(c.times, c.vals) \
          UNION ALL SELECT * FROM unnest(excluded.times, excluded.vals)) AS u(t, v))";
 
+/// Moves every row of the partition `name` into its chunks with `merge` (reading `{source}`;
+/// `start` bound as `$1` when given), inside `tx`: the partition locked against writes for the
+/// moment (readers go on), merged and truncated, which gives its disk back at once. Returns the
+/// chunk rows written.
+async fn move_whole_partition(
+    tx: &mut sqlx::PgConnection,
+    name: &str,
+    merge: &str,
+    start: Option<DateTime<Utc>>,
+) -> Result<u64, StoreError> {
+    sqlx::query(AssertSqlSafe(format!(
+        "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let merge = sqlx::query(AssertSqlSafe(merge.replace("{source}", name)));
+    let merge = match start {
+        Some(start) => merge.bind(start),
+        None => merge,
+    };
+    let written = merge.execute(&mut *tx).await?.rows_affected();
+    sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
+        .execute(&mut *tx)
+        .await?;
+    Ok(written)
+}
+
 /// What one compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Compaction {
@@ -241,23 +268,8 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             let written = if over {
                 // Regrouped already: late rows merge into the partition's chunks.
-                sqlx::query(AssertSqlSafe(format!(
-                    "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
-                )))
-                .execute(&mut *tx)
-                .await?;
-                let sql = merge
-                    .replace("{chunk_start}", "$1::timestamptz")
-                    .replace("{source}", &name);
-                let written = sqlx::query(AssertSqlSafe(sql))
-                    .bind(start)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
-                    .execute(&mut *tx)
-                    .await?;
-                written
+                let merge = merge.replace("{chunk_start}", "$1::timestamptz");
+                move_whole_partition(&mut tx, &name, &merge, Some(start)).await?
             } else {
                 let chunk_start = format!(
                     "date_bin(make_interval(secs => {closed}), bucket_time, \
@@ -366,19 +378,7 @@ impl Store {
                 .is_some_and(|end| end.and_utc() <= before);
             let mut tx = self.pool.begin().await?;
             let chunks = if over {
-                sqlx::query(AssertSqlSafe(format!(
-                    "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
-                )))
-                .execute(&mut *tx)
-                .await?;
-                let chunks = sqlx::query(AssertSqlSafe(MERGE.replace("{source}", &name)))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(AssertSqlSafe(format!("TRUNCATE {name}")))
-                    .execute(&mut *tx)
-                    .await?;
-                chunks
+                move_whole_partition(&mut tx, &name, MERGE, None).await?
             } else {
                 sqlx::query(AssertSqlSafe(format!(
                     "WITH moved AS (DELETE FROM {name} WHERE time < $1 \

@@ -7,9 +7,10 @@
 //! - `GET /metrics/history` of the 72 series over 14 days (default step, and `step=1h`),
 //! - of one series over a year,
 //! - of the 72 series over 24 hours (one day well inside the compacted range, and the last 24 h
-//!   with the open hour),
+//!   with the open hour), each also through the store's own read in this process,
 //! - bytes per point on disk (raw tier, and the whole database's growth),
 //! - the batch write's rate next to a plain `COPY` of the same rows,
+//! - the compaction passes on the aggregator's schedule (time a pass),
 //! - freshness p50/p99 (sample time -> visible in `/metrics/system`, real collector at 1 s).
 //!
 //! Needs the release binaries (`cargo build --release --bins`) and the same services as the

@@ -479,42 +479,28 @@ async fn the_upgrade_moves_past_months_of_hours_and_regroups_minute_chunks_by_da
         "the day's three hour chunks: one per series"
     );
     // And history reads them back: the old month's hours through the API's store path.
-    let plan = HistoryPlan::new(
-        old_month.and_hms_opt(0, 0, 0).unwrap().and_utc(),
-        old_month.and_hms_opt(0, 0, 0).unwrap().and_utc() + Duration::days(2),
-        Some(3600),
-        1000,
-        Some(Resolution::Hour),
-    );
-    let history = Store::from_pool(env.pool.clone())
-        .history(&HistoryQuery {
-            name: NAME.into(),
-            host: None,
-            labels: Default::default(),
-            from: plan.from,
-            to: plan.to,
-            step_seconds: plan.step_seconds,
-            resolution: plan.resolution,
-        })
-        .await
-        .unwrap();
+    let store = Store::from_pool(env.pool.clone());
+    let month_start = old_month.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let history = tier_history(
+        &store,
+        month_start,
+        month_start + Duration::days(2),
+        3600,
+        Resolution::Hour,
+    )
+    .await;
     assert_eq!(history.len(), 2);
     assert!(history.iter().all(|s| s.buckets.len() == 48));
     assert_eq!(history[0].buckets[5].avg, (10.0 + 5.0) / 720.0);
     // A range inside the month's chunk: its hours exactly.
-    let month_start = old_month.and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let inside = Store::from_pool(env.pool.clone())
-        .history(&HistoryQuery {
-            name: NAME.into(),
-            host: None,
-            labels: Default::default(),
-            from: month_start + Duration::hours(5),
-            to: month_start + Duration::hours(29),
-            step_seconds: 3600,
-            resolution: Resolution::Hour,
-        })
-        .await
-        .unwrap();
+    let inside = tier_history(
+        &store,
+        month_start + Duration::hours(5),
+        month_start + Duration::hours(29),
+        3600,
+        Resolution::Hour,
+    )
+    .await;
     let first = &inside[0].buckets;
     assert_eq!(first.len(), 24);
     assert_eq!(first[0].time, month_start + Duration::hours(5));

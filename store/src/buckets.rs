@@ -99,15 +99,19 @@ fn segments_sql(resolution: Resolution) -> String {
             // distinct, sorted and aligned to the width, at most `slots` of them from its
             // start, so the i-th (of n) lies in slot i-1 or later and in slot
             // slots-1-(n-i) or earlier: those past `hi` start at or after `$3`, those before
-            // `lo` before `$2`. The bounds are loose for a sparse chunk, never too tight.
+            // `lo` before `$2`. The bounds are loose for a sparse chunk, never too tight; both
+            // are clamped to the array before the cast (a `to` in year 9999 is minutes past
+            // `int4`).
             let sliced = format!(
                 "SELECT series_id, chunk_start AS k, bucket_times[lo:hi] AS times, \
                    sums[lo:hi] AS sums, counts[lo:hi] AS counts, mins[lo:hi] AS mins, \
                    maxs[lo:hi] AS maxs, last_times[lo:hi] AS last_times, \
                    last_values[lo:hi] AS last_values \
-                 FROM (SELECT *, greatest(1, cardinality(bucket_times) - {slots} + 1 \
-                         + floor(extract(epoch FROM $2 - chunk_start) / {width})::int) AS lo, \
-                       ceil(extract(epoch FROM $3 - chunk_start) / {width})::int AS hi \
+                 FROM (SELECT *, least(greatest(1, cardinality(bucket_times) - {slots} + 1 \
+                         + floor(extract(epoch FROM $2 - chunk_start) / {width})), \
+                         cardinality(bucket_times) + 1)::int AS lo, \
+                       least(greatest(0, ceil(extract(epoch FROM $3 - chunk_start) / {width})), \
+                         cardinality(bucket_times))::int AS hi \
                        FROM {chunk_table} WHERE series_id = ANY($1) \
                          AND chunk_start > $4 AND chunk_start < $3) c"
             );
@@ -245,10 +249,13 @@ fn bucket(
 const MIN_SERIES_PER_STATEMENT: usize = 8;
 const MAX_STATEMENTS: usize = 8;
 
-/// Series per statement for a read of `series` series.
-fn series_per_statement(series: usize) -> usize {
+/// Series per statement for a read of `series` series on a pool of `pool_size` connections:
+/// one statement per core, at most [`MAX_STATEMENTS`] and half the pool, so a few large reads at
+/// once leave connections to every other query.
+fn series_per_statement(series: usize, pool_size: u32) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let statements = cores.clamp(1, MAX_STATEMENTS);
+    let half_pool = usize::try_from(pool_size / 2).unwrap_or(1).max(1);
+    let statements = cores.clamp(1, MAX_STATEMENTS).min(half_pool);
     series.div_ceil(statements).max(MIN_SERIES_PER_STATEMENT)
 }
 
@@ -261,27 +268,28 @@ pub(crate) async fn read(
     to: DateTime<Utc>,
     step_seconds: i64,
 ) -> Result<Vec<(i32, Vec<HistoryBucket>)>, StoreError> {
-    let per_statement = series_per_statement(series_ids.len());
+    let per_statement =
+        series_per_statement(series_ids.len(), pool.options().get_max_connections());
     if series_ids.len() <= per_statement {
         return read_part(pool, resolution, series_ids, from, to, step_seconds).await;
     }
-    let parts: Vec<_> = series_ids
-        .chunks(per_statement)
-        .map(|ids| {
-            let (pool, ids) = (pool.clone(), ids.to_vec());
-            tokio::spawn(
-                async move { read_part(&pool, resolution, &ids, from, to, step_seconds).await },
-            )
-        })
-        .collect();
-    let mut out = Vec::new();
-    for part in parts {
-        out.extend(
-            part.await
-                .map_err(|err| StoreError::Task(err.to_string()))??,
-        );
+    // A `JoinSet` aborts its tasks when dropped: a request that goes away stops its reads.
+    let mut parts = tokio::task::JoinSet::new();
+    for (index, ids) in series_ids.chunks(per_statement).enumerate() {
+        let (pool, ids) = (pool.clone(), ids.to_vec());
+        parts.spawn(async move {
+            let part = read_part(&pool, resolution, &ids, from, to, step_seconds).await;
+            (index, part)
+        });
     }
-    Ok(out)
+    let mut done = Vec::new();
+    while let Some(joined) = parts.join_next().await {
+        let (index, part) = joined.map_err(|err| StoreError::Task(err.to_string()))?;
+        done.push((index, part?));
+    }
+    // The parts cover consecutive slices of the ids: in their order, the series' order.
+    done.sort_by_key(|(index, _)| *index);
+    Ok(done.into_iter().flat_map(|(_, part)| part).collect())
 }
 
 /// [`read`] of one statement's series.

@@ -174,6 +174,12 @@ const MERGE: &str = "INSERT INTO point_chunk AS c (series_id, chunk_start, times
          SELECT * FROM unnest(c.times, c.vals) \
          UNION ALL SELECT * FROM unnest(excluded.times, excluded.vals)) AS u(t, v))";
 
+/// How long a compaction waits for a lock (the `TRUNCATE` of a partition waits for its readers
+/// to finish, and every new reader of that partition waits behind it): past it the pass fails,
+/// is logged and runs again in ten minutes, rather than stall reads behind, say, a forgotten
+/// `psql` transaction.
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
+
 /// Moves every row of the partition `name` into its chunks with `merge` (reading `{source}`;
 /// `start` bound as `$1` when given), inside `tx`: the partition locked against writes for the
 /// moment (readers go on), merged and truncated, which gives its disk back at once. Returns the
@@ -184,6 +190,7 @@ async fn move_whole_partition(
     merge: &str,
     start: Option<DateTime<Utc>>,
 ) -> Result<u64, StoreError> {
+    sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
     sqlx::query(AssertSqlSafe(format!(
         "LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"
     )))
@@ -275,9 +282,20 @@ impl Store {
                     "date_bin(make_interval(secs => {closed}), bucket_time, \
                      timestamptz '1970-01-01 00:00:00+00')"
                 );
+                // The rows are locked in key order first, the order the batch write's upsert
+                // locks them in: a late batch upserting two closed minutes cannot deadlock
+                // with the move.
+                let returning = ROLLUP_COLUMNS
+                    .split(", ")
+                    .map(|column| format!("p.{column}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let sql = format!(
-                    "WITH moved AS (DELETE FROM {name} WHERE bucket_time < $2 \
-                       RETURNING {ROLLUP_COLUMNS}) {}",
+                    "WITH moved AS (DELETE FROM {name} p USING ( \
+                         SELECT series_id, bucket_time FROM {name} WHERE bucket_time < $2 \
+                         ORDER BY series_id, bucket_time FOR UPDATE) k \
+                       WHERE p.series_id = k.series_id AND p.bucket_time = k.bucket_time \
+                       RETURNING {returning}) {}",
                     merge
                         .replace("{chunk_start}", &chunk_start)
                         .replace("{source}", "moved")
@@ -329,6 +347,7 @@ impl Store {
         start: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
         sqlx::query(AssertSqlSafe(format!(
             "LOCK TABLE {rows_part}, {chunk_part} IN SHARE ROW EXCLUSIVE MODE"
         )))

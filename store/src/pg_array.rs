@@ -107,7 +107,8 @@ fn parse<T: Element>(bytes: &[u8]) -> Result<Vec<T>, BoxDynError> {
         return Err(format!("an array of type {oid}; expected {}[]", T::NAME).into());
     }
     let len = usize::try_from(word(bytes, 12)?).map_err(|_| "a negative array length")?;
-    let mut out = Vec::with_capacity(len);
+    // No more than the bytes can hold, whatever a corrupt header says.
+    let mut out = Vec::with_capacity(len.min(bytes.len() / (4 + T::WIDTH)));
     let mut at = 20;
     for _ in 0..len {
         let size = word(bytes, at)?;

@@ -318,6 +318,18 @@ async fn compacted_hours_and_a_late_sample_into_them_read_back_exactly() {
     );
     assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m_chunk").await, 8);
     assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
+    // A range reaching far into the future (minutes past `int4` from the chunks' start).
+    let far: DateTime<Utc> = "9000-01-01T00:00:00Z".parse().unwrap();
+    let counts = |history: Vec<SeriesHistory>| -> Vec<i64> {
+        history
+            .iter()
+            .map(|s| s.buckets.iter().map(|b| b.count).sum())
+            .collect()
+    };
+    assert_eq!(
+        counts(tier_history(&store, start, far, 3600 * 24 * 365, Resolution::Minute).await),
+        counts(tier_history(&store, start, far, 3600 * 24 * 365, Resolution::Raw).await),
+    );
     // Ranges starting and ending inside the day chunks (which readers slice to the range).
     for (from_minutes, to_minutes) in [(7, 193), (119, 121), (120, 240), (1, 2), (0, 239)] {
         let (from, to) = (

@@ -20,15 +20,17 @@ use crate::rollup::Resolution;
 use crate::{Store, StoreError};
 
 /// A subquery (`series_id`, `time`, `value`) of every raw point of the series `$1` with
-/// `lower <= time < $3`: the open rows and the compacted chunks together.
-pub(crate) fn raw_points(lower: &str) -> String {
+/// `lower <= time < $3`: the open rows and the compacted chunks together (those starting after
+/// `chunk_lower`: `lower` less [`chunk_span_seconds`], best a parameter, so the planner prunes
+/// partitions itself).
+pub(crate) fn raw_points(lower: &str, chunk_lower: &str) -> String {
     format!(
         "(SELECT series_id, time, value FROM point \
            WHERE series_id = ANY($1) AND time >= {lower} AND time < $3 \
          UNION ALL \
          SELECT c.series_id, u.time, u.value FROM point_chunk c \
            CROSS JOIN LATERAL unnest(c.times, c.vals) AS u(time, value) \
-           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - interval '1 hour' \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {chunk_lower} \
              AND c.chunk_start < $3 AND u.time >= {lower} AND u.time < $3)"
     )
 }
@@ -85,20 +87,15 @@ pub(crate) fn chunk_span_seconds(resolution: Resolution) -> i64 {
     }
 }
 
-/// [`chunk_span_seconds`] as an SQL interval: seconds, not `interval '1 month'`, which depends
-/// on the session's time zone.
-pub(crate) fn chunk_lookback(resolution: Resolution) -> String {
-    format!("interval '{} seconds'", chunk_span_seconds(resolution))
-}
-
 /// A subquery (the roll-up's columns) of every row of the roll-up `resolution` for the series
-/// `$1` with `lower <= bucket_time < $3`: open rows and chunks together. A bucket may appear
-/// twice (a late sample into a compacted part); callers merge by bucket.
-pub(crate) fn rollup_rows(resolution: Resolution, lower: &str) -> String {
+/// `$1` with `lower <= bucket_time < $3`: open rows and chunks together (chunks starting after
+/// `chunk_lower`, as for [`raw_points`]). A bucket may appear twice (a late sample into a
+/// compacted part); callers merge by bucket.
+pub(crate) fn rollup_rows(resolution: Resolution, lower: &str, chunk_lower: &str) -> String {
     let Some(tier) = RollupChunks::of(resolution) else {
-        return raw_points(lower);
+        return raw_points(lower, chunk_lower);
     };
-    let (rows, chunks, lookback) = (tier.rows, tier.chunks, chunk_lookback(resolution));
+    let (rows, chunks) = (tier.rows, tier.chunks);
     format!(
         "(SELECT {ROLLUP_COLUMNS} FROM {rows} \
            WHERE series_id = ANY($1) AND bucket_time >= {lower} AND bucket_time < $3 \
@@ -107,7 +104,7 @@ pub(crate) fn rollup_rows(resolution: Resolution, lower: &str) -> String {
            CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
              c.first_times, c.first_values, c.last_times, c.last_values) \
              AS u(bucket_time, sum, count, min, max, first_time, first_value, last_time, last_value) \
-           WHERE c.series_id = ANY($1) AND c.chunk_start > {lower} - {lookback} \
+           WHERE c.series_id = ANY($1) AND c.chunk_start > {chunk_lower} \
              AND c.chunk_start < $3 AND u.bucket_time >= {lower} AND u.bucket_time < $3)"
     )
 }

@@ -232,7 +232,7 @@ impl Store {
                    sum(CASE WHEN delta IS NULL THEN 0 WHEN delta < 0 THEN value ELSE delta END) AS increase, \
                    count(*) AS count \
                  FROM d WHERE time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
-                crate::compact::raw_points("($2 - make_interval(secs => $5))")
+                crate::compact::raw_points("$5", "$6")
             ),
             Some(_) => format!(
                 "WITH m AS ( \
@@ -253,7 +253,7 @@ impl Store {
                             ELSE (max - first_value) + last_value END) AS increase, \
                    sum(count)::int8 AS count \
                  FROM r WHERE bucket_time >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
-                crate::compact::rollup_rows(query.resolution, "($2 - make_interval(secs => $5))")
+                crate::compact::rollup_rows(query.resolution, "$5", "$6")
             ),
         };
         // How far back the sample (or row) before `from` is looked for.
@@ -261,12 +261,18 @@ impl Store {
             .step_seconds
             .max(query.resolution.width_seconds() * 2)
             .max(300);
+        // The lower bounds as parameters (not `$2 - interval ..`, a stable expression), so the
+        // planner prunes the partitions out of range itself.
+        let lower = query.from - Duration::seconds(lookback_seconds);
+        let chunk_lower =
+            lower - Duration::seconds(crate::compact::chunk_span_seconds(query.resolution));
         let rows = sqlx::query_as::<_, IncreaseRow>(AssertSqlSafe(sql))
             .bind(series.iter().map(|s| s.series_id).collect::<Vec<_>>())
             .bind(query.from)
             .bind(query.to)
             .bind(query.step_seconds as f64)
-            .bind(lookback_seconds as f64)
+            .bind(lower)
+            .bind(chunk_lower)
             .fetch_all(&self.pool)
             .await?;
         let mut out: Vec<SeriesIncrease> = Vec::new();

@@ -55,7 +55,8 @@ async fn compact(store: &Store) {
         Ok(chunks) => tracing::debug!(chunks, "compacted closed parts of the roll-ups"),
         Err(err) => tracing::warn!(
             error = %err,
-            "compacting the roll-ups failed; will retry in ten minutes"
+            "compacting the roll-ups failed; will retry in ten minutes. If it repeats with a lock \
+             timeout, a long transaction holds the partition: find it in pg_stat_activity"
         ),
     }
     match store.compact_raw(before).await {
@@ -66,7 +67,11 @@ async fn compact(store: &Store) {
         ),
         Ok(_) => {}
         Err(err) => {
-            tracing::warn!(error = %err, "compacting raw points failed; will retry in ten minutes")
+            tracing::warn!(
+                error = %err,
+                "compacting raw points failed; will retry in ten minutes. If it repeats with a \
+                 lock timeout, a long transaction holds the partition: find it in pg_stat_activity"
+            )
         }
     }
 }

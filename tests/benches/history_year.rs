@@ -158,7 +158,22 @@ async fn plain_read(
 /// The history's own statement before it re-bucketed in Rust (grouped by `date_bin` in SQL):
 /// the "before" of each read, run over the same plan.
 fn former_sql(resolution: &str) -> String {
-    let rows = match resolution {
+    // A roll-up tier's rows and its chunks (each at most `span` long) in range.
+    let rollup = |rows: &str, chunks: &str, span: &str| {
+        format!(
+            "(SELECT series_id, bucket_time, sum, count, min, max, last_time, last_value \
+             FROM {rows} WHERE series_id = ANY($1) AND bucket_time >= $2 AND bucket_time < $3 \
+             UNION ALL \
+             SELECT c.series_id, u.bucket_time, u.sum, u.count, u.min, u.max, u.last_time, \
+               u.last_value FROM {chunks} c \
+             CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
+               c.last_times, c.last_values) \
+               AS u(bucket_time, sum, count, min, max, last_time, last_value) \
+             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '{span}' \
+               AND c.chunk_start < $3 AND u.bucket_time >= $2 AND u.bucket_time < $3)"
+        )
+    };
+    let rows: &str = match resolution {
         "raw" => {
             "(SELECT series_id, time AS bucket_time, value AS sum, 1 AS count, value AS min, \
                value AS max, time AS last_time, value AS last_value FROM point \
@@ -169,30 +184,8 @@ fn former_sql(resolution: &str) -> String {
                WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '1 hour' \
                  AND c.chunk_start < $3 AND u.time >= $2 AND u.time < $3)"
         }
-        "1m" => {
-            "(SELECT series_id, bucket_time, sum, count, min, max, last_time, last_value \
-             FROM rollup_1m WHERE series_id = ANY($1) AND bucket_time >= $2 AND bucket_time < $3 \
-             UNION ALL \
-             SELECT c.series_id, u.bucket_time, u.sum, u.count, u.min, u.max, u.last_time, \
-               u.last_value FROM rollup_1m_chunk c \
-             CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
-               c.last_times, c.last_values) \
-               AS u(bucket_time, sum, count, min, max, last_time, last_value) \
-             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '1 day' \
-               AND c.chunk_start < $3 AND u.bucket_time >= $2 AND u.bucket_time < $3)"
-        }
-        _ => {
-            "(SELECT series_id, bucket_time, sum, count, min, max, last_time, last_value \
-             FROM rollup_1h WHERE series_id = ANY($1) AND bucket_time >= $2 AND bucket_time < $3 \
-             UNION ALL \
-             SELECT c.series_id, u.bucket_time, u.sum, u.count, u.min, u.max, u.last_time, \
-               u.last_value FROM rollup_1h_chunk c \
-             CROSS JOIN LATERAL unnest(c.bucket_times, c.sums, c.counts, c.mins, c.maxs, \
-               c.last_times, c.last_values) \
-               AS u(bucket_time, sum, count, min, max, last_time, last_value) \
-             WHERE c.series_id = ANY($1) AND c.chunk_start > $2 - interval '31 days' \
-               AND c.chunk_start < $3 AND u.bucket_time >= $2 AND u.bucket_time < $3)"
-        }
+        "1m" => &rollup("rollup_1m", "rollup_1m_chunk", "1 day"),
+        _ => &rollup("rollup_1h", "rollup_1h_chunk", "31 days"),
     };
     format!(
         "SELECT r.series_id, date_bin(make_interval(secs => $4), r.bucket_time, $2) AS bucket, \

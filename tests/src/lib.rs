@@ -301,6 +301,28 @@ impl TestEnv {
         }
     }
 
+    /// Takes this test's database away (`false`: new connections refused, open ones ended, as
+    /// when PostgreSQL goes down for its clients) or gives it back (`true`).
+    pub async fn allow_connections(&self, allowed: bool) {
+        let admin = connect(&admin_database_url()).await.unwrap();
+        let database = &self.database;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS {allowed}"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        if !allowed {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+        }
+        admin.close().await;
+    }
+
     /// Applies the schema, as `exporter up` does before it starts the API.
     pub async fn migrate(&self) {
         exporter_store::Store::from_pool(self.pool.clone())

@@ -519,3 +519,45 @@ async fn the_upgrade_moves_past_months_of_hours_and_regroups_minute_chunks_by_da
     assert_eq!(first[23].avg, (10.0 + 28.0) / 720.0);
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_holding_a_partition_fails_the_pass_in_seconds_and_the_next_one_catches_up() {
+    let env = TestEnv::new("").await;
+    env.migrate().await;
+    let store = Store::from_pool(env.pool.clone());
+    let today = Utc::now().duration_trunc(Duration::days(1)).unwrap();
+    let start = today - Duration::hours(3);
+    write(&store, &samples(start, 720, 2), 100).await;
+    let before = tier_history(&store, start, today, 60, Resolution::Minute).await;
+    // A forgotten transaction that read yesterday's minute rows holds their partition.
+    let partition = format!("rollup_1m_p{}", start.format("%Y%m%d"));
+    let mut reader = env.pool.begin().await.unwrap();
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {partition}"
+    )))
+    .fetch_one(&mut *reader)
+    .await
+    .unwrap();
+    assert_eq!(rows, 2 * 60);
+    let began = std::time::Instant::now();
+    let err = store.compact_rollups(today).await.unwrap_err();
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(15),
+        "waited {:?}",
+        began.elapsed()
+    );
+    assert!(err.to_string().contains("lock timeout"), "{err}");
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM rollup_1m_chunk").await,
+        0,
+        "the failed pass changed nothing"
+    );
+    reader.rollback().await.unwrap();
+    assert_eq!(store.compact_rollups(today).await.unwrap(), 2 + 2);
+    assert_eq!(count(&env, "SELECT count(*) FROM rollup_1m").await, 0);
+    let after = tier_history(&store, start, today, 60, Resolution::Minute).await;
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a.buckets, b.buckets, "what the history reads");
+    }
+    env.finish().await;
+}

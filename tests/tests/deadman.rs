@@ -43,23 +43,7 @@ async fn the_dead_mans_switch_pings_while_healthy_and_stops_when_ingest_stops() 
     );
 
     // Ingest stops: the aggregator's database is gone, samples pile up in the stream.
-    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-        env.database
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-        env.database
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    env.allow_connections(false).await;
     let stopped = poll_until(Duration::from_secs(30), || async {
         aggregator.output().contains("not pinging")
     })
@@ -74,19 +58,12 @@ async fn the_dead_mans_switch_pings_while_healthy_and_stops_when_ingest_stops() 
     );
 
     // Back: the pings resume.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-        env.database
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    env.allow_connections(true).await;
     let resumed = poll_until(Duration::from_secs(60), || async {
         monitor.count() > after_stop
     })
     .await;
     assert!(resumed, "{}", aggregator.output());
-    admin.close().await;
     env.finish().await;
 }
 

@@ -16,6 +16,18 @@ pub fn started(aggregator: &Proc) {
     }
 }
 
+/// The aggregators' shared consumer on the work-queue stream.
+pub async fn aggregator_consumer(
+    js: &async_nats::jetstream::Context,
+) -> async_nats::jetstream::consumer::PullConsumer {
+    js.get_stream("EXPORTER_TELEMETRY")
+        .await
+        .unwrap()
+        .get_consumer("aggregator")
+        .await
+        .unwrap()
+}
+
 pub async fn stream_messages(js: &async_nats::jetstream::Context) -> u64 {
     let mut stream = js.get_stream("EXPORTER_TELEMETRY").await.unwrap();
     stream.info().await.unwrap().state.messages

@@ -8,7 +8,7 @@ use exporter_tests::faults::{self, Counts, Profile};
 use exporter_tests::{TestEnv, eventually, get_json, poll_until};
 use nix::sys::signal::Signal;
 
-use crate::common::{padded, publish, started, stream_messages};
+use crate::common::{aggregator_consumer, padded, publish, started, stream_messages};
 
 /// Issue 13, item 2: aggregators killed one after another while each holds a batch. Their
 /// batches count against the consumer's `max_ack_pending` until `ack_wait` passes; with the
@@ -194,47 +194,18 @@ pub async fn a_long_write_is_kept_in_progress_and_never_redelivered(
     let second = env.spawn("exporter-aggregator", &[]);
     started(&second);
 
-    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
-        .await
-        .unwrap();
-    let allow = |allowed: bool| {
-        let admin = admin.clone();
-        let database = env.database.clone();
-        async move {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS {allowed}"
-            )))
-            .execute(&admin)
-            .await
-            .unwrap();
-            if !allowed {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-                )))
-                .execute(&admin)
-                .await
-                .unwrap();
-            }
-        }
-    };
-    allow(false).await;
+    env.allow_connections(false).await;
     let envelope = padded("slow-host", 1);
     publish(&js, &envelope).await.unwrap();
     // Six times ack_wait.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    allow(true).await;
+    env.allow_connections(true).await;
     env.ingested(envelope.id).await;
     eventually("the stream drained", Duration::from_secs(30), || async {
         (stream_messages(&js).await == 0).then_some(())
     })
     .await;
-    let consumer: async_nats::jetstream::consumer::PullConsumer = js
-        .get_stream("EXPORTER_TELEMETRY")
-        .await
-        .unwrap()
-        .get_consumer("aggregator")
-        .await
-        .unwrap();
+    let consumer = aggregator_consumer(&js).await;
     let info = consumer.get_info().await.unwrap();
     // Each delivery takes a consumer sequence: as many as stream messages means none twice.
     assert_eq!(
@@ -246,7 +217,6 @@ pub async fn a_long_write_is_kept_in_progress_and_never_redelivered(
             || second.output().contains("retrying (nothing acked)"),
         "the write did fail meanwhile"
     );
-    admin.close().await;
     let row = Counts::of(
         &env,
         "PostgreSQL refusing 6 × ack_wait, two aggregators",

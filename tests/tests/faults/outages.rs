@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use exporter_tests::faults::{self, Counts, Profile, SmallDisk, Stopped};
 use exporter_tests::{StandIn, TestEnv, eventually, get_json, poll_until};
 
-use crate::common::{started, stream_messages};
+use crate::common::{aggregator_consumer, started, stream_messages};
 
 /// Issue 13, item 5: an aggregator hung (SIGSTOP) for three times `ack_wait` under load while it
 /// holds messages, a second one started meanwhile, then the first woken (SIGCONT). What it held
@@ -44,13 +44,7 @@ pub async fn a_hung_aggregator_holds_nothing_back(profile: Profile) -> Vec<Count
     // alone on the consumer, whatever is unacknowledged is its. Between two batches it may hold
     // nothing; then it is woken and stopped again a moment later. The second instance comes
     // after, as a standby would.
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-        .get_stream("EXPORTER_TELEMETRY")
-        .await
-        .unwrap()
-        .get_consumer("aggregator")
-        .await
-        .unwrap();
+    let mut consumer = aggregator_consumer(&js).await;
     let mut tries = 0;
     let (stopped, held) = loop {
         tries += 1;
@@ -227,38 +221,15 @@ pub async fn the_shipped_lag_rule_fires_and_resolves_across_a_database_outage(
     let mut aggregator = env.spawn("exporter-aggregator", &[]);
     started(&aggregator);
 
-    let admin = exporter_tests::connect(&exporter_tests::admin_database_url())
-        .await
-        .unwrap();
-    let allow = |allowed: bool| {
-        let admin = admin.clone();
-        let database = env.database.clone();
-        async move {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS {allowed}"
-            )))
-            .execute(&admin)
-            .await
-            .unwrap();
-            if !allowed {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-                )))
-                .execute(&admin)
-                .await
-                .unwrap();
-            }
-        }
-    };
     let outage = Instant::now();
-    allow(false).await;
+    env.allow_connections(false).await;
     let load = faults::publish_paced(js.clone(), "lag-host", 100 * 30, 100);
     let fired = poll_until(Duration::from_secs(240), || async {
         notified(&hook, "IngestLagging", "firing")
     })
     .await;
     let fired_after = outage.elapsed();
-    allow(true).await;
+    env.allow_connections(true).await;
     let back = Instant::now();
     assert!(fired, "IngestLagging never fired\n{}", aggregator.output());
     let resolved = poll_until(Duration::from_secs(180), || async {
@@ -276,7 +247,6 @@ pub async fn the_shipped_lag_rule_fires_and_resolves_across_a_database_outage(
         (stream_messages(&js).await == 0).then_some(())
     })
     .await;
-    admin.close().await;
     let alive = aggregator.alive();
     let row = Counts::of(
         &env,

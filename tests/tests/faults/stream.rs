@@ -7,7 +7,9 @@ use exporter_tests::faults::{self, Counts, Profile};
 use exporter_tests::{TestEnv, eventually};
 use nix::sys::signal::Signal;
 
-use crate::common::{copy_dir, last_heartbeat, padded, publish, stream_messages};
+use crate::common::{
+    aggregator_consumer, copy_dir, last_heartbeat, padded, publish, stream_messages,
+};
 
 /// Issue 13, item 1, the deterministic repro: a full stream with the aggregator stopped. With a
 /// byte limit, nats-server 2.9.10 acknowledged a publish sized to the room left and then
@@ -234,13 +236,7 @@ pub async fn leftovers_after_a_nats_crash_are_removed(_profile: Profile) -> Vec<
         env.nats.restart();
 
         let js = env.jetstream().await;
-        let consumer: async_nats::jetstream::consumer::PullConsumer = js
-            .get_stream("EXPORTER_TELEMETRY")
-            .await
-            .unwrap()
-            .get_consumer("aggregator")
-            .await
-            .unwrap();
+        let consumer = aggregator_consumer(&js).await;
         let info = consumer.get_info().await.unwrap();
         let held = stream_messages(&js).await;
         if held == 50 && (info.num_pending, info.num_ack_pending) == (0, 0) {

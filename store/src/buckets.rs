@@ -253,7 +253,11 @@ const MAX_STATEMENTS: usize = 8;
 /// one statement per core, at most [`MAX_STATEMENTS`] and half the pool, so a few large reads at
 /// once leave connections to every other query.
 fn series_per_statement(series: usize, pool_size: u32) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // Looked up once: on Linux it reads the cgroup's CPU quota files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let half_pool = usize::try_from(pool_size / 2).unwrap_or(1).max(1);
     let statements = cores.clamp(1, MAX_STATEMENTS).min(half_pool);
     series.div_ceil(statements).max(MIN_SERIES_PER_STATEMENT)
